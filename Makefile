@@ -1,0 +1,44 @@
+# The README's commands. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-unit lint warehouse-start warehouse-stop warehouse-url lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: install  ## run the whole pipeline on demo data through Airflow and print the results
+	$(BIN)/smarketing demo
+
+test: install  ## the whole test suite against a real (embedded) PostgreSQL
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+
+warehouse-start: install
+	$(BIN)/smarketing warehouse start
+
+warehouse-stop: install
+	$(BIN)/smarketing warehouse stop
+
+warehouse-url: install
+	@$(BIN)/smarketing warehouse url
+
+lock: install  ## re-pin requirements.lock from the current environment
+	{ echo "# Every dependency pinned (Python 3.11). Installed by 'make install'; regenerate with 'make lock'."; \
+	  $(BIN)/pip freeze --all --exclude-editable | grep -iv '^pip=='; } > requirements.lock
+
+clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
+	-$(BIN)/smarketing warehouse stop
+	rm -rf .warehouse .airflow .test-state exports

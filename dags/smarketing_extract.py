@@ -1,0 +1,63 @@
+"""
+### Smarketing · extract
+
+Lands marketing-automation (HubSpot) and CRM (Salesforce) records into `raw.<system>__<entity>`,
+incrementally from each entity's cursor in `meta.sync_state`. Each page commits together with
+its cursor, so a failed or repeated run never loses or duplicates a row.
+
+First applies pending warehouse migrations. Publishes the `smarketing_raw` Asset with the run's
+`as_of` date, which schedules **smarketing_transform**.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW
+
+
+@dag(
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["smarketing", "extract"],
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+)
+def smarketing_extract():
+    @task
+    def migrate() -> list[str]:
+        from smarketing import tasks
+
+        return tasks.migrate()
+
+    @task
+    def list_systems() -> list[str]:
+        from smarketing.sources import systems
+
+        return systems()
+
+    @task(map_index_template="{{ task.op_kwargs['system'] }}")
+    def extract(system: str, **context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        return tasks.extract(system, context["run_id"], resolve_as_of(context))
+
+    @task(outlets=[RAW])
+    def publish_raw(**context) -> str:
+        from smarketing.runs import resolve_as_of
+
+        as_of = resolve_as_of(context).isoformat()
+        context["outlet_events"][RAW].extra = {"as_of": as_of}
+        return as_of
+
+    systems = list_systems()
+    migrate() >> systems
+    extract.expand(system=systems) >> publish_raw()
+
+
+smarketing_extract()

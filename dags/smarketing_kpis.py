@@ -1,0 +1,43 @@
+"""
+### Smarketing · KPIs
+
+Scheduled on the `smarketing_core` Asset. Rebuilds the BI marts in `marts.*` from core in one
+transaction (BI never sees a half-built mart), then checks them (no negative counts, contiguous
+months). A failed check fails the task.
+
+Publishes `smarketing_marts`, which schedules **smarketing_nurture**.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS
+
+
+@dag(
+    schedule=[CORE],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["smarketing", "kpis", "marts"],
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+)
+def smarketing_kpis():
+    @task(outlets=[MARTS])
+    def refresh_marts(**context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        as_of = resolve_as_of(context)
+        stats = tasks.refresh_kpis(context["run_id"], as_of)
+        context["outlet_events"][MARTS].extra = {"as_of": as_of.isoformat()}
+        return stats
+
+    refresh_marts()
+
+
+smarketing_kpis()

@@ -1,0 +1,44 @@
+"""
+### Smarketing · nurture
+
+Scheduled on the `smarketing_marts` Asset. Rebuilds `nurture.suppressed` (unsubscribed, hard
+bounced, spam complaints, email opt-outs, no address), then builds each program of
+`config/nurture.yaml` for the run's as-of date with suppression applied, and writes one CSV per
+program to `exports/nurture/<program>_<as_of>.csv` (atomically; a rerun rewrites the same file).
+
+Publishes `smarketing_nurture`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS
+
+
+@dag(
+    schedule=[MARTS],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["smarketing", "nurture", "email"],
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+)
+def smarketing_nurture():
+    @task(outlets=[NURTURE])
+    def build_lists(**context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        as_of = resolve_as_of(context)
+        stats = tasks.build_nurture_lists(context["run_id"], as_of)
+        context["outlet_events"][NURTURE].extra = {"as_of": as_of.isoformat()}
+        return stats
+
+    build_lists()
+
+
+smarketing_nurture()

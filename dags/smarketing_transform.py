@@ -1,0 +1,54 @@
+"""
+### Smarketing · transform
+
+Scheduled on the `smarketing_raw` Asset.
+
+1. **validate**: runs the Great Expectations suites in `expectations/` over every newly landed
+   batch, in the warehouse. Rows failing a critical expectation go to `quarantine.records` with
+   the reason; if too large a share of a batch fails, the task fails and nothing reaches core.
+2. **merge**: refreshes the staging views and merges into `core.*`: identity resolution on the
+   normalised email gives one stable `person_id` per human across HubSpot and Salesforce.
+
+Publishes `smarketing_core`, which schedules **smarketing_kpis**.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from smarketing.dag_support import CORE, DEFAULT_ARGS, PARAMS, RAW
+
+
+@dag(
+    schedule=[RAW],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["smarketing", "transform", "data-quality"],
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+)
+def smarketing_transform():
+    @task
+    def validate(**context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        return tasks.validate(context["run_id"], resolve_as_of(context))
+
+    @task(outlets=[CORE])
+    def merge(**context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        as_of = resolve_as_of(context)
+        stats = tasks.merge(context["run_id"], as_of)
+        context["outlet_events"][CORE].extra = {"as_of": as_of.isoformat()}
+        return stats
+
+    validate() >> merge()
+
+
+smarketing_transform()

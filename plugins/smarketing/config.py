@@ -1,0 +1,114 @@
+"""Settings: where things live and which warehouse to talk to.
+
+The warehouse is the Airflow Connection ``smarketing_warehouse``. It is read from
+``AIRFLOW_CONN_SMARKETING_WAREHOUSE`` (URI or JSON form, as Airflow accepts it), then
+from Airflow's own connection store when running inside a task; when neither has it,
+the embedded PostgreSQL server under the project folder is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+WAREHOUSE_CONN_ID = "smarketing_warehouse"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path = PROJECT_ROOT
+
+    @property
+    def sql(self) -> Path:
+        return self.root / "sql"
+
+    @property
+    def expectations(self) -> Path:
+        return self.root / "expectations"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def exports(self) -> Path:
+        return Path(os.environ.get("SMARKETING_EXPORT_DIR", self.root / "exports"))
+
+    @property
+    def warehouse_data(self) -> Path:
+        return Path(os.environ.get("SMARKETING_WAREHOUSE_DIR", self.root / ".warehouse"))
+
+
+PATHS = Paths()
+
+
+def _env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def sqlalchemy_url(uri: str) -> str:
+    """Normalise a postgres URI to the psycopg 3 SQLAlchemy dialect."""
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix) :]
+    scheme = uri.split("://", 1)[0] if "://" in uri else uri[:20]
+    raise ConfigError(
+        f"warehouse connection has scheme {scheme!r}; the warehouse must be PostgreSQL "
+        "(postgres:// or postgresql://)"
+    )
+
+
+def _uri_from_json(conn_id: str, raw: str) -> str:
+    try:
+        conn = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{_env_var(conn_id)} is neither a URI nor valid JSON: {exc}") from exc
+    if not conn.get("host"):
+        raise ConfigError(f"{_env_var(conn_id)} has no host; set it to postgresql://user:pass@host:5432/db")
+    login = quote(conn.get("login") or "", safe="")
+    password = quote(conn.get("password") or "", safe="")
+    auth = f"{login}:{password}@" if password else (f"{login}@" if login else "")
+    port = f":{conn['port']}" if conn.get("port") else ""
+    database = conn.get("schema") or "postgres"
+    return f"postgresql://{auth}{conn['host']}{port}/{database}"
+
+
+def connection_uri(conn_id: str = WAREHOUSE_CONN_ID) -> str | None:
+    """The configured URI for ``conn_id``, or None when the connection is not defined."""
+    raw = os.environ.get(_env_var(conn_id), "").strip()
+    if raw:
+        return _uri_from_json(conn_id, raw) if raw.startswith("{") else raw
+    try:  # inside an Airflow task, connections may live in the metadata DB or a secrets backend
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id).get_uri()
+    except ImportError:
+        return None
+    except Exception:  # noqa: BLE001 - not defined, or not running inside a task: fall back
+        return None
+
+
+def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID, start_embedded: bool = True) -> str:
+    """SQLAlchemy URL of the warehouse; starts the embedded server when none is configured."""
+    uri = connection_uri(conn_id)
+    if uri:
+        return sqlalchemy_url(uri)
+    from smarketing import embedded
+
+    if start_embedded:
+        return embedded.start(PATHS.warehouse_data)
+    running = embedded.url(PATHS.warehouse_data)
+    if running is None:
+        raise ConfigError(
+            f"no {_env_var(conn_id)} is set and the embedded warehouse is not running; "
+            "start it with `smarketing warehouse start`"
+        )
+    return running

@@ -1,0 +1,48 @@
+"""What the four DAGs share: the Assets that chain them, default args, the as-of Param.
+
+The only library module that needs Airflow; everything else imports without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Param
+
+log = logging.getLogger(__name__)
+
+RAW = Asset(name="smarketing_raw", uri="smarketing://warehouse/raw")
+CORE = Asset(name="smarketing_core", uri="smarketing://warehouse/core")
+MARTS = Asset(name="smarketing_marts", uri="smarketing://warehouse/marts")
+NURTURE = Asset(name="smarketing_nurture", uri="smarketing://warehouse/nurture")
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """Failure callback: one log line a person can act on (an SMTP notifier can replace it)."""
+    ti = context.get("task_instance")
+    log.error(
+        "smarketing task failed: dag=%s task=%s run=%s error=%s",
+        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), context.get("run_id"), context.get("exception"),
+    )
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "on_failure_callback": notify_failure,
+}
+
+PARAMS = {
+    "as_of": Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description="Business date (YYYY-MM-DD) the run is for. Empty: taken from the triggering "
+        "Asset event, else the end of the data interval.",
+    )
+}

@@ -1,0 +1,1 @@
+"""After-sales nurture lists: programs from config/nurture.yaml, suppression, exports."""

@@ -1,0 +1,41 @@
+"""Nurture programs as configured in ``config/nurture.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smarketing.config import PATHS, ConfigError
+
+BASE_FIELDS = ("email", "first_name", "last_name")
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    eligibility: str  # path under sql/
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    fields: tuple[str, ...] = BASE_FIELDS
+
+
+def load_programs(path: Path | None = None) -> dict[str, Program]:
+    path = path or PATHS.config / "nurture.yaml"
+    raw = (yaml.safe_load(path.read_text()) or {}).get("programs") or {}
+    programs = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not spec.get("eligibility"):
+            raise ConfigError(f"{path}: program {name!r} needs an 'eligibility' SQL file")
+        if not (PATHS.sql / spec["eligibility"]).is_file():
+            raise ConfigError(f"{path}: program {name!r} eligibility file sql/{spec['eligibility']} does not exist")
+        programs[name] = Program(
+            name=name,
+            eligibility=spec["eligibility"],
+            description=spec.get("description", ""),
+            params=dict(spec.get("params") or {}),
+            fields=tuple(spec.get("fields") or BASE_FIELDS),
+        )
+    return programs

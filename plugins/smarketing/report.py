@@ -1,0 +1,75 @@
+"""The summary a person reads after a run: rows per table, headline KPIs, nurture lists."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from smarketing.warehouse import table_counts
+
+SHOWN_SCHEMAS = ("raw", "quarantine", "core", "marts", "nurture")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    return make_url(url).render_as_string(hide_password=True).replace("postgresql+psycopg://", "postgresql://")
+
+
+def _shown_path(path: str) -> str:
+    """Relative to the working folder when the file is inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def summary(eng: Engine, url: str, as_of: date) -> str:
+    with eng.connect() as conn:
+        counts = table_counts(conn, SHOWN_SCHEMAS)
+        month = conn.execute(
+            text("select * from marts.funnel where month = date_trunc('month', cast(:d as date))::date"), {"d": as_of}
+        ).mappings().first()
+        totals = conn.execute(
+            text(
+                "select sum(leads) as leads, sum(mqls) as mqls, sum(won) as won, sum(won_amount) as won_amount,"
+                " (select count(*) filter (where is_won)::numeric / nullif(count(*) filter (where is_closed), 0)"
+                "  from core.opportunity) as win_rate from marts.funnel"
+            )
+        ).mappings().one()
+        lists = conn.execute(
+            text("select program, members, eligible, suppressed, export_path from nurture.list_runs"
+                 " where as_of = :d order by program"),
+            {"d": as_of},
+        ).mappings().all()
+        reasons = conn.execute(
+            text("select reason, count(*) as n from nurture.suppressed group by reason order by reason")
+        ).all()
+
+    lines = [f"Smarketing pipeline: results as of {as_of.isoformat()}", f"Warehouse: {safe_url(url)}", "",
+             "Rows per table"]
+    width = max((len(name) for name in counts), default=10)
+    in_flow_order = sorted(counts, key=lambda name: (SHOWN_SCHEMAS.index(name.split(".")[0]), name))
+    lines += [f"  {name:<{width}}  {counts[name]:>8,}" for name in in_flow_order]
+    lines += ["", f"Headline KPIs for {as_of:%B %Y} (marts.funnel)"]
+    if month:
+        lines.append(
+            f"  leads {month['leads']} · MQLs {month['mqls']} · SQLs {month['sqls']} · "
+            f"opportunities {month['opportunities']} · won {month['won']} ({month['won_amount']:,.2f} EUR)"
+        )
+        mql_to_won = f"{month['won'] / month['mqls']:.0%}" if month["mqls"] else "n/a"
+        lines.append(f"  won per MQL this month: {mql_to_won}")
+    win_rate = f"{totals['win_rate']:.1%}" if totals["win_rate"] is not None else "n/a"
+    lines.append(
+        f"  all months: leads {totals['leads'] or 0} · MQLs {totals['mqls'] or 0} · won {totals['won'] or 0} "
+        f"({(totals['won_amount'] or 0):,.2f} EUR) · win rate of closed deals {win_rate}"
+    )
+    lines += ["", "Nurture lists"]
+    for item in lists:
+        lines.append(
+            f"  {item['program']}: {item['members']} members "
+            f"({item['eligible']} eligible, {item['suppressed']} suppressed) -> {_shown_path(item['export_path'])}"
+        )
+    if reasons:
+        lines.append("  suppressed people by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
+    return "\n".join(lines)

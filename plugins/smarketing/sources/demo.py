@@ -1,0 +1,325 @@
+"""A seeded synthetic dataset shaped like HubSpot and Salesforce API payloads.
+
+Two parts, both deterministic:
+
+* a random population (``people`` persons, default 120) whose activity ends by
+  ``POPULATION_END``: marketing contacts, email events, CRM leads that convert into contacts
+  and opportunities, with the noise real systems have (email case and surrounding whitespace,
+  people known to only one system, unsubscribes, bounces, spam reports, malformed emails);
+* a hand-written ``STORY`` of ten people active in June 2026 (the demo's as-of month), small
+  enough that its funnel and its nurture list can be worked out by hand; see
+  ``tests/fixtures/demo_story.py``.
+
+``DemoSource`` serves either system's records through the ``Source`` protocol.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from smarketing.sources.base import RawRecord
+
+AS_OF = date(2026, 6, 30)
+POPULATION_START = datetime(2025, 7, 1, tzinfo=UTC)
+POPULATION_END = datetime(2026, 5, 15, tzinfo=UTC)
+PAGE_SIZE = 200
+
+ENTITIES = {
+    "hubspot": ("contacts", "email_events"),
+    "salesforce": ("accounts", "leads", "contacts", "opportunities"),
+}
+
+FIRST = "Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Kira Lars Mila Nils Olga Paul Rosa Sven Tara Uwe".split()
+LAST = "Adler Berg Conti Dahl Ernst Fink Graf Hahn Iversen Jung Kraus Lund Moser Nagel Ott Pohl Roth Stein Vogel Wolf".split()
+COMPANIES = [
+    ("Acme Tools", "acme-tools.com"),
+    ("Borealis Energy", "borealis.energy"),
+    ("Cobalt Logistics", "cobalt-log.com"),
+    ("Delta Foods", "deltafoods.eu"),
+    ("Ember Analytics", "ember.ai"),
+    ("Fjord Shipping", "fjordship.no"),
+    ("Granite Bank", "granitebank.com"),
+    ("Helix Pharma", "helixpharma.de"),
+    ("Ion Mobility", "ionmobility.io"),
+    ("Juniper Retail", "juniper-retail.com"),
+]
+CHANNELS = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "DIRECT_TRAFFIC"]
+LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_MARKETING": "Email",
+                "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
+CAMPAIGNS = [9001, 9002, 9003, 9004, 9005, 9006]
+
+# The story: June 2026, worked out by hand in tests/fixtures/demo_story.py.
+# Days are June 2026; None means "never"; amounts in EUR.
+STORY: list[dict[str, Any]] = [
+    {"first": "Ada", "last": "Lovelace", "hs_email": "ada@analytical.io", "sf_email": "ADA@Analytical.io ",
+     "company": "Analytical Engines", "hs_created": 1, "mql": 3, "lead": 4, "converted": 8,
+     "outcome": "won", "closed": 20, "amount": 12000},
+    {"first": "Grace", "last": "Hopper", "hs_email": "grace@cobol.dev", "sf_email": "grace@cobol.dev",
+     "company": "Cobol Systems", "hs_created": 2, "mql": 5, "lead": 6, "converted": 10,
+     "outcome": "won", "closed": 25, "amount": 30000, "unsubscribed": 26},
+    {"first": "Alan", "last": "Turing", "hs_email": " alan@enigma.co.uk", "sf_email": "alan@enigma.co.uk",
+     "company": "Enigma Labs", "hs_created": 3, "mql": 7, "lead": 8, "converted": 12,
+     "outcome": "won", "closed": 15, "amount": 8000, "hard_bounce": 16},
+    {"first": "Katherine", "last": "Johnson", "hs_email": "katherine@orbit.space", "sf_email": "katherine@orbit.space",
+     "company": "Orbit Space", "hs_created": 5, "mql": 9, "lead": 10, "converted": 18,
+     "outcome": "open", "closed": None, "amount": 40000},
+    {"first": "Edsger", "last": "Dijkstra", "hs_email": "edsger@paths.nl", "sf_email": "Edsger@Paths.nl",
+     "company": "Shortest Paths", "hs_created": 10, "mql": 12, "lead": 15, "converted": None},
+    {"first": "Barbara", "last": "Liskov", "hs_email": "barbara@subtype.org", "sf_email": None,
+     "company": "Subtype", "hs_created": 12, "mql": None, "lead": None, "converted": None},
+    {"first": "Linus", "last": "Torvalds", "hs_email": None, "sf_email": "linus@kernel.fi",
+     "company": "Kernel Oy", "hs_created": None, "mql": None, "lead": 14, "converted": 16,
+     "outcome": "won", "closed": 28, "amount": 5000, "sf_opted_out": True},
+    {"first": "Margaret", "last": "Hamilton", "hs_email": "margaret@apollo.space", "sf_email": "margaret@apollo.space",
+     "company": "Apollo Guidance", "hs_created": 15, "mql": 16, "lead": 17, "converted": 19,
+     "outcome": "lost", "closed": 27, "amount": 15000},
+    {"first": "Hedy", "last": "Lamarr", "hs_email": "Hedy@Spread.FM", "sf_email": "hedy@spread.fm",
+     "company": "Spread Spectrum", "hs_created": 1, "mql": 2, "lead": 2, "converted": 5,
+     "outcome": "won", "closed": 12, "amount": 9500},
+    {"first": "Claude", "last": "Shannon", "hs_email": "claude@entropy.info", "sf_email": " claude@entropy.info ",
+     "company": "Entropy Inc", "hs_created": 4, "mql": 6, "lead": 6, "converted": 9,
+     "outcome": "won", "closed": 22, "amount": 20000, "opened": 23},
+]
+
+
+def _hs_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _sf_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _june(day: int, hour: int = 10) -> datetime:
+    return datetime(2026, 6, day, hour, tzinfo=UTC)
+
+
+@dataclass
+class Dataset:
+    """Every record per (system, entity), plus the ground truth: record -> true person key."""
+
+    records: dict[tuple[str, str], list[RawRecord]] = field(default_factory=dict)
+    person_of: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    malformed: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def add(self, system: str, entity: str, record_id: str, version_at: datetime, payload: dict[str, Any],
+            person: str | None = None) -> None:
+        self.records.setdefault((system, entity), []).append(RawRecord(record_id, version_at, payload))
+        if person is not None:
+            self.person_of[(system, entity, record_id)] = person
+
+    def count(self, system: str, entity: str) -> int:
+        return len(self.records.get((system, entity), []))
+
+
+class _Builder:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.data = Dataset()
+        self.ids = {"hs": 100000, "sf": 0, "event": 0}
+        self.accounts: dict[str, str] = {}
+
+    def _sf_id(self, prefix: str) -> str:
+        self.ids["sf"] += 1
+        return f"{prefix}{self.ids['sf']:015d}"[:18]
+
+    def _hs_id(self) -> str:
+        self.ids["hs"] += 1
+        return str(self.ids["hs"])
+
+    def account(self, name: str, domain: str, created: datetime) -> str:
+        if name not in self.accounts:
+            account_id = self._sf_id("001")
+            self.accounts[name] = account_id
+            self.data.add("salesforce", "accounts", account_id, created, {
+                "attributes": {"type": "Account"}, "Id": account_id, "Name": name, "Website": f"https://{domain}",
+                "CreatedDate": _sf_time(created), "SystemModstamp": _sf_time(created), "IsDeleted": False,
+            })
+        return self.accounts[name]
+
+    def hubspot_contact(self, person: str, email: str | None, first: str, last: str, company: str,
+                        created: datetime, mql: datetime | None, channel: str, optout: bool = False) -> None:
+        contact_id = self._hs_id()
+        modified = max(t for t in (created, mql) if t is not None)
+        stage = "marketingqualifiedlead" if mql else "lead"
+        self.data.add("hubspot", "contacts", contact_id, modified, {
+            "id": contact_id,
+            "properties": {
+                "email": email, "firstname": first, "lastname": last, "company": company,
+                "createdate": _hs_time(created), "lastmodifieddate": _hs_time(modified),
+                "lifecyclestage": stage,
+                "hs_lifecyclestage_marketingqualifiedlead_date": _hs_time(mql) if mql else None,
+                "hs_analytics_source": channel, "hs_email_optout": "true" if optout else "false",
+            },
+            "createdAt": _hs_time(created), "updatedAt": _hs_time(modified), "archived": False,
+        }, person)
+
+    def email_event(self, recipient: str, kind: str, at: datetime, campaign: int, **extra: Any) -> None:
+        self.ids["event"] += 1
+        event_id = f"evt-{self.ids['event']:08d}"
+        self.data.add("hubspot", "email_events", event_id, at, {
+            "id": event_id, "type": kind, "recipient": recipient.strip().lower(),
+            "created": int(at.timestamp() * 1000), "emailCampaignId": campaign, **extra,
+        })
+
+    def salesforce_funnel(self, person: str, email: str | None, first: str, last: str, company: str,
+                          domain: str, lead_at: datetime, channel: str, converted_at: datetime | None,
+                          outcome: str | None, closed_at: datetime | None, amount: float | None,
+                          opted_out: bool = False) -> None:
+        lead_id = self._sf_id("00Q")
+        contact_id = opp_id = None
+        if converted_at is not None:
+            account_id = self.account(company, domain, lead_at)
+            contact_id, opp_id = self._sf_id("003"), self._sf_id("006")
+            self.data.add("salesforce", "contacts", contact_id, converted_at, {
+                "attributes": {"type": "Contact"}, "Id": contact_id, "AccountId": account_id, "Email": email,
+                "FirstName": first, "LastName": last, "HasOptedOutOfEmail": opted_out, "LeadSource": LEAD_SOURCES[channel],
+                "CreatedDate": _sf_time(converted_at), "SystemModstamp": _sf_time(converted_at), "IsDeleted": False,
+            }, person)
+            is_closed = outcome in ("won", "lost")
+            close_date = (closed_at or converted_at + timedelta(days=45)).date()
+            modified = closed_at if is_closed and closed_at else converted_at
+            stage = {"won": "Closed Won", "lost": "Closed Lost"}.get(outcome or "", "Negotiation/Review")
+            self.data.add("salesforce", "opportunities", opp_id, modified, {
+                "attributes": {"type": "Opportunity"}, "Id": opp_id, "AccountId": account_id,
+                "ContactId": contact_id, "Name": f"{company} - {first} {last}", "StageName": stage,
+                "Amount": amount, "CurrencyIsoCode": "EUR", "CloseDate": close_date.isoformat(),
+                "IsClosed": is_closed, "IsWon": outcome == "won", "LeadSource": LEAD_SOURCES[channel],
+                "CreatedDate": _sf_time(converted_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
+            })
+        modified = converted_at or lead_at
+        self.data.add("salesforce", "leads", lead_id, modified, {
+            "attributes": {"type": "Lead"}, "Id": lead_id, "Email": email, "FirstName": first, "LastName": last,
+            "Company": company, "LeadSource": LEAD_SOURCES[channel],
+            "Status": "Closed - Converted" if converted_at else "Working - Contacted",
+            "IsConverted": converted_at is not None, "ConvertedDate": converted_at.date().isoformat() if converted_at else None,
+            "ConvertedContactId": contact_id, "ConvertedOpportunityId": opp_id,
+            "HasOptedOutOfEmail": opted_out,
+            "CreatedDate": _sf_time(lead_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
+        }, person)
+
+    def noisy(self, email: str) -> str:
+        roll = self.rng.random()
+        if roll < 0.15:
+            return email.upper()
+        if roll < 0.25:
+            return f" {email.capitalize()} "
+        return email
+
+    def population(self, people: int) -> None:
+        rng = self.rng
+        span = (POPULATION_END - POPULATION_START).total_seconds()
+        for n in range(people):
+            person = f"p{n:05d}"
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            company, domain = rng.choice(COMPANIES)
+            email = f"{first}.{last}.{n}@{domain}".lower()
+            channel = rng.choice(CHANNELS)
+            created = POPULATION_START + timedelta(seconds=int(rng.random() * span * 0.8))
+            in_hubspot = rng.random() < 0.85
+            mql = created + timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 8)) if in_hubspot and rng.random() < 0.6 else None
+            if in_hubspot:
+                self.hubspot_contact(person, self.noisy(email), first, last, company, created, mql, channel)
+                self.email_history(email, created, rng)
+            if mql is not None or (not in_hubspot) or rng.random() < 0.15:
+                lead_at = (mql or created) + timedelta(days=rng.randint(0, 3), hours=rng.randint(1, 6))
+                converted = lead_at + timedelta(days=rng.randint(2, 20)) if rng.random() < 0.5 else None
+                outcome, closed, amount = None, None, None
+                if converted is not None:
+                    amount = float(rng.choice([2500, 5000, 7500, 12000, 18000, 25000, 40000]))
+                    closed = converted + timedelta(days=rng.randint(10, 60))
+                    roll = rng.random()
+                    outcome = "won" if roll < 0.45 else ("lost" if roll < 0.75 else "open")
+                    if closed > POPULATION_END:
+                        outcome, closed = "open", None
+                    if outcome == "open":
+                        closed = None
+                if lead_at <= POPULATION_END and (converted is None or converted <= POPULATION_END):
+                    self.salesforce_funnel(person, self.noisy(email), first, last, company, domain, lead_at,
+                                           channel, converted, outcome, closed, amount)
+        for n, bad in enumerate(["not-an-email", "broken@@example"] if people else []):
+            contact_id = self.ids["hs"] + 1
+            self.hubspot_contact(f"bad{n}", bad, "Bad", "Record", "Unknown", POPULATION_START, None, "DIRECT_TRAFFIC")
+            self.data.malformed.add(("hubspot", "contacts", str(contact_id)))
+
+    def email_history(self, email: str, created: datetime, rng: random.Random) -> None:
+        for campaign in CAMPAIGNS:
+            if rng.random() < 0.5:
+                continue
+            sent = created + timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 12))
+            if sent > POPULATION_END:
+                continue
+            self.email_event(email, "SENT", sent, campaign)
+            roll = rng.random()
+            if roll < 0.03:
+                self.email_event(email, "BOUNCE", sent + timedelta(minutes=1), campaign, category="UNKNOWN_USER")
+                return
+            self.email_event(email, "DELIVERED", sent + timedelta(minutes=1), campaign)
+            if rng.random() < 0.5:
+                self.email_event(email, "OPEN", sent + timedelta(hours=2), campaign)
+                if rng.random() < 0.4:
+                    self.email_event(email, "CLICK", sent + timedelta(hours=2, minutes=1), campaign)
+            if roll > 0.95:
+                self.email_event(email, "STATUSCHANGE", sent + timedelta(hours=3), campaign,
+                                 portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+                return
+            if 0.94 < roll <= 0.95:
+                self.email_event(email, "SPAMREPORT", sent + timedelta(hours=3), campaign)
+                return
+
+    def story(self) -> None:
+        for n, s in enumerate(STORY):
+            person = f"story{n:02d}"
+            domain = (s["hs_email"] or s["sf_email"]).strip().split("@")[1].lower()
+            channel = CHANNELS[n % len(CHANNELS)]
+            mql = _june(s["mql"]) if s.get("mql") else None
+            if s["hs_email"]:
+                self.hubspot_contact(person, s["hs_email"], s["first"], s["last"], s["company"],
+                                     _june(s["hs_created"], 9), mql, channel)
+            if s.get("lead"):
+                self.salesforce_funnel(
+                    person, s["sf_email"], s["first"], s["last"], s["company"], domain, _june(s["lead"], 11), channel,
+                    _june(s["converted"], 12) if s.get("converted") else None, s.get("outcome"),
+                    _june(s["closed"], 15) if s.get("closed") else None, s.get("amount"), s.get("sf_opted_out", False),
+                )
+            email = (s["hs_email"] or s["sf_email"]).strip().lower()
+            if s.get("opened"):
+                self.email_event(email, "OPEN", _june(s["opened"]), 9006)
+            if s.get("unsubscribed"):
+                self.email_event(email, "STATUSCHANGE", _june(s["unsubscribed"]), 9006,
+                                 portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+            if s.get("hard_bounce"):
+                self.email_event(email, "BOUNCE", _june(s["hard_bounce"]), 9006, category="UNKNOWN_USER")
+
+
+def generate(seed: int = 7, people: int = 120) -> Dataset:
+    """The demo dataset; the same ``seed`` and ``people`` always give the same records."""
+    builder = _Builder(seed)
+    builder.population(people)
+    builder.story()
+    for records in builder.data.records.values():
+        records.sort(key=lambda r: (r.version_at, r.record_id))
+    return builder.data
+
+
+class DemoSource:
+    """Serves one system's share of a generated ``Dataset`` through the ``Source`` protocol."""
+
+    def __init__(self, system: str, dataset: Dataset, page_size: int = PAGE_SIZE) -> None:
+        if system not in ENTITIES:
+            raise ValueError(f"demo source has no system {system!r}; choose one of {sorted(ENTITIES)}")
+        self.name = system
+        self.entities = ENTITIES[system]
+        self.dataset = dataset
+        self.page_size = page_size
+
+    def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
+        if entity not in self.entities:
+            raise ValueError(f"{self.name} has no entity {entity!r}; choose one of {self.entities}")
+        records = [r for r in self.dataset.records.get((self.name, entity), []) if since is None or r.version_at >= since]
+        for start in range(0, len(records), self.page_size):
+            yield records[start : start + self.page_size]

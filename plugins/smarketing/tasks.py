@@ -1,0 +1,97 @@
+"""What the DAGs' tasks call: one function per task, taking the run's id and as-of date.
+
+Each returns a small summary (counts only, never personal data) that lands in XCom.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from smarketing import config, warehouse
+from smarketing.runs import record_run
+
+
+def _engine() -> Engine:
+    return warehouse.engine(config.warehouse_url())
+
+
+def migrate() -> list[str]:
+    return warehouse.migrate(_engine())
+
+
+def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
+    from smarketing.landing import land_source
+    from smarketing.sources import get_source
+
+    eng, started = _engine(), datetime.now(UTC)
+    stats = {s.entity: {"received": s.received, "new": s.new, "pages": s.pages}
+             for s in land_source(eng, get_source(system), run_id)}
+    record_run(eng, run_id, f"extract_{system}", as_of, started, stats)
+    return stats
+
+
+def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
+    from smarketing.quality import DEFAULT_MAX_FAILURE_SHARE, validate_pending
+    from smarketing.sources import get_source, systems
+
+    eng, started = _engine(), datetime.now(UTC)
+    entities = [(system, entity) for system in systems() for entity in get_source(system).entities]
+    outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities,
+                                max_failure_share if max_failure_share is not None else DEFAULT_MAX_FAILURE_SHARE)
+    stats = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures} for o in outcomes}
+    record_run(eng, run_id, "validate", as_of, started, stats)
+    return stats
+
+
+def merge(run_id: str, as_of: date) -> dict[str, Any]:
+    from smarketing.transform import merge_core
+
+    eng, started = _engine(), datetime.now(UTC)
+    stats = merge_core(eng)
+    record_run(eng, run_id, "merge", as_of, started, stats)
+    return stats
+
+
+def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
+    from smarketing.kpis import check_marts, refresh_marts
+
+    eng, started = _engine(), datetime.now(UTC)
+    stats = refresh_marts(eng, as_of)
+    violations = check_marts(eng)
+    record_run(eng, run_id, "kpis", as_of, started, {"rows": stats, "violations": violations})
+    if violations:
+        raise AssertionError("mart checks failed after refresh: " + "; ".join(violations))
+    return stats
+
+
+def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
+    from smarketing.nurture.lists import build_list, refresh_suppression
+    from smarketing.nurture.programs import load_programs
+
+    eng, started = _engine(), datetime.now(UTC)
+    suppressed = refresh_suppression(eng)
+    lists = {}
+    for program in load_programs().values():
+        result = build_list(eng, program, as_of, run_id)
+        lists[program.name] = {"members": result.members, "eligible": result.eligible,
+                               "export_path": str(result.export_path)}
+    stats = {"suppressed": suppressed, "lists": lists}
+    record_run(eng, run_id, "nurture", as_of, started, stats)
+    return stats
+
+
+def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:
+    """Every stage in order without Airflow (tests, benchmarks); the DAGs call the same functions."""
+    from smarketing.sources import systems
+
+    stats: dict[str, Any] = {"migrate": migrate()}
+    for system in systems():
+        stats[f"extract_{system}"] = extract(system, run_id, as_of)
+    stats["validate"] = validate(run_id, as_of)
+    stats["merge"] = merge(run_id, as_of)
+    stats["kpis"] = refresh_kpis(run_id, as_of)
+    stats["nurture"] = build_nurture_lists(run_id, as_of)
+    return stats

@@ -1,0 +1,133 @@
+"""The warehouse: engine, versioned migrations, SQL files, and COPY-based bulk loads."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from smarketing.config import PATHS
+
+MIGRATION_NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "nurture", "meta")
+
+
+class MigrationError(RuntimeError):
+    """The migration folder or the recorded history is inconsistent."""
+
+
+@lru_cache(maxsize=8)
+def engine(url: str) -> Engine:
+    """One pooled engine per URL and process."""
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _migrations(folder: Path) -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path} is not named V<version>__<name>.sql")
+        found.append((int(match.group(1)), match.group(2), path))
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations in {folder} share a version: {versions}")
+    return found
+
+
+def migrate(eng: Engine, folder: Path | None = None) -> list[str]:
+    """Apply pending migrations in version order, each in its own transaction.
+
+    Applied versions are recorded in ``meta.schema_migrations`` with a checksum; a changed
+    file that was already applied is an error rather than a silent divergence.  Concurrent
+    callers serialise on an advisory lock, so applying twice is a no-op.
+    """
+    folder = folder or PATHS.sql / "schema"
+    applied_now: list[str] = []
+    with eng.begin() as conn:
+        conn.execute(text("select pg_advisory_xact_lock(hashtext('smarketing.migrate'))"))
+        conn.execute(text("create schema if not exists meta"))
+        conn.execute(
+            text(
+                "create table if not exists meta.schema_migrations ("
+                " version integer primary key, name text not null, checksum text not null,"
+                " applied_at timestamptz not null default now())"
+            )
+        )
+        recorded = {row.version: row for row in conn.execute(text("select * from meta.schema_migrations"))}
+        for version, name, path in _migrations(folder):
+            body = path.read_text()
+            checksum = hashlib.sha256(body.encode()).hexdigest()
+            if version in recorded:
+                if recorded[version].checksum != checksum:
+                    raise MigrationError(
+                        f"{path.name} changed after it was applied (version {version}); "
+                        "add a new migration instead of editing an applied one"
+                    )
+                continue
+            conn.exec_driver_sql(body)
+            conn.execute(
+                text("insert into meta.schema_migrations (version, name, checksum) values (:v, :n, :c)"),
+                {"v": version, "n": name, "c": checksum},
+            )
+            applied_now.append(path.name)
+    return applied_now
+
+
+def raw_table(source: str, entity: str) -> str:
+    """``raw.<source>__<entity>``, refusing names that are not plain lowercase identifiers."""
+    for part in (source, entity):
+        if not IDENTIFIER.match(part):
+            raise ValueError(f"{part!r} is not a valid source or entity name (lowercase letters, digits, _)")
+    return f"raw.{source}__{entity}"
+
+
+def sql_path(relative: str) -> Path:
+    return PATHS.sql / relative
+
+
+def run_sql_file(conn: Connection, relative: str, params: Mapping[str, Any] | None = None) -> int:
+    """Run one statement from ``sql/<relative>`` with bound parameters; return rows affected."""
+    result = conn.execute(text(sql_path(relative).read_text()), dict(params or {}))
+    return result.rowcount
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Bulk-load ``rows`` into ``table`` with COPY FROM STDIN (binary-safe, no row-by-row inserts)."""
+    from psycopg import sql
+
+    dbapi = conn.connection.driver_connection
+    schema, _, name = table.rpartition(".")
+    target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+    statement = sql.SQL("copy {} ({}) from stdin").format(target, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    count = 0
+    with dbapi.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def table_counts(conn: Connection, schemas: Sequence[str]) -> dict[str, int]:
+    """Exact row counts of every table in ``schemas``, as ``schema.table -> rows``."""
+    from psycopg import sql
+
+    tables = conn.execute(
+        text(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema = any(:schemas) and table_type = 'BASE TABLE' order by 1, 2"
+        ),
+        {"schemas": list(schemas)},
+    ).all()
+    dbapi = conn.connection.driver_connection
+    counts = {}
+    for schema, name in tables:
+        query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))
+        counts[f"{schema}.{name}"] = dbapi.execute(query).fetchone()[0]
+    return counts

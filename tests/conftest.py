@@ -1,0 +1,77 @@
+"""Test session set-up: one embedded PostgreSQL server and one Airflow home for the whole run.
+
+Airflow reads its settings when first imported, so the environment is set here, before any
+test module imports it. The server and Airflow state live in ``.test-state/`` (git-ignored),
+apart from the demo's, so tests never touch the demo warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".test-state"
+AIRFLOW_HOME = STATE / "airflow"
+
+shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+from smarketing.demo import airflow_env  # noqa: E402 - pure function, no airflow import
+
+os.environ.update(airflow_env(AIRFLOW_HOME, ROOT))
+os.environ["SMARKETING_EXPORT_DIR"] = str(STATE / "exports")
+
+TEST_DATABASE = "smarketing_test"
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> str:
+    """A fresh database on the session's embedded server; the Airflow connection points at it."""
+    import psycopg
+
+    from smarketing import embedded
+
+    data_dir = STATE / "pg"
+    url = embedded.start(data_dir, port=embedded.free_port())
+    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {TEST_DATABASE} with (force)")
+        conn.execute(f"create database {TEST_DATABASE}")
+    test_url = url.rsplit("/", 1)[0] + f"/{TEST_DATABASE}"
+    os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"] = test_url.replace("postgresql+psycopg://", "postgresql://")
+    yield test_url
+    embedded.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def engine(warehouse_url):
+    from smarketing import warehouse
+
+    return warehouse.engine(warehouse_url)
+
+
+def reset_warehouse(eng) -> None:
+    """Drop every pipeline schema and migrate from scratch."""
+    from smarketing import warehouse
+
+    with eng.begin() as conn:
+        for schema in warehouse.SCHEMAS:
+            conn.exec_driver_sql(f"drop schema if exists {schema} cascade")
+    warehouse.migrate(eng)
+
+
+@pytest.fixture
+def empty_warehouse(engine):
+    """The warehouse with every migration applied and no data."""
+    reset_warehouse(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def demo_dataset():
+    """The dataset the configured demo source serves (config/sources.yaml), with its ground truth."""
+    from smarketing.sources import get_source
+
+    return get_source("hubspot").dataset

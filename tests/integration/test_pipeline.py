@@ -1,0 +1,127 @@
+"""The whole pipeline on the demo data, stage by stage, without Airflow."""
+
+import csv
+import hashlib
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from smarketing import tasks
+from smarketing.warehouse import table_counts
+from tests.fixtures import demo_story
+
+AS_OF = date.fromisoformat(demo_story.AS_OF)
+
+
+@pytest.fixture(scope="module")
+def pipeline(engine):
+    from tests.conftest import reset_warehouse
+
+    reset_warehouse(engine)
+    first = tasks.run_pipeline("test-run-1", AS_OF)
+    return engine, first
+
+
+def checksums(eng):
+    """One digest per table of core, marts and nurture, over its rows in a stable order."""
+    sums = {}
+    with eng.connect() as conn:
+        for table in table_counts(conn, ("core", "marts", "nurture")):
+            rows = conn.exec_driver_sql(
+                f"select md5(string_agg(t::text, '|' order by t::text)) from {table} as t"
+            ).scalar()
+            sums[table] = rows
+    return sums
+
+
+def test_every_source_record_lands_once(pipeline, demo_dataset):
+    eng, _ = pipeline
+    with eng.connect() as conn:
+        counts = table_counts(conn, ("raw",))
+    assert counts == {f"raw.{system}__{entity}": demo_dataset.count(system, entity)
+                      for (system, entity) in demo_dataset.records}
+
+
+def test_identity_resolution_gives_one_person_per_human(pipeline, demo_dataset):
+    eng, _ = pipeline
+    humans = {person for key, person in demo_dataset.person_of.items() if key not in demo_dataset.malformed}
+    with eng.connect() as conn:
+        persons = conn.execute(text("select count(*) from core.person")).scalar()
+        identities = conn.execute(text("select count(*) from core.person_identity")).scalar()
+        opportunities = conn.execute(text("select count(*) from core.opportunity where person_id is not null")).scalar()
+        quarantined = conn.execute(text("select count(*) from quarantine.records")).scalar()
+    assert persons == len(humans)
+    assert identities == len(demo_dataset.person_of) - len(demo_dataset.malformed)
+    assert opportunities == demo_dataset.count("salesforce", "opportunities")
+    assert quarantined == len(demo_dataset.malformed)
+
+
+def test_records_of_one_human_share_one_person_id(pipeline, demo_dataset):
+    eng, _ = pipeline
+    with eng.connect() as conn:
+        links = conn.execute(text("select source, entity, source_record_id, person_id from core.person_identity")).all()
+    person_ids_per_human = {}
+    for source, entity, record_id, person_id in links:
+        human = demo_dataset.person_of[(source, entity, record_id)]
+        person_ids_per_human.setdefault(human, set()).add(person_id)
+    assert all(len(ids) == 1 for ids in person_ids_per_human.values())
+    assert len({next(iter(ids)) for ids in person_ids_per_human.values()}) == len(person_ids_per_human)
+
+
+def test_june_funnel_matches_the_hand_computed_story(pipeline):
+    eng, _ = pipeline
+    with eng.connect() as conn:
+        june = conn.execute(
+            text("select leads, mqls, sqls, opportunities, won, won_amount from marts.funnel"
+                 " where month = '2026-06-01'")
+        ).mappings().one()
+        months = conn.execute(text("select min(month), max(month), count(*) from marts.funnel")).one()
+    assert dict(june) == demo_story.JUNE_FUNNEL
+    assert months == (date(2025, 7, 1), date(2026, 6, 1), 12)
+
+
+def test_recent_customers_list_is_the_hand_computed_one(pipeline):
+    eng, stats = pipeline
+    lists = stats["nurture"]["lists"]
+    assert lists["recent_customers"]["members"] == 3
+    assert lists["recent_customers"]["eligible"] == demo_story.RECENT_CUSTOMERS_ELIGIBLE
+    path = lists["recent_customers"]["export_path"]
+    assert path.endswith("nurture/recent_customers_2026-06-30.csv")
+    with open(path, newline="") as handle:
+        assert handle.read().replace("\r\n", "\n") == demo_story.RECENT_CUSTOMERS_CSV
+
+
+def test_story_customers_are_suppressed_for_the_right_reason(pipeline):
+    eng, _ = pipeline
+    with eng.connect() as conn:
+        rows = conn.execute(
+            text("select email, reason from nurture.suppressed where email = any(:emails)"),
+            {"emails": list(demo_story.STORY_SUPPRESSED)},
+        ).all()
+    assert dict(rows) == demo_story.STORY_SUPPRESSED
+
+
+def test_no_suppressed_person_is_on_any_list_or_file(pipeline):
+    eng, stats = pipeline
+    with eng.connect() as conn:
+        suppressed = {e for (e,) in conn.execute(text("select email from nurture.suppressed where email is not null"))}
+        listed = {e for (e,) in conn.execute(text("select email from nurture.list_members"))}
+    exported = set()
+    for info in stats["nurture"]["lists"].values():
+        with open(info["export_path"], newline="") as handle:
+            exported |= {row["email"] for row in csv.DictReader(handle)}
+    assert suppressed, "the demo data has suppressed people"
+    assert not suppressed & listed
+    assert not suppressed & exported
+
+
+def test_a_second_run_for_the_same_window_changes_nothing(pipeline):
+    eng, stats = pipeline
+    before = checksums(eng)
+    path = stats["nurture"]["lists"]["recent_customers"]["export_path"]
+    file_before = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    again = tasks.run_pipeline("test-run-1", AS_OF)
+    assert all(s["new"] == 0 for key, v in again.items() if key.startswith("extract_") for s in v.values())
+    assert checksums(eng) == before
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == file_before
