@@ -70,8 +70,30 @@ def empty_warehouse(engine):
 
 
 @pytest.fixture(scope="session")
-def demo_dataset():
-    """The dataset the configured demo source serves (config/sources.yaml), with its ground truth."""
-    from smarketing.sources import get_source
+def fake_apis(demo_dataset):
+    """The HubSpot and Salesforce fakes serving the demo dataset; the connections point at them."""
+    from smarketing.sources.fakes import start_demo_fakes
 
-    return get_source("hubspot").dataset
+    hubspot, salesforce, env = start_demo_fakes(demo_dataset)
+    os.environ.update(env)
+    yield hubspot, salesforce
+    hubspot.stop()
+    salesforce.stop()
+
+
+def live_records(dataset, system=None):
+    """(system, entity, id) of every record whose latest version is not deleted, as the APIs serve them."""
+    latest = {}
+    for (sys_name, entity), records in dataset.records.items():
+        if system is None or sys_name == system:
+            for record in records:
+                latest[(sys_name, entity, record.record_id)] = record
+    return {key for key, record in latest.items() if not record.is_deleted}
+
+
+@pytest.fixture(scope="session")
+def demo_dataset():
+    """The dataset of config/sources.yaml that the fakes serve, with its ground truth."""
+    from smarketing.sources import demo_dataset
+
+    return demo_dataset()

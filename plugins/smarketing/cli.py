@@ -49,6 +49,8 @@ def _demo(args: argparse.Namespace) -> int:
     from smarketing.report import summary
 
     url = config.warehouse_url()  # starts the embedded warehouse unless a connection is configured
+    hubspot_url, salesforce_url = demo.start_fake_apis()
+    print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
     print("Running the DAGs with dag.test() ...", flush=True)
     outcomes = demo.run_dags(as_of)
     for outcome in outcomes:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 WAREHOUSE_CONN_ID = "smarketing_warehouse"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +113,75 @@ def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID, start_embedded: bool = True)
             "start it with `smarketing warehouse start`"
         )
     return running
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """The parts of an Airflow Connection a source client needs. ``repr`` hides the secret."""
+
+    conn_id: str
+    host: str
+    login: str = ""
+    password: str = field(default="", repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_var(self) -> str:
+        return _env_var(self.conn_id)
+
+
+def _from_uri(conn_id: str, uri: str) -> ConnectionInfo:
+    parts = urlsplit(uri)
+    scheme = parts.scheme.replace("-", "_")
+    # Airflow URIs put the real scheme of an http(s) host in __extra__ or as the conn type itself
+    host_scheme = "https" if scheme in ("https", "http_s") else ("http" if scheme == "http" else "https")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    extra = dict(parse_qsl(parts.query))
+    if "__extra__" in extra:
+        extra = json.loads(extra["__extra__"])
+    return ConnectionInfo(
+        conn_id=conn_id,
+        host=f"{host_scheme}://{netloc}{parts.path}".rstrip("/"),
+        login=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        extra=extra,
+    )
+
+
+def get_connection(conn_id: str) -> ConnectionInfo:
+    """An API connection from ``AIRFLOW_CONN_<ID>`` (JSON or URI) or Airflow's connection store."""
+    raw = os.environ.get(_env_var(conn_id), "").strip()
+    if raw.startswith("{"):
+        try:
+            conn = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{_env_var(conn_id)} is not valid JSON: {exc}") from exc
+        extra = conn.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra)
+        host = conn.get("host") or ""
+        if host and "://" not in host:
+            host = f"https://{host}"
+        if conn.get("port"):
+            host = f"{host}:{conn['port']}"
+        return ConnectionInfo(conn_id, host.rstrip("/"), conn.get("login") or "", conn.get("password") or "", extra)
+    if raw:
+        return _from_uri(conn_id, raw)
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except ImportError:
+        conn = None
+    except Exception:  # noqa: BLE001 - not defined, or not inside a task
+        conn = None
+    if conn is None:
+        raise ConfigError(f"connection '{conn_id}' is not defined; set {_env_var(conn_id)} (JSON or URI form)")
+    host = conn.host or ""
+    if host and "://" not in host:
+        host = f"https://{host}"
+    if conn.port:
+        host = f"{host}:{conn.port}"
+    return ConnectionInfo(conn_id, host.rstrip("/"), conn.login or "", conn.password or "", conn.extra_dejson or {})

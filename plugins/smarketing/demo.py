@@ -50,6 +50,17 @@ def prepare_airflow(home: Path) -> None:
     subprocess.run([str(airflow_bin), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
 
 
+def start_fake_apis() -> list[str]:
+    """Serve the demo dataset through local fakes of the HubSpot and Salesforce APIs and point the
+    connections at them, so the demo runs the production connectors over real HTTP."""
+    from smarketing.sources import demo_dataset
+    from smarketing.sources.fakes import start_demo_fakes
+
+    hubspot, salesforce, env = start_demo_fakes(demo_dataset())
+    os.environ.update(env)
+    return [hubspot.url, salesforce.url]
+
+
 def run_dags(as_of: date, dag_ids: tuple[str, ...] = DAG_ORDER) -> list[DagOutcome]:
     """Run each DAG once with ``dag.test()`` for ``as_of``; stops at the first failed DAG."""
     from airflow.dag_processing.dagbag import DagBag

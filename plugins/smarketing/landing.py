@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from smarketing.sources.base import RawRecord, Source
 from smarketing.warehouse import copy_rows, raw_table
@@ -39,6 +39,18 @@ def read_cursor(eng: Engine, source: str, entity: str) -> datetime | None:
         ).scalar()
 
 
+def ensure_raw_table(conn: Connection, source: str, entity: str) -> str:
+    """Create ``raw.<source>__<entity>`` on first use, so a new entity or file drop needs no migration."""
+    table = raw_table(source, entity)
+    conn.exec_driver_sql(
+        f"create table if not exists {table} (record_id text not null, version_at timestamptz not null,"
+        " is_deleted boolean not null default false, payload jsonb not null, batch_id uuid not null,"
+        " extracted_at timestamptz not null, primary key (record_id, version_at))"
+    )
+    conn.exec_driver_sql(f"create index if not exists {source}__{entity}_batch_id_idx on {table} (batch_id)")
+    return table
+
+
 def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_id: str,
               cursor_ceiling: datetime) -> int:
     """Land one page and advance the cursor in one transaction; return the rows that were new."""
@@ -52,6 +64,7 @@ def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_
     # Bookmark = min(sync start, max version seen): records modified while we page are re-read next run.
     page_cursor = min(max(r.version_at for r in page), cursor_ceiling)
     with eng.begin() as conn:
+        ensure_raw_table(conn, source, entity)
         conn.exec_driver_sql(f"create temp table landing (like {table} including defaults) on commit drop")
         copy_rows(conn, "landing", COLUMNS, rows)
         insert = f"insert into {table} select * from landing on conflict do nothing"  # noqa: S608 - raw_table() validated

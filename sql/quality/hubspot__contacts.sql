@@ -1,4 +1,5 @@
--- What the hubspot__contacts suite checks: one row per landed contact version.
+-- What the hubspot__contacts suite checks: one row per landed contact version. Deletions
+-- (archived contacts) are not checked: a delete must reach core whatever its payload holds.
 select
     record_id,
     version_at,
@@ -7,3 +8,4 @@ select
     meta.try_timestamptz(payload -> 'properties' ->> 'createdate') as created_at,
     payload -> 'properties' ->> 'lifecyclestage' as lifecycle_stage
 from raw.hubspot__contacts
+where not is_deleted

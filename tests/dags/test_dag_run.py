@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import text
 
 from smarketing.demo import DAG_ORDER, prepare_airflow, run_dags
-from tests.conftest import AIRFLOW_HOME, reset_warehouse
+from tests.conftest import AIRFLOW_HOME, live_records, reset_warehouse
 from tests.fixtures import demo_story
 
 
 @pytest.fixture(scope="module")
-def outcomes(engine):
+def outcomes(engine, fake_apis):
     reset_warehouse(engine)
     prepare_airflow(AIRFLOW_HOME)
     return run_dags(date.fromisoformat(demo_story.AS_OF))
@@ -21,12 +21,12 @@ def test_every_dag_succeeds_in_chain_order(outcomes):
     assert [(o.dag_id, o.state) for o in outcomes] == [(dag_id, "success") for dag_id in DAG_ORDER]
 
 
-def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset):
-    humans = {person for key, person in demo_dataset.person_of.items() if key not in demo_dataset.malformed}
+def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, fake_apis):
+    person_records = live_records(demo_dataset) & set(demo_dataset.person_of) - demo_dataset.malformed
     with engine.connect() as conn:
         raw_contacts = conn.execute(text("select count(*) from raw.hubspot__contacts")).scalar()
         raw_opps = conn.execute(text("select count(*) from raw.salesforce__opportunities")).scalar()
-        persons = conn.execute(text("select count(*) from core.person")).scalar()
+        identities = conn.execute(text("select count(*) from core.person_identity")).scalar()
         june = conn.execute(
             text("select leads, mqls, sqls, opportunities, won, won_amount from marts.funnel"
                  " where month = '2026-06-01'")
@@ -37,7 +37,10 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset):
         stages = conn.execute(text("select stage from meta.runs order by stage")).scalars().all()
     assert raw_contacts == demo_dataset.count("hubspot", "contacts")
     assert raw_opps == demo_dataset.count("salesforce", "opportunities")
-    assert persons == len(humans)
+    assert identities == len(person_records)
     assert dict(june) == demo_story.JUNE_FUNNEL
     assert members == ["ada@analytical.io", "claude@entropy.info", "hedy@spread.fm"]
     assert stages == ["extract_hubspot", "extract_salesforce", "kpis", "merge", "nurture", "validate"]
+    hubspot, salesforce = fake_apis
+    assert hubspot.calls("/crm/v3/objects/contacts/search") > 0, "extract went through the HubSpot API"
+    assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"

@@ -9,13 +9,14 @@ from sqlalchemy import text
 
 from smarketing import tasks
 from smarketing.warehouse import table_counts
+from tests.conftest import live_records
 from tests.fixtures import demo_story
 
 AS_OF = date.fromisoformat(demo_story.AS_OF)
 
 
 @pytest.fixture(scope="module")
-def pipeline(engine):
+def pipeline(engine, fake_apis):
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
@@ -43,30 +44,33 @@ def test_every_source_record_lands_once(pipeline, demo_dataset):
                       for (system, entity) in demo_dataset.records}
 
 
-def test_identity_resolution_gives_one_person_per_human(pipeline, demo_dataset):
+def test_every_live_person_record_is_linked_and_bad_ones_are_quarantined(pipeline, demo_dataset):
     eng, _ = pipeline
-    humans = {person for key, person in demo_dataset.person_of.items() if key not in demo_dataset.malformed}
+    person_records = live_records(demo_dataset) & set(demo_dataset.person_of) - demo_dataset.malformed
     with eng.connect() as conn:
-        persons = conn.execute(text("select count(*) from core.person")).scalar()
-        identities = conn.execute(text("select count(*) from core.person_identity")).scalar()
+        linked = set(conn.execute(text("select source, entity, source_record_id from core.person_identity")).all())
         opportunities = conn.execute(text("select count(*) from core.opportunity where person_id is not null")).scalar()
         quarantined = conn.execute(text("select count(*) from quarantine.records")).scalar()
-    assert persons == len(humans)
-    assert identities == len(demo_dataset.person_of) - len(demo_dataset.malformed)
+    assert linked == person_records
     assert opportunities == demo_dataset.count("salesforce", "opportunities")
     assert quarantined == len(demo_dataset.malformed)
 
 
-def test_records_of_one_human_share_one_person_id(pipeline, demo_dataset):
+def test_no_person_mixes_two_humans_and_equal_emails_share_a_person(pipeline, demo_dataset):
     eng, _ = pipeline
     with eng.connect() as conn:
-        links = conn.execute(text("select source, entity, source_record_id, person_id from core.person_identity")).all()
-    person_ids_per_human = {}
-    for source, entity, record_id, person_id in links:
+        links = conn.execute(text(
+            "select i.source, i.entity, i.source_record_id, i.person_id, r.email"
+            " from core.person_identity i join staging.int_person_records r"
+            " on (r.source, r.entity, r.record_id) = (i.source, i.entity, i.source_record_id)"
+        )).all()
+    humans_per_person, persons_per_human_email = {}, {}
+    for source, entity, record_id, person_id, email in links:
         human = demo_dataset.person_of[(source, entity, record_id)]
-        person_ids_per_human.setdefault(human, set()).add(person_id)
-    assert all(len(ids) == 1 for ids in person_ids_per_human.values())
-    assert len({next(iter(ids)) for ids in person_ids_per_human.values()}) == len(person_ids_per_human)
+        humans_per_person.setdefault(person_id, set()).add(human)
+        persons_per_human_email.setdefault((human, email), set()).add(person_id)
+    assert all(len(humans) == 1 for humans in humans_per_person.values())
+    assert all(len(persons) == 1 for persons in persons_per_human_email.values())
 
 
 def test_june_funnel_matches_the_hand_computed_story(pipeline):

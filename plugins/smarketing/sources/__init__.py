@@ -1,43 +1,69 @@
-"""Source systems. ``get_source`` picks the configured implementation for a system."""
+"""Source systems. ``get_source`` builds the configured implementation for a system.
+
+``config/sources.yaml`` names, per system, its kind: ``hubspot`` and ``salesforce`` are the HTTP
+connectors (configured by an Airflow Connection, ``conn_id``); ``demo`` serves the seeded
+dataset in-process without HTTP.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from smarketing.config import PATHS
 from smarketing.sources.base import RawRecord, Source, SourceError
 
-__all__ = ["RawRecord", "Source", "SourceError", "get_source", "systems"]
+__all__ = ["RawRecord", "Source", "SourceError", "demo_dataset", "get_source", "systems"]
+
+
+def settings(path: Path | None = None) -> dict[str, Any]:
+    return _read(path or PATHS.config / "sources.yaml")
 
 
 @lru_cache(maxsize=4)
-def _settings(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
 def systems(path: Path | None = None) -> list[str]:
-    return list(_settings(path or PATHS.config / "sources.yaml").get("systems", {}))
+    return list(settings(path).get("systems", {}))
 
 
-def get_source(system: str, path: Path | None = None) -> Source:
-    settings = _settings(path or PATHS.config / "sources.yaml")
-    kind = settings.get("systems", {}).get(system)
-    if kind is None:
-        raise SourceError(f"system {system!r} is not configured in config/sources.yaml (systems: {systems(path)})")
-    if kind == "demo":
-        from smarketing.sources import demo
-
-        demo_settings = settings.get("demo", {})
-        dataset = _demo_dataset(int(demo_settings.get("seed", 7)), int(demo_settings.get("people", 120)))
-        return demo.DemoSource(system, dataset)
-    raise SourceError(f"system {system!r} has unknown source kind {kind!r} in config/sources.yaml")
+def demo_dataset(path: Path | None = None):  # noqa: ANN201 - smarketing.sources.demo.Dataset
+    """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
+    demo = settings(path).get("demo", {})
+    return _demo_dataset(int(demo.get("seed", 7)), int(demo.get("people", 120)))
 
 
 @lru_cache(maxsize=2)
-def _demo_dataset(seed: int, people: int):  # noqa: ANN202 - cached generator output
+def _demo_dataset(seed: int, people: int):  # noqa: ANN202
     from smarketing.sources import demo
 
     return demo.generate(seed=seed, people=people)
+
+
+def get_source(system: str, path: Path | None = None) -> Source:
+    conf = settings(path)
+    spec = conf.get("systems", {}).get(system)
+    if spec is None:
+        raise SourceError(f"system {system!r} is not configured in config/sources.yaml (systems: {systems(path)})")
+    spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
+    kind = spec.get("kind")
+    entities = tuple(spec["entities"]) if spec.get("entities") else None
+    if kind == "hubspot":
+        from smarketing.sources.hubspot import CONN_ID, HubSpotSource
+
+        return HubSpotSource.from_connection(spec.get("conn_id", CONN_ID), entities=entities)
+    if kind == "salesforce":
+        from smarketing.sources.salesforce import CONN_ID, SalesforceSource
+
+        return SalesforceSource.from_connection(spec.get("conn_id", CONN_ID), entities=entities,
+                                                extra_fields=spec.get("extra_fields") or {})
+    if kind == "demo":
+        from smarketing.sources.demo import DemoSource
+
+        return DemoSource(system, demo_dataset(path))
+    raise SourceError(f"system {system!r} has unknown source kind {kind!r} in config/sources.yaml")

@@ -15,10 +15,12 @@ Two parts, both deterministic:
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from smarketing.sources.base import RawRecord
@@ -29,8 +31,9 @@ POPULATION_END = datetime(2026, 5, 15, tzinfo=UTC)
 PAGE_SIZE = 200
 
 ENTITIES = {
-    "hubspot": ("contacts", "email_events"),
-    "salesforce": ("accounts", "leads", "contacts", "opportunities"),
+    "hubspot": ("contacts", "companies", "email_events"),
+    "salesforce": ("campaigns", "accounts", "leads", "contacts", "opportunities", "opportunity_history", "tasks",
+                   "events", "campaign_members"),
 }
 
 FIRST = "Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Kira Lars Mila Nils Olga Paul Rosa Sven Tara Uwe".split()
@@ -51,6 +54,9 @@ CHANNELS = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", 
 LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_MARKETING": "Email",
                 "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
 CAMPAIGNS = [9001, 9002, 9003, 9004, 9005, 9006]
+CAMPAIGN_IDS = {c: f"701{c:015d}" for c in CAMPAIGNS}
+CAMPAIGN_NAMES = ["Webinar: pipeline hygiene", "Newsletter Q3", "Webinar: forecasting", "Newsletter Q4",
+                  "Webinar: data quality", "Customer newsletter"]
 
 # The story: June 2026, worked out by hand in tests/fixtures/demo_story.py.
 # Days are June 2026; None means "never"; amounts in EUR.
@@ -100,28 +106,61 @@ def _june(day: int, hour: int = 10) -> datetime:
 
 @dataclass
 class Dataset:
-    """Every record per (system, entity), plus the ground truth: record -> true person key."""
+    """Every record per (system, entity), plus the ground truth.
+
+    ``person_of`` maps (system, entity, record id) to the true human behind it; ``suppression``
+    maps a human to what should keep them off every list (unsubscribed, hard_bounce,
+    spam_complaint, email_opt_out); ``malformed`` names records a suite must quarantine.
+    """
 
     records: dict[tuple[str, str], list[RawRecord]] = field(default_factory=dict)
     person_of: dict[tuple[str, str, str], str] = field(default_factory=dict)
     malformed: set[tuple[str, str, str]] = field(default_factory=set)
+    suppression: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, system: str, entity: str, record_id: str, version_at: datetime, payload: dict[str, Any],
-            person: str | None = None) -> None:
-        self.records.setdefault((system, entity), []).append(RawRecord(record_id, version_at, payload))
+            person: str | None = None, is_deleted: bool = False) -> None:
+        self.records.setdefault((system, entity), []).append(RawRecord(record_id, version_at, payload, is_deleted))
         if person is not None:
             self.person_of[(system, entity, record_id)] = person
 
+    def suppress(self, person: str, reason: str) -> None:
+        self.suppression.setdefault(person, set()).add(reason)
+
     def count(self, system: str, entity: str) -> int:
-        return len(self.records.get((system, entity), []))
+        """Records as an API serves them: one per id, its latest version."""
+        return len({r.record_id for r in self.records.get((system, entity), [])})
+
+    def write_ground_truth(self, path: Path) -> None:
+        """The truth identity resolution and suppression are scored against, as JSON."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        truth = {
+            "records": sorted([*key, person] for key, person in self.person_of.items()),
+            "malformed": sorted(list(key) for key in self.malformed),
+            "suppression": {person: sorted(reasons) for person, reasons in sorted(self.suppression.items())},
+        }
+        path.write_text(json.dumps(truth, indent=1))
+
+
+# Probabilities of the noise real systems show between HubSpot and Salesforce for one person.
+NOISE = {
+    "email_case": 0.15,        # ANNA.BERG@... in one system
+    "email_whitespace": 0.10,  # " Anna.berg@... "
+    "plus_address": 0.04,      # anna.berg+webinar@... in HubSpot
+    "personal_email": 0.04,    # a gmail address in HubSpot, the work address in Salesforce
+    "name_typo": 0.05,         # "Jonsa" for "Jonas" in Salesforce
+    "company_renamed": 0.03,   # "Acme Tools GmbH" in Salesforce
+}
 
 
 class _Builder:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, noise: dict[str, float]) -> None:
         self.rng = random.Random(seed)
+        self.noise = noise
         self.data = Dataset()
-        self.ids = {"hs": 100000, "sf": 0, "event": 0}
+        self.ids = {"hs": 100000, "company": 500000, "sf": 0, "event": 0}
         self.accounts: dict[str, str] = {}
+        self.companies: dict[str, str] = {}
 
     def _sf_id(self, prefix: str) -> str:
         self.ids["sf"] += 1
@@ -141,8 +180,21 @@ class _Builder:
             })
         return self.accounts[name]
 
+    def hubspot_company(self, name: str, domain: str, created: datetime) -> None:
+        if domain in self.companies:
+            return
+        self.ids["company"] += 1
+        company_id = str(self.ids["company"])
+        self.companies[domain] = company_id
+        self.data.add("hubspot", "companies", company_id, created, {
+            "id": company_id,
+            "properties": {"name": name, "domain": domain, "createdate": _hs_time(created),
+                           "hs_lastmodifieddate": _hs_time(created)},
+            "createdAt": _hs_time(created), "updatedAt": _hs_time(created), "archived": False,
+        })
+
     def hubspot_contact(self, person: str, email: str | None, first: str, last: str, company: str,
-                        created: datetime, mql: datetime | None, channel: str, optout: bool = False) -> None:
+                        created: datetime, mql: datetime | None, channel: str, optout: bool = False) -> str:
         contact_id = self._hs_id()
         modified = max(t for t in (created, mql) if t is not None)
         stage = "marketingqualifiedlead" if mql else "lead"
@@ -157,21 +209,36 @@ class _Builder:
             },
             "createdAt": _hs_time(created), "updatedAt": _hs_time(modified), "archived": False,
         }, person)
+        return contact_id
+
+    def archive_hubspot_contact(self, contact_id: str, at: datetime) -> None:
+        """HubSpot serves a deleted contact from the archived list, with archivedAt."""
+        original = next(r for r in self.data.records[("hubspot", "contacts")] if r.record_id == contact_id)
+        payload = {**original.payload, "archived": True, "archivedAt": _hs_time(at), "updatedAt": _hs_time(at)}
+        self.data.add("hubspot", "contacts", contact_id, at, payload, is_deleted=True)
 
     def email_event(self, recipient: str, kind: str, at: datetime, campaign: int, **extra: Any) -> None:
         self.ids["event"] += 1
         event_id = f"evt-{self.ids['event']:08d}"
         self.data.add("hubspot", "email_events", event_id, at, {
             "id": event_id, "type": kind, "recipient": recipient.strip().lower(),
-            "created": int(at.timestamp() * 1000), "emailCampaignId": campaign, **extra,
+            "created": int(at.timestamp() * 1000), "emailCampaignId": campaign, "portalId": 4242, **extra,
         })
+
+    def _sf(self, entity: str, record_id: str, at: datetime, payload: dict[str, Any], person: str | None = None,
+            created: datetime | None = None) -> None:
+        sobject = {"opportunity_history": "OpportunityHistory", "tasks": "Task", "events": "Event",
+                   "campaign_members": "CampaignMember"}[entity]
+        payload = {"attributes": {"type": sobject}, "Id": record_id, **payload,
+                   "CreatedDate": _sf_time(created or at), "SystemModstamp": _sf_time(at), "IsDeleted": False}
+        self.data.add("salesforce", entity, record_id, at, payload, person)
 
     def salesforce_funnel(self, person: str, email: str | None, first: str, last: str, company: str,
                           domain: str, lead_at: datetime, channel: str, converted_at: datetime | None,
                           outcome: str | None, closed_at: datetime | None, amount: float | None,
-                          opted_out: bool = False) -> None:
+                          opted_out: bool = False, campaign: int | None = None) -> str:
         lead_id = self._sf_id("00Q")
-        contact_id = opp_id = None
+        contact_id = opp_id = account_id = None
         if converted_at is not None:
             account_id = self.account(company, domain, lead_at)
             contact_id, opp_id = self._sf_id("003"), self._sf_id("006")
@@ -184,31 +251,72 @@ class _Builder:
             close_date = (closed_at or converted_at + timedelta(days=45)).date()
             modified = closed_at if is_closed and closed_at else converted_at
             stage = {"won": "Closed Won", "lost": "Closed Lost"}.get(outcome or "", "Negotiation/Review")
+            probability = {"Closed Won": 100, "Closed Lost": 0}.get(stage, 75)
             self.data.add("salesforce", "opportunities", opp_id, modified, {
                 "attributes": {"type": "Opportunity"}, "Id": opp_id, "AccountId": account_id,
                 "ContactId": contact_id, "Name": f"{company} - {first} {last}", "StageName": stage,
-                "Amount": amount, "CurrencyIsoCode": "EUR", "CloseDate": close_date.isoformat(),
-                "IsClosed": is_closed, "IsWon": outcome == "won", "LeadSource": LEAD_SOURCES[channel],
+                "Amount": amount, "CurrencyIsoCode": "EUR", "Probability": probability,
+                "CloseDate": close_date.isoformat(), "IsClosed": is_closed, "IsWon": outcome == "won",
+                "LeadSource": LEAD_SOURCES[channel], "CampaignId": None,
                 "CreatedDate": _sf_time(converted_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
             })
+            history = [("Qualification", converted_at, 20)]
+            if outcome in ("won", "open") or (outcome == "lost" and self.rng.random() < 0.5):
+                history.append(("Negotiation/Review", converted_at + (modified - converted_at) / 2, 75))
+            if is_closed:
+                history.append((stage, modified, probability))
+            for stage_name, at, prob in history:
+                self._sf("opportunity_history", self._sf_id("008"), at, {
+                    "OpportunityId": opp_id, "StageName": stage_name, "Amount": amount, "Probability": prob,
+                    "CloseDate": close_date.isoformat()})
         modified = converted_at or lead_at
         self.data.add("salesforce", "leads", lead_id, modified, {
             "attributes": {"type": "Lead"}, "Id": lead_id, "Email": email, "FirstName": first, "LastName": last,
             "Company": company, "LeadSource": LEAD_SOURCES[channel],
             "Status": "Closed - Converted" if converted_at else "Working - Contacted",
             "IsConverted": converted_at is not None, "ConvertedDate": converted_at.date().isoformat() if converted_at else None,
-            "ConvertedContactId": contact_id, "ConvertedOpportunityId": opp_id,
+            "ConvertedContactId": contact_id, "ConvertedAccountId": account_id, "ConvertedOpportunityId": opp_id,
             "HasOptedOutOfEmail": opted_out,
             "CreatedDate": _sf_time(lead_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
         }, person)
+        first_touch = lead_at + timedelta(hours=self.rng.choice([1, 2, 4, 8, 26, 50]))
+        self._sf("tasks", self._sf_id("00T"), first_touch, {
+            "WhoId": lead_id, "WhatId": None, "OwnerId": "005000000000001", "Subject": "Call", "Type": "Call",
+            "TaskSubtype": "Call", "Status": "Completed", "ActivityDate": first_touch.date().isoformat()})
+        if converted_at is not None:
+            self._sf("events", self._sf_id("00U"), converted_at, {
+                "WhoId": contact_id, "WhatId": opp_id, "OwnerId": "005000000000001", "Subject": "Discovery meeting",
+                "Type": "Meeting", "StartDateTime": _sf_time(converted_at),
+                "EndDateTime": _sf_time(converted_at + timedelta(hours=1))})
+        if campaign is not None:
+            self._sf("campaign_members", self._sf_id("00v"), lead_at, {
+                "CampaignId": CAMPAIGN_IDS[campaign], "LeadId": lead_id, "ContactId": contact_id,
+                "Status": "Responded", "HasResponded": True, "FirstRespondedDate": lead_at.date().isoformat()})
+        return lead_id
+
+    def campaigns(self) -> None:
+        for n, campaign in enumerate(CAMPAIGNS):
+            start = POPULATION_START + timedelta(days=40 * n)
+            self.data.add("salesforce", "campaigns", CAMPAIGN_IDS[campaign], start, {
+                "attributes": {"type": "Campaign"}, "Id": CAMPAIGN_IDS[campaign], "Name": CAMPAIGN_NAMES[n],
+                "Type": "Email" if n % 2 else "Webinar", "Status": "Completed", "StartDate": start.date().isoformat(),
+                "EndDate": (start + timedelta(days=30)).date().isoformat(), "IsActive": False, "ParentId": None,
+                "CreatedDate": _sf_time(start), "SystemModstamp": _sf_time(start), "IsDeleted": False,
+            })
 
     def noisy(self, email: str) -> str:
         roll = self.rng.random()
-        if roll < 0.15:
+        if roll < self.noise["email_case"]:
             return email.upper()
-        if roll < 0.25:
+        if roll < self.noise["email_case"] + self.noise["email_whitespace"]:
             return f" {email.capitalize()} "
         return email
+
+    def typo(self, name: str) -> str:
+        if len(name) < 4 or self.rng.random() >= self.noise["name_typo"]:
+            return name
+        i = self.rng.randrange(1, len(name) - 2)
+        return name[:i] + name[i + 1] + name[i] + name[i + 2:]
 
     def population(self, people: int) -> None:
         rng = self.rng
@@ -218,13 +326,23 @@ class _Builder:
             first, last = rng.choice(FIRST), rng.choice(LAST)
             company, domain = rng.choice(COMPANIES)
             email = f"{first}.{last}.{n}@{domain}".lower()
+            hs_email = email
+            roll = rng.random()
+            if roll < self.noise["plus_address"]:
+                hs_email = email.replace("@", "+news@")
+            elif roll < self.noise["plus_address"] + self.noise["personal_email"]:
+                hs_email = f"{first}{last}{n}@gmail.com".lower()
+            sf_company = f"{company} GmbH" if rng.random() < self.noise["company_renamed"] else company
             channel = rng.choice(CHANNELS)
             created = POPULATION_START + timedelta(seconds=int(rng.random() * span * 0.8))
             in_hubspot = rng.random() < 0.85
             mql = created + timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 8)) if in_hubspot and rng.random() < 0.6 else None
             if in_hubspot:
-                self.hubspot_contact(person, self.noisy(email), first, last, company, created, mql, channel)
-                self.email_history(email, created, rng)
+                self.hubspot_company(company, domain, created)
+                contact_id = self.hubspot_contact(person, self.noisy(hs_email), first, last, company, created, mql, channel)
+                self.email_history(person, hs_email, created, rng)
+                if rng.random() < 0.01:
+                    self.archive_hubspot_contact(contact_id, created + timedelta(days=30))
             if mql is not None or (not in_hubspot) or rng.random() < 0.15:
                 lead_at = (mql or created) + timedelta(days=rng.randint(0, 3), hours=rng.randint(1, 6))
                 converted = lead_at + timedelta(days=rng.randint(2, 20)) if rng.random() < 0.5 else None
@@ -238,15 +356,19 @@ class _Builder:
                         outcome, closed = "open", None
                     if outcome == "open":
                         closed = None
+                opted_out = rng.random() < 0.03
                 if lead_at <= POPULATION_END and (converted is None or converted <= POPULATION_END):
-                    self.salesforce_funnel(person, self.noisy(email), first, last, company, domain, lead_at,
-                                           channel, converted, outcome, closed, amount)
+                    self.salesforce_funnel(person, self.noisy(email), self.typo(first), self.typo(last), sf_company,
+                                           domain, lead_at, channel, converted, outcome, closed, amount,
+                                           opted_out=opted_out, campaign=rng.choice(CAMPAIGNS))
+                    if opted_out:
+                        self.data.suppress(person, "email_opt_out")
         for n, bad in enumerate(["not-an-email", "broken@@example"] if people else []):
             contact_id = self.ids["hs"] + 1
             self.hubspot_contact(f"bad{n}", bad, "Bad", "Record", "Unknown", POPULATION_START, None, "DIRECT_TRAFFIC")
             self.data.malformed.add(("hubspot", "contacts", str(contact_id)))
 
-    def email_history(self, email: str, created: datetime, rng: random.Random) -> None:
+    def email_history(self, person: str, email: str, created: datetime, rng: random.Random) -> None:
         for campaign in CAMPAIGNS:
             if rng.random() < 0.5:
                 continue
@@ -257,6 +379,7 @@ class _Builder:
             roll = rng.random()
             if roll < 0.03:
                 self.email_event(email, "BOUNCE", sent + timedelta(minutes=1), campaign, category="UNKNOWN_USER")
+                self.data.suppress(person, "hard_bounce")
                 return
             self.email_event(email, "DELIVERED", sent + timedelta(minutes=1), campaign)
             if rng.random() < 0.5:
@@ -266,9 +389,11 @@ class _Builder:
             if roll > 0.95:
                 self.email_event(email, "STATUSCHANGE", sent + timedelta(hours=3), campaign,
                                  portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+                self.data.suppress(person, "unsubscribed")
                 return
             if 0.94 < roll <= 0.95:
                 self.email_event(email, "SPAMREPORT", sent + timedelta(hours=3), campaign)
+                self.data.suppress(person, "spam_complaint")
                 return
 
     def story(self) -> None:
@@ -278,6 +403,7 @@ class _Builder:
             channel = CHANNELS[n % len(CHANNELS)]
             mql = _june(s["mql"]) if s.get("mql") else None
             if s["hs_email"]:
+                self.hubspot_company(s["company"], domain, _june(s["hs_created"], 8))
                 self.hubspot_contact(person, s["hs_email"], s["first"], s["last"], s["company"],
                                      _june(s["hs_created"], 9), mql, channel)
             if s.get("lead"):
@@ -292,13 +418,18 @@ class _Builder:
             if s.get("unsubscribed"):
                 self.email_event(email, "STATUSCHANGE", _june(s["unsubscribed"]), 9006,
                                  portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+                self.data.suppress(person, "unsubscribed")
             if s.get("hard_bounce"):
                 self.email_event(email, "BOUNCE", _june(s["hard_bounce"]), 9006, category="UNKNOWN_USER")
+                self.data.suppress(person, "hard_bounce")
+            if s.get("sf_opted_out"):
+                self.data.suppress(person, "email_opt_out")
 
 
-def generate(seed: int = 7, people: int = 120) -> Dataset:
-    """The demo dataset; the same ``seed`` and ``people`` always give the same records."""
-    builder = _Builder(seed)
+def generate(seed: int = 7, people: int = 120, noise: dict[str, float] | None = None) -> Dataset:
+    """The demo dataset; the same ``seed``, ``people`` and ``noise`` always give the same records."""
+    builder = _Builder(seed, {**NOISE, **(noise or {})})
+    builder.campaigns()
     builder.population(people)
     builder.story()
     for records in builder.data.records.values():

@@ -1,0 +1,178 @@
+"""A fake of the HubSpot APIs the connector uses, serving a ``Dataset``.
+
+- ``POST /crm/v3/objects/{object}/search``: filters (EQ, NEQ, GT, GTE, LT, LTE), sorts, ``limit``
+  up to 200, ``after`` paging, and the 10,000-result cap (a request paging past it gets HTTP 400);
+- ``GET /crm/v3/objects/{object}``: the list endpoint, ``archived=true`` for deleted records;
+- ``POST /crm/v3/objects/deals/batch/read`` with ``propertiesWithHistory``;
+- ``GET /email/public/v1/events``: time-bounded, newest first, ``offset`` paging;
+- Bearer token authentication with HubSpot's error body; optional rate limit (429, Retry-After).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from smarketing.sources.demo import Dataset
+from smarketing.sources.fakes.server import FakeApi, Reply
+
+OBJECT_PATH = re.compile(r"^/crm/v3/objects/(\w+)(/search|/batch/read)?$")
+DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"),
+}
+
+
+def _error(status: int, message: str, category: str) -> Reply:
+    return Reply(status, {"status": "error", "message": message, "correlationId": "00000000-fake",
+                          "category": category})
+
+
+def _comparable(value: Any) -> Any:
+    """Dates compare as epoch milliseconds, numbers as numbers, the rest as strings."""
+    if value is None:
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    if re.match(r"^\d{4}-\d{2}-\d{2}T", text):
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+OPERATORS = {
+    "EQ": lambda a, b: a == b, "NEQ": lambda a, b: a != b, "GT": lambda a, b: a is not None and a > b,
+    "GTE": lambda a, b: a is not None and a >= b, "LT": lambda a, b: a is not None and a < b,
+    "LTE": lambda a, b: a is not None and a <= b,
+}
+
+
+class FakeHubSpot(FakeApi):
+    def __init__(self, dataset: Dataset | None = None, token: str = "demo-hubspot-token",
+                 search_cap: int = 10_000, rate_limit: tuple[int, float] | None = None) -> None:
+        super().__init__(rate_limit)
+        self.token = token
+        self.search_cap = search_cap
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}, "deals": {}}
+        self.events: list[dict[str, Any]] = []
+        if dataset is not None:
+            for object_type in self.objects:
+                for record in dataset.records.get(("hubspot", object_type), []):
+                    self.objects[object_type][record.record_id] = record.payload  # the latest version wins
+            self.events = [r.payload for r in dataset.records.get(("hubspot", "email_events"), [])]
+
+    def put(self, object_type: str, payload: dict[str, Any]) -> None:
+        """Create or replace one object (tests use this to change data between runs)."""
+        self.objects[object_type][str(payload["id"])] = payload
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]) -> Reply:
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                               "and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
+                               "oauth-overview", "INVALID_AUTHENTICATION")
+        if path == "/email/public/v1/events" and method == "GET":
+            return self._events(query)
+        match = OBJECT_PATH.match(path)
+        if not match or match.group(1) not in self.objects:
+            return _error(404, f"no route for {method} {path}", "OBJECT_NOT_FOUND")
+        object_type, action = match.groups()
+        if action == "/search" and method == "POST":
+            return self._search(object_type, body or {})
+        if action == "/batch/read" and method == "POST":
+            return self._batch_read(object_type, body or {})
+        if action is None and method == "GET":
+            return self._list(object_type, query)
+        return _error(405, f"{method} not allowed on {path}", "VALIDATION_ERROR")
+
+    def _shape(self, object_type: str, payload: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
+        wanted = list(properties or DEFAULT_PROPERTIES[object_type])
+        props = payload.get("properties", {})
+        shaped = {k: props.get(k) for k in wanted}
+        shaped["hs_object_id"] = str(payload["id"])
+        out = {"id": str(payload["id"]), "properties": shaped, "createdAt": payload.get("createdAt"),
+               "updatedAt": payload.get("updatedAt"), "archived": bool(payload.get("archived"))}
+        if payload.get("archived"):
+            out["archivedAt"] = payload.get("archivedAt")
+        return out
+
+    def _search(self, object_type: str, body: dict[str, Any]) -> Reply:
+        limit = int(body.get("limit", 10))
+        if limit > 200:
+            return _error(400, "limit must be at most 200", "VALIDATION_ERROR")
+        after = int(body.get("after") or 0)
+        if after >= self.search_cap:
+            return _error(400, f"There was a problem with the request. The search API cannot return more than "
+                               f"{self.search_cap} results (after={after}).", "VALIDATION_ERROR")
+        rows = [p for p in self.objects[object_type].values() if not p.get("archived")]
+        groups = body.get("filterGroups") or []
+        if groups:
+            rows = [p for p in rows if any(all(self._matches(p, f) for f in g.get("filters", [])) for g in groups)]
+        for sort in reversed(body.get("sorts") or []):
+            name = sort["propertyName"] if isinstance(sort, dict) else str(sort).lstrip("-")
+            if isinstance(sort, dict):
+                descending = sort.get("direction") == "DESCENDING"
+            else:
+                descending = str(sort).startswith("-")
+            rows.sort(key=lambda p: (_comparable(p["properties"].get(name)) or 0, int(p["id"])), reverse=descending)
+        total = len(rows)
+        page = rows[after:after + limit]
+        reply: dict[str, Any] = {"total": total, "results": [self._shape(object_type, p, body.get("properties"))
+                                                              for p in page]}
+        if after + limit < total:
+            reply["paging"] = {"next": {"after": str(after + limit), "link": "?after=" + str(after + limit)}}
+        return Reply(200, reply)
+
+    @staticmethod
+    def _matches(payload: dict[str, Any], flt: dict[str, Any]) -> bool:
+        operator = OPERATORS.get(flt.get("operator", "EQ"))
+        if operator is None:
+            raise ValueError(f"unsupported operator {flt.get('operator')}")
+        return operator(_comparable(payload["properties"].get(flt["propertyName"])), _comparable(flt.get("value")))
+
+    def _list(self, object_type: str, query: dict[str, str]) -> Reply:
+        archived = query.get("archived", "false").lower() == "true"
+        limit = min(int(query.get("limit", 10)), 100)
+        rows = sorted((p for p in self.objects[object_type].values() if bool(p.get("archived")) == archived),
+                      key=lambda p: int(p["id"]))
+        after = int(query.get("after") or 0)
+        page = [p for p in rows if int(p["id"]) > after][:limit]
+        properties = [p for p in query.get("properties", "").split(",") if p] or None
+        reply: dict[str, Any] = {"results": [self._shape(object_type, p, properties) for p in page]}
+        if page and int(page[-1]["id"]) < int(rows[-1]["id"]):
+            reply["paging"] = {"next": {"after": page[-1]["id"], "link": f"?after={page[-1]['id']}"}}
+        return Reply(200, reply)
+
+    def _batch_read(self, object_type: str, body: dict[str, Any]) -> Reply:
+        results = []
+        for item in body.get("inputs", []):
+            payload = self.objects[object_type].get(str(item["id"]))
+            if payload is None:
+                continue
+            shaped = self._shape(object_type, payload, body.get("properties"))
+            history_of = body.get("propertiesWithHistory") or []
+            shaped["propertiesWithHistory"] = {name: (payload.get("propertiesWithHistory") or {}).get(name, [])
+                                               for name in history_of}
+            results.append(shaped)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return Reply(200, {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
+
+    def _events(self, query: dict[str, str]) -> Reply:
+        start = int(query.get("startTimestamp") or 0)
+        end = int(query.get("endTimestamp") or 2**62)
+        limit = min(int(query.get("limit", 100)), 1000)
+        offset = int(base64.urlsafe_b64decode(query["offset"]).decode()) if query.get("offset") else 0
+        rows = sorted((e for e in self.events if start <= int(e["created"]) <= end),
+                      key=lambda e: (-int(e["created"]), e["id"]))
+        page = rows[offset:offset + limit]
+        more = offset + limit < len(rows)
+        reply: dict[str, Any] = {"events": page, "hasMore": more}
+        if more:
+            reply["offset"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        return Reply(200, reply)

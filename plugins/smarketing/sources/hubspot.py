@@ -1,0 +1,216 @@
+"""HubSpot APIs: CRM objects through the v3 search endpoints, email events, archived records.
+
+CRM objects (contacts, companies, deals) are read with ``POST /crm/v3/objects/{object}/search``
+filtered on the modification timestamp (``lastmodifieddate`` for contacts,
+``hs_lastmodifieddate`` otherwise) with ``GTE`` and sorted ascending, paged with ``after``.
+A search returns at most 10,000 results, so when a window reaches the cap the connector starts
+a new search from the last timestamp it saw; records sharing that timestamp come again and
+landing ignores the versions it has. Deals carry their ``dealstage`` history (batch read with
+``propertiesWithHistory``). Archived (deleted) records come from the list endpoint with
+``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
+Email events come from ``GET /email/public/v1/events`` in time windows.
+
+Connection ``hubspot_default`` (a private app's access token as the password), e.g.::
+
+    AIRFLOW_CONN_HUBSPOT_DEFAULT='{"conn_type": "http", "host": "https://api.hubapi.com",
+        "password": "<private app token>", "extra": {"page_size": 200, "max_calls_per_run": 5000}}'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smarketing.config import ConnectionInfo, get_connection
+from smarketing.sources.base import RawRecord, SourceError
+from smarketing.sources.http_client import AuthError, CallBudget, HttpClient, RetryPolicy
+
+CONN_ID = "hubspot_default"
+SEARCH_CAP = 10_000
+MAX_PAGE_SIZE = 200
+
+# entity -> (object type, modification property, properties to read)
+CRM_OBJECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "contacts": ("contacts", "lastmodifieddate", (
+        "email", "firstname", "lastname", "company", "jobtitle", "phone", "createdate", "lastmodifieddate",
+        "lifecyclestage", "hs_lead_status", "hubspot_owner_id", "hs_analytics_source",
+        "hs_analytics_source_data_1", "hs_lifecyclestage_lead_date",
+        "hs_lifecyclestage_marketingqualifiedlead_date", "hs_lifecyclestage_salesqualifiedlead_date",
+        "hs_lifecyclestage_customer_date", "hs_email_optout", "hs_merged_object_ids", "associatedcompanyid",
+    )),
+    "companies": ("companies", "hs_lastmodifieddate", (
+        "name", "domain", "industry", "numberofemployees", "annualrevenue", "country", "createdate",
+        "hs_lastmodifieddate", "hubspot_owner_id", "hs_merged_object_ids",
+    )),
+    "deals": ("deals", "hs_lastmodifieddate", (
+        "dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "createdate",
+        "hs_lastmodifieddate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id", "hs_analytics_source",
+    )),
+}
+EMAIL_EVENTS = "email_events"
+ENTITIES = (*CRM_OBJECTS, EMAIL_EVENTS)
+
+
+def parse_hs_datetime(value: Any) -> datetime:
+    """HubSpot timestamps are ISO 8601 strings (CRM) or epoch milliseconds (events, filters)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def epoch_ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+class HubSpotSource:
+    """HubSpot objects and email events as ``Source`` entities."""
+
+    name = "hubspot"
+
+    def __init__(self, conn: ConnectionInfo, entities: tuple[str, ...] | None = None,
+                 policy: RetryPolicy | None = None, budget: CallBudget | None = None,
+                 now: datetime | None = None) -> None:
+        if not conn.password:
+            raise AuthError(f"HubSpot connection '{conn.conn_id}' has no token; set it as the password in "
+                            f"{conn.env_var}")
+        unknown = set(entities or ()) - set(ENTITIES)
+        if unknown:
+            raise SourceError(f"HubSpot has no entity {sorted(unknown)}; known: {list(ENTITIES)}")
+        self.entities = tuple(entities or ENTITIES)
+        extra = conn.extra
+        self.page_size = min(int(extra.get("page_size", 100)), MAX_PAGE_SIZE)
+        self.search_cap = int(extra.get("search_cap", SEARCH_CAP))
+        self.events_window = timedelta(days=int(extra.get("events_window_days", 30)))
+        self.backfill_start = parse_hs_datetime(extra.get("backfill_start", "2020-01-01T00:00:00Z"))
+        self.now = now
+        self.budget = budget or CallBudget(int(extra.get("max_calls_per_run", 5000)))
+        token = conn.password
+        self.client = HttpClient(
+            system="hubspot", conn_id=conn.conn_id, base_url=(conn.host or "https://api.hubapi.com").rstrip("/"),
+            authorize=lambda: {"Authorization": f"Bearer {token}"}, budget=self.budget,
+            policy=policy or RetryPolicy(),
+        )
+
+    @classmethod
+    def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> HubSpotSource:  # noqa: ANN003
+        return cls(get_connection(conn_id), **kwargs)
+
+    def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
+        if entity == EMAIL_EVENTS:
+            yield from self._email_events(since)
+        elif entity in CRM_OBJECTS:
+            yield from self._search(entity, since)
+            yield from self._archived(entity, since)
+        else:
+            raise SourceError(f"HubSpot has no entity {entity!r}; known: {list(ENTITIES)}")
+
+    # --- CRM objects -----------------------------------------------------------------------
+    def _search(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
+        object_type, modified, properties = CRM_OBJECTS[entity]
+        window_start = since
+        while True:
+            after: str | None = None
+            fetched = 0
+            last_seen: datetime | None = None
+            while True:
+                body: dict[str, Any] = {
+                    "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                    "properties": list(properties),
+                    "limit": self.page_size,
+                }
+                if window_start is not None:
+                    body["filterGroups"] = [{"filters": [
+                        {"propertyName": modified, "operator": "GTE", "value": str(epoch_ms(window_start))}
+                    ]}]
+                if after is not None:
+                    body["after"] = after
+                page = self.client.request("POST", f"/crm/v3/objects/{object_type}/search", json=body)
+                results = page.get("results")
+                if results is None:
+                    raise SourceError(f"HubSpot {entity} search: response without 'results'")
+                records = [self._crm_record(entity, r, modified) for r in results]
+                if entity == "deals" and records:
+                    self._attach_stage_history(records)
+                if records:
+                    fetched += len(records)
+                    last_seen = records[-1].version_at
+                    yield records
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    return
+                if fetched + self.page_size > self.search_cap:
+                    break  # the next page would cross the 10,000-result cap: start a new window
+            if last_seen is None or (window_start is not None and last_seen <= window_start):
+                raise SourceError(
+                    f"HubSpot {entity}: more than {self.search_cap} records share {modified} = {window_start}; "
+                    "the search API cannot page past its cap"
+                )
+            window_start = last_seen
+
+    @staticmethod
+    def _crm_record(entity: str, result: dict[str, Any], modified: str) -> RawRecord:
+        props = result.get("properties") or {}
+        stamp = props.get(modified) or result.get("updatedAt")
+        if not result.get("id") or not stamp:
+            raise SourceError(f"HubSpot {entity}: record without id or {modified}: {str(result)[:200]}")
+        return RawRecord(str(result["id"]), parse_hs_datetime(stamp), result, bool(result.get("archived")))
+
+    def _attach_stage_history(self, records: list[RawRecord]) -> None:
+        body = {"inputs": [{"id": r.record_id} for r in records], "properties": ["dealstage"],
+                "propertiesWithHistory": ["dealstage"]}
+        answer = self.client.request("POST", "/crm/v3/objects/deals/batch/read", json=body)
+        history = {str(r["id"]): (r.get("propertiesWithHistory") or {}).get("dealstage", [])
+                   for r in answer.get("results", [])}
+        for record in records:
+            record.payload["propertiesWithHistory"] = {"dealstage": history.get(record.record_id, [])}
+
+    def _archived(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
+        object_type, _, properties = CRM_OBJECTS[entity]
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"archived": "true", "limit": min(self.page_size, 100),
+                                      "properties": ",".join(properties)}
+            if after:
+                params["after"] = after
+            page = self.client.request("GET", f"/crm/v3/objects/{object_type}", params=params)
+            records = []
+            for result in page.get("results", []):
+                archived_at = parse_hs_datetime(result.get("archivedAt") or result.get("updatedAt"))
+                if since is None or archived_at >= since:
+                    records.append(RawRecord(str(result["id"]), archived_at, result, True))
+            if records:
+                yield sorted(records, key=lambda r: r.version_at)
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    # --- email events ------------------------------------------------------------------------
+    def _email_events(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        start = since or self.backfill_start
+        end = self.now or datetime.now(UTC)
+        while start <= end:
+            window_end = min(start + self.events_window, end)
+            events: list[RawRecord] = []
+            offset: str | None = None
+            while True:
+                params: dict[str, Any] = {"startTimestamp": epoch_ms(start), "endTimestamp": epoch_ms(window_end),
+                                          "limit": 1000}
+                if offset:
+                    params["offset"] = offset
+                page = self.client.request("GET", "/email/public/v1/events", params=params)
+                for event in page.get("events", []):
+                    if not event.get("id") or event.get("created") is None:
+                        raise SourceError(f"HubSpot email event without id or created: {str(event)[:200]}")
+                    events.append(RawRecord(str(event["id"]), parse_hs_datetime(event["created"]), event))
+                if not page.get("hasMore"):
+                    break
+                offset = page.get("offset")
+                if not offset:
+                    raise SourceError("HubSpot email events: hasMore=true without an offset")
+            events.sort(key=lambda r: (r.version_at, r.record_id))  # the API pages newest first
+            for i in range(0, len(events), 1000):
+                yield events[i:i + 1000]
+            if window_end >= end:
+                return
+            start = window_end
