@@ -2,8 +2,10 @@
 ### Smarketing · extract
 
 Lands marketing-automation (HubSpot) and CRM (Salesforce) records into `raw.<system>__<entity>`,
-incrementally from each entity's cursor in `meta.sync_state`. Each page commits together with
-its cursor, so a failed or repeated run never loses or duplicates a row.
+incrementally from each entity's cursor in `meta.sync_state`, one mapped task per system. Each
+page commits together with its cursor, so a failed or repeated run never loses or duplicates a
+row. New files of the drops in `config/file_drops.yaml` land in `raw.file__<entity>`, each file
+once (by checksum) and whole or not at all.
 
 First applies pending warehouse migrations. Publishes the `smarketing_raw` Asset with the run's
 `as_of` date, which schedules **smarketing_transform**.
@@ -47,7 +49,14 @@ def smarketing_extract():
 
         return tasks.extract(system, context["run_id"], resolve_as_of(context))
 
-    @task(outlets=[RAW])
+    @task
+    def load_file_drops(**context) -> dict:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        return tasks.load_file_drops(context["run_id"], resolve_as_of(context))
+
+    @task(outlets=[RAW], trigger_rule="none_failed")  # runs when no system is configured (files only)
     def publish_raw(**context) -> str:
         from smarketing.runs import resolve_as_of
 
@@ -56,8 +65,9 @@ def smarketing_extract():
         return as_of
 
     systems = list_systems()
-    migrate() >> systems
-    extract.expand(system=systems) >> publish_raw()
+    schema = migrate()
+    schema >> systems
+    [extract.expand(system=systems), schema >> load_file_drops()] >> publish_raw()
 
 
 smarketing_extract()

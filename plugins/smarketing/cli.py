@@ -3,6 +3,8 @@
     smarketing demo                       run the whole pipeline on demo data and print the results
     smarketing warehouse start|stop|url   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
+    smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
+    smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
 """
 
 from __future__ import annotations
@@ -63,6 +65,36 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fakes(args: argparse.Namespace) -> int:
+    import time
+
+    from smarketing.sources.demo import generate
+    from smarketing.sources.fakes import start_demo_fakes
+
+    _, _, env = start_demo_fakes(generate(seed=args.seed, people=args.people), args.hubspot_port, args.salesforce_port)
+    print("Fake APIs serving the demo dataset. Point the connectors at them with:")
+    for key, value in env.items():
+        print(f"export {key}='{value}'")
+    print("Ctrl-C stops them.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from smarketing.sources.demo import generate
+
+    dataset = generate(seed=args.seed, people=args.people)
+    dataset.write_ground_truth(Path(args.out))
+    sizes = ", ".join(f"{s}.{e} {len(r)}" for (s, e), r in sorted(dataset.records.items()))
+    print(f"ground truth of seed {args.seed}, {args.people} people -> {args.out}\n{sizes}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from smarketing.sources.demo import AS_OF
 
@@ -79,6 +111,20 @@ def main(argv: list[str] | None = None) -> int:
 
     mig = sub.add_parser("migrate", help="apply pending warehouse migrations")
     mig.set_defaults(func=_migrate)
+
+    fakes = sub.add_parser("fakes", help="fake HubSpot and Salesforce APIs serving the demo dataset")
+    fakes.add_argument("action", choices=["serve"])
+    fakes.add_argument("--seed", type=int, default=7)
+    fakes.add_argument("--people", type=int, default=120)
+    fakes.add_argument("--hubspot-port", type=int, default=0)
+    fakes.add_argument("--salesforce-port", type=int, default=0)
+    fakes.set_defaults(func=_fakes)
+
+    gen = sub.add_parser("generate", help="write the ground truth of the seeded demo dataset")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--people", type=int, default=120, help="population size (the scale)")
+    gen.add_argument("--out", required=True, help="JSON file to write")
+    gen.set_defaults(func=_generate)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -37,7 +37,7 @@ class Paths:
 
     @property
     def config(self) -> Path:
-        return self.root / "config"
+        return Path(os.environ.get("SMARKETING_CONFIG_DIR", self.root / "config"))
 
     @property
     def exports(self) -> Path:

@@ -33,12 +33,52 @@ def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
     return stats
 
 
-def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
-    from smarketing.quality import DEFAULT_MAX_FAILURE_SHARE, validate_pending
-    from smarketing.sources import get_source, systems
+def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
+    from smarketing.file_drops import load_drop, load_drops
 
     eng, started = _engine(), datetime.now(UTC)
-    entities = [(system, entity) for system in systems() for entity in get_source(system).entities]
+    stats = {}
+    try:
+        for drop in load_drops():
+            result = load_drop(eng, drop, run_id)
+            stats[drop.name] = {"files_loaded": result.files_loaded, "files_skipped": result.files_skipped,
+                                "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+    finally:
+        record_run(eng, run_id, "file_drops", as_of, started, stats)
+    return stats
+
+
+def _landed_entities() -> list[tuple[str, str]]:
+    from smarketing.file_drops import SOURCE, load_drops
+    from smarketing.sources import settings, systems
+
+    conf = settings().get("systems", {})
+    entities = []
+    for system in systems():
+        spec = conf[system] if isinstance(conf[system], dict) else {"kind": conf[system]}
+        entities += [(system, e) for e in spec.get("entities") or _default_entities(spec["kind"], system)]
+    return entities + [(SOURCE, drop.entity) for drop in load_drops()]
+
+
+def _default_entities(kind: str, system: str) -> tuple[str, ...]:
+    if kind == "hubspot":
+        from smarketing.sources.hubspot import ENTITIES
+
+        return ENTITIES
+    if kind == "salesforce":
+        from smarketing.sources.salesforce import OBJECTS
+
+        return tuple(OBJECTS)
+    from smarketing.sources.demo import ENTITIES as DEMO
+
+    return DEMO[system]
+
+
+def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
+    from smarketing.quality import DEFAULT_MAX_FAILURE_SHARE, validate_pending
+
+    eng, started = _engine(), datetime.now(UTC)
+    entities = _landed_entities()
     outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities,
                                 max_failure_share if max_failure_share is not None else DEFAULT_MAX_FAILURE_SHARE)
     stats = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures} for o in outcomes}
@@ -90,6 +130,7 @@ def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:
     stats: dict[str, Any] = {"migrate": migrate()}
     for system in systems():
         stats[f"extract_{system}"] = extract(system, run_id, as_of)
+    stats["file_drops"] = load_file_drops(run_id, as_of)
     stats["validate"] = validate(run_id, as_of)
     stats["merge"] = merge(run_id, as_of)
     stats["kpis"] = refresh_kpis(run_id, as_of)

@@ -13,6 +13,10 @@ salesforce_contacts as (
     select * from staging.stg_salesforce__contacts where not is_deleted
 ),
 
+file_leads as (
+    select * from staging.stg_file__leads
+),
+
 unioned as (
     select
         'hubspot' as source, 'contacts' as entity, contact_id as record_id, email, first_name, last_name,
@@ -28,6 +32,11 @@ unioned as (
         'salesforce', 'contacts', contact_id, email, first_name, last_name,
         null, lead_source, created_at, null, null, has_email_opt_out
     from salesforce_contacts
+    union all
+    select
+        'file', 'leads', lead_id, email, first_name, last_name,
+        company_name, origin_channel, created_at, mql_at, converted_date, false
+    from file_leads
 ),
 
 final as (

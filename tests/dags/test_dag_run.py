@@ -40,7 +40,7 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
     assert identities == len(person_records)
     assert dict(june) == demo_story.JUNE_FUNNEL
     assert members == ["ada@analytical.io", "claude@entropy.info", "hedy@spread.fm"]
-    assert stages == ["extract_hubspot", "extract_salesforce", "kpis", "merge", "nurture", "validate"]
+    assert stages == ["extract_hubspot", "extract_salesforce", "file_drops", "kpis", "merge", "nurture", "validate"]
     hubspot, salesforce = fake_apis
     assert hubspot.calls("/crm/v3/objects/contacts/search") > 0, "extract went through the HubSpot API"
     assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"

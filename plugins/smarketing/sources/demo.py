@@ -139,7 +139,7 @@ class Dataset:
             "malformed": sorted(list(key) for key in self.malformed),
             "suppression": {person: sorted(reasons) for person, reasons in sorted(self.suppression.items())},
         }
-        path.write_text(json.dumps(truth, indent=1))
+        path.write_text(json.dumps(truth))
 
 
 # Probabilities of the noise real systems show between HubSpot and Salesforce for one person.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from smarketing.sources.demo import Dataset
@@ -32,11 +33,8 @@ def _error(status: int, message: str, category: str) -> Reply:
                           "category": category})
 
 
-def _comparable(value: Any) -> Any:
-    """Dates compare as epoch milliseconds, numbers as numbers, the rest as strings."""
-    if value is None:
-        return None
-    text = str(value)
+@lru_cache(maxsize=200_000)
+def _comparable_text(text: str) -> Any:
     if text.isdigit():
         return int(text)
     if re.match(r"^\d{4}-\d{2}-\d{2}T", text):
@@ -45,6 +43,11 @@ def _comparable(value: Any) -> Any:
         return float(text)
     except ValueError:
         return text
+
+
+def _comparable(value: Any) -> Any:
+    """Dates compare as epoch milliseconds, numbers as numbers, the rest as strings."""
+    return None if value is None else _comparable_text(str(value))
 
 
 OPERATORS = {

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path starts with ``path`` with this instead.
+    """Answer ``times`` requests whose path starts with ``path`` with this instead, after letting
+    the first ``after`` of them through.
 
     ``body`` is sent as is (so a truncated JSON document can be sent); ``delay`` stalls the
     answer (a timeout for a client with a shorter timeout).
@@ -24,6 +25,7 @@ class Fault:
     status: int = 500
     times: int = 1
     path: str = ""
+    after: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
     delay: float = 0.0
@@ -82,7 +84,7 @@ class FakeApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self.url
 
     @property
@@ -116,6 +118,9 @@ class FakeApi:
         with self._lock:
             for fault in self.faults:
                 if path.startswith(fault.path) and fault.times > 0:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None

@@ -1,0 +1,282 @@
+"""File drops: CSV and JSON Lines exports from any CRM or email tool, landed like an API source.
+
+Each drop in ``config/file_drops.yaml`` names a folder (a local path, or any URL Airflow's
+``ObjectStoragePath`` reads, such as ``s3://bucket/exports``), a file pattern, the format, and
+how to map columns to fields. Rules:
+
+- a file is loaded once, recognised by its SHA-256 checksum (renaming it changes nothing);
+- a file is loaded whole in one transaction or not at all: one that cannot be decoded, lacks a
+  required column, or has no rows is rejected with the reason in ``meta.file_loads`` and an error
+  naming the file; nothing of it lands;
+- a malformed row (missing id or required value, a date or number that does not parse, a broken
+  JSON line, the wrong number of fields) goes to ``quarantine.records`` with its reason, and the
+  rest of the file loads;
+- rows land in ``raw.file__<entity>``; a row's version is the time its file was loaded, so a later
+  export of the same id supersedes the earlier one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, text
+
+from smarketing.config import PATHS, ConfigError
+from smarketing.landing import COLUMNS, ensure_raw_table
+from smarketing.warehouse import IDENTIFIER, copy_rows
+
+SOURCE = "file"
+
+
+class FileDropError(RuntimeError):
+    """A whole file was rejected; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Drop:
+    name: str
+    entity: str
+    location: str
+    pattern: str = "*.csv"
+    format: str = "csv"
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    id_column: str = "id"
+    columns: dict[str, str] = field(default_factory=dict)  # file column -> field; empty: keep names
+    required: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    date_format: str = "%Y-%m-%d"
+    decimal: str = "."
+
+
+@dataclass
+class DropStats:
+    drop: str
+    files_loaded: int = 0
+    files_skipped: int = 0
+    files_rejected: list[str] = field(default_factory=list)
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+
+def load_drops(path: Path | None = None) -> list[Drop]:
+    path = path or PATHS.config / "file_drops.yaml"
+    if not path.exists():
+        return []
+    raw = (yaml.safe_load(path.read_text()) or {}).get("drops") or {}
+    drops = []
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not spec.get("entity") or not spec.get("location"):
+            raise ConfigError(f"{path}: drop {name!r} needs at least 'entity' and 'location'")
+        if not IDENTIFIER.match(str(spec["entity"])):
+            raise ConfigError(f"{path}: drop {name!r} entity {spec['entity']!r} must be lowercase letters, digits, _")
+        if spec.get("format", "csv") not in ("csv", "jsonl"):
+            raise ConfigError(f"{path}: drop {name!r} format must be csv or jsonl, not {spec.get('format')!r}")
+        location = str(spec["location"])
+        if "://" not in location and not Path(location).is_absolute():
+            location = str(PATHS.root / location)
+        drops.append(Drop(
+            name=name, entity=spec["entity"], location=location, pattern=spec.get("pattern", "*.csv"),
+            format=spec.get("format", "csv"), delimiter=spec.get("delimiter", ","),
+            encoding=spec.get("encoding", "utf-8"), id_column=spec.get("id_column", "id"),
+            columns=dict(spec.get("columns") or {}), required=tuple(spec.get("required") or ()),
+            dates=tuple(spec.get("dates") or ()), numbers=tuple(spec.get("numbers") or ()),
+            date_format=spec.get("date_format", "%Y-%m-%d"), decimal=str(spec.get("decimal", ".")),
+        ))
+    return drops
+
+
+def _files(drop: Drop) -> list[tuple[str, bytes]]:
+    """(name, content) of every file matching the drop's pattern, in name order."""
+    if "://" in drop.location and not drop.location.startswith("file://"):
+        from airflow.sdk import ObjectStoragePath
+
+        folder = ObjectStoragePath(drop.location)
+        return [(p.name, p.read_bytes()) for p in sorted(folder.glob(drop.pattern), key=lambda p: p.name)]
+    folder = Path(drop.location.removeprefix("file://"))
+    if not folder.is_dir():
+        raise FileDropError(f"drop {drop.name}: folder {folder} does not exist")
+    return [(p.name, p.read_bytes()) for p in sorted(folder.glob(drop.pattern)) if p.is_file()]
+
+
+def _decode(drop: Drop, name: str, content: bytes) -> str:
+    try:
+        text_ = content.decode(drop.encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise FileDropError(f"drop {drop.name}: file {name} is not valid {drop.encoding}: {exc}") from exc
+    return text_.removeprefix("\ufeff")  # a byte-order mark is not part of the first column name
+
+
+def _rows(drop: Drop, name: str, content: bytes) -> list[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, row or None, problem) for every data row; raises FileDropError for the whole file."""
+    body = _decode(drop, name, content)
+    out: list[tuple[int, dict[str, Any] | None, str]] = []
+    if drop.format == "jsonl":
+        for number, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                out.append((number, None, f"line {number} is not valid JSON: {exc.msg}"))
+                continue
+            if not isinstance(row, dict):
+                out.append((number, None, f"line {number} is a JSON {type(row).__name__}, not an object"))
+                continue
+            out.append((number, row, ""))
+    else:
+        reader = csv.reader(io.StringIO(body, newline=""), delimiter=drop.delimiter)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise FileDropError(f"drop {drop.name}: file {name} is empty or has no header row")
+        header = [h.strip() for h in header]
+        for values in reader:
+            number = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                out.append((number, None, f"line {number} has {len(values)} fields, the header has {len(header)}"))
+                continue
+            out.append((number, dict(zip(header, values, strict=True)), ""))
+        needed = [drop.id_column, *_required_source_columns(drop)]
+        missing = sorted({c for c in needed if c not in header})
+        if missing:
+            raise FileDropError(
+                f"drop {drop.name}: file {name} lacks required column(s) {missing}; its header is {header}"
+            )
+    if not out:
+        raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
+    return out
+
+
+def _required_source_columns(drop: Drop) -> list[str]:
+    reverse = {target: source for source, target in drop.columns.items()}
+    return [reverse.get(f, f) for f in drop.required]
+
+
+def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """Map and type one row; (None, reason) when it is malformed."""
+    record_id = str(row.get(drop.id_column) or "").strip()
+    if not record_id:
+        return None, f"no value in id column {drop.id_column!r}"
+    mapped = {drop.columns.get(k, k): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    for name in drop.required:
+        if mapped.get(name) in (None, ""):
+            return None, f"required field {name!r} is empty"
+    for name in drop.dates:
+        value = mapped.get(name)
+        if value in (None, ""):
+            mapped[name] = None
+            continue
+        try:
+            mapped[name] = datetime.strptime(str(value), drop.date_format).date().isoformat()
+        except ValueError:
+            return None, f"field {name!r} = {value!r} does not match the date format {drop.date_format!r}"
+    for name in drop.numbers:
+        value = mapped.get(name)
+        if value in (None, ""):
+            mapped[name] = None
+            continue
+        cleaned = str(value).replace(" ", "")
+        if drop.decimal != ".":
+            cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
+        try:
+            mapped[name] = str(Decimal(cleaned))
+        except InvalidOperation:
+            return None, f"field {name!r} = {value!r} is not a number"
+    mapped["_record_id"] = record_id
+    return mapped, ""
+
+
+def load_drop(eng: Engine, drop: Drop, run_id: str) -> DropStats:
+    """Load every new file of ``drop``; a rejected file raises only after the others are loaded."""
+    stats = DropStats(drop.name)
+    errors = []
+    for name, content in _files(drop):
+        checksum = hashlib.sha256(content).hexdigest()
+        with eng.connect() as conn:
+            seen = conn.execute(
+                text("select status from meta.file_loads where drop_name = :d and checksum = :c and status = 'loaded'"),
+                {"d": drop.name, "c": checksum},
+            ).first()
+        if seen:
+            stats.files_skipped += 1
+            continue
+        try:
+            loaded, quarantined = _load_file(eng, drop, name, content, checksum, run_id)
+        except FileDropError as exc:
+            _record_file(eng, drop, name, checksum, run_id, "rejected", 0, 0, str(exc))
+            stats.files_rejected.append(name)
+            errors.append(str(exc))
+            continue
+        stats.files_loaded += 1
+        stats.rows_loaded += loaded
+        stats.rows_quarantined += quarantined
+    if errors:
+        raise FileDropError("; ".join(errors) + " (other files of the drop were loaded)")
+    return stats
+
+
+def _record_file(eng: Engine, drop: Drop, name: str, checksum: str, run_id: str, status: str, rows: int,
+                 quarantined: int, reason: str | None, conn: Any = None) -> None:
+    statement = text(
+        "insert into meta.file_loads (drop_name, file_name, checksum, run_id, status, rows_loaded, rows_quarantined,"
+        " reason) values (:d, :f, :c, :r, :s, :n, :q, :why) on conflict (drop_name, checksum) do update set"
+        " file_name = excluded.file_name, run_id = excluded.run_id, status = excluded.status,"
+        " rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,"
+        " reason = excluded.reason, loaded_at = now()"
+    )
+    params = {"d": drop.name, "f": name, "c": checksum, "r": run_id, "s": status, "n": rows, "q": quarantined,
+              "why": reason}
+    if conn is not None:
+        conn.execute(statement, params)
+    else:
+        with eng.begin() as own:
+            own.execute(statement, params)
+
+
+def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str, run_id: str) -> tuple[int, int]:
+    rows = _rows(drop, name, content)
+    loaded_at = datetime.now(UTC)
+    batch_id = str(uuid.uuid4())
+    good, bad = [], []
+    for number, row, problem in rows:
+        shaped, reason = _shape(drop, row) if row is not None else (None, problem)
+        if shaped is None:
+            bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
+                        "payload": json.dumps({"file": name, "line": number, "row": row}, default=str)})
+            continue
+        record_id = shaped.pop("_record_id")
+        good.append((record_id, shaped | {"_file": name, "_line": number}))
+    latest = {record_id: payload for record_id, payload in good}  # the last line of an id in a file wins
+    with eng.begin() as conn:
+        table = ensure_raw_table(conn, SOURCE, drop.entity)
+        copy_rows(conn, table, COLUMNS, (
+            (record_id, loaded_at, False, json.dumps(payload, separators=(",", ":")), batch_id, loaded_at)
+            for record_id, payload in latest.items()
+        ))
+        conn.execute(
+            text("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
+                 " values (:b, :r, :s, :e, :n, :n)"),
+            {"b": batch_id, "r": run_id, "s": SOURCE, "e": drop.entity, "n": len(latest)},
+        )
+        if bad:
+            conn.execute(
+                text("insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
+                     " column_name, reason, payload, run_id) values (:s, :e, :record_id, :v, 'file_drop',"
+                     " 'parse', '', :reason, cast(:payload as jsonb), :r) on conflict do nothing"),
+                [{**b, "s": SOURCE, "e": drop.entity, "v": loaded_at, "r": run_id} for b in bad],
+            )
+        _record_file(eng, drop, name, checksum, run_id, "loaded", len(latest), len(bad), None, conn)
+    return len(latest), len(bad)

@@ -1,0 +1,36 @@
+-- Grain: one row per lead of the leads file drop (config/file_drops.yaml), its latest version.
+create or replace view staging.stg_file__leads as
+with versions as (
+    select r.*
+    from raw.file__leads as r
+    inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
+    where not exists (
+        select 1 from quarantine.records as q
+        where q.source = 'file' and q.entity = 'leads'
+            and q.record_id = r.record_id and q.version_at = r.version_at
+    )
+),
+
+latest as (
+    select distinct on (record_id) *
+    from versions
+    order by record_id, version_at desc
+),
+
+final as (
+    select
+        record_id as lead_id,
+        version_at,
+        lower(nullif(btrim(payload ->> 'email'), '')) as email,
+        nullif(btrim(payload ->> 'first_name'), '') as first_name,
+        nullif(btrim(payload ->> 'last_name'), '') as last_name,
+        nullif(btrim(payload ->> 'company'), '') as company_name,
+        nullif(btrim(payload ->> 'origin_channel'), '') as origin_channel,
+        nullif(btrim(payload ->> 'landing_page'), '') as landing_page,
+        meta.try_date(payload ->> 'first_contact_date')::timestamptz as created_at,
+        meta.try_date(payload ->> 'mql_date')::timestamptz as mql_at,
+        meta.try_date(payload ->> 'sql_date') as converted_date
+    from latest
+)
+
+select * from final

@@ -1,0 +1,258 @@
+"""The HubSpot and Salesforce connectors over real HTTP against the API fakes."""
+
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from sqlalchemy import text
+
+from smarketing.config import ConnectionInfo
+from smarketing.landing import land_entity
+from smarketing.sources.base import SourceError
+from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault
+from smarketing.sources.http_client import AuthError, BudgetExceeded, CallBudget, RetriesExhausted, RetryPolicy
+from smarketing.sources.hubspot import HubSpotSource
+from smarketing.sources.salesforce import SalesforceSource
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=5.0, timeout=5.0)
+
+
+def iso(ts):
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def hs_contact(n, modified, **props):
+    return {"id": str(1000 + n), "properties": {"email": f"person{n}@example.com", "createdate": iso(T0),
+                                                 "lastmodifieddate": iso(modified), **props},
+            "createdAt": iso(T0), "updatedAt": iso(modified), "archived": False}
+
+
+def sf_lead(n, modified, **fields):
+    return {"attributes": {"type": "Lead"}, "Id": f"00Q{n:015d}", "Email": f"lead{n}@example.com",
+            "LastName": f"Lead{n}", "Company": "Acme", "CreatedDate": modified.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "SystemModstamp": modified.strftime("%Y-%m-%dT%H:%M:%S.000+0000"), "IsDeleted": False, **fields}
+
+
+@pytest.fixture
+def hubspot():
+    fake = FakeHubSpot(token="t0ken")
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def salesforce():
+    fake = FakeSalesforce(client_id="key", client_secret="secret")
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def hubspot_source(fake, sleeps=None, token="t0ken", **extra):
+    conn = ConnectionInfo("hubspot_default", fake.url, password=token, extra={"page_size": 100, **extra})
+    source = HubSpotSource(conn, entities=("contacts",), policy=FAST, now=T0 + timedelta(days=10))
+    source.client.sleep = (sleeps.append if sleeps is not None else lambda _: None)
+    return source
+
+
+def salesforce_source(fake, sleeps=None, **kwargs):
+    conn = ConnectionInfo("salesforce_default", fake.url, login="key", password="secret",
+                          extra={"batch_size": 200})
+    source = SalesforceSource(conn, entities=("leads",), policy=FAST, **kwargs)
+    source.client.sleep = (sleeps.append if sleeps is not None else lambda _: None)
+    return source
+
+
+def records(source, entity, since=None):
+    return [r for page in source.extract(entity, since) for r in page]
+
+
+# --- HubSpot -------------------------------------------------------------------------------------
+def test_hubspot_pages_through_every_contact_in_modification_order(hubspot):
+    for n in range(1050):
+        hubspot.put("contacts", hs_contact(n, T0 + timedelta(minutes=n)))
+    got = records(hubspot_source(hubspot), "contacts")
+    assert [r.record_id for r in got] == [str(1000 + n) for n in range(1050)]
+    assert hubspot.calls("/crm/v3/objects/contacts/search") == 11
+
+
+def test_hubspot_rewindows_at_the_10000_result_cap_and_skips_nothing(hubspot):
+    total = 10_450
+    for n in range(total):
+        hubspot.put("contacts", hs_contact(n, T0 + timedelta(seconds=n // 3)))  # three records share each second
+    source = hubspot_source(hubspot, page_size=200)
+    got = records(source, "contacts")
+    # a request paging past the cap gets HTTP 400 from the fake, which would have raised
+    assert {r.record_id for r in got} == {str(1000 + n) for n in range(total)}
+    assert all(a.version_at <= b.version_at for a, b in pairwise(got))
+    assert len(got) - total <= 3, "only the records sharing the boundary second are read twice"
+
+
+def test_hubspot_says_so_when_more_than_the_cap_share_one_timestamp(hubspot):
+    hubspot.search_cap = 300
+    for n in range(450):
+        hubspot.put("contacts", hs_contact(n, T0))
+    with pytest.raises(SourceError, match="more than 300 records share lastmodifieddate"):
+        records(hubspot_source(hubspot, search_cap=300), "contacts", since=T0)
+
+
+def test_hubspot_archived_contacts_arrive_as_deletions(hubspot):
+    hubspot.put("contacts", hs_contact(1, T0))
+    gone = hs_contact(2, T0)
+    hubspot.put("contacts", {**gone, "archived": True, "archivedAt": iso(T0 + timedelta(days=2))})
+    got = {r.record_id: r for r in records(hubspot_source(hubspot), "contacts")}
+    assert got["1001"].is_deleted is False
+    assert got["1002"].is_deleted is True and got["1002"].version_at == T0 + timedelta(days=2)
+
+
+def test_hubspot_honours_retry_after_on_429(hubspot):
+    hubspot.put("contacts", hs_contact(1, T0))
+    hubspot.inject(Fault(429, times=2, path="/crm/v3/objects/contacts/search", headers={"Retry-After": "3"}))
+    sleeps = []
+    assert [r.record_id for r in records(hubspot_source(hubspot, sleeps), "contacts")] == ["1001"]
+    assert sleeps == [3.0, 3.0]
+
+
+def test_hubspot_retries_5xx_and_truncated_json_then_succeeds(hubspot):
+    hubspot.put("contacts", hs_contact(1, T0))
+    hubspot.inject(Fault(503, times=1, path="/crm/v3/objects/contacts/search"))
+    hubspot.inject(Fault(200, times=1, path="/crm/v3/objects/contacts/search", body='{"results": [{"id": "10'))
+    sleeps = []
+    assert len(records(hubspot_source(hubspot, sleeps), "contacts")) == 1
+    assert len(sleeps) == 2
+
+
+def test_hubspot_gives_up_after_the_last_retry_with_a_clear_message(hubspot):
+    hubspot.inject(Fault(500, times=99, path="/crm/v3/objects/contacts/search"))
+    with pytest.raises(RetriesExhausted, match=r"hubspot POST /crm/v3/objects/contacts/search.*4 attempts.*HTTP 500"):
+        records(hubspot_source(hubspot), "contacts")
+    assert hubspot.calls("/crm/v3/objects/contacts/search") == 4
+
+
+def test_hubspot_bad_token_fails_fast_naming_the_connection(hubspot):
+    with pytest.raises(AuthError, match="connection 'hubspot_default'.*AIRFLOW_CONN_HUBSPOT_DEFAULT") as err:
+        records(hubspot_source(hubspot, token="wrong"), "contacts")
+    assert "wrong" not in str(err.value)
+    assert hubspot.calls() == 1
+
+
+def test_hubspot_call_budget_stops_the_run(hubspot):
+    for n in range(500):
+        hubspot.put("contacts", hs_contact(n, T0 + timedelta(minutes=n)))
+    source = hubspot_source(hubspot)
+    source.budget = source.client.budget = CallBudget(3)
+    with pytest.raises(BudgetExceeded, match="budget of 3 calls"):
+        records(source, "contacts")
+    assert hubspot.calls() == 3
+
+
+def test_hubspot_deals_carry_their_stage_history(hubspot):
+    history = [{"value": "closedwon", "timestamp": iso(T0 + timedelta(days=9))},
+               {"value": "appointmentscheduled", "timestamp": iso(T0)}]
+    hubspot.put("deals", {"id": "77", "properties": {"dealname": "Big", "dealstage": "closedwon",
+                                                     "hs_lastmodifieddate": iso(T0 + timedelta(days=9))},
+                          "propertiesWithHistory": {"dealstage": history}, "archived": False})
+    conn = ConnectionInfo("hubspot_default", hubspot.url, password="t0ken")
+    deal = records(HubSpotSource(conn, entities=("deals",), policy=FAST), "deals")[0]
+    assert deal.payload["propertiesWithHistory"]["dealstage"] == history
+
+
+def test_hubspot_email_events_come_oldest_first_across_windows(hubspot):
+    hubspot.events = [{"id": f"e{n}", "type": "OPEN", "recipient": "a@b.co",
+                       "created": int((T0 + timedelta(days=n)).timestamp() * 1000)} for n in range(9, -1, -1)]
+    conn = ConnectionInfo("hubspot_default", hubspot.url, password="t0ken", extra={"events_window_days": 3})
+    source = HubSpotSource(conn, entities=("email_events",), policy=FAST, now=T0 + timedelta(days=10))
+    got = records(source, "email_events", since=T0)
+    assert list(dict.fromkeys(r.record_id for r in got)) == [f"e{n}" for n in range(10)]
+    assert all(a.version_at <= b.version_at for a, b in pairwise(got))
+    assert hubspot.calls("/email/public/v1/events") == 4  # windows of 3 days over 10 days
+
+
+# --- Salesforce ----------------------------------------------------------------------------------
+def test_salesforce_follows_next_records_url_until_done(salesforce):
+    for n in range(450):
+        salesforce.put(sf_lead(n, T0 + timedelta(minutes=n)))
+    source = salesforce_source(salesforce)
+    pages = list(source.extract("leads", None))
+    assert [len(p) for p in pages] == [200, 200, 50]
+    assert [r.record_id for p in pages for r in p] == [f"00Q{n:015d}" for n in range(450)]
+    assert salesforce.calls("/services/oauth2/token") == 1
+
+
+def test_salesforce_query_all_brings_deleted_rows(salesforce):
+    salesforce.put(sf_lead(1, T0))
+    salesforce.put(sf_lead(2, T0 + timedelta(hours=1), IsDeleted=True))
+    got = records(salesforce_source(salesforce), "leads")
+    assert [(r.record_id, r.is_deleted) for r in got] == [("00Q000000000000001", False), ("00Q000000000000002", True)]
+
+
+def test_salesforce_bookmark_is_inclusive(salesforce):
+    for n in range(5):
+        salesforce.put(sf_lead(n, T0 + timedelta(hours=n)))
+    got = records(salesforce_source(salesforce), "leads", since=T0 + timedelta(hours=2))
+    assert [r.record_id[-1] for r in got] == ["2", "3", "4"]
+
+
+def test_salesforce_refreshes_an_expired_session_mid_sequence(salesforce):
+    for n in range(450):
+        salesforce.put(sf_lead(n, T0 + timedelta(minutes=n)))
+    source = salesforce_source(salesforce)
+    pages = source.extract("leads", None)
+    first = next(pages)
+    salesforce.expire_tokens()
+    rest = [r for page in pages for r in page]
+    assert len(first) + len(rest) == 450
+    assert salesforce.calls("/services/oauth2/token") == 2
+
+
+def test_salesforce_wrong_secret_fails_fast_naming_the_connection(salesforce):
+    conn = ConnectionInfo("salesforce_default", salesforce.url, login="key", password="nope")
+    with pytest.raises(AuthError, match="connection 'salesforce_default'.*invalid client credentials"):
+        records(SalesforceSource(conn, entities=("leads",), policy=FAST), "leads")
+
+
+def test_salesforce_custom_fields_are_read_and_kept_in_the_payload(salesforce):
+    salesforce.put(sf_lead(1, T0, Industry__c="Robotics"))
+    got = records(salesforce_source(salesforce, extra_fields={"leads": ["Industry__c"]}), "leads")
+    assert got[0].payload["Industry__c"] == "Robotics"
+    with pytest.raises(SourceError, match="plain field name"):
+        salesforce_source(salesforce, extra_fields={"leads": ["Name; DELETE"]})
+
+
+# --- landing through the connectors ---------------------------------------------------------------
+def test_a_crash_mid_sequence_resumes_without_loss_or_duplicates(empty_warehouse, salesforce):
+    for n in range(1000):
+        salesforce.put(sf_lead(n, T0 + timedelta(minutes=n)))
+    salesforce.inject(Fault(500, times=99, path="/services/data/v62.0/query/", after=2))
+    with pytest.raises(RetriesExhausted):
+        land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-1")
+    with empty_warehouse.connect() as conn:
+        assert conn.execute(text("select count(*) from raw.salesforce__leads")).scalar() == 600
+    salesforce.faults.clear()
+    resumed = land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-2")
+    again = land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-3", lookback=timedelta(days=1))
+    with empty_warehouse.connect() as conn:
+        landed = conn.execute(text("select count(*), count(distinct record_id) from raw.salesforce__leads")).one()
+    assert resumed.new == 400
+    assert again.new == 0 and again.received == 1000
+    assert tuple(landed) == (1000, 1000)
+
+
+def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse, salesforce):
+    salesforce.put(sf_lead(1, T0))
+    land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-1")
+    salesforce.put(sf_lead(1, T0 + timedelta(days=1), Email="new@example.com", Rating__c="Hot"))
+    land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields={"leads": ["Rating__c"]}), "leads",
+                "run-2")
+    from smarketing.quality import validate_pending
+    from smarketing.transform import apply_staging_views
+
+    validate_pending(empty_warehouse, "unused", "run-2", [("salesforce", "leads")])
+    with empty_warehouse.begin() as conn:
+        apply_staging_views(conn)
+        payloads = conn.execute(text("select payload ->> 'Rating__c' from raw.salesforce__leads order by version_at"))
+        staged = conn.execute(text("select lead_id, email from staging.stg_salesforce__leads")).all()
+        assert [p for (p,) in payloads] == [None, "Hot"]
+    assert staged == [("00Q000000000000001", "new@example.com")]
