@@ -23,12 +23,16 @@ def migrate() -> list[str]:
 
 
 def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
-    from smarketing.landing import land_source
-    from smarketing.sources import get_source
+    from datetime import timedelta
 
+    from smarketing.landing import land_source
+    from smarketing.sources import get_source, settings
+
+    spec = settings().get("systems", {}).get(system) or {}
+    lookback = timedelta(minutes=int(spec.get("lookback_minutes", 0) if isinstance(spec, dict) else 0))
     eng, started = _engine(), datetime.now(UTC)
     stats = {s.entity: {"received": s.received, "new": s.new, "pages": s.pages}
-             for s in land_source(eng, get_source(system), run_id)}
+             for s in land_source(eng, get_source(system), run_id, lookback)}
     record_run(eng, run_id, f"extract_{system}", as_of, started, stats)
     return stats
 

@@ -256,3 +256,49 @@ def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse,
         staged = conn.execute(text("select lead_id, email from staging.stg_salesforce__leads")).all()
         assert [p for (p,) in payloads] == [None, "Hot"]
     assert staged == [("00Q000000000000001", "new@example.com")]
+
+
+# --- HubSpot consent, forms and campaigns, from the demo dataset ---------------------------------
+@pytest.fixture(scope="module")
+def demo_hubspot():
+    from smarketing.sources.demo import generate
+
+    dataset = generate(seed=11, people=60)
+    fake = FakeHubSpot(dataset, token="t0ken")
+    fake.start()
+    yield fake, dataset
+    fake.stop()
+
+
+def demo_source(fake, entity):
+    conn = ConnectionInfo("hubspot_default", fake.url, password="t0ken")
+    return HubSpotSource(conn, entities=(entity,), policy=FAST, now=datetime(2026, 7, 1, tzinfo=UTC))
+
+
+def test_subscription_statuses_carry_status_and_legal_basis_per_contact(demo_hubspot):
+    fake, dataset = demo_hubspot
+    got = {r.record_id: r.payload for r in records(demo_source(fake, "subscription_statuses"), "subscription_statuses")}
+    expected = {r.record_id: r.payload for r in dataset.records[("hubspot", "subscription_statuses")]}
+    assert got.keys() == expected.keys()
+    for contact_id, payload in expected.items():
+        assert got[contact_id]["subscriptionStatuses"] == payload["subscriptionStatuses"]
+    assert fake.calls("/communication-preferences/v3/status/email/") == len(expected)
+    opted_out = {r.record_id for r in dataset.records[("hubspot", "contacts")]
+                 if r.payload["properties"].get("hs_email_optout") == "true"}
+    assert opted_out and all(got[c]["subscriptionStatuses"][0]["status"] == "NOT_SUBSCRIBED" for c in opted_out)
+
+
+def test_form_submissions_since_the_cursor_only_oldest_first(demo_hubspot):
+    fake, dataset = demo_hubspot
+    submissions = sorted(dataset.records[("hubspot", "form_submissions")], key=lambda r: r.version_at)
+    since = submissions[len(submissions) // 2].version_at
+    got = records(demo_source(fake, "form_submissions"), "form_submissions", since=since)
+    assert {r.record_id for r in got} == {r.record_id for r in submissions if r.version_at >= since}
+    assert all(r.payload["values"][0]["name"] == "email" for r in got)
+
+
+def test_email_campaigns_with_their_details(demo_hubspot):
+    fake, dataset = demo_hubspot
+    got = records(demo_source(fake, "campaigns"), "campaigns")
+    assert [(r.record_id, r.payload["name"]) for r in got] == [
+        (r.record_id, r.payload["name"]) for r in dataset.records[("hubspot", "campaigns")]]

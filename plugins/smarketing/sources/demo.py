@@ -31,7 +31,7 @@ POPULATION_END = datetime(2026, 5, 15, tzinfo=UTC)
 PAGE_SIZE = 200
 
 ENTITIES = {
-    "hubspot": ("contacts", "companies", "email_events"),
+    "hubspot": ("contacts", "companies", "email_events", "subscription_statuses", "form_submissions", "campaigns"),
     "salesforce": ("campaigns", "accounts", "leads", "contacts", "opportunities", "opportunity_history", "tasks",
                    "events", "campaign_members"),
 }
@@ -55,6 +55,9 @@ LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_
                 "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
 CAMPAIGNS = [9001, 9002, 9003, 9004, 9005, 9006]
 CAMPAIGN_IDS = {c: f"701{c:015d}" for c in CAMPAIGNS}
+FORMS = [{"id": "6b8c1a52-0000-4000-8000-000000000001", "name": "Contact us", "page": "/contact"},
+         {"id": "6b8c1a52-0000-4000-8000-000000000002", "name": "Webinar registration", "page": "/webinars"}]
+SUBSCRIPTIONS = [(101, "Marketing newsletter"), (102, "Customer updates")]
 CAMPAIGN_NAMES = ["Webinar: pipeline hygiene", "Newsletter Q3", "Webinar: forecasting", "Newsletter Q4",
                   "Webinar: data quality", "Customer newsletter"]
 
@@ -211,9 +214,20 @@ class _Builder:
         }, person)
         return contact_id
 
+    def _latest_contact(self, contact_id: str) -> RawRecord:
+        return [r for r in self.data.records[("hubspot", "contacts")] if r.record_id == contact_id][-1]
+
+    def opt_out_hubspot_contact(self, contact_id: str, at: datetime) -> None:
+        """Unsubscribing from all email sets hs_email_optout and moves lastmodifieddate."""
+        latest = self._latest_contact(contact_id)
+        props = {**latest.payload["properties"], "hs_email_optout": "true", "lastmodifieddate": _hs_time(at)}
+        self.data.add("hubspot", "contacts", contact_id, at, {**latest.payload, "properties": props,
+                                                              "updatedAt": _hs_time(at)},
+                      self.data.person_of.get(("hubspot", "contacts", contact_id)))
+
     def archive_hubspot_contact(self, contact_id: str, at: datetime) -> None:
         """HubSpot serves a deleted contact from the archived list, with archivedAt."""
-        original = next(r for r in self.data.records[("hubspot", "contacts")] if r.record_id == contact_id)
+        original = self._latest_contact(contact_id)
         payload = {**original.payload, "archived": True, "archivedAt": _hs_time(at), "updatedAt": _hs_time(at)}
         self.data.add("hubspot", "contacts", contact_id, at, payload, is_deleted=True)
 
@@ -294,6 +308,57 @@ class _Builder:
                 "Status": "Responded", "HasResponded": True, "FirstRespondedDate": lead_at.date().isoformat()})
         return lead_id
 
+    def form_submission(self, contact_id: str, email: str, first: str, last: str, at: datetime,
+                        rng: random.Random) -> None:
+        if rng.random() >= 0.4:
+            return
+        form = FORMS[rng.randrange(len(FORMS))]
+        conversion = f"conv-{contact_id}"
+        self.data.add("hubspot", "form_submissions", conversion, at, {
+            "conversionId": conversion, "formId": form["id"], "submittedAt": int(at.timestamp() * 1000),
+            "pageUrl": f"https://www.example.com{form['page']}",
+            "values": [{"name": "email", "value": email, "objectTypeId": "0-1"},
+                       {"name": "firstname", "value": first, "objectTypeId": "0-1"},
+                       {"name": "lastname", "value": last, "objectTypeId": "0-1"}],
+        })
+
+    def subscription_statuses(self) -> None:
+        """One status document per HubSpot contact (its latest state), as the preferences API answers."""
+        latest: dict[str, RawRecord] = {}
+        for record in self.data.records.get(("hubspot", "contacts"), []):
+            latest[record.record_id] = record
+        for contact_id, record in sorted(latest.items()):
+            props = record.payload["properties"]
+            email = (props.get("email") or "").strip().lower()
+            if not email or record.is_deleted:
+                continue
+            roll = self.rng.random()
+            basis = None if roll < 0.04 else ("CONSENT_WITH_NOTICE" if roll < 0.2 else "LEGITIMATE_INTEREST_CLIENT")
+            person = self.data.person_of.get(("hubspot", "contacts", contact_id), "")
+            if person.startswith("story"):
+                basis = "LEGITIMATE_INTEREST_CLIENT"
+            if basis is None and person:
+                self.data.suppress(person, "no_consent")
+            status = "NOT_SUBSCRIBED" if props.get("hs_email_optout") == "true" else "SUBSCRIBED"
+            self.data.add("hubspot", "subscription_statuses", contact_id, record.version_at, {
+                "contactId": contact_id, "recipient": email,
+                "subscriptionStatuses": [
+                    {"id": str(sub_id), "name": name, "description": name, "status": status,
+                     "sourceOfStatus": "SUBSCRIPTION_STATUS", "brandId": None, "preferenceGroupName": None,
+                     "legalBasis": basis, "legalBasisExplanation": "Customer relationship" if basis else None}
+                    for sub_id, name in SUBSCRIPTIONS
+                ],
+            })
+
+    def hubspot_campaigns(self) -> None:
+        for n, campaign in enumerate(CAMPAIGNS):
+            sent = POPULATION_START + timedelta(days=40 * n)
+            self.data.add("hubspot", "campaigns", str(campaign), sent, {
+                "id": campaign, "appId": 113, "appName": "Batch", "name": CAMPAIGN_NAMES[n],
+                "subject": CAMPAIGN_NAMES[n], "type": "BATCH_EMAIL", "contentId": 700000 + campaign,
+                "lastUpdatedTime": int(sent.timestamp() * 1000), "processingState": "DONE",
+            })
+
     def campaigns(self) -> None:
         for n, campaign in enumerate(CAMPAIGNS):
             start = POPULATION_START + timedelta(days=40 * n)
@@ -340,7 +405,8 @@ class _Builder:
             if in_hubspot:
                 self.hubspot_company(company, domain, created)
                 contact_id = self.hubspot_contact(person, self.noisy(hs_email), first, last, company, created, mql, channel)
-                self.email_history(person, hs_email, created, rng)
+                self.email_history(person, contact_id, hs_email, created, rng)
+                self.form_submission(contact_id, hs_email, first, last, created, rng)
                 if rng.random() < 0.01:
                     self.archive_hubspot_contact(contact_id, created + timedelta(days=30))
             if mql is not None or (not in_hubspot) or rng.random() < 0.15:
@@ -368,7 +434,8 @@ class _Builder:
             self.hubspot_contact(f"bad{n}", bad, "Bad", "Record", "Unknown", POPULATION_START, None, "DIRECT_TRAFFIC")
             self.data.malformed.add(("hubspot", "contacts", str(contact_id)))
 
-    def email_history(self, person: str, email: str, created: datetime, rng: random.Random) -> None:
+    def email_history(self, person: str, contact_id: str, email: str, created: datetime,
+                      rng: random.Random) -> None:
         for campaign in CAMPAIGNS:
             if rng.random() < 0.5:
                 continue
@@ -389,6 +456,7 @@ class _Builder:
             if roll > 0.95:
                 self.email_event(email, "STATUSCHANGE", sent + timedelta(hours=3), campaign,
                                  portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+                self.opt_out_hubspot_contact(contact_id, sent + timedelta(hours=3))
                 self.data.suppress(person, "unsubscribed")
                 return
             if 0.94 < roll <= 0.95:
@@ -402,10 +470,11 @@ class _Builder:
             domain = (s["hs_email"] or s["sf_email"]).strip().split("@")[1].lower()
             channel = CHANNELS[n % len(CHANNELS)]
             mql = _june(s["mql"]) if s.get("mql") else None
+            contact_id = None
             if s["hs_email"]:
                 self.hubspot_company(s["company"], domain, _june(s["hs_created"], 8))
-                self.hubspot_contact(person, s["hs_email"], s["first"], s["last"], s["company"],
-                                     _june(s["hs_created"], 9), mql, channel)
+                contact_id = self.hubspot_contact(person, s["hs_email"], s["first"], s["last"], s["company"],
+                                                  _june(s["hs_created"], 9), mql, channel)
             if s.get("lead"):
                 self.salesforce_funnel(
                     person, s["sf_email"], s["first"], s["last"], s["company"], domain, _june(s["lead"], 11), channel,
@@ -418,6 +487,8 @@ class _Builder:
             if s.get("unsubscribed"):
                 self.email_event(email, "STATUSCHANGE", _june(s["unsubscribed"]), 9006,
                                  portalSubscriptionStatus="UNSUBSCRIBED", changeType="PORTAL_STATUS")
+                if contact_id:
+                    self.opt_out_hubspot_contact(contact_id, _june(s["unsubscribed"]))
                 self.data.suppress(person, "unsubscribed")
             if s.get("hard_bounce"):
                 self.email_event(email, "BOUNCE", _june(s["hard_bounce"]), 9006, category="UNKNOWN_USER")
@@ -430,8 +501,10 @@ def generate(seed: int = 7, people: int = 120, noise: dict[str, float] | None = 
     """The demo dataset; the same ``seed``, ``people`` and ``noise`` always give the same records."""
     builder = _Builder(seed, {**NOISE, **(noise or {})})
     builder.campaigns()
+    builder.hubspot_campaigns()
     builder.population(people)
     builder.story()
+    builder.subscription_statuses()
     for records in builder.data.records.values():
         records.sort(key=lambda r: (r.version_at, r.record_id))
     return builder.data

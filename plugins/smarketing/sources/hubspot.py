@@ -8,7 +8,12 @@ a new search from the last timestamp it saw; records sharing that timestamp come
 landing ignores the versions it has. Deals carry their ``dealstage`` history (batch read with
 ``propertiesWithHistory``). Archived (deleted) records come from the list endpoint with
 ``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
-Email events come from ``GET /email/public/v1/events`` in time windows.
+Email events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses
+(with their legal basis) are read per contact changed since the cursor from
+``/communication-preferences/v3/status/email/{email}``, one call each, so they spend the call
+budget in proportion to the contacts that changed; form submissions come per form from
+``/form-integrations/v1/submissions/forms/{id}`` (newest first, read until older than the
+cursor); email campaigns from ``/email/public/v1/campaigns``.
 
 Connection ``hubspot_default`` (a private app's access token as the password), e.g.::
 
@@ -49,7 +54,8 @@ CRM_OBJECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     )),
 }
 EMAIL_EVENTS = "email_events"
-ENTITIES = (*CRM_OBJECTS, EMAIL_EVENTS)
+OTHER_ENTITIES = (EMAIL_EVENTS, "subscription_statuses", "form_submissions", "campaigns")
+ENTITIES = (*CRM_OBJECTS, *OTHER_ENTITIES)
 
 
 def parse_hs_datetime(value: Any) -> datetime:
@@ -99,6 +105,12 @@ class HubSpotSource:
     def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
         if entity == EMAIL_EVENTS:
             yield from self._email_events(since)
+        elif entity == "subscription_statuses":
+            yield from self._subscription_statuses(since)
+        elif entity == "form_submissions":
+            yield from self._form_submissions(since)
+        elif entity == "campaigns":
+            yield from self._campaigns(since)
         elif entity in CRM_OBJECTS:
             yield from self._search(entity, since)
             yield from self._archived(entity, since)
@@ -106,8 +118,10 @@ class HubSpotSource:
             raise SourceError(f"HubSpot has no entity {entity!r}; known: {list(ENTITIES)}")
 
     # --- CRM objects -----------------------------------------------------------------------
-    def _search(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
-        object_type, modified, properties = CRM_OBJECTS[entity]
+    def _search(self, entity: str, since: datetime | None,
+                properties: tuple[str, ...] | None = None) -> Iterator[list[RawRecord]]:
+        object_type, modified, all_properties = CRM_OBJECTS[entity]
+        properties = properties or all_properties
         window_start = since
         while True:
             after: str | None = None
@@ -214,3 +228,68 @@ class HubSpotSource:
             if window_end >= end:
                 return
             start = window_end
+
+    # --- consent, forms, campaigns -------------------------------------------------------------
+    def _subscription_statuses(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        from urllib.parse import quote
+
+        _, modified, _ = CRM_OBJECTS["contacts"]
+        for page in self._search("contacts", since, properties=("email", modified, "hs_email_optout")):
+            records = []
+            for contact in page:
+                email = (contact.payload.get("properties", {}).get("email") or "").strip().lower()
+                if not email or contact.is_deleted:
+                    continue
+                status = self.client.request("GET", f"/communication-preferences/v3/status/email/{quote(email)}")
+                records.append(RawRecord(contact.record_id, contact.version_at, {"contactId": contact.record_id,
+                                                                                 **status}))
+            if records:
+                yield records
+
+    def _form_submissions(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        forms = self.client.request("GET", "/marketing/v3/forms", params={"limit": 100}).get("results", [])
+        for form in forms:
+            collected: list[RawRecord] = []
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": 50}
+                if after:
+                    params["after"] = after
+                page = self.client.request("GET", f"/form-integrations/v1/submissions/forms/{form['id']}",
+                                           params=params)
+                reached_older = False
+                for submission in page.get("results", []):
+                    submitted = parse_hs_datetime(submission["submittedAt"])
+                    if since is not None and submitted < since:
+                        reached_older = True
+                        continue
+                    record_id = submission.get("conversionId") or f"{form['id']}:{submission['submittedAt']}"
+                    collected.append(RawRecord(str(record_id), submitted, {"formId": form["id"], **submission}))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if reached_older or not after:
+                    break
+            collected.sort(key=lambda r: (r.version_at, r.record_id))
+            for i in range(0, len(collected), 500):
+                yield collected[i:i + 500]
+
+    def _campaigns(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        changed: list[dict[str, Any]] = []
+        offset: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if offset:
+                params["offset"] = offset
+            page = self.client.request("GET", "/email/public/v1/campaigns/by-id", params=params)
+            changed += [c for c in page.get("campaigns", [])
+                        if since is None or parse_hs_datetime(c.get("lastUpdatedTime") or 0) >= since]
+            offset = page.get("offset")
+            if not page.get("hasMore") or not offset:
+                break
+        records = []
+        for campaign in changed:
+            detail = self.client.request("GET", f"/email/public/v1/campaigns/{campaign['id']}")
+            stamp = detail.get("lastUpdatedTime") or campaign.get("lastUpdatedTime") or 0
+            records.append(RawRecord(str(campaign["id"]), parse_hs_datetime(stamp), detail))
+        records.sort(key=lambda r: (r.version_at, r.record_id))
+        if records:
+            yield records

@@ -5,6 +5,9 @@
 - ``GET /crm/v3/objects/{object}``: the list endpoint, ``archived=true`` for deleted records;
 - ``POST /crm/v3/objects/deals/batch/read`` with ``propertiesWithHistory``;
 - ``GET /email/public/v1/events``: time-bounded, newest first, ``offset`` paging;
+- ``GET /email/public/v1/campaigns/by-id`` and ``/email/public/v1/campaigns/{id}``;
+- ``GET /communication-preferences/v3/status/email/{email}``: subscription statuses with legal basis;
+- ``GET /marketing/v3/forms`` and ``GET /form-integrations/v1/submissions/forms/{id}`` (newest first);
 - Bearer token authentication with HubSpot's error body; optional rate limit (429, Retry-After).
 """
 
@@ -15,6 +18,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from smarketing.sources.demo import Dataset
 from smarketing.sources.fakes.server import FakeApi, Reply
@@ -65,11 +69,26 @@ class FakeHubSpot(FakeApi):
         self.search_cap = search_cap
         self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}, "deals": {}}
         self.events: list[dict[str, Any]] = []
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}  # lowercase email -> status document
+        self.forms: list[dict[str, Any]] = []
+        self.submissions: dict[str, list[dict[str, Any]]] = {}  # form id -> submissions
         if dataset is not None:
             for object_type in self.objects:
                 for record in dataset.records.get(("hubspot", object_type), []):
                     self.objects[object_type][record.record_id] = record.payload  # the latest version wins
             self.events = [r.payload for r in dataset.records.get(("hubspot", "email_events"), [])]
+            for record in dataset.records.get(("hubspot", "campaigns"), []):
+                self.campaigns[record.record_id] = record.payload
+            for record in dataset.records.get(("hubspot", "subscription_statuses"), []):
+                doc = {k: v for k, v in record.payload.items() if k != "contactId"}
+                self.statuses[doc["recipient"]] = doc
+            from smarketing.sources.demo import FORMS
+
+            self.forms = [{"id": f["id"], "name": f["name"], "archived": False} for f in FORMS]
+            for record in dataset.records.get(("hubspot", "form_submissions"), []):
+                payload = {k: v for k, v in record.payload.items() if k != "formId"}
+                self.submissions.setdefault(record.payload["formId"], []).append(payload)
 
     def put(self, object_type: str, payload: dict[str, Any]) -> None:
         """Create or replace one object (tests use this to change data between runs)."""
@@ -82,6 +101,18 @@ class FakeHubSpot(FakeApi):
                                "oauth-overview", "INVALID_AUTHENTICATION")
         if path == "/email/public/v1/events" and method == "GET":
             return self._events(query)
+        if path == "/email/public/v1/campaigns/by-id" and method == "GET":
+            return self._campaign_ids(query)
+        if path.startswith("/email/public/v1/campaigns/") and method == "GET":
+            campaign = self.campaigns.get(path.rsplit("/", 1)[1])
+            return Reply(200, campaign) if campaign else _error(404, "campaign not found", "OBJECT_NOT_FOUND")
+        if path.startswith("/communication-preferences/v3/status/email/") and method == "GET":
+            email = unquote(path.rsplit("/", 1)[1]).lower()
+            return Reply(200, self.statuses.get(email, {"recipient": email, "subscriptionStatuses": []}))
+        if path == "/marketing/v3/forms" and method == "GET":
+            return Reply(200, {"results": self.forms})
+        if path.startswith("/form-integrations/v1/submissions/forms/") and method == "GET":
+            return self._submissions(path.rsplit("/", 1)[1], query)
         match = OBJECT_PATH.match(path)
         if not match or match.group(1) not in self.objects:
             return _error(404, f"no route for {method} {path}", "OBJECT_NOT_FOUND")
@@ -165,6 +196,26 @@ class FakeHubSpot(FakeApi):
             results.append(shaped)
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return Reply(200, {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
+
+    def _campaign_ids(self, query: dict[str, str]) -> Reply:
+        limit = min(int(query.get("limit", 100)), 1000)
+        offset = int(query.get("offset") or 0)
+        rows = sorted(self.campaigns.values(), key=lambda c: int(c["id"]))
+        page = [{"id": c["id"], "appId": c.get("appId"), "appName": c.get("appName"),
+                 "lastUpdatedTime": c.get("lastUpdatedTime")} for c in rows[offset:offset + limit]]
+        more = offset + limit < len(rows)
+        return Reply(200, {"campaigns": page, "hasMore": more, "offset": str(offset + limit) if more else None})
+
+    def _submissions(self, form_id: str, query: dict[str, str]) -> Reply:
+        if form_id not in self.submissions and form_id not in {f["id"] for f in self.forms}:
+            return _error(404, f"form {form_id} not found", "OBJECT_NOT_FOUND")
+        limit = min(int(query.get("limit", 20)), 50)
+        after = int(base64.urlsafe_b64decode(query["after"]).decode()) if query.get("after") else 0
+        rows = sorted(self.submissions.get(form_id, []), key=lambda s: -int(s["submittedAt"]))
+        reply: dict[str, Any] = {"results": rows[after:after + limit]}
+        if after + limit < len(rows):
+            reply["paging"] = {"next": {"after": base64.urlsafe_b64encode(str(after + limit).encode()).decode()}}
+        return Reply(200, reply)
 
     def _events(self, query: dict[str, str]) -> Reply:
         start = int(query.get("startTimestamp") or 0)
