@@ -6,6 +6,7 @@ The only library module that needs Airflow; everything else imports without it.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -20,12 +21,29 @@ NURTURE = Asset(name="smarketing_nurture", uri="smarketing://warehouse/nurture")
 
 
 def notify_failure(context: dict[str, Any]) -> None:
-    """Failure callback: one log line a person can act on (an SMTP notifier can replace it)."""
+    """Failure callback: one log line a person can act on (the message names what failed and why)."""
     ti = context.get("task_instance")
     log.error(
         "smarketing task failed: dag=%s task=%s run=%s error=%s",
         getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), context.get("run_id"), context.get("exception"),
     )
+
+
+def failure_callbacks() -> list[Any]:
+    """The log always; an e-mail too when ``SMARKETING_ALERT_EMAIL`` is set (through the SMTP
+    connection ``smtp_default``, e.g. ``AIRFLOW_CONN_SMTP_DEFAULT``)."""
+    callbacks: list[Any] = [notify_failure]
+    recipients = os.environ.get("SMARKETING_ALERT_EMAIL", "").strip()
+    if recipients:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        callbacks.append(SmtpNotifier(
+            to=[r.strip() for r in recipients.split(",") if r.strip()],
+            from_email=os.environ.get("SMARKETING_ALERT_FROM") or None,
+            subject="[smarketing] {{ ti.dag_id }}.{{ ti.task_id }} failed",
+            html_content="<p>Run {{ run_id }}: {{ exception }}</p><p>Log: {{ ti.log_url }}</p>",
+        ))
+    return callbacks
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -34,7 +52,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
-    "on_failure_callback": notify_failure,
+    "on_failure_callback": failure_callbacks(),
 }
 
 PARAMS = {

@@ -69,10 +69,10 @@ def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_
         copy_rows(conn, "landing", COLUMNS, rows)
         insert = f"insert into {table} select * from landing on conflict do nothing"  # noqa: S608 - raw_table() validated
         new = conn.exec_driver_sql(insert).rowcount
-        conn.execute(
+        conn.execute(  # a page that brought nothing new has nothing to validate
             text(
-                "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
-                " values (:b, :r, :s, :e, :n, :new)"
+                "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new, validated_at)"
+                " values (:b, :r, :s, :e, :n, :new, case when :new = 0 then now() end)"
             ),
             {"b": batch_id, "r": run_id, "s": source, "e": entity, "n": len(page), "new": new},
         )

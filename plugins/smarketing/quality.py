@@ -1,25 +1,32 @@
 """Data quality: Great Expectations suites run in the warehouse over newly landed batches.
 
 Convention, so adding a check needs no code: a raw entity ``raw.<source>__<entity>`` is
-validated when a suite ``expectations/gx/expectations/<source>__<entity>.json`` exists; the
-rows it sees are the typed projection ``sql/quality/<source>__<entity>.sql``, which must
-select ``record_id``, ``version_at`` and ``batch_id`` plus the checked columns.
+validated when a suite ``expectations/gx/expectations/<source>__<entity>.json`` exists; the rows
+it sees are the typed projection ``sql/quality/<source>__<entity>.sql`` (a GX query asset on the
+warehouse, so nothing is pulled into pandas), which selects ``record_id``, ``version_at`` and
+``batch_id`` plus the checked columns. Reference values (pipeline stages, currencies, ...) come
+from ``config/quality.yaml`` as suite parameters.
 
-Rows failing a ``critical`` expectation move to ``quarantine.records`` with the reason; the
-others go on. When more than ``max_failure_share`` of a batch fails, the run stops and
-nothing of that batch is marked validated, so nothing of it reaches core. Every expectation's
-outcome lands in ``meta.dq_results`` either way.
+Each expectation carries a severity. Rows failing a ``critical`` one move to
+``quarantine.records`` with the reason and the others go on; ``warning`` failures are recorded
+only. When more than ``max_failure_share`` of a suite's rows fail, that suite's batches stay
+unvalidated (nothing of them reaches core) and the task fails naming the suite and its failing
+checks, after the other suites have run. Every check's outcome lands in ``meta.dq_results``, and
+Data Docs are rebuilt in ``expectations/gx/uncommitted/data_docs/local_site/``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import Engine, text
 
 from smarketing.config import PATHS
@@ -32,7 +39,7 @@ ROW_KEYS = ["record_id", "version_at"]
 
 
 class DataQualityError(RuntimeError):
-    """A batch failed its suite beyond the allowed share; nothing of it was promoted."""
+    """A suite failed beyond its allowed share, or could not be evaluated; its batches were not promoted."""
 
 
 @dataclass
@@ -40,20 +47,39 @@ class SuiteOutcome:
     suite: str
     rows: int
     quarantined: int
-    failures: list[str] = field(default_factory=list)  # "expectation(column): n unexpected"
+    failures: list[str] = field(default_factory=list)  # "check [severity]: n unexpected"
 
 
 def suite_dir() -> Path:
     return PATHS.expectations / "gx" / "expectations"
 
 
+def data_docs_dir() -> Path:
+    return Path(os.environ.get("SMARKETING_DATA_DOCS_DIR",
+                               PATHS.expectations / "gx" / "uncommitted" / "data_docs" / "local_site"))
+
+
+def quality_settings(path: Path | None = None) -> dict[str, Any]:
+    path = path or PATHS.config / "quality.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def suite_parameters(settings: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The values suites refer to with ``{"$PARAMETER": name}``."""
+    params = dict(settings.get("parameters") or {})
+    skew = timedelta(minutes=int(params.pop("clock_skew_minutes", 60)))
+    years = int(params.pop("close_date_years_ahead", 5))
+    params["latest_plausible_at"] = (now + skew).isoformat()
+    params["latest_close_date"] = date(now.year + years, now.month, min(now.day, 28)).isoformat()
+    params.setdefault("earliest_close_date", "2000-01-01")
+    return params
+
+
 def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
     with eng.connect() as conn:
         rows = conn.execute(
-            text(
-                "select batch_id from meta.batches where source = :s and entity = :e "
-                "and validated_at is null order by landed_at"
-            ),
+            text("select batch_id from meta.batches where source = :s and entity = :e and validated_at is null"
+                 " order by landed_at"),
             {"s": source, "e": entity},
         )
         return [str(r.batch_id) for r in rows]
@@ -61,10 +87,8 @@ def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
 
 def _mark_validated(conn: Any, batch_ids: list[str], run_id: str) -> None:
     conn.execute(
-        text(
-            "update meta.batches set validated_at = now(), validation_run_id = :r "
-            "where batch_id = any(cast(:ids as uuid[]))"
-        ),
+        text("update meta.batches set validated_at = now(), validation_run_id = :r"
+             " where batch_id = any(cast(:ids as uuid[]))"),
         {"r": run_id, "ids": batch_ids},
     )
 
@@ -74,13 +98,25 @@ def _gx_context() -> Any:
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
+    docs = data_docs_dir()
+    docs.mkdir(parents=True, exist_ok=True)
+    context.add_data_docs_site(site_name="smarketing", site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
     return context
 
 
 def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[str, str]],
-                     max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE) -> list[SuiteOutcome]:
-    """Validate every landed, not yet validated batch of ``entities`` ((source, entity) pairs)."""
-    outcomes = []
+                     max_failure_share: float | None = None) -> list[SuiteOutcome]:
+    """Validate every landed, not yet validated batch of ``entities`` ((source, entity) pairs).
+
+    ``max_failure_share`` overrides config/quality.yaml for every suite (tests, manual runs).
+    """
+    settings = quality_settings()
+    params = suite_parameters(settings, datetime.now(UTC))
+    outcomes, errors = [], []
     context = None
     for source, entity in entities:
         batch_ids = _pending_batches(eng, source, entity)
@@ -92,68 +128,98 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
             with eng.begin() as conn:
                 _mark_validated(conn, batch_ids, run_id)
             continue
+        share = max_failure_share
+        if share is None:
+            share = float(((settings.get("suites") or {}).get(name) or {}).get(
+                "max_failure_share", settings.get("max_failure_share", DEFAULT_MAX_FAILURE_SHARE)))
         context = context or _gx_context()
-        outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, max_failure_share))
+        try:
+            outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params))
+        except DataQualityError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise DataQualityError(" | ".join(errors))
     return outcomes
 
 
-def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, entity: str, suite_file: Path,
-              batch_ids: list[str], max_failure_share: float) -> SuiteOutcome:
+def _run_checkpoint(context: Any, url: str, name: str, suite_file: Path, batch_ids: list[str],
+                    params: dict[str, Any]) -> Any:
     import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
 
-    name = f"{source}__{entity}"
     suite = context.suites.add_or_update(gx.ExpectationSuite(**json.loads(suite_file.read_text())))
     projection = (PATHS.sql / "quality" / f"{name}.sql").read_text().strip().rstrip(";")
     ids = ", ".join(f"'{uuid.UUID(b)}'" for b in batch_ids)  # our own UUIDs, re-parsed: safe to inline
     query = f"select * from ({projection}) as rows where batch_id in ({ids})"  # noqa: S608 - see ids
-    datasource_name = f"warehouse_{uuid.uuid4().hex[:8]}"
-    datasource = context.data_sources.add_postgres(name=datasource_name, connection_string=url)
+    key = uuid.uuid4().hex[:8]
+    datasource = context.data_sources.add_postgres(name=f"warehouse_{key}", connection_string=url)
+    batch_definition = datasource.add_query_asset(name=name, query=query).add_batch_definition_whole_table("new")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_{key}", data=batch_definition, suite=suite))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=f"{name}_{key}", validation_definitions=[definition],
+        actions=[UpdateDataDocsAction(name="data_docs", site_names=["smarketing"])],
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ROW_KEYS,
+                       "return_unexpected_index_query": False},
+    ))
     try:
-        batch = datasource.add_query_asset(name=name, query=query).add_batch_definition_whole_table("new").get_batch()
-        result = batch.validate(
-            suite,
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ROW_KEYS,
-                           "return_unexpected_index_query": False},
-        )
+        result = checkpoint.run(expectation_parameters=params)
     finally:
-        context.data_sources.delete(datasource_name)
+        context.checkpoints.delete(checkpoint.name)
+        context.validation_definitions.delete(definition.name)
+        context.data_sources.delete(datasource.name)
+    return next(iter(result.run_results.values()))
 
-    dq_rows, bad_rows, failures = [], [], []
+
+def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, entity: str, suite_file: Path,
+              batch_ids: list[str], max_failure_share: float, params: dict[str, Any]) -> SuiteOutcome:
+    name = f"{source}__{entity}"
+    result = _run_checkpoint(context, url, name, suite_file, batch_ids, params)
+
+    dq_rows, bad_rows, failures, broken = [], [], [], []
     element_count = 0
     for res in result.results:
         cfg = res.expectation_config
-        column = cfg.kwargs.get("column") or ""
+        column = cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list") or [])
+        check = (cfg.meta or {}).get("check") or f"{cfg.type}({column})"
         severity = str(getattr(cfg.severity, "value", cfg.severity) or "critical")
+        if (res.exception_info or {}).get("raised_exception"):
+            broken.append(f"{check}: {(res.exception_info.get('exception_message') or '')[:200]}")
+            continue
         r = res.result or {}
         element_count = max(element_count, r.get("element_count") or 0)
+        failing = r.get("unexpected_index_list") or []
+        quarantines = severity == "critical" and not res.success
         dq_rows.append({
-            "run_id": run_id, "suite": name, "expectation": cfg.type, "column_name": column,
+            "run_id": run_id, "suite": name, "check_name": check, "expectation": cfg.type, "column_name": column,
             "severity": severity, "success": bool(res.success), "element_count": r.get("element_count"),
             "unexpected_count": r.get("unexpected_count"), "unexpected_percent": r.get("unexpected_percent"),
+            "rows_quarantined": len({(row["record_id"], row["version_at"]) for row in failing}) if quarantines else 0,
         })
         if res.success:
             continue
-        failures.append(f"{cfg.type}({column}): {r.get('unexpected_count')} unexpected [{severity}]")
-        if severity != "critical":
+        failures.append(f"{check} [{severity}]: {r.get('unexpected_count')} unexpected")
+        if not quarantines:
             continue
-        reason = f"{cfg.type} failed on {column or 'row'}"
-        for row in r.get("unexpected_index_list") or []:
-            value = row.get(column) if column else None
+        for row in failing:
+            value = row.get(cfg.kwargs.get("column")) if cfg.kwargs.get("column") else None
+            reason = f"{check} failed ({cfg.type} on {column})" + (f": {value!r}" if cfg.kwargs.get("column") else "")
             bad_rows.append({
                 "source": source, "entity": entity, "record_id": row["record_id"], "version_at": row["version_at"],
-                "suite": name, "expectation": cfg.type, "column_name": column,
-                "reason": f"{reason}: {value!r}" if column else reason, "run_id": run_id,
+                "suite": name, "expectation": check, "column_name": column, "reason": reason, "run_id": run_id,
             })
+    if broken:
+        raise DataQualityError(f"suite {name}: checks could not be evaluated, nothing of these batches was "
+                               f"promoted: {'; '.join(broken)}")
 
     with eng.begin() as conn:
         conn.execute(text("delete from meta.dq_results where run_id = :r and suite = :s"), {"r": run_id, "s": name})
         if dq_rows:
             conn.execute(
-                text(
-                    "insert into meta.dq_results (run_id, suite, expectation, column_name, severity, success,"
-                    " element_count, unexpected_count, unexpected_percent) values (:run_id, :suite, :expectation,"
-                    " :column_name, :severity, :success, :element_count, :unexpected_count, :unexpected_percent)"
-                ),
+                text("insert into meta.dq_results (run_id, suite, check_name, expectation, column_name, severity,"
+                     " success, element_count, unexpected_count, unexpected_percent, rows_quarantined) values"
+                     " (:run_id, :suite, :check_name, :expectation, :column_name, :severity, :success,"
+                     " :element_count, :unexpected_count, :unexpected_percent, :rows_quarantined)"),
                 dq_rows,
             )
 
@@ -161,9 +227,10 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
     share = len(bad_keys) / element_count if element_count else 0.0
     if share > max_failure_share:
         raise DataQualityError(
-            f"suite {name}: {len(bad_keys)} of {element_count} rows ({share:.1%}) failed critical expectations, "
-            f"above the allowed {max_failure_share:.0%}; nothing of these batches was promoted. "
-            f"Failing: {'; '.join(failures)}"
+            f"suite {name}: {len(bad_keys)} of {element_count} rows ({share:.1%}) failed critical checks, above "
+            f"the allowed {max_failure_share:.0%}; nothing of these batches was promoted. Failing: "
+            f"{'; '.join(failures)}. See meta.dq_results for run {run_id}; fix the source data or raise "
+            f"max_failure_share for {name} in config/quality.yaml"
         )
 
     quarantine = (

@@ -42,6 +42,13 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
                  " where as_of = :d order by program"),
             {"d": as_of},
         ).mappings().all()
+        quality = conn.execute(
+            text("select count(distinct suite) as suites, count(*) as checks,"
+                 " count(*) filter (where not success and severity = 'critical') as critical,"
+                 " count(*) filter (where not success and severity <> 'critical') as warnings"
+                 " from meta.dq_results where run_id = (select run_id from meta.dq_results"
+                 " order by evaluated_at desc limit 1)")
+        ).mappings().one()
         reasons = conn.execute(
             text("select reason, count(*) as n from nurture.suppressed group by reason order by reason")
         ).all()
@@ -64,6 +71,14 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         f"  all months: leads {totals['leads'] or 0} · MQLs {totals['mqls'] or 0} · won {totals['won'] or 0} "
         f"({(totals['won_amount'] or 0):,.2f} EUR) · win rate of closed deals {win_rate}"
     )
+    lines += ["", "Data quality (latest validation that checked new rows)"]
+    lines.append(
+        f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing "
+        f"(rows quarantined: {counts.get('quarantine.records', 0)}), {quality['warnings']} warnings"
+    )
+    from smarketing.quality import data_docs_dir
+
+    lines.append(f"  Data Docs: {_shown_path(str(data_docs_dir() / 'index.html'))}")
     lines += ["", "Nurture lists"]
     for item in lists:
         lines.append(

@@ -240,7 +240,7 @@ def test_a_crash_mid_sequence_resumes_without_loss_or_duplicates(empty_warehouse
     assert tuple(landed) == (1000, 1000)
 
 
-def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse, salesforce):
+def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse, warehouse_url, salesforce):
     salesforce.put(sf_lead(1, T0))
     land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-1")
     salesforce.put(sf_lead(1, T0 + timedelta(days=1), Email="new@example.com", Rating__c="Hot"))
@@ -249,7 +249,7 @@ def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse,
     from smarketing.quality import validate_pending
     from smarketing.transform import apply_staging_views
 
-    validate_pending(empty_warehouse, "unused", "run-2", [("salesforce", "leads")])
+    validate_pending(empty_warehouse, warehouse_url, "run-2", [("salesforce", "leads")])
     with empty_warehouse.begin() as conn:
         apply_staging_views(conn)
         payloads = conn.execute(text("select payload ->> 'Rating__c' from raw.salesforce__leads order by version_at"))

@@ -1,69 +1,183 @@
+"""Great Expectations suites: each catches its bad rows and lets the good ones through."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from sqlalchemy import text
 
 from smarketing.landing import land_page
-from smarketing.quality import DataQualityError, validate_pending
-from smarketing.sources.demo import DemoSource, generate
+from smarketing.quality import DataQualityError, suite_dir, validate_pending
+from smarketing.sources.base import RawRecord
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+PAST = NOW - timedelta(days=30)
+FUTURE = NOW + timedelta(days=30)
 
 
-def hubspot_contacts_page(emails):
-    """A page of valid HubSpot contacts, with the given emails."""
-    template = generate(seed=1, people=40).records[("hubspot", "contacts")][0]
-    page = []
-    for n, email in enumerate(emails):
-        payload = {**template.payload, "id": str(n), "properties": {**template.payload["properties"], "email": email}}
-        page.append(type(template)(str(n), template.version_at, payload))
-    return page
+def sf(ts):
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
-def test_malformed_emails_are_quarantined_with_their_reason(empty_warehouse, warehouse_url, demo_dataset):
-    source = DemoSource("hubspot", demo_dataset)
-    for page in source.extract("contacts", None):
-        land_page(empty_warehouse, "hubspot", "contacts", page, "run-1", page[-1].version_at)
-    outcomes = validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")])
-    versions = [r for r in demo_dataset.records[("hubspot", "contacts")] if not r.is_deleted]  # deletes skip checks
-    assert [(o.suite, o.rows, o.quarantined) for o in outcomes] == [
-        ("hubspot__contacts", len(versions), len(demo_dataset.malformed))
-    ]
+def hs(ts):
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def contact(email="ann@example.com", created=PAST, stage="lead"):
+    return {"properties": {"email": email, "createdate": hs(created) if created else None, "lifecyclestage": stage}}
+
+
+def opportunity(amount=1000, currency="EUR", stage="Qualification", close="2026-09-30", account="001A"):
+    return {"Id": "x", "AccountId": account, "Amount": amount, "CurrencyIsoCode": currency, "StageName": stage,
+            "CloseDate": close, "CreatedDate": sf(PAST), "IsDeleted": False}
+
+
+def event(kind="OPEN", recipient="ann@example.com", at=PAST):
+    return {"type": kind, "recipient": recipient, "created": int(at.timestamp() * 1000)}
+
+
+def statuses(*subs, recipient="ann@example.com"):
+    return {"recipient": recipient, "subscriptionStatuses": [
+        {"id": "101", "status": status, "legalBasis": basis} for status, basis in subs]}
+
+
+def stage_change(opportunity_id="006A", stage="Qualification", amount=500, created=PAST):
+    return {"OpportunityId": opportunity_id, "StageName": stage, "Amount": amount, "CreatedDate": sf(created)}
+
+
+# suite -> rows as (record id, payload, the critical check that must quarantine it, or None)
+CASES = {
+    "hubspot__contacts": [
+        ("good", contact(), None),
+        ("good-no-email", contact(email=None), None),
+        ("bad-email", contact(email="ann@@example"), "email_valid"),
+        ("no-createdate", contact(created=None), "created_at_present"),
+        ("future", contact(created=FUTURE), "created_at_not_in_future"),
+        ("odd-stage", contact(stage="prospect"), None),  # a warning only
+    ],
+    "hubspot__email_events": [
+        ("good", event(), None),
+        ("unknown-type", event(kind="TELEPORT"), "event_type_known"),
+        ("bad-recipient", event(recipient="nobody"), "recipient_valid"),
+        ("future", event(at=FUTURE), "occurred_at_not_in_future"),
+    ],
+    "hubspot__subscription_statuses": [
+        ("good", statuses(("SUBSCRIBED", "CONSENT_WITH_NOTICE"), ("NOT_SUBSCRIBED", None)), None),
+        ("no-basis", statuses(("SUBSCRIBED", None)), None),  # a warning only
+        ("odd-status", statuses(("MAYBE", "CONSENT_WITH_NOTICE")), "status_known"),
+        ("odd-basis", statuses(("SUBSCRIBED", "BECAUSE")), "legal_basis_known"),
+    ],
+    "salesforce__opportunities": [
+        ("good", opportunity(), None),
+        ("negative", opportunity(amount=-5), "amount_not_negative"),
+        ("currency", opportunity(currency="XXX"), "currency_known"),
+        ("stage", opportunity(stage="Maybe Later"), "stage_name_known"),
+        ("close-2999", opportunity(close="2999-01-01"), "close_date_plausible"),
+        ("no-account", opportunity(account="001MISSING"), None),  # a warning only
+    ],
+    "salesforce__opportunity_history": [
+        ("good", stage_change(), None),
+        ("no-opportunity-id", stage_change(opportunity_id=None), "opportunity_id_present"),
+        ("stage", stage_change(stage="Dreaming"), "stage_name_known"),
+        ("negative", stage_change(amount=-1), "amount_not_negative"),
+        ("future", stage_change(created=FUTURE), "created_at_not_in_future"),
+    ],
+    "salesforce__leads": [
+        ("good", {"Email": "Lee@Example.com ", "LastName": "Lee", "Company": "Acme", "CreatedDate": sf(PAST)}, None),
+        ("no-last-name", {"Email": "x@example.com", "LastName": None, "CreatedDate": sf(PAST)}, "last_name_present"),
+        ("bad-email", {"Email": "x at example", "LastName": "X", "CreatedDate": sf(PAST)}, "email_valid"),
+    ],
+}
+
+
+def land(eng, suite, rows):
+    source, entity = suite.split("__", 1)
+    page = [RawRecord(record_id, PAST, payload) for record_id, payload, _ in rows]
+    land_page(eng, source, entity, page, "run-1", PAST)
+    if suite == "salesforce__opportunities":
+        land_page(eng, "salesforce", "accounts", [RawRecord("001A", PAST, {"Name": "A", "CreatedDate": sf(PAST)})],
+                  "run-1", PAST)
+    if suite == "salesforce__opportunity_history":
+        land_page(eng, "salesforce", "opportunities", [RawRecord("006A", PAST, opportunity())], "run-1", PAST)
+
+
+def test_there_is_a_suite_for_every_raw_entity_that_feeds_core():
+    suites = {p.stem for p in suite_dir().glob("*.json")}
+    assert len(suites) >= 8
+    assert {"hubspot__contacts", "hubspot__companies", "hubspot__email_events", "hubspot__subscription_statuses",
+            "salesforce__leads", "salesforce__contacts", "salesforce__accounts", "salesforce__opportunities",
+            "salesforce__opportunity_history", "salesforce__tasks", "salesforce__events"} <= suites
+
+
+@pytest.mark.parametrize("suite", sorted(CASES))
+def test_suite_quarantines_exactly_its_bad_rows(empty_warehouse, warehouse_url, suite):
+    rows = CASES[suite]
+    land(empty_warehouse, suite, rows)
+    source, entity = suite.split("__", 1)
+    validate_pending(empty_warehouse, warehouse_url, "run-1", [(source, entity)], max_failure_share=1.0)
     with empty_warehouse.connect() as conn:
-        quarantined = conn.execute(
-            text("select record_id, reason from quarantine.records order by record_id")
-        ).all()
-        unvalidated = conn.execute(text("select count(*) from meta.batches where validated_at is null")).scalar()
-        dq = conn.execute(
-            text("select expectation, column_name, success, unexpected_count from meta.dq_results"
-                 " where run_id = 'run-1' order by expectation, column_name")
-        ).all()
-    assert {rid for rid, _ in quarantined} == {rid for (_, _, rid) in demo_dataset.malformed}
-    assert sorted(reason for _, reason in quarantined) == [
-        "expect_column_values_to_match_regex failed on email: 'broken@@example'",
-        "expect_column_values_to_match_regex failed on email: 'not-an-email'",
-    ]
-    assert unvalidated == 0
-    assert dq == [
-        ("expect_column_values_to_be_in_set", "lifecycle_stage", True, 0),
-        ("expect_column_values_to_match_regex", "email", False, 2),
-        ("expect_column_values_to_not_be_null", "created_at", True, 0),
-        ("expect_column_values_to_not_be_null", "record_id", True, 0),
+        quarantined = dict(conn.execute(text(
+            "select record_id, expectation from quarantine.records where source = :s and entity = :e"),
+            {"s": source, "e": entity}).all())
+        pending = conn.execute(text("select count(*) from meta.batches where validated_at is null")).scalar()
+    assert quarantined == {record_id: check for record_id, _, check in rows if check}
+    assert pending == 1 if suite in ("salesforce__opportunities", "salesforce__opportunity_history") else pending == 0
+
+
+def test_dq_results_hold_one_row_per_check_with_counts(empty_warehouse, warehouse_url):
+    land(empty_warehouse, "salesforce__opportunities", CASES["salesforce__opportunities"])
+    validate_pending(empty_warehouse, warehouse_url, "run-1", [("salesforce", "opportunities")], max_failure_share=1.0)
+    with empty_warehouse.connect() as conn:
+        results = conn.execute(text(
+            "select check_name, severity, success, element_count, unexpected_count, rows_quarantined"
+            " from meta.dq_results where run_id = 'run-1' and suite = 'salesforce__opportunities' order by check_name"
+        )).all()
+    assert [tuple(r) for r in results] == [
+        ("account_exists", "warning", False, 6, 1, 0),
+        ("amount_not_negative", "critical", False, 6, 1, 1),
+        ("close_date_plausible", "critical", False, 6, 1, 1),
+        ("created_at_not_in_future", "critical", True, 6, 0, 0),
+        ("created_at_present", "critical", True, 6, 0, 0),
+        ("currency_known", "critical", False, 6, 1, 1),
+        ("one_row_per_id_and_version", "critical", True, 6, 0, 0),
+        ("record_id_present", "critical", True, 6, 0, 0),
+        ("stage_name_known", "critical", False, 6, 1, 1),
     ]
 
 
 def test_a_batch_failing_beyond_the_threshold_stops_and_promotes_nothing(empty_warehouse, warehouse_url):
-    page = hubspot_contacts_page([f"person{n}@example.com" for n in range(18)] + ["nope", "also nope"])
-    land_page(empty_warehouse, "hubspot", "contacts", page, "run-1", page[-1].version_at)
-    try:
+    rows = [(f"c{n}", contact(email=f"p{n}@example.com"), None) for n in range(18)]
+    rows += [("bad1", contact(email="nope"), "email_valid"), ("bad2", contact(email="also nope"), "email_valid")]
+    land(empty_warehouse, "hubspot__contacts", rows)
+    with pytest.raises(DataQualityError) as err:
         validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=0.05)
-    except DataQualityError as exc:
-        message = str(exc)
-    else:
-        raise AssertionError("2 of 20 rows (10%) failing must stop the batch at a 5% threshold")
-    assert "hubspot__contacts" in message and "2 of 20 rows (10.0%)" in message
-    assert "expect_column_values_to_match_regex(email)" in message
+    message = str(err.value)
+    assert "suite hubspot__contacts: 2 of 20 rows (10.0%) failed critical checks, above the allowed 5%" in message
+    assert "email_valid [critical]: 2 unexpected" in message
     with empty_warehouse.connect() as conn:
         assert conn.execute(text("select count(*) from meta.batches where validated_at is null")).scalar() == 1
         assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 0
-        assert conn.execute(text("select count(*) from meta.dq_results where not success")).scalar() == 1
+        assert conn.execute(text("select check_name from meta.dq_results where not success")).scalars().all() == [
+            "email_valid"]
 
-    # The same batch passes once the threshold allows it; the two bad rows are quarantined.
+    # the same batch passes once the threshold allows it; the two bad rows are quarantined
     validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=0.2)
     with empty_warehouse.connect() as conn:
         assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 2
+
+
+def test_malformed_demo_contacts_are_quarantined_and_data_docs_are_built(empty_warehouse, warehouse_url,
+                                                                         demo_dataset):
+    from smarketing.quality import data_docs_dir
+    from smarketing.sources.demo import DemoSource
+
+    for page in DemoSource("hubspot", demo_dataset).extract("contacts", None):
+        land_page(empty_warehouse, "hubspot", "contacts", page, "run-1", page[-1].version_at)
+    validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")])
+    with empty_warehouse.connect() as conn:
+        reasons = conn.execute(text("select reason from quarantine.records order by reason")).scalars().all()
+    assert reasons == [
+        "email_valid failed (expect_column_values_to_match_regex on email): 'broken@@example'",
+        "email_valid failed (expect_column_values_to_match_regex on email): 'not-an-email'",
+    ]
+    index = data_docs_dir() / "index.html"
+    assert index.exists() and "hubspot__contacts" in index.read_text()

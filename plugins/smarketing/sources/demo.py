@@ -339,6 +339,8 @@ class _Builder:
                 basis = "LEGITIMATE_INTEREST_CLIENT"
             if basis is None and person:
                 self.data.suppress(person, "no_consent")
+            if ("hubspot", "contacts", contact_id) in self.data.malformed:
+                self.data.malformed.add(("hubspot", "subscription_statuses", contact_id))  # its address is bad too
             status = "NOT_SUBSCRIBED" if props.get("hs_email_optout") == "true" else "SUBSCRIBED"
             self.data.add("hubspot", "subscription_statuses", contact_id, record.version_at, {
                 "contactId": contact_id, "recipient": email,
