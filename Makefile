@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint warehouse-start warehouse-stop warehouse-url lock clean
+SCALE ?= 1
+
+.PHONY: install demo test test-unit lint identity-score warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -19,6 +21,9 @@ demo: install  ## run the whole pipeline on demo data through Airflow and print 
 
 test: install  ## the whole test suite against a real (embedded) PostgreSQL
 	$(BIN)/pytest
+
+identity-score: install  ## precision/recall of identity resolution on generated data (SCALE=1 is the demo scale)
+	$(BIN)/smarketing identity-score --scale $(SCALE)
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -5,6 +5,7 @@
     smarketing migrate                    apply pending warehouse migrations
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
+    smarketing identity-score [--scale N] precision and recall of identity resolution against that truth
 """
 
 from __future__ import annotations
@@ -95,6 +96,28 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identity_score(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from smarketing import embedded, warehouse
+    from smarketing.identity_score import score
+
+    url = embedded.start(PATHS.warehouse_data)
+    database = "smarketing_identity_score"
+    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {database} with (force)")
+        conn.execute(f"create database {database}")
+    eng = warehouse.engine(url.rsplit("/", 1)[0] + f"/{database}")
+    result = score(eng, scale=args.scale, seed=args.seed)
+    print(f"scale: {args.scale} (seed {args.seed})")
+    print("\n".join(result.lines()))
+    eng.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {database} with (force)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from smarketing.sources.demo import AS_OF
 
@@ -125,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--people", type=int, default=120, help="population size (the scale)")
     gen.add_argument("--out", required=True, help="JSON file to write")
     gen.set_defaults(func=_generate)
+
+    score = sub.add_parser("identity-score", help="precision and recall of identity resolution on generated data")
+    score.add_argument("--scale", type=float, default=1.0, help="times the demo population of 120 people")
+    score.add_argument("--seed", type=int, default=7)
+    score.set_defaults(func=_identity_score)
 
     args = parser.parse_args(argv)
     return args.func(args)

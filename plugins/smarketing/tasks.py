@@ -94,7 +94,7 @@ def merge(run_id: str, as_of: date) -> dict[str, Any]:
     from smarketing.transform import merge_core
 
     eng, started = _engine(), datetime.now(UTC)
-    stats = merge_core(eng)
+    stats = merge_core(eng, as_of)
     record_run(eng, run_id, "merge", as_of, started, stats)
     return stats
 

@@ -1,18 +1,21 @@
 -- Grain: one row per opportunity, linked to the person of its primary contact (Salesforce)
 -- or lead (file drops).
 insert into core.opportunity (
-    source, source_record_id, person_id, account_source_id, name, stage_name, amount, currency,
-    lead_source, segment, created_at, close_date, is_closed, is_won
+    source, source_record_id, person_id, account_source_id, account_id, name, stage_name, amount, currency,
+    probability, owner_id, lead_source, segment, created_at, close_date, is_closed, is_won
 )
 select
     o.source,
     o.source_record_id,
     i.person_id,
     o.account_source_id,
+    ai.account_id,
     o.name,
     o.stage_name,
     o.amount,
     o.currency,
+    o.probability,
+    o.owner_id,
     o.lead_source,
     o.segment,
     o.created_at,
@@ -21,10 +24,15 @@ select
     o.is_won
 from staging.int_opportunities as o
 left join core.person_identity as i
-    on o.source = i.source and o.person_entity = i.entity and o.person_record_id = i.source_record_id
+    on o.source = i.source and o.person_entity = i.entity and o.person_record_id = i.source_record_id and i.is_active
+left join core.account_identity as ai
+    on ai.source = 'salesforce' and ai.entity = 'accounts' and o.account_source_id = ai.source_record_id
 on conflict (source, source_record_id) do update
 set person_id = excluded.person_id,
     account_source_id = excluded.account_source_id,
+    account_id = excluded.account_id,
+    probability = excluded.probability,
+    owner_id = excluded.owner_id,
     name = excluded.name,
     stage_name = excluded.stage_name,
     amount = excluded.amount,
@@ -37,6 +45,7 @@ set person_id = excluded.person_id,
     updated_at = now()
 where (core.opportunity.person_id, core.opportunity.stage_name, core.opportunity.amount, core.opportunity.close_date,
     core.opportunity.is_closed, core.opportunity.is_won, core.opportunity.name, core.opportunity.currency,
-    core.opportunity.segment)
+    core.opportunity.segment, core.opportunity.account_id, core.opportunity.probability, core.opportunity.owner_id)
     is distinct from (excluded.person_id, excluded.stage_name, excluded.amount, excluded.close_date,
-        excluded.is_closed, excluded.is_won, excluded.name, excluded.currency, excluded.segment)
+        excluded.is_closed, excluded.is_won, excluded.name, excluded.currency, excluded.segment, excluded.account_id,
+        excluded.probability, excluded.owner_id)

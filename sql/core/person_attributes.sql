@@ -1,15 +1,49 @@
--- Person attributes and funnel dates from every record of the person.
--- Survivorship: CRM (Salesforce contact, then lead) wins names and company; HubSpot wins the
--- marketing channel; funnel dates are the earliest any system knows.
+-- Person attributes and funnel dates from every active record of the person. Survivorship per
+-- attribute follows the source order of config/identity.yaml (:first_name_priority, ...);
+-- funnel dates are the earliest any system knows. The account comes from the Salesforce
+-- contact's account, else the work domain or company name of any record.
 with records as (
-    select
-        i.person_id,
-        r.*,
-        case when r.source = 'salesforce' and r.entity = 'contacts' then 1
-            when r.source = 'salesforce' then 2 else 3 end as crm_rank
+    select i.person_id, r.*
     from core.person_identity as i
     inner join staging.int_person_records as r
         on i.source = r.source and i.entity = r.entity and i.source_record_id = r.record_id
+    where i.is_active
+),
+
+ranked as (
+    select
+        *,
+        coalesce(array_position(cast(:first_name_priority as text[]), source || '.' || entity), 99) as first_rank,
+        coalesce(array_position(cast(:last_name_priority as text[]), source || '.' || entity), 99) as last_rank,
+        coalesce(array_position(cast(:company_name_priority as text[]), source || '.' || entity), 99)
+            as company_rank,
+        coalesce(array_position(cast(:owner_id_priority as text[]), source || '.' || entity), 99) as owner_rank,
+        coalesce(array_position(cast(:email_priority as text[]), source || '.' || entity), 99) as email_rank,
+        coalesce(array_position(cast(:source_channel_priority as text[]), source || '.' || entity), 99)
+            as channel_rank
+    from records
+),
+
+record_accounts as (
+    select r.person_id, a.account_id, 1 as how
+    from records as r
+    inner join core.account_identity as ai
+        on ai.source = 'salesforce' and ai.entity = 'accounts' and r.account_source_id = ai.source_record_id
+    inner join core.account as a on ai.account_id = a.account_id
+    union all
+    select r.person_id, a.account_id, 2
+    from records as r
+    inner join core.account as a on a.match_key = 'domain:' || split_part(r.email, '@', 2)
+    union all
+    select r.person_id, a.account_id, 3
+    from records as r
+    inner join core.account as a on a.match_key = 'name:' || core.normalize_company(r.company_name)
+),
+
+accounts as (
+    select distinct on (person_id) person_id, account_id
+    from record_accounts
+    order by person_id, how, account_id
 ),
 
 won as (
@@ -22,40 +56,58 @@ won as (
 per_person as (
     select
         person_id,
-        (array_agg(first_name order by crm_rank, created_at) filter (where first_name is not null))[1] as first_name,
-        (array_agg(last_name order by crm_rank, created_at) filter (where last_name is not null))[1] as last_name,
-        (array_agg(company_name order by crm_rank, created_at) filter (where company_name is not null))[1]
+        (array_agg(email order by email_rank, created_at) filter (where email is not null))[1] as email,
+        (array_agg(first_name order by first_rank, created_at) filter (where first_name is not null))[1]
+            as first_name,
+        (array_agg(last_name order by last_rank, created_at) filter (where last_name is not null))[1] as last_name,
+        (array_agg(company_name order by company_rank, created_at) filter (where company_name is not null))[1]
             as company_name,
-        (array_agg(source_channel order by crm_rank desc, created_at) filter (where source_channel is not null))[1]
+        (array_agg(owner_id order by owner_rank, created_at) filter (where owner_id is not null))[1] as owner_id,
+        (array_agg(source_channel order by channel_rank, created_at) filter (where source_channel is not null))[1]
             as source_channel,
         min(created_at) as lead_created_at,
         min(mql_at) as mql_at,
         min(converted_date)::timestamptz as sql_at,
         bool_or(has_email_opt_out) as has_email_opt_out
-    from records
+    from ranked
     group by person_id
 ),
 
 final as (
-    select pp.*, w.first_won_date::timestamptz as customer_at
+    select
+        pp.*,
+        a.account_id,
+        w.first_won_date::timestamptz as customer_at,
+        case
+            when w.first_won_date is not null then 'customer'
+            when exists (select 1 from core.opportunity as o where o.person_id = pp.person_id) then 'opportunity'
+            when pp.sql_at is not null then 'sql'
+            when pp.mql_at is not null then 'mql'
+            else 'lead'
+        end as lifecycle_stage
     from per_person as pp
+    left join accounts as a on pp.person_id = a.person_id
     left join won as w on pp.person_id = w.person_id
 )
 
 update core.person as p
-set first_name = f.first_name,
+set email = f.email,
+    first_name = f.first_name,
     last_name = f.last_name,
     company_name = f.company_name,
+    owner_id = f.owner_id,
     source_channel = f.source_channel,
+    account_id = f.account_id,
     lead_created_at = f.lead_created_at,
     mql_at = f.mql_at,
     sql_at = f.sql_at,
     customer_at = f.customer_at,
+    lifecycle_stage = f.lifecycle_stage,
     has_email_opt_out = f.has_email_opt_out,
     updated_at = now()
 from final as f
 where p.person_id = f.person_id
-    and (p.first_name, p.last_name, p.company_name, p.source_channel, p.lead_created_at, p.mql_at, p.sql_at,
-        p.customer_at, p.has_email_opt_out)
-    is distinct from (f.first_name, f.last_name, f.company_name, f.source_channel, f.lead_created_at, f.mql_at,
-        f.sql_at, f.customer_at, f.has_email_opt_out)
+    and (p.email, p.first_name, p.last_name, p.company_name, p.owner_id, p.source_channel, p.account_id,
+        p.lead_created_at, p.mql_at, p.sql_at, p.customer_at, p.lifecycle_stage, p.has_email_opt_out)
+    is distinct from (f.email, f.first_name, f.last_name, f.company_name, f.owner_id, f.source_channel, f.account_id,
+        f.lead_created_at, f.mql_at, f.sql_at, f.customer_at, f.lifecycle_stage, f.has_email_opt_out)

@@ -3,7 +3,7 @@
 -- opportunities: created that month; won: closed won that month (by close date).
 insert into marts.funnel (month, leads, mqls, sqls, opportunities, won, won_amount)
 with persons as (
-    select * from core.person
+    select * from core.person where merged_into_person_id is null and not is_deleted
 ),
 
 opportunities as (

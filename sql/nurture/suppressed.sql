@@ -2,7 +2,7 @@
 -- The one place suppression is decided; every program's list is built against it.
 insert into nurture.suppressed (person_id, email, reason, evidence_at)
 with persons as (
-    select * from core.person
+    select * from core.person where merged_into_person_id is null and not is_deleted
 ),
 
 email_events as (

@@ -20,6 +20,8 @@ final as (
         amount,
         currency,
         lead_source,
+        probability,
+        owner_id,
         null::text as segment,
         created_at,
         close_date,
@@ -28,7 +30,7 @@ final as (
     from salesforce
     union all
     select
-        'file', deal_id, 'leads', lead_id, null, null, 'Closed Won', amount, currency, null, segment,
+        'file', deal_id, 'leads', lead_id, null, null, 'Closed Won', amount, currency, null, 100, null, segment,
         won_date::timestamptz, won_date, true, true
     from file_deals
 )

@@ -1,5 +1,6 @@
--- Grain: one row per source record that describes a person (HubSpot contact, Salesforce
--- lead or contact), with the key identity resolution matches on.
+-- Grain: one row per live source record that describes a person (HubSpot contact, Salesforce
+-- lead or contact, file-drop lead), with the links a source itself asserts: a converted lead
+-- names its contact, a HubSpot contact names the contacts merged into it.
 create or replace view staging.int_person_records as
 with hubspot_contacts as (
     select * from staging.stg_hubspot__contacts where not is_deleted
@@ -10,7 +11,10 @@ salesforce_leads as (
 ),
 
 salesforce_contacts as (
-    select * from staging.stg_salesforce__contacts where not is_deleted
+    select c.*, a.account_name
+    from staging.stg_salesforce__contacts as c
+    left join staging.stg_salesforce__accounts as a on c.account_id = a.account_id
+    where not c.is_deleted
 ),
 
 file_leads as (
@@ -20,28 +24,34 @@ file_leads as (
 unioned as (
     select
         'hubspot' as source, 'contacts' as entity, contact_id as record_id, email, first_name, last_name,
-        company_name, source_channel, created_at, mql_at, null::date as converted_date, has_email_opt_out
+        company_name, source_channel, created_at, mql_at, null::date as converted_date, has_email_opt_out,
+        owner_id, null::text as account_source_id, null::text as linked_record,
+        (select array_agg('hubspot:contacts:' || m) from unnest(merged_contact_ids) as m) as merged_records
     from hubspot_contacts
     union all
     select
         'salesforce', 'leads', lead_id, email, first_name, last_name,
-        company_name, lead_source, created_at, null, converted_date, has_email_opt_out
+        company_name, lead_source, created_at, null, converted_date, has_email_opt_out,
+        owner_id, null, 'salesforce:contacts:' || converted_contact_id, null
     from salesforce_leads
     union all
     select
         'salesforce', 'contacts', contact_id, email, first_name, last_name,
-        null, lead_source, created_at, null, null, has_email_opt_out
+        account_name, lead_source, created_at, null, null, has_email_opt_out,
+        owner_id, account_id, null, null
     from salesforce_contacts
     union all
     select
         'file', 'leads', lead_id, email, first_name, last_name,
-        company_name, origin_channel, created_at, mql_at, converted_date, false
+        company_name, origin_channel, created_at, mql_at, converted_date, false,
+        null, null, null, null
     from file_leads
 ),
 
 final as (
     select
         *,
+        source || ':' || entity || ':' || record_id as record_key,
         case
             when email is not null then 'email:' || email
             else 'record:' || source || ':' || entity || ':' || record_id

@@ -1,20 +1,7 @@
 -- Grain: one row per lead of the leads file drop (config/file_drops.yaml), its latest version.
 create or replace view staging.stg_file__leads as
-with versions as (
-    select r.*
-    from raw.file__leads as r
-    inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
-    where not exists (
-        select 1 from quarantine.records as q
-        where q.source = 'file' and q.entity = 'leads'
-            and q.record_id = r.record_id and q.version_at = r.version_at
-    )
-),
-
-latest as (
-    select distinct on (record_id) *
-    from versions
-    order by record_id, version_at desc
+with latest as (
+    select * from staging.latest_file__leads
 ),
 
 final as (

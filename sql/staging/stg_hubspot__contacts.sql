@@ -1,20 +1,7 @@
 -- Grain: one row per HubSpot contact, its latest validated and not quarantined version.
 create or replace view staging.stg_hubspot__contacts as
-with versions as (
-    select r.*
-    from raw.hubspot__contacts as r
-    inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
-    where not exists (
-        select 1 from quarantine.records as q
-        where q.source = 'hubspot' and q.entity = 'contacts'
-            and q.record_id = r.record_id and q.version_at = r.version_at
-    )
-),
-
-latest as (
-    select distinct on (record_id) *
-    from versions
-    order by record_id, version_at desc
+with latest as (
+    select * from staging.latest_hubspot__contacts
 ),
 
 final as (
@@ -32,7 +19,9 @@ final as (
         meta.try_timestamptz(
             payload -> 'properties' ->> 'hs_lifecyclestage_marketingqualifiedlead_date'
         ) as mql_at,
-        coalesce(lower(payload -> 'properties' ->> 'hs_email_optout') = 'true', false) as has_email_opt_out
+        coalesce(lower(payload -> 'properties' ->> 'hs_email_optout') = 'true', false) as has_email_opt_out,
+        nullif(payload -> 'properties' ->> 'hubspot_owner_id', '') as owner_id,
+        string_to_array(nullif(payload -> 'properties' ->> 'hs_merged_object_ids', ''), ';') as merged_contact_ids
     from latest
 )
 

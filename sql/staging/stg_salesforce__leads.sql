@@ -1,20 +1,7 @@
 -- Grain: one row per Salesforce lead, its latest validated and not quarantined version.
 create or replace view staging.stg_salesforce__leads as
-with versions as (
-    select r.*
-    from raw.salesforce__leads as r
-    inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
-    where not exists (
-        select 1 from quarantine.records as q
-        where q.source = 'salesforce' and q.entity = 'leads'
-            and q.record_id = r.record_id and q.version_at = r.version_at
-    )
-),
-
-latest as (
-    select distinct on (record_id) *
-    from versions
-    order by record_id, version_at desc
+with latest as (
+    select * from staging.latest_salesforce__leads
 ),
 
 final as (
@@ -33,6 +20,7 @@ final as (
         payload ->> 'ConvertedContactId' as converted_contact_id,
         payload ->> 'ConvertedOpportunityId' as converted_opportunity_id,
         coalesce((payload ->> 'HasOptedOutOfEmail')::boolean, false) as has_email_opt_out,
+        payload ->> 'OwnerId' as owner_id,
         meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
     from latest
 )

@@ -1,20 +1,7 @@
 -- Grain: one row per Salesforce opportunity, its latest validated and not quarantined version.
 create or replace view staging.stg_salesforce__opportunities as
-with versions as (
-    select r.*
-    from raw.salesforce__opportunities as r
-    inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
-    where not exists (
-        select 1 from quarantine.records as q
-        where q.source = 'salesforce' and q.entity = 'opportunities'
-            and q.record_id = r.record_id and q.version_at = r.version_at
-    )
-),
-
-latest as (
-    select distinct on (record_id) *
-    from versions
-    order by record_id, version_at desc
+with latest as (
+    select * from staging.latest_salesforce__opportunities
 ),
 
 final as (
@@ -29,6 +16,8 @@ final as (
         meta.try_numeric(payload ->> 'Amount') as amount,
         coalesce(payload ->> 'CurrencyIsoCode', 'EUR') as currency,
         payload ->> 'LeadSource' as lead_source,
+        meta.try_numeric(payload ->> 'Probability') as probability,
+        payload ->> 'OwnerId' as owner_id,
         meta.try_date(payload ->> 'CloseDate') as close_date,
         coalesce((payload ->> 'IsClosed')::boolean, false) as is_closed,
         coalesce((payload ->> 'IsWon')::boolean, false) as is_won,

@@ -36,8 +36,14 @@ ENTITIES = {
                    "events", "campaign_members"),
 }
 
-FIRST = "Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Kira Lars Mila Nils Olga Paul Rosa Sven Tara Uwe".split()
-LAST = "Adler Berg Conti Dahl Ernst Fink Graf Hahn Iversen Jung Kraus Lund Moser Nagel Ott Pohl Roth Stein Vogel Wolf".split()
+FIRST = ("Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Kira Lars Mila Nils Olga Paul Rosa Sven Tara Uwe "
+         "Amir Bea Chen Dora Emil Fatma Gil Hana Ivo Jana Karim Lea Malte Nora Omar Pia Rafael Sara Timo Vera "
+         "Aiko Bruno Cleo Dario Eva Finn Gaia Henrik Ilse Joel Katja Luca Maren Noah Oskar Petra Quinn Ronja Selin "
+         "Theo").split()
+LAST = ("Adler Berg Conti Dahl Ernst Fink Graf Hahn Iversen Jung Kraus Lund Moser Nagel Ott Pohl Roth Stein Vogel "
+        "Wolf Albrecht Brandt Costa Dietrich Engel Fuchs Garcia Hofer Ilic Jansen Keller Lehmann Meier Novak Olsen "
+        "Peters Quast Richter Schmid Thiel Urban Vidal Weber Yilmaz Zimmer Bauer Claes Dumont Eder Frei Gruber "
+        "Huber Imhof Kovac Lorenz Marx Nowak Ortiz Pauli Reuter").split()
 COMPANIES = [
     ("Acme Tools", "acme-tools.com"),
     ("Borealis Energy", "borealis.energy"),
@@ -50,6 +56,9 @@ COMPANIES = [
     ("Ion Mobility", "ionmobility.io"),
     ("Juniper Retail", "juniper-retail.com"),
 ]
+PREFIXES = ["North", "Blue", "Silver", "Pioneer", "Summit", "Harbor", "Crest", "Vertex", "Maple", "Orbit", "Atlas",
+            "Nimbus"]
+SUFFIXES = ["Systems", "Labs", "Logistics", "Foods", "Energy", "Retail", "Health", "Capital", "Motors", "Media"]
 CHANNELS = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "DIRECT_TRAFFIC"]
 LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_MARKETING": "Email",
                 "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
@@ -182,6 +191,12 @@ class _Builder:
                 "CreatedDate": _sf_time(created), "SystemModstamp": _sf_time(created), "IsDeleted": False,
             })
         return self.accounts[name]
+
+    def companies_for(self, people: int) -> list[tuple[str, str]]:
+        """The ten named companies, plus one more per dozen people beyond the demo's 120."""
+        extra = max(0, people - 120) // 12
+        return COMPANIES + [(f"{PREFIXES[n % len(PREFIXES)]} {SUFFIXES[n // len(PREFIXES) % len(SUFFIXES)]} {n}",
+                             f"{PREFIXES[n % len(PREFIXES)].lower()}{n}.example") for n in range(extra)]
 
     def hubspot_company(self, name: str, domain: str, created: datetime) -> None:
         if domain in self.companies:
@@ -391,7 +406,7 @@ class _Builder:
         for n in range(people):
             person = f"p{n:05d}"
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            company, domain = rng.choice(COMPANIES)
+            company, domain = rng.choice(self.companies_for(people))
             email = f"{first}.{last}.{n}@{domain}".lower()
             hs_email = email
             roll = rng.random()
@@ -467,6 +482,13 @@ class _Builder:
                 return
 
     def story(self) -> None:
+        population_rng, self.rng = self.rng, random.Random(2026)  # the story never depends on the population
+        try:
+            self._story()
+        finally:
+            self.rng = population_rng
+
+    def _story(self) -> None:
         for n, s in enumerate(STORY):
             person = f"story{n:02d}"
             domain = (s["hs_email"] or s["sf_email"]).strip().split("@")[1].lower()

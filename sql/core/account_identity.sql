@@ -1,0 +1,27 @@
+-- Grain: one row per source record that describes a company, linked to its account.
+insert into core.account_identity (source, entity, source_record_id, account_id, match_rule)
+with companies as (
+    select 'salesforce' as source, 'accounts' as entity, account_id as record_id, account_name as name, domain
+    from staging.stg_salesforce__accounts where not is_deleted
+    union all
+    select 'hubspot', 'companies', company_id, company_name, domain
+    from staging.stg_hubspot__companies where not is_deleted
+),
+
+final as (
+    select
+        c.source, c.entity, c.record_id, a.account_id,
+        case when c.domain is not null then 'domain' else 'normalised_name' end as match_rule
+    from companies as c
+    inner join core.account as a
+        on a.match_key = case
+            when c.domain is not null then 'domain:' || c.domain
+            else 'name:' || core.normalize_company(c.name)
+        end
+)
+
+select * from final
+on conflict (source, entity, source_record_id) do update
+set account_id = excluded.account_id, match_rule = excluded.match_rule
+where (core.account_identity.account_id, core.account_identity.match_rule)
+    is distinct from (excluded.account_id, excluded.match_rule)

@@ -1,0 +1,25 @@
+-- Grain: one row per sales activity (Salesforce task or event), linked to the person it was with
+-- (WhoId: a lead or contact) and the opportunity it was about (WhatId).
+insert into core.activity (source, source_record_id, activity_type, subject, person_id, opportunity_id, owner_id,
+    occurred_at)
+select
+    'salesforce' as source,
+    a.activity_id,
+    a.activity_type,
+    a.subject,
+    i.person_id,
+    o.opportunity_id,
+    a.owner_id,
+    a.occurred_at
+from staging.stg_salesforce__activities as a
+left join core.person_identity as i
+    on i.source = 'salesforce' and i.entity in ('leads', 'contacts') and a.who_id = i.source_record_id
+        and i.is_active
+left join core.opportunity as o on o.source = 'salesforce' and a.what_id = o.source_record_id
+on conflict (source, source_record_id) do update
+set activity_type = excluded.activity_type, subject = excluded.subject, person_id = excluded.person_id,
+    opportunity_id = excluded.opportunity_id, owner_id = excluded.owner_id, occurred_at = excluded.occurred_at
+where (core.activity.activity_type, core.activity.subject, core.activity.person_id, core.activity.opportunity_id,
+    core.activity.owner_id, core.activity.occurred_at)
+    is distinct from (excluded.activity_type, excluded.subject, excluded.person_id, excluded.opportunity_id,
+        excluded.owner_id, excluded.occurred_at)

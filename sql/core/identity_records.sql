@@ -1,0 +1,38 @@
+-- The records identity resolution compares, with their normalised keys. Grain: one row per live
+-- source record describing a person. Parameters: :strip_plus, :gmail_dots, :generic_mailboxes,
+-- :free_mail_domains (from config/identity.yaml).
+create temporary table identity_records on commit drop as
+with records as (
+    select * from staging.int_person_records
+),
+
+keyed as (
+    select
+        record_key,
+        source,
+        entity,
+        record_id,
+        core.normalize_email(email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key,
+        core.normalize_name(concat_ws(' ', first_name, last_name)) as full_name,
+        core.normalize_name(last_name) as last_name_key,
+        core.normalize_name(first_name) as first_name_key,
+        core.normalize_company(company_name) as company_key,
+        linked_record,
+        merged_records
+    from records
+),
+
+final as (
+    select
+        *,
+        split_part(email_key, '@', 1) = any(cast(:generic_mailboxes as text[])) as is_generic_mailbox,
+        case
+            when email_key like '%@%' and split_part(email_key, '@', 2) <> all(cast(:free_mail_domains as text[]))
+                then split_part(email_key, '@', 2)
+        end as work_domain,
+        md5(concat_ws('|', email_key, full_name, company_key, linked_record, array_to_string(merged_records, ',')))
+            as fingerprint
+    from keyed
+)
+
+select * from final

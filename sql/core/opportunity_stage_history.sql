@@ -1,0 +1,28 @@
+-- Grain: one row per opportunity per stage visit, in business time (SCD2 of stage and amount):
+-- from Salesforce OpportunityHistory, each change closes the previous one. Rebuilt whole.
+insert into core.opportunity_stage_history (
+    opportunity_id, stage_name, amount, probability, entered_at, exited_at, is_current
+)
+with history as (
+    select o.opportunity_id, h.stage_name, h.amount, h.probability, h.created_at as entered_at
+    from staging.stg_salesforce__opportunity_history as h
+    inner join core.opportunity as o on o.source = 'salesforce' and h.opportunity_id = o.source_record_id
+    where h.created_at is not null
+),
+
+deduplicated as (
+    select distinct on (opportunity_id, entered_at) *
+    from history
+    order by opportunity_id, entered_at, stage_name
+),
+
+final as (
+    select
+        *,
+        lead(entered_at) over (partition by opportunity_id order by entered_at) as exited_at
+    from deduplicated
+)
+
+select
+    opportunity_id, stage_name, amount, probability, entered_at, exited_at, exited_at is null as is_current
+from final

@@ -1,0 +1,26 @@
+-- Grain: one row per person per lifecycle stage period, in business time (SCD2): each stage is
+-- valid from the moment it was reached until the next stage was.
+insert into core.person_lifecycle_history (person_id, lifecycle_stage, valid_from, valid_to, is_current)
+with events as (
+    select
+        *,
+        array_position(array['lead', 'mql', 'sql', 'opportunity', 'customer'], stage) as stage_order
+    from core.lifecycle_event
+),
+
+ordered as (
+    select distinct on (person_id, reached_at) person_id, stage, reached_at
+    from events
+    order by person_id, reached_at, stage_order desc
+),
+
+final as (
+    select
+        person_id,
+        stage as lifecycle_stage,
+        reached_at as valid_from,
+        lead(reached_at) over (partition by person_id order by reached_at) as valid_to
+    from ordered
+)
+
+select person_id, lifecycle_stage, valid_from, valid_to, valid_to is null from final

@@ -1,0 +1,56 @@
+-- Grain: one row per marketing interaction of a person: email opens and clicks (bot-filtered
+-- ones excluded), form submissions, and campaign responses, with the person's account.
+insert into core.touchpoint (source, source_record_id, touch_type, person_id, account_id, campaign_id, channel,
+    occurred_at)
+with email_touches as (
+    select
+        e.source, e.source_record_id, lower(e.event_type) as touch_type, e.person_id, e.campaign_id,
+        'email' as channel, e.occurred_at
+    from core.email_event as e
+    where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered and e.person_id is not null
+),
+
+form_touches as (
+    select
+        'hubspot' as source, f.submission_id, 'form_submission', k.person_id, null::bigint, 'web', f.submitted_at
+    from staging.stg_hubspot__form_submissions as f
+    inner join (
+        select distinct on (r.email_key) r.email_key, i.person_id
+        from identity_records as r
+        inner join core.person_identity as i
+            on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
+        order by r.email_key, i.person_id
+    ) as k on core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) = k.email_key
+),
+
+campaign_touches as (
+    select
+        'salesforce', m.campaign_member_id, 'campaign_response', i.person_id, c.campaign_id, c.channel,
+        m.responded_at
+    from staging.stg_salesforce__campaign_members as m
+    inner join core.person_identity as i
+        on i.source = 'salesforce' and i.is_active
+            and ((i.entity = 'contacts' and m.contact_id = i.source_record_id)
+                or (i.entity = 'leads' and m.contact_id is null and m.lead_id = i.source_record_id))
+    left join core.campaign as c on c.source = 'salesforce' and m.campaign_id = c.source_record_id
+    where m.has_responded
+),
+
+unioned as (
+    select * from email_touches
+    union all select * from form_touches
+    union all select * from campaign_touches
+)
+
+select
+    u.source, u.source_record_id, u.touch_type, p.person_id, p.account_id, u.campaign_id, u.channel, u.occurred_at
+from unioned as u
+inner join core.person as p on u.person_id = p.person_id
+where u.occurred_at is not null
+on conflict (source, source_record_id, touch_type) do update
+set person_id = excluded.person_id, account_id = excluded.account_id, campaign_id = excluded.campaign_id,
+    channel = excluded.channel, occurred_at = excluded.occurred_at
+where (core.touchpoint.person_id, core.touchpoint.account_id, core.touchpoint.campaign_id, core.touchpoint.channel,
+    core.touchpoint.occurred_at)
+    is distinct from (excluded.person_id, excluded.account_id, excluded.campaign_id, excluded.channel,
+        excluded.occurred_at)

@@ -1,0 +1,23 @@
+-- Grain: one row per lead or contact in a Salesforce campaign.
+create or replace view staging.stg_salesforce__campaign_members as
+with latest as (
+    select * from staging.latest_salesforce__campaign_members
+),
+
+final as (
+    select
+        record_id as campaign_member_id,
+        payload ->> 'CampaignId' as campaign_id,
+        payload ->> 'LeadId' as lead_id,
+        payload ->> 'ContactId' as contact_id,
+        payload ->> 'Status' as member_status,
+        coalesce((payload ->> 'HasResponded')::boolean, false) as has_responded,
+        coalesce(
+            meta.try_date(payload ->> 'FirstRespondedDate')::timestamptz,
+            meta.try_timestamptz(payload ->> 'CreatedDate')
+        ) as responded_at
+    from latest
+    where not is_deleted and not coalesce((payload ->> 'IsDeleted')::boolean, false)
+)
+
+select * from final
