@@ -28,13 +28,14 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
     with eng.connect() as conn:
         counts = table_counts(conn, SHOWN_SCHEMAS)
         month = conn.execute(
-            text("select * from marts.funnel where month = date_trunc('month', cast(:d as date))::date"), {"d": as_of}
+            text("select * from marts.funnel where channel = 'all'"
+                 " and month = date_trunc('month', cast(:d as date))::date"), {"d": as_of}
         ).mappings().first()
         totals = conn.execute(
             text(
                 "select sum(leads) as leads, sum(mqls) as mqls, sum(won) as won, sum(won_amount) as won_amount,"
                 " (select count(*) filter (where is_won)::numeric / nullif(count(*) filter (where is_closed), 0)"
-                "  from core.opportunity) as win_rate from marts.funnel"
+                "  from core.opportunity) as win_rate from marts.funnel where channel = 'all'"
             )
         ).mappings().one()
         lists = conn.execute(

@@ -71,13 +71,18 @@ def migrate(eng: Engine, folder: Path | None = None) -> list[str]:
                         "add a new migration instead of editing an applied one"
                     )
                 continue
-            conn.exec_driver_sql(body)
+            run_script(conn, body)
             conn.execute(
                 text("insert into meta.schema_migrations (version, name, checksum) values (:v, :n, :c)"),
                 {"v": version, "n": name, "c": checksum},
             )
             applied_now.append(path.name)
     return applied_now
+
+
+def run_script(conn: Connection, script: str) -> None:
+    """Run several statements without parameters (no placeholder parsing: '%' is just a character)."""
+    conn.connection.driver_connection.execute(script)
 
 
 def raw_table(source: str, entity: str) -> str:

@@ -1,54 +1,123 @@
--- Grain: one row per UTC calendar month, from the first month with activity to the as-of month.
--- leads: persons first known that month; mqls/sqls: persons reaching the stage that month;
--- opportunities: created that month; won: closed won that month (by close date).
-insert into marts.funnel (month, leads, mqls, sqls, opportunities, won, won_amount)
-with persons as (
-    select * from core.person where merged_into_person_id is null and not is_deleted
+-- Grain: one row per UTC calendar month per channel (the person's source channel; 'all' is
+-- every channel together), from the first month with activity to the as-of month.
+-- Counts: persons reaching each stage in the month; opportunities created and won in the month.
+-- Rates are cohort conversions: of the persons reaching stage A in the month, the share that
+-- reached stage B by the as-of date (opportunities: of those created in the month, the share won).
+-- Days: the average time between the two stages for that cohort.
+insert into marts.funnel (
+    month, fiscal_year, fiscal_quarter, channel, leads, mqls, sqls, opportunities, won, won_amount,
+    lead_to_mql_rate, mql_to_sql_rate, sql_to_opportunity_rate, opportunity_to_won_rate,
+    avg_days_lead_to_mql, avg_days_mql_to_sql, avg_days_sql_to_won
+)
+with first_opportunities as (
+    select person_id, min(created_at) as first_opportunity_at
+    from core.opportunity where person_id is not null
+    group by person_id
+),
+
+persons as (
+    select p.person_id, coalesce(p.source_channel, 'unknown') as channel, p.lead_created_at, p.mql_at, p.sql_at,
+        p.customer_at, f.first_opportunity_at
+    from core.person as p
+    left join first_opportunities as f on p.person_id = f.person_id
+    where p.merged_into_person_id is null and not p.is_deleted
+),
+
+persons_by_channel as (
+    select * from persons
+    union all
+    select person_id, 'all', lead_created_at, mql_at, sql_at, customer_at, first_opportunity_at from persons
 ),
 
 opportunities as (
-    select * from core.opportunity
+    select o.opportunity_id, coalesce(p.source_channel, 'unknown') as channel, o.created_at, o.close_date, o.is_won,
+        coalesce(o.amount, 0) as amount
+    from core.opportunity as o
+    left join core.person as p on o.person_id = p.person_id
 ),
 
-events as (
-    select date_trunc('month', lead_created_at at time zone 'UTC')::date as month, 'lead' as kind, 0 as amount
-    from persons where lead_created_at is not null
+opportunities_by_channel as (
+    select * from opportunities
     union all
-    select date_trunc('month', mql_at at time zone 'UTC')::date, 'mql', 0
-    from persons where mql_at is not null
-    union all
-    select date_trunc('month', sql_at at time zone 'UTC')::date, 'sql', 0
-    from persons where sql_at is not null
-    union all
-    select date_trunc('month', created_at at time zone 'UTC')::date, 'opportunity', 0
-    from opportunities
-    union all
-    select date_trunc('month', close_date)::date, 'won', coalesce(amount, 0)
-    from opportunities where is_won
+    select opportunity_id, 'all', created_at, close_date, is_won, amount from opportunities
+),
+
+lead_cohorts as (
+    select date_trunc('month', lead_created_at at time zone 'UTC')::date as month, channel,
+        count(*) as leads,
+        avg((mql_at is not null and mql_at <= cast(:as_of as date) + 1)::int) as lead_to_mql_rate,
+        avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
+            as avg_days_lead_to_mql
+    from persons_by_channel where lead_created_at is not null group by 1, 2
+),
+
+mql_cohorts as (
+    select date_trunc('month', mql_at at time zone 'UTC')::date as month, channel,
+        count(*) as mqls,
+        avg((sql_at is not null and sql_at <= cast(:as_of as date) + 1)::int) as mql_to_sql_rate,
+        avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql
+    from persons_by_channel where mql_at is not null group by 1, 2
+),
+
+sql_cohorts as (
+    select date_trunc('month', sql_at at time zone 'UTC')::date as month, channel,
+        count(*) as sqls,
+        avg((first_opportunity_at is not null and first_opportunity_at <= cast(:as_of as date) + 1)::int)
+            as sql_to_opportunity_rate,
+        avg(extract(epoch from customer_at - sql_at) / 86400) filter (where customer_at >= sql_at)
+            as avg_days_sql_to_won
+    from persons_by_channel where sql_at is not null group by 1, 2
+),
+
+opportunity_cohorts as (
+    select date_trunc('month', created_at at time zone 'UTC')::date as month, channel,
+        count(*) as opportunities,
+        avg((is_won and close_date <= cast(:as_of as date))::int) as opportunity_to_won_rate
+    from opportunities_by_channel group by 1, 2
+),
+
+wins as (
+    select date_trunc('month', close_date)::date as month, channel, count(*) as won, sum(amount) as won_amount
+    from opportunities_by_channel where is_won group by 1, 2
 ),
 
 bounds as (
     select min(month) as first_month, date_trunc('month', cast(:as_of as date))::date as last_month
-    from events
+    from (select month from lead_cohorts union all select month from opportunity_cohorts) as m
 ),
 
-months as (
-    select generate_series(first_month, last_month, interval '1 month')::date as month
+grid as (
+    select gs::date as month, c.channel
     from bounds
+    cross join generate_series(bounds.first_month, bounds.last_month, interval '1 month') as gs
+    cross join (select distinct channel from persons_by_channel) as c
 ),
 
 final as (
     select
-        m.month,
-        count(*) filter (where e.kind = 'lead') as leads,
-        count(*) filter (where e.kind = 'mql') as mqls,
-        count(*) filter (where e.kind = 'sql') as sqls,
-        count(*) filter (where e.kind = 'opportunity') as opportunities,
-        count(*) filter (where e.kind = 'won') as won,
-        coalesce(sum(e.amount) filter (where e.kind = 'won'), 0) as won_amount
-    from months as m
-    left join events as e on m.month = e.month
-    group by m.month
+        g.month,
+        marts.fiscal_year(g.month, cast(:fiscal_start as integer)) as fiscal_year,
+        marts.fiscal_quarter(g.month, cast(:fiscal_start as integer)) as fiscal_quarter,
+        g.channel,
+        coalesce(l.leads, 0) as leads,
+        coalesce(m.mqls, 0) as mqls,
+        coalesce(s.sqls, 0) as sqls,
+        coalesce(o.opportunities, 0) as opportunities,
+        coalesce(w.won, 0) as won,
+        coalesce(w.won_amount, 0) as won_amount,
+        round(l.lead_to_mql_rate, 4) as lead_to_mql_rate,
+        round(m.mql_to_sql_rate, 4) as mql_to_sql_rate,
+        round(s.sql_to_opportunity_rate, 4) as sql_to_opportunity_rate,
+        round(o.opportunity_to_won_rate, 4) as opportunity_to_won_rate,
+        round(l.avg_days_lead_to_mql, 2) as avg_days_lead_to_mql,
+        round(m.avg_days_mql_to_sql, 2) as avg_days_mql_to_sql,
+        round(s.avg_days_sql_to_won, 2) as avg_days_sql_to_won
+    from grid as g
+    left join lead_cohorts as l on g.month = l.month and g.channel = l.channel
+    left join mql_cohorts as m on g.month = m.month and g.channel = m.channel
+    left join sql_cohorts as s on g.month = s.month and g.channel = s.channel
+    left join opportunity_cohorts as o on g.month = o.month and g.channel = o.channel
+    left join wins as w on g.month = w.month and g.channel = w.channel
 )
 
 select * from final

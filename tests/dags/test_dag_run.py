@@ -29,7 +29,7 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
         identities = conn.execute(text("select count(*) from core.person_identity")).scalar()
         june = conn.execute(
             text("select leads, mqls, sqls, opportunities, won, won_amount from marts.funnel"
-                 " where month = '2026-06-01'")
+                 " where month = '2026-06-01' and channel = 'all'")
         ).mappings().one()
         members = conn.execute(
             text("select email from nurture.list_members where program = 'recent_customers' order by email")

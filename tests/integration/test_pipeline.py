@@ -80,9 +80,10 @@ def test_june_funnel_matches_the_hand_computed_story(pipeline):
     with eng.connect() as conn:
         june = conn.execute(
             text("select leads, mqls, sqls, opportunities, won, won_amount from marts.funnel"
-                 " where month = '2026-06-01'")
+                 " where month = '2026-06-01' and channel = 'all'")
         ).mappings().one()
-        months = conn.execute(text("select min(month), max(month), count(*) from marts.funnel")).one()
+        months = conn.execute(text("select min(month), max(month), count(*) from marts.funnel"
+                                   " where channel = 'all'")).one()
     assert dict(june) == demo_story.JUNE_FUNNEL
     assert months == (date(2025, 7, 1), date(2026, 6, 1), 12)
 

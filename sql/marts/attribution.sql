@@ -1,0 +1,58 @@
+-- Grain: one row per opportunity per campaign whose touches reached the opportunity's person in
+-- the :lookback_days before the opportunity was created. Credit per model sums to 1 per
+-- opportunity: first touch, last touch, linear (equal per touch), and W-shaped (30 % each to the
+-- first touch, the last touch before the MQL and the last touch before the opportunity; the other
+-- 10 % spread over all touches).
+insert into marts.attribution (
+    opportunity_id, campaign_id, campaign_name, channel, touches, first_touch_credit, last_touch_credit,
+    linear_credit, w_shaped_credit, opportunity_amount, is_won
+)
+with touches as (
+    select
+        o.opportunity_id, o.amount, o.is_won, t.campaign_id, t.occurred_at, t.source_record_id, t.touch_type,
+        p.mql_at,
+        row_number() over w as touch_order,
+        count(*) over (partition by o.opportunity_id) as touch_count
+    from core.opportunity as o
+    inner join core.person as p on o.person_id = p.person_id
+    inner join core.touchpoint as t
+        on t.person_id = p.person_id
+            and t.occurred_at <= o.created_at
+            and t.occurred_at > o.created_at - make_interval(days => cast(:lookback_days as integer))
+    where t.campaign_id is not null
+    window w as (partition by o.opportunity_id order by t.occurred_at, t.source_record_id, t.touch_type)
+),
+
+key_touches as (
+    select
+        opportunity_id,
+        min(touch_order) as first_order,
+        max(touch_order) as last_order,
+        coalesce(max(touch_order) filter (where occurred_at <= mql_at), min(touch_order)) as mql_order
+    from touches
+    group by opportunity_id
+),
+
+credited as (
+    select
+        t.*,
+        (t.touch_order = k.first_order)::int::numeric as first_touch_credit,
+        (t.touch_order = k.last_order)::int::numeric as last_touch_credit,
+        1.0 / t.touch_count as linear_credit,
+        0.3 * ((t.touch_order = k.first_order)::int + (t.touch_order = k.mql_order)::int
+            + (t.touch_order = k.last_order)::int) + 0.1 / t.touch_count as w_shaped_credit
+    from touches as t
+    inner join key_touches as k on t.opportunity_id = k.opportunity_id
+),
+
+final as (
+    select
+        c.opportunity_id, c.campaign_id, cp.name, cp.channel, count(*) as touches,
+        sum(c.first_touch_credit), sum(c.last_touch_credit), round(sum(c.linear_credit), 6),
+        round(sum(c.w_shaped_credit), 6), max(c.amount), bool_or(c.is_won)
+    from credited as c
+    inner join core.campaign as cp on c.campaign_id = cp.campaign_id
+    group by c.opportunity_id, c.campaign_id, cp.name, cp.channel
+)
+
+select * from final

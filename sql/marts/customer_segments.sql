@@ -1,0 +1,60 @@
+-- Grain: one row per customer: an account, else a person without one, that won a deal by the
+-- as-of date. ABC by cumulative revenue share (A while the revenue before it is under
+-- :abc_a of the total, B under :abc_b, else C); RFM scores 1-5 (5 = most recent, most frequent,
+-- most revenue; quintiles, ties broken by customer key) and a named segment.
+insert into marts.customer_segments (
+    customer_key, account_id, person_id, revenue, revenue_share, abc_class, last_purchase_date, recency_days,
+    frequency, recency_score, frequency_score, monetary_score, rfm_segment
+)
+with won as (
+    select
+        coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,
+        o.account_id, case when o.account_id is null then o.person_id end as person_id,
+        coalesce(o.amount, 0) as amount, o.close_date
+    from core.opportunity as o
+    where o.is_won and o.close_date <= cast(:as_of as date) and (o.account_id is not null or o.person_id is not null)
+),
+
+customers as (
+    select customer_key, max(account_id) as account_id, max(person_id) as person_id, sum(amount) as revenue,
+        max(close_date) as last_purchase_date, count(*) as frequency
+    from won group by customer_key
+),
+
+shares as (
+    select
+        *,
+        revenue / nullif(sum(revenue) over (), 0) as revenue_share,
+        coalesce(sum(revenue) over (order by revenue desc, customer_key rows between unbounded preceding and 1 preceding)
+            / nullif(sum(revenue) over (), 0), 0) as share_before
+    from customers
+),
+
+scored as (
+    select
+        *,
+        cast(:as_of as date) - last_purchase_date as recency_days,
+        ntile(5) over (order by last_purchase_date, customer_key) as recency_score,
+        ntile(5) over (order by frequency, customer_key) as frequency_score,
+        ntile(5) over (order by revenue, customer_key) as monetary_score
+    from shares
+),
+
+final as (
+    select
+        customer_key, account_id, person_id, revenue, round(coalesce(revenue_share, 0), 6),
+        case when share_before < cast(:abc_a as numeric) then 'A'
+            when share_before < cast(:abc_b as numeric) then 'B' else 'C' end,
+        last_purchase_date, recency_days, frequency, recency_score, frequency_score, monetary_score,
+        case
+            when recency_score >= 4 and frequency_score >= 4 then 'Champions'
+            when recency_score >= 4 and frequency_score <= 2 then 'New customers'
+            when recency_score >= 3 and frequency_score >= 3 then 'Loyal'
+            when recency_score <= 2 and frequency_score >= 3 then 'At risk'
+            when recency_score <= 2 and frequency_score <= 2 then 'Hibernating'
+            else 'Needs attention'
+        end
+    from scored
+)
+
+select * from final

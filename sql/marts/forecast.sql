@@ -1,0 +1,72 @@
+-- Grain: one row per month. For the as-of month and later: the open pipeline by expected close
+-- month and its weighted value (amount x stage probability: the CRM's, else :stage_probabilities).
+-- For the twelve months up to the as-of month: what the pipeline snapshot at the end of the
+-- previous month forecast for the month (weighted), what was won, and the accuracy
+-- 1 - |actual - forecast| / actual (floored at 0; empty when nothing was won).
+insert into marts.forecast (
+    month, open_pipeline, weighted_pipeline, forecast_at_month_start, actual_won, forecast_accuracy
+)
+with probabilities as (
+    select unnest(cast(:stage_names as text[])) as stage_name, unnest(cast(:stage_probabilities as numeric[])) as pct
+),
+
+as_of as (
+    select cast(:as_of as date) as day, date_trunc('month', cast(:as_of as date))::date as month
+),
+
+open_now as (
+    select o.close_date, coalesce(o.amount, 0) as amount, coalesce(o.probability, p.pct, 0) / 100.0 as probability
+    from core.opportunity as o
+    left join probabilities as p on o.stage_name = p.stage_name
+    where not o.is_closed and o.created_at < (select day from as_of) + 1
+),
+
+pipeline_by_month as (
+    select greatest(date_trunc('month', close_date)::date, (select month from as_of)) as month,
+        sum(amount) as open_pipeline, sum(amount * probability) as weighted_pipeline
+    from open_now group by 1
+),
+
+past_months as (
+    select (date_trunc('month', (select day from as_of)) - make_interval(months => n))::date as month
+    from generate_series(0, 11) as n
+),
+
+forecasts as (
+    select m.month, sum(coalesce(d.amount, 0) * coalesce(d.probability, p.pct, 0) / 100.0) as forecast
+    from past_months as m
+    inner join core.opportunity_daily as d
+        on d.snapshot_date = m.month - 1 and date_trunc('month', d.close_date)::date = m.month
+    left join probabilities as p on d.stage_name = p.stage_name
+    group by m.month
+),
+
+actuals as (
+    select date_trunc('month', close_date)::date as month, sum(coalesce(amount, 0)) as actual_won
+    from core.opportunity where is_won and close_date <= (select day from as_of)
+    group by 1
+),
+
+months as (
+    select month from pipeline_by_month
+    union
+    select month from past_months
+),
+
+final as (
+    select
+        m.month,
+        coalesce(p.open_pipeline, 0),
+        round(coalesce(p.weighted_pipeline, 0), 2),
+        round(f.forecast, 2),
+        coalesce(a.actual_won, 0),
+        case when coalesce(a.actual_won, 0) > 0
+            then round(greatest(0, 1 - abs(a.actual_won - coalesce(f.forecast, 0)) / a.actual_won), 4)
+        end
+    from months as m
+    left join pipeline_by_month as p on m.month = p.month
+    left join forecasts as f on m.month = f.month
+    left join actuals as a on m.month = a.month
+)
+
+select * from final

@@ -1,0 +1,47 @@
+-- Grain: one row per month: the dashboard's headline KPIs, read from the other marts so no
+-- number is derived twice. Win rate and average deal size are over deals closed in the month.
+insert into marts.kpi_summary (
+    month, fiscal_year, leads, mqls, sqls, won, won_amount, mql_to_sql_rate, win_rate, avg_deal_size,
+    median_response_hours, p90_response_hours, share_within_sla, marketing_sourced_pipeline,
+    marketing_influenced_pipeline, mql_growth
+)
+with funnel as (
+    select * from marts.funnel where channel = 'all'
+),
+
+closed as (
+    select date_trunc('month', close_date)::date as month,
+        avg(is_won::int) as win_rate, avg(amount) filter (where is_won) as avg_deal_size
+    from core.opportunity where is_closed and close_date <= cast(:as_of as date)
+    group by 1
+),
+
+response as (
+    select mql_month as month,
+        percentile_cont(0.5) within group (order by response_hours) as median_hours,
+        percentile_cont(0.9) within group (order by response_hours) as p90_hours,
+        avg(is_within_sla::int) as share_within_sla
+    from marts.lead_response_time group by 1
+),
+
+pipeline as (
+    select created_month as month,
+        coalesce(sum(amount) filter (where is_marketing_sourced), 0) as sourced,
+        coalesce(sum(amount) filter (where is_marketing_influenced), 0) as influenced
+    from marts.pipeline group by 1
+),
+
+final as (
+    select
+        f.month, f.fiscal_year, f.leads, f.mqls, f.sqls, f.won, f.won_amount, f.mql_to_sql_rate,
+        round(c.win_rate, 4), round(c.avg_deal_size, 2),
+        round(r.median_hours::numeric, 2), round(r.p90_hours::numeric, 2), round(r.share_within_sla, 4),
+        coalesce(p.sourced, 0), coalesce(p.influenced, 0), v.mql_growth
+    from funnel as f
+    left join closed as c on f.month = c.month
+    left join response as r on f.month = r.month
+    left join pipeline as p on f.month = p.month
+    left join marts.lead_velocity as v on f.month = v.month
+)
+
+select * from final

@@ -1,0 +1,46 @@
+-- Grain: one row per person: every funnel date, source channel, first and last touch campaign,
+-- owner, opportunities and won revenue.
+insert into marts.lead_to_revenue (
+    person_id, source_channel, owner_id, account_id, lead_created_at, mql_at, sql_at, first_opportunity_at,
+    customer_at, first_touch_campaign, last_touch_campaign, opportunities, won_opportunities, won_amount
+)
+with persons as (
+    select * from core.person where merged_into_person_id is null and not is_deleted
+),
+
+opportunities as (
+    select person_id, min(created_at) as first_opportunity_at, count(*) as opportunities,
+        count(*) filter (where is_won) as won_opportunities,
+        coalesce(sum(amount) filter (where is_won), 0) as won_amount
+    from core.opportunity where person_id is not null
+    group by person_id
+),
+
+campaign_touches as (
+    select t.person_id, c.name, t.occurred_at, t.source_record_id
+    from core.touchpoint as t
+    inner join core.campaign as c on t.campaign_id = c.campaign_id
+),
+
+first_touch as (
+    select distinct on (person_id) person_id, name
+    from campaign_touches order by person_id, occurred_at, source_record_id
+),
+
+last_touch as (
+    select distinct on (person_id) person_id, name
+    from campaign_touches order by person_id, occurred_at desc, source_record_id desc
+),
+
+final as (
+    select
+        p.person_id, p.source_channel, p.owner_id, p.account_id, p.lead_created_at, p.mql_at, p.sql_at,
+        o.first_opportunity_at, p.customer_at, f.name, l.name,
+        coalesce(o.opportunities, 0), coalesce(o.won_opportunities, 0), coalesce(o.won_amount, 0)
+    from persons as p
+    left join opportunities as o on p.person_id = o.person_id
+    left join first_touch as f on p.person_id = f.person_id
+    left join last_touch as l on p.person_id = l.person_id
+)
+
+select * from final

@@ -1,0 +1,15 @@
+-- Grain: one row per month: MQLs and their growth over the previous month ((this - last) / last).
+insert into marts.lead_velocity (month, mqls, previous_month_mqls, mql_growth)
+with monthly as (
+    select month, mqls from marts.funnel where channel = 'all'
+),
+
+final as (
+    select
+        month, mqls,
+        lag(mqls) over (order by month) as previous_month_mqls,
+        round((mqls - lag(mqls) over (order by month))::numeric / nullif(lag(mqls) over (order by month), 0), 4)
+    from monthly
+)
+
+select * from final

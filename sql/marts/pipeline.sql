@@ -1,0 +1,33 @@
+-- Grain: one row per opportunity. Marketing-sourced: the person's source channel is a marketing
+-- channel (:marketing_channels), or marketing touched them before they became a lead.
+-- Marketing-influenced: a marketing touch reached them in the :lookback_days before the
+-- opportunity was created (every sourced opportunity is influenced too when touched).
+insert into marts.pipeline (
+    opportunity_id, created_month, amount, is_won, is_closed, is_marketing_sourced, is_marketing_influenced
+)
+with opportunities as (
+    select o.*, p.source_channel, p.lead_created_at
+    from core.opportunity as o
+    left join core.person as p on o.person_id = p.person_id
+),
+
+final as (
+    select
+        o.opportunity_id,
+        date_trunc('month', o.created_at at time zone 'UTC')::date,
+        o.amount,
+        o.is_won,
+        o.is_closed,
+        coalesce(o.source_channel = any(cast(:marketing_channels as text[])), false) or exists (
+            select 1 from core.touchpoint as t
+            where t.person_id = o.person_id and t.occurred_at <= coalesce(o.lead_created_at, o.created_at)
+        ),
+        exists (
+            select 1 from core.touchpoint as t
+            where t.person_id = o.person_id and t.occurred_at <= o.created_at
+                and t.occurred_at > o.created_at - make_interval(days => cast(:lookback_days as integer))
+        )
+    from opportunities as o
+)
+
+select * from final

@@ -1,0 +1,30 @@
+-- Grain: one row per opportunity owner per segment (the deal's segment, else its account's
+-- industry, else 'unknown'), over deals closed by the as-of date. Win rates by count and by
+-- amount, average won deal size, and the average sales cycle (created to closed, won deals).
+insert into marts.sales_performance (
+    owner_id, segment, closed_opportunities, won_opportunities, win_rate_by_count, win_rate_by_amount,
+    avg_deal_size, avg_sales_cycle_days
+)
+with closed as (
+    select
+        coalesce(o.owner_id, 'unassigned') as owner_id,
+        coalesce(o.segment, a.industry, 'unknown') as segment,
+        o.is_won, coalesce(o.amount, 0) as amount,
+        o.close_date - (o.created_at at time zone 'UTC')::date as cycle_days
+    from core.opportunity as o
+    left join core.account as a on o.account_id = a.account_id
+    where o.is_closed and o.close_date <= cast(:as_of as date)
+),
+
+final as (
+    select
+        owner_id, segment, count(*), count(*) filter (where is_won),
+        round(avg(is_won::int), 4),
+        round(sum(amount) filter (where is_won) / nullif(sum(amount), 0), 4),
+        round(avg(amount) filter (where is_won), 2),
+        round(avg(cycle_days) filter (where is_won), 2)
+    from closed
+    group by owner_id, segment
+)
+
+select * from final

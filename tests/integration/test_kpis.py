@@ -1,0 +1,140 @@
+"""Every mart against values worked out by hand from tests/fixtures/kpi_core.sql (as of 2026-06-30)."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from smarketing.config import PATHS
+from smarketing.kpis import check_marts, kpi_settings, refresh_marts
+from smarketing.warehouse import run_script
+
+AS_OF = date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def marts(engine):
+    from tests.conftest import reset_warehouse
+
+    reset_warehouse(engine)
+    with engine.begin() as conn:
+        run_script(conn, (PATHS.root / "tests" / "fixtures" / "kpi_core.sql").read_text())
+    refresh_marts(engine, AS_OF, kpi_settings())
+    return engine
+
+
+def rows(eng, query):
+    with eng.connect() as conn:
+        return [tuple(float(v) if isinstance(v, Decimal) else v for v in r) for r in conn.execute(text(query))]
+
+
+def test_funnel_counts_cohort_rates_and_days_per_month(marts):
+    got = rows(marts, "select month, leads, mqls, sqls, opportunities, won, won_amount, lead_to_mql_rate,"
+                      " mql_to_sql_rate, sql_to_opportunity_rate, opportunity_to_won_rate, avg_days_lead_to_mql,"
+                      " avg_days_mql_to_sql, avg_days_sql_to_won from marts.funnel where channel = 'all'"
+                      " order by month")
+    assert got == [
+        # January: P5 became a lead and never an MQL
+        (date(2026, 1, 1), 1, 0, 0, 0, 0, 0.0, 0.0, None, None, None, None, None, None),
+        # February: opportunity 13 created and won (4,000)
+        (date(2026, 2, 1), 0, 0, 0, 1, 1, 4000.0, None, None, None, 1.0, None, None, None),
+        (date(2026, 3, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
+        (date(2026, 4, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
+        # May: leads P1, P2 both MQL (2d10h and 1d8h: 1.875 days); of the MQLs only P1 became SQL
+        # (5d14h = 5.58 days), P1 got an opportunity, and became a customer 31 days after the SQL;
+        # opportunity 10 was created in May and won
+        (date(2026, 5, 1), 2, 2, 1, 1, 0, 0.0, 1.0, 0.5, 1.0, 1.0, 1.88, 5.58, 31.0),
+        # June: leads P3, P4 (merged P6 is not counted), only P3 MQL (1d9h = 1.375 days), SQL 2d15h later;
+        # opportunities 11 and 12 created (none won yet); opportunity 10 won in June (1,000)
+        (date(2026, 6, 1), 2, 1, 1, 2, 1, 1000.0, 0.5, 1.0, 1.0, 0.0, 1.38, 2.63, None),
+    ]
+    channels = rows(marts, "select channel, sum(leads), sum(won) from marts.funnel group by channel order by channel")
+    assert channels == [("DIRECT", 1, 0), ("EMAIL_MARKETING", 1, 1), ("ORGANIC_SEARCH", 1, 0),
+                        ("PAID_SEARCH", 2, 1), ("all", 5, 2)]
+
+
+def test_lead_response_time_counts_the_first_activity_after_the_mql(marts):
+    assert rows(marts, "select person_id, response_hours, is_within_sla from marts.lead_response_time"
+                       " order by person_id") == [(1, 6.0, True), (2, 48.0, False), (3, 1.5, True)]
+
+
+def test_attribution_credits_per_model(marts):
+    got = rows(marts, "select opportunity_id, campaign_name, touches, first_touch_credit, last_touch_credit,"
+                      " linear_credit, w_shaped_credit from marts.attribution order by 1, 2")
+    assert got == [
+        # opportunity 10: touches webinar (first), newsletter click (last before the MQL), newsletter open (last)
+        (10, "Newsletter", 2, 0.0, 1.0, 0.666667, 0.666667),
+        (10, "Webinar", 1, 1.0, 0.0, 0.333333, 0.333333),
+        (11, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
+        (12, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
+    ]
+    # opportunity 13's person was never touched: no attribution, not influenced, but sourced by its channel
+    assert rows(marts, "select opportunity_id, is_marketing_sourced, is_marketing_influenced from marts.pipeline"
+                       " order by 1") == [(10, True, True), (11, True, True), (12, True, True), (13, True, False)]
+
+
+def test_forecast_weighted_pipeline_and_accuracy(marts):
+    got = {r[0]: r[1:] for r in rows(marts, "select month, open_pipeline, weighted_pipeline,"
+                                            " forecast_at_month_start, actual_won, forecast_accuracy"
+                                            " from marts.forecast")}
+    assert len(got) == 13  # July 2025 .. June 2026, and July 2026 for the open deal
+    assert got[date(2026, 7, 1)] == (2000.0, 1500.0, None, 0.0, None)  # 2,000 at 75 %
+    assert got[date(2026, 6, 1)] == (0.0, 0.0, 600.0, 1000.0, 0.6)  # end-of-May snapshot: 1,000 at 60 %
+    assert got[date(2026, 2, 1)] == (0.0, 0.0, None, 4000.0, 0.0)  # nothing forecast, 4,000 won
+
+
+def test_sales_performance_per_owner_and_segment(marts):
+    assert rows(marts, "select owner_id, segment, closed_opportunities, won_opportunities, win_rate_by_count,"
+                       " win_rate_by_amount, avg_deal_size, avg_sales_cycle_days from marts.sales_performance"
+                       " order by 1, 2") == [
+        ("u1", "SMB", 2, 1, 0.5, 0.25, 1000.0, 31.0),
+        ("u2", "ENT", 1, 1, 1.0, 1.0, 4000.0, 14.0),
+    ]
+
+
+def test_customer_segments_abc_and_rfm(marts):
+    assert rows(marts, "select customer_key, revenue, revenue_share, abc_class, recency_days, frequency,"
+                       " recency_score, frequency_score, monetary_score, rfm_segment from marts.customer_segments"
+                       " order by customer_key") == [
+        ("account:1", 1000.0, 0.2, "B", 20, 1, 2, 1, 1, "Hibernating"),
+        ("account:2", 4000.0, 0.8, "A", 135, 1, 1, 2, 2, "Hibernating"),
+    ]
+
+
+def test_email_performance_excludes_filtered_events(marts):
+    assert rows(marts, "select campaign_name, sent, delivered, unique_opens, unique_clicks, bounces, unsubscribes,"
+                       " delivery_rate, unique_open_rate, click_to_open_rate, bounce_rate, unsubscribe_rate"
+                       " from marts.email_performance") == [
+        ("Newsletter", 3, 2, 1, 1, 1, 1, 0.6667, 0.5, 1.0, 0.3333, 0.5),
+    ]
+
+
+def test_lead_velocity_and_the_kpi_summary(marts):
+    assert rows(marts, "select month, mqls, mql_growth from marts.lead_velocity where month >= '2026-05-01'"
+                       " order by month") == [(date(2026, 5, 1), 2, None), (date(2026, 6, 1), 1, -0.5)]
+    got = rows(marts, "select month, leads, mqls, sqls, won, won_amount, mql_to_sql_rate, win_rate, avg_deal_size,"
+                      " median_response_hours, p90_response_hours, share_within_sla, marketing_sourced_pipeline,"
+                      " marketing_influenced_pipeline, mql_growth from marts.kpi_summary"
+                      " where month >= '2026-05-01' order by month")
+    assert got == [
+        # May: responses 6 h and 48 h: median 27, p90 6 + 0.9 x 42 = 43.8; half within the SLA
+        (date(2026, 5, 1), 2, 2, 1, 0, 0.0, 0.5, None, None, 27.0, 43.8, 0.5, 1000.0, 1000.0, None),
+        # June: opportunities 10 (won) and 11 (lost) closed: win rate 0.5
+        (date(2026, 6, 1), 2, 1, 1, 1, 1000.0, 1.0, 0.5, 1000.0, 1.5, 1.5, 1.0, 5000.0, 5000.0, -0.5),
+    ]
+
+
+def test_the_checks_pass_and_catch_a_broken_mart(marts):
+    assert check_marts(marts) == []
+    with marts.begin() as conn:
+        conn.exec_driver_sql("update marts.attribution set linear_credit = 0.9 where opportunity_id = 11")
+        conn.exec_driver_sql("update marts.funnel set mql_to_sql_rate = 1.5 where month = '2026-06-01'"
+                             " and channel = 'all'")
+    try:
+        assert check_marts(marts) == [
+            "funnel conversions lie within 0..1: 1 violating rows",
+            "attribution credit sums to 1 per opportunity in every model: 1 violating rows",
+        ]
+    finally:
+        refresh_marts(marts, AS_OF, kpi_settings())
