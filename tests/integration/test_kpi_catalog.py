@@ -1,0 +1,80 @@
+"""The KPI catalog and the warehouse roles."""
+
+import re
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from smarketing.config import PATHS
+
+
+def catalog() -> dict[str, list[str]]:
+    """mart -> the columns docs/kpis.md documents for it, in order."""
+    documented, current = {}, None
+    for line in (PATHS.root / "docs" / "kpis.md").read_text().splitlines():
+        heading = re.match(r"^### marts\.(\w+)$", line)
+        if heading:
+            current = documented.setdefault(heading.group(1), [])
+            continue
+        row = re.match(r"^\| (\w+) \| .+ \|$", line)
+        if row and current is not None and row.group(1) != "column":
+            current.append(row.group(1))
+    return documented
+
+
+def test_every_mart_column_is_documented_and_nothing_else(empty_warehouse):
+    with empty_warehouse.connect() as conn:
+        columns = conn.execute(text(
+            "select table_name, array_agg(column_name::text order by ordinal_position)"
+            " from information_schema.columns where table_schema = 'marts' group by table_name")).all()
+    assert catalog() == dict(columns)
+
+
+@pytest.fixture
+def login_as(empty_warehouse, warehouse_url):
+    """Connect as a new login user that is a member of the given role."""
+    admin = warehouse_url.replace("postgresql+psycopg://", "postgresql://")
+    made = []
+
+    def connect(role):
+        user = f"test_{role}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"drop role if exists {user}")
+            conn.execute(f"create role {user} login in role {role}")
+        made.append(user)
+        return psycopg.connect(admin.replace("postgres@", f"{user}@"), autocommit=True)
+
+    yield connect
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for user in made:
+            conn.execute(f"drop owned by {user}")
+            conn.execute(f"drop role if exists {user}")
+
+
+def can_read(conn, table):
+    try:
+        conn.execute(f"select count(*) from {table}").fetchone()
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+@pytest.mark.parametrize(("role", "readable", "closed"), [
+    ("smarketing_bi", ["marts.funnel", "marts.kpi_summary"],
+     ["nurture.list_members", "core.person", "raw.hubspot__contacts", "quarantine.records", "meta.runs"]),
+    ("smarketing_marketing", ["marts.funnel", "nurture.list_members", "nurture.suppressed"],
+     ["core.person", "raw.salesforce__leads", "staging.int_person_records"]),
+    ("smarketing_loader", ["core.person", "raw.hubspot__contacts", "marts.funnel", "nurture.list_members"], []),
+])
+def test_roles_read_only_what_they_may(login_as, role, readable, closed):
+    with login_as(role) as conn:
+        assert {t: can_read(conn, t) for t in readable + closed} == {
+            **{t: True for t in readable}, **{t: False for t in closed}}
+
+
+def test_only_the_loader_writes(login_as):
+    with login_as("smarketing_bi") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("delete from marts.funnel")
+    with login_as("smarketing_loader") as conn:
+        conn.execute("delete from marts.funnel")
