@@ -31,6 +31,10 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             text("select * from marts.funnel where channel = 'all'"
                  " and month = date_trunc('month', cast(:d as date))::date"), {"d": as_of}
         ).mappings().first()
+        summary_row = conn.execute(
+            text("select * from marts.kpi_summary where month = date_trunc('month', cast(:d as date))::date"),
+            {"d": as_of},
+        ).mappings().first()
         totals = conn.execute(
             text(
                 "select sum(leads) as leads, sum(mqls) as mqls, sum(won) as won, sum(won_amount) as won_amount,"
@@ -59,14 +63,22 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
     width = max((len(name) for name in counts), default=10)
     in_flow_order = sorted(counts, key=lambda name: (SHOWN_SCHEMAS.index(name.split(".")[0]), name))
     lines += [f"  {name:<{width}}  {counts[name]:>8,}" for name in in_flow_order]
-    lines += ["", f"Headline KPIs for {as_of:%B %Y} (marts.funnel)"]
+    lines += ["", f"Headline KPIs for {as_of:%B %Y} (marts.funnel, marts.kpi_summary)"]
     if month:
         lines.append(
             f"  leads {month['leads']} · MQLs {month['mqls']} · SQLs {month['sqls']} · "
             f"opportunities {month['opportunities']} · won {month['won']} ({month['won_amount']:,.2f} EUR)"
         )
-        mql_to_won = f"{month['won'] / month['mqls']:.0%}" if month["mqls"] else "n/a"
-        lines.append(f"  won per MQL this month: {mql_to_won}")
+    if summary_row:
+        def pct(value: object) -> str:
+            return f"{value:.0%}" if value is not None else "n/a"
+
+        median = summary_row["median_response_hours"]
+        lines.append(
+            f"  win rate {pct(summary_row['win_rate'])} · lead response median "
+            f"{f'{median:.1f} h' if median is not None else 'n/a'}, within SLA {pct(summary_row['share_within_sla'])}"
+            f" · marketing-sourced pipeline {summary_row['marketing_sourced_pipeline']:,.2f} EUR"
+        )
     win_rate = f"{totals['win_rate']:.1%}" if totals["win_rate"] is not None else "n/a"
     lines.append(
         f"  all months: leads {totals['leads'] or 0} · MQLs {totals['mqls'] or 0} · won {totals['won'] or 0} "
