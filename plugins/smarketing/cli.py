@@ -6,6 +6,8 @@
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
     smarketing identity-score [--scale N] precision and recall of identity resolution against that truth
+    smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
+    smarketing lists suppress EMAIL --reason TEXT                     keep an address off every list
 """
 
 from __future__ import annotations
@@ -118,6 +120,60 @@ def _identity_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lists(args: argparse.Namespace) -> int:
+    import csv
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from smarketing import config, warehouse
+    from smarketing.nurture.programs import load_programs
+
+    eng = warehouse.engine(config.warehouse_url())
+    if args.action == "suppress":
+        email = args.email.strip().lower()
+        with eng.begin() as conn:
+            conn.execute(text("insert into nurture.manual_suppression (email, reason) values (:e, :r)"
+                              " on conflict (email) do update set reason = excluded.reason"),
+                         {"e": email, "r": args.reason})
+        print("suppressed on every list from the next nurture run on (nurture.manual_suppression)")
+        return 0
+    programs = load_programs()
+    if args.program not in programs:
+        print(f"no program {args.program!r}; programs: {', '.join(sorted(programs))}", file=sys.stderr)
+        return 2
+    fields = programs[args.program].fields
+    with eng.connect() as conn:
+        as_of = args.as_of or conn.execute(text("select max(as_of) from nurture.list_runs where program = :p"),
+                                           {"p": args.program}).scalar()
+        if as_of is None:
+            print(f"program {args.program!r} has not been built yet; run the nurture DAG", file=sys.stderr)
+            return 1
+        rows = conn.execute(text(
+            "select email, first_name, last_name,"
+            " (select jsonb_object_agg(key, value) from jsonb_each_text(attributes)) as attributes"
+            " from nurture.list_members where program = :p and as_of = :d order by email"),
+            {"p": args.program, "d": as_of}).all()
+    records = [{f: (dict(zip(("email", "first_name", "last_name"), r[:3], strict=True)) | (r[3] or {})).get(f)
+                for f in fields} for r in rows]
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        if args.format == "json":
+            json.dump(records, out, indent=1, default=str)
+            out.write("\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=list(fields))
+            writer.writeheader()
+            writer.writerows(records)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"{len(records)} members of {args.program} as of {as_of} -> {Path(args.out)}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from smarketing.sources.demo import AS_OF
 
@@ -153,6 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--scale", type=float, default=1.0, help="times the demo population of 120 people")
     score.add_argument("--seed", type=int, default=7)
     score.set_defaults(func=_identity_score)
+
+    lists = sub.add_parser("lists", help="nurture lists for marketing",
+                           description="Pull a nurture list, or suppress an address on every list.")
+    lists_sub = lists.add_subparsers(dest="action", required=True)
+    pull = lists_sub.add_parser("pull", help="write a program's list (the latest run unless --as-of)",
+                                description="Write a program's members, suppression applied, as CSV or JSON.")
+    pull.add_argument("program", help="program name from config/nurture.yaml")
+    pull.add_argument("--format", choices=["csv", "json"], default="csv")
+    pull.add_argument("--out", help="file to write (default: standard output)")
+    pull.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of date (default: the latest)")
+    suppress = lists_sub.add_parser("suppress", help="keep an address off every list, whatever the sources say")
+    suppress.add_argument("email")
+    suppress.add_argument("--reason", required=True, help="why, for the record (e.g. 'asked by phone')")
+    lists.set_defaults(func=_lists)
 
     args = parser.parse_args(argv)
     return args.func(args)

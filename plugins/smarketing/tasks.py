@@ -113,18 +113,40 @@ def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
 
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     from smarketing.nurture.lists import build_list, refresh_suppression
-    from smarketing.nurture.programs import load_programs
+    from smarketing.nurture.programs import load_programs, nurture_settings
 
     eng, started = _engine(), datetime.now(UTC)
-    suppressed = refresh_suppression(eng)
+    settings = nurture_settings()
+    suppressed = refresh_suppression(eng, settings)
     lists = {}
     for program in load_programs().values():
         result = build_list(eng, program, as_of, run_id)
-        lists[program.name] = {"members": result.members, "eligible": result.eligible,
-                               "export_path": str(result.export_path)}
-    stats = {"suppressed": suppressed, "lists": lists}
+        lists[program.name] = {"members": result.members, "eligible": result.eligible, "added": result.added,
+                               "removed": result.removed, "export_path": str(result.export_path)}
+    pushes = push_nurture_lists(eng, settings)
+    stats = {"suppressed": suppressed, "lists": lists, "pushes": pushes}
     record_run(eng, run_id, "nurture", as_of, started, stats)
     return stats
+
+
+def push_nurture_lists(eng: Engine, settings: dict[str, Any]) -> dict[str, Any]:
+    """Send each program with the hubspot_list destination to its HubSpot list (the difference only)."""
+    from smarketing.nurture import hubspot_list
+    from smarketing.nurture.programs import load_programs
+    from smarketing.sources.hubspot import HubSpotSource
+
+    targets = [p for p in load_programs().values() if "hubspot_list" in p.destinations]
+    if not targets:
+        return {}
+    conf = (settings.get("destinations") or {}).get("hubspot_list") or {}
+    client = HubSpotSource.from_connection(conf.get("conn_id", "hubspot_default")).client
+    prefix = conf.get("list_name_prefix", "Smarketing · ")
+    results = {}
+    for program in targets:
+        result = hubspot_list.push(eng, client, program.name, f"{prefix}{program.name}")
+        results[program.name] = {"list_id": result.list_id, "added": result.added, "removed": result.removed,
+                                 "without_contact": result.without_contact}
+    return results
 
 
 def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:

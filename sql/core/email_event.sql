@@ -1,7 +1,7 @@
 -- Grain: one row per HubSpot email event, linked to the person with that address (normalised as
 -- identity resolution does) and to the campaign.
 insert into core.email_event (source, source_record_id, person_id, campaign_id, event_type, email, occurred_at,
-    bounce_category, is_filtered)
+    bounce_category, is_filtered, subscription_status)
 with emails as (
     select distinct on (r.email_key) r.email_key, i.person_id
     from identity_records as r
@@ -19,12 +19,14 @@ select
     e.email,
     e.occurred_at,
     e.bounce_category,
-    e.is_filtered
+    e.is_filtered,
+    e.portal_subscription_status
 from staging.stg_hubspot__email_events as e
 left join emails as k
     on core.normalize_email(e.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) = k.email_key
 left join core.campaign as c on c.source = 'hubspot' and e.email_campaign_id = c.source_record_id
 on conflict (source, source_record_id) do update
-set person_id = excluded.person_id, campaign_id = excluded.campaign_id
-where (core.email_event.person_id, core.email_event.campaign_id)
-    is distinct from (excluded.person_id, excluded.campaign_id)
+set person_id = excluded.person_id, campaign_id = excluded.campaign_id,
+    subscription_status = excluded.subscription_status
+where (core.email_event.person_id, core.email_event.campaign_id, core.email_event.subscription_status)
+    is distinct from (excluded.person_id, excluded.campaign_id, excluded.subscription_status)

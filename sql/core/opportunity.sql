@@ -2,7 +2,7 @@
 -- or lead (file drops).
 insert into core.opportunity (
     source, source_record_id, person_id, account_source_id, account_id, name, stage_name, amount, currency,
-    probability, owner_id, lead_source, segment, created_at, close_date, is_closed, is_won
+    probability, owner_id, product_line, lead_source, segment, created_at, close_date, is_closed, is_won
 )
 select
     o.source,
@@ -16,6 +16,7 @@ select
     o.currency,
     o.probability,
     o.owner_id,
+    o.product_line,
     o.lead_source,
     o.segment,
     o.created_at,
@@ -33,6 +34,7 @@ set person_id = excluded.person_id,
     account_id = excluded.account_id,
     probability = excluded.probability,
     owner_id = excluded.owner_id,
+    product_line = excluded.product_line,
     name = excluded.name,
     stage_name = excluded.stage_name,
     amount = excluded.amount,
@@ -45,7 +47,8 @@ set person_id = excluded.person_id,
     updated_at = now()
 where (core.opportunity.person_id, core.opportunity.stage_name, core.opportunity.amount, core.opportunity.close_date,
     core.opportunity.is_closed, core.opportunity.is_won, core.opportunity.name, core.opportunity.currency,
-    core.opportunity.segment, core.opportunity.account_id, core.opportunity.probability, core.opportunity.owner_id)
+    core.opportunity.segment, core.opportunity.account_id, core.opportunity.probability, core.opportunity.owner_id,
+    core.opportunity.product_line)
     is distinct from (excluded.person_id, excluded.stage_name, excluded.amount, excluded.close_date,
         excluded.is_closed, excluded.is_won, excluded.name, excluded.currency, excluded.segment, excluded.account_id,
-        excluded.probability, excluded.owner_id)
+        excluded.probability, excluded.owner_id, excluded.product_line)

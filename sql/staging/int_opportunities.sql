@@ -22,6 +22,7 @@ final as (
         lead_source,
         probability,
         owner_id,
+        product_line,
         null::text as segment,
         created_at,
         close_date,
@@ -30,7 +31,7 @@ final as (
     from salesforce
     union all
     select
-        'file', deal_id, 'leads', lead_id, null, null, 'Closed Won', amount, currency, null, 100, null, segment,
+        'file', deal_id, 'leads', lead_id, null, null, 'Closed Won', amount, currency, null, 100, null, null, segment,
         won_date::timestamptz, won_date, true, true
     from file_deals
 )

@@ -18,6 +18,7 @@ final as (
         payload ->> 'LeadSource' as lead_source,
         meta.try_numeric(payload ->> 'Probability') as probability,
         payload ->> 'OwnerId' as owner_id,
+        nullif(payload ->> 'Product_Line__c', '') as product_line,
         meta.try_date(payload ->> 'CloseDate') as close_date,
         coalesce((payload ->> 'IsClosed')::boolean, false) as is_closed,
         coalesce((payload ->> 'IsWon')::boolean, false) as is_won,

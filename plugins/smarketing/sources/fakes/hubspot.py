@@ -8,6 +8,9 @@
 - ``GET /email/public/v1/campaigns/by-id`` and ``/email/public/v1/campaigns/{id}``;
 - ``GET /communication-preferences/v3/status/email/{email}``: subscription statuses with legal basis;
 - ``GET /marketing/v3/forms`` and ``GET /form-integrations/v1/submissions/forms/{id}`` (newest first);
+- lists: ``GET /crm/v3/lists/object-type-id/0-1/name/{name}``, ``POST /crm/v3/lists``,
+  ``PUT /crm/v3/lists/{id}/memberships/add-and-remove`` (adding a member twice is ignored,
+  unknown contacts come back as missing);
 - Bearer token authentication with HubSpot's error body; optional rate limit (429, Retry-After).
 """
 
@@ -73,6 +76,8 @@ class FakeHubSpot(FakeApi):
         self.statuses: dict[str, dict[str, Any]] = {}  # lowercase email -> status document
         self.forms: list[dict[str, Any]] = []
         self.submissions: dict[str, list[dict[str, Any]]] = {}  # form id -> submissions
+        self.lists: dict[str, dict[str, Any]] = {}  # list id -> {"name", "members": set of contact ids}
+        self.pushed: list[str] = []  # every contact id ever sent to a list (for safety checks)
         if dataset is not None:
             for object_type in self.objects:
                 for record in dataset.records.get(("hubspot", object_type), []):
@@ -101,6 +106,8 @@ class FakeHubSpot(FakeApi):
                                "oauth-overview", "INVALID_AUTHENTICATION")
         if path == "/email/public/v1/events" and method == "GET":
             return self._events(query)
+        if path.startswith("/crm/v3/lists"):
+            return self._lists(method, path, body)
         if path == "/email/public/v1/campaigns/by-id" and method == "GET":
             return self._campaign_ids(query)
         if path.startswith("/email/public/v1/campaigns/") and method == "GET":
@@ -196,6 +203,36 @@ class FakeHubSpot(FakeApi):
             results.append(shaped)
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return Reply(200, {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
+
+    def _lists(self, method: str, path: str, body: Any) -> Reply:
+        parts = path.split("/")[4:]  # after /crm/v3/lists
+        if method == "GET" and parts[:3] == ["object-type-id", "0-1", "name"] and len(parts) == 4:
+            name = unquote(parts[3])
+            for list_id, item in self.lists.items():
+                if item["name"] == name:
+                    return Reply(200, {"list": {"listId": list_id, "name": name, "processingType": "MANUAL",
+                                                "objectTypeId": "0-1", "size": len(item["members"])}})
+            return _error(404, f"List does not exist with name {name}.", "OBJECT_NOT_FOUND")
+        if method == "POST" and not parts:
+            list_id = str(len(self.lists) + 1)
+            self.lists[list_id] = {"name": body["name"], "members": set()}
+            return Reply(200, {"list": {"listId": list_id, "name": body["name"], "processingType":
+                                        body.get("processingType", "MANUAL"), "objectTypeId": "0-1", "size": 0}})
+        if method == "PUT" and len(parts) == 3 and parts[1:] == ["memberships", "add-and-remove"]:
+            item = self.lists.get(parts[0])
+            if item is None:
+                return _error(404, f"list {parts[0]} not found", "OBJECT_NOT_FOUND")
+            known = set(self.objects["contacts"])
+            to_add = [str(r) for r in body.get("recordIdsToAdd", [])]
+            to_remove = [str(r) for r in body.get("recordIdsToRemove", [])]
+            self.pushed += to_add
+            added = [r for r in to_add if r in known and r not in item["members"]]
+            removed = [r for r in to_remove if r in item["members"]]
+            item["members"] |= set(added)
+            item["members"] -= set(removed)
+            return Reply(200, {"recordIdsMissing": [r for r in to_add + to_remove if r not in known],
+                               "recordsIdsAdded": added, "recordIdsRemoved": removed})
+        return _error(404, f"no route for {method} {path}", "OBJECT_NOT_FOUND")
 
     def _campaign_ids(self, query: dict[str, str]) -> Reply:
         limit = min(int(query.get("limit", 100)), 1000)

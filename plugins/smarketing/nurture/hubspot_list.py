@@ -1,0 +1,81 @@
+"""Push a program's list to a HubSpot static list, sending only the difference.
+
+The list (``processingType`` MANUAL, contacts) is found by name or created. Members are the
+program's current members that have a HubSpot contact; ``nurture.platform_sync`` remembers who is
+on the platform's list, so a run sends only those to add and those to remove, through
+``PUT /crm/v3/lists/{listId}/memberships/add-and-remove``. HubSpot ignores adding a member twice,
+so a retried call after a lost answer changes nothing; the sync table is updated after each
+accepted call, so a run that fails midway resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from sqlalchemy import Engine, text
+
+from smarketing.sources.http_client import ApiError, HttpClient
+
+PLATFORM = "hubspot_list"
+CHUNK = 100
+
+
+@dataclass
+class PushResult:
+    program: str
+    list_id: str
+    added: int
+    removed: int
+    without_contact: int
+
+
+class UnsafePush(RuntimeError):
+    """A person the warehouse suppresses was about to be sent; nothing was sent."""
+
+
+def ensure_list(client: HttpClient, name: str) -> str:
+    try:
+        found = client.request("GET", f"/crm/v3/lists/object-type-id/0-1/name/{quote(name, safe='')}")
+        return str(found["list"]["listId"])
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    created = client.request("POST", "/crm/v3/lists",
+                             json={"name": name, "objectTypeId": "0-1", "processingType": "MANUAL"})
+    return str(created["list"]["listId"])
+
+
+def push(eng: Engine, client: HttpClient, program: str, list_name: str) -> PushResult:
+    with eng.connect() as conn:
+        desired = dict(conn.execute(text(
+            "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
+            " join core.person_identity i on i.person_id = m.person_id and i.source = 'hubspot'"
+            "  and i.entity = 'contacts' and i.is_active"
+            " where m.program = :p and m.removed_on is null group by m.person_id"), {"p": program}).all())
+        members = conn.execute(text("select count(*) from nurture.list_membership where program = :p"
+                                    " and removed_on is null"), {"p": program}).scalar_one()
+        synced = dict(conn.execute(text(
+            "select person_id, record_id from nurture.platform_sync where program = :p and platform = :pl"
+            " and in_list"), {"p": program, "pl": PLATFORM}).all())
+        suppressed = set(conn.execute(text("select person_id from nurture.suppressed")).scalars().all())
+    if suppressed & set(desired):
+        raise UnsafePush(f"program {program}: {len(suppressed & set(desired))} suppressed people are on the list; "
+                         "nothing was pushed")
+    to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
+    to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
+    list_id = ensure_list(client, list_name)
+    changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
+    for start in range(0, len(changes), CHUNK):
+        chunk = changes[start:start + CHUNK]
+        client.request("PUT", f"/crm/v3/lists/{list_id}/memberships/add-and-remove", json={
+            "recordIdsToAdd": [r for _, r, add in chunk if add],
+            "recordIdsToRemove": [r for _, r, add in chunk if not add],
+        })
+        with eng.begin() as conn:
+            conn.execute(text(
+                "insert into nurture.platform_sync (program, platform, person_id, record_id, in_list)"
+                " values (:p, :pl, :person, :record, :in_list) on conflict (program, platform, person_id)"
+                " do update set record_id = excluded.record_id, in_list = excluded.in_list, synced_at = now()"),
+                [{"p": program, "pl": PLATFORM, "person": p, "record": r, "in_list": add} for p, r, add in chunk])
+    return PushResult(program, list_id, len(to_add), len(to_remove), members - len(desired))

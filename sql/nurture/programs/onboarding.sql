@@ -1,0 +1,11 @@
+-- Eligibility for onboarding: persons whose deal was won in the :window_days days up to and
+-- including :as_of (day 0 to 7 after the purchase). Grain: one row per person.
+select
+    o.person_id,
+    max(o.close_date) as won_date,
+    sum(o.amount) as won_amount
+from core.opportunity as o
+where o.is_won
+    and o.person_id is not null
+    and o.close_date between cast(:as_of as date) - cast(:window_days as integer) and cast(:as_of as date)
+group by o.person_id
