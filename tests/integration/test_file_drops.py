@@ -109,7 +109,7 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
     config.mkdir()
     (config / "sources.yaml").write_text("systems: {}\n")
     shutil.copy(EXAMPLES / "file_drops.yaml", config / "file_drops.yaml")
-    shutil.copy(PATHS.config / "nurture.yaml", config / "nurture.yaml")
+    shutil.copy(EXAMPLES / "nurture.yaml", config / "nurture.yaml")
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
 
     stats = tasks.run_pipeline("csv-only", date(2026, 6, 30))
@@ -122,6 +122,7 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
     ]
     assert rows(empty_warehouse, "select segment, count(*) from core.opportunity group by 1 order by 1") == [
         ("Enterprise", 1), ("SMB", 2)]
-    members = rows(empty_warehouse, "select email from nurture.list_members order by email")
+    members = rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'"
+                                    " order by email")
     assert [m for (m,) in members] == ["jan.vogt@example.com", "tom.weber@example.org"]
     assert stats["file_drops"]["crm_leads"]["rows_quarantined"] == 1
