@@ -22,6 +22,8 @@ final as (
         and p.merged_into_person_id is null
         and not p.is_deleted
         and not exists (select 1 from nurture.suppressed as s where s.person_id = p.person_id)
+        -- an address suppressed for anyone is suppressed for everyone who shares it
+        and not exists (select 1 from nurture.suppressed as s where lower(s.email) = lower(p.email))
 )
 
 select * from final
