@@ -54,6 +54,9 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
                  " from meta.dq_results where run_id = (select run_id from meta.dq_results"
                  " order by evaluated_at desc limit 1)")
         ).mappings().one()
+        pushed = conn.execute(text(
+            "select program, count(*) filter (where in_list) as n from nurture.platform_sync group by program"
+            " order by program")).all()
         reasons = conn.execute(
             text("select reason, count(*) as n from nurture.suppressed group by reason order by reason")
         ).all()
@@ -98,6 +101,8 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             f"  {item['program']}: {item['members']} members "
             f"({item['eligible']} eligible, {item['suppressed']} suppressed) -> {_shown_path(item['export_path'])}"
         )
+    if pushed:
+        lines.append("  on the HubSpot lists: " + ", ".join(f"{program} {n}" for program, n in pushed))
     if reasons:
         lines.append("  suppressed people by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
     return "\n".join(lines)

@@ -31,10 +31,12 @@ alter table nurture.list_runs
     add column removed integer not null default 0,
     add column unchanged integer not null default 0;
 
--- Grain: one row per program, platform and person: whether the person is on the platform's list.
+-- Grain: one row per program, platform and person: whether the person is on the platform's list
+-- (list_id: if the list is deleted and created anew, everyone is sent again).
 create table nurture.platform_sync (
     program text not null,
     platform text not null,
+    list_id text not null,
     person_id bigint not null,
     record_id text not null,
     in_list boolean not null,

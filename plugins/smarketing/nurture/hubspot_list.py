@@ -2,7 +2,8 @@
 
 The list (``processingType`` MANUAL, contacts) is found by name or created. Members are the
 program's current members that have a HubSpot contact; ``nurture.platform_sync`` remembers who is
-on the platform's list, so a run sends only those to add and those to remove, through
+on which platform list, so a run sends only those to add and those to remove (everyone again if
+the list was deleted and had to be created anew), through
 ``PUT /crm/v3/lists/{listId}/memberships/add-and-remove``. HubSpot ignores adding a member twice,
 so a retried call after a lost answer changes nothing; the sync table is updated after each
 accepted call, so a run that fails midway resumes where it stopped.
@@ -55,16 +56,17 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str) -> PushR
             " where m.program = :p and m.removed_on is null group by m.person_id"), {"p": program}).all())
         members = conn.execute(text("select count(*) from nurture.list_membership where program = :p"
                                     " and removed_on is null"), {"p": program}).scalar_one()
-        synced = dict(conn.execute(text(
-            "select person_id, record_id from nurture.platform_sync where program = :p and platform = :pl"
-            " and in_list"), {"p": program, "pl": PLATFORM}).all())
         suppressed = set(conn.execute(text("select person_id from nurture.suppressed")).scalars().all())
     if suppressed & set(desired):
         raise UnsafePush(f"program {program}: {len(suppressed & set(desired))} suppressed people are on the list; "
                          "nothing was pushed")
+    list_id = ensure_list(client, list_name)
+    with eng.connect() as conn:
+        synced = dict(conn.execute(text(
+            "select person_id, record_id from nurture.platform_sync where program = :p and platform = :pl"
+            " and list_id = :l and in_list"), {"p": program, "pl": PLATFORM, "l": list_id}).all())
     to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
     to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
-    list_id = ensure_list(client, list_name)
     changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
     for start in range(0, len(changes), CHUNK):
         chunk = changes[start:start + CHUNK]
@@ -74,8 +76,10 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str) -> PushR
         })
         with eng.begin() as conn:
             conn.execute(text(
-                "insert into nurture.platform_sync (program, platform, person_id, record_id, in_list)"
-                " values (:p, :pl, :person, :record, :in_list) on conflict (program, platform, person_id)"
-                " do update set record_id = excluded.record_id, in_list = excluded.in_list, synced_at = now()"),
-                [{"p": program, "pl": PLATFORM, "person": p, "record": r, "in_list": add} for p, r, add in chunk])
+                "insert into nurture.platform_sync (program, platform, list_id, person_id, record_id, in_list)"
+                " values (:p, :pl, :l, :person, :record, :in_list) on conflict (program, platform, person_id)"
+                " do update set list_id = excluded.list_id, record_id = excluded.record_id,"
+                " in_list = excluded.in_list, synced_at = now()"),
+                [{"p": program, "pl": PLATFORM, "l": list_id, "person": p, "record": r, "in_list": add}
+                 for p, r, add in chunk])
     return PushResult(program, list_id, len(to_add), len(to_remove), members - len(desired))

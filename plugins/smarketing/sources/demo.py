@@ -62,6 +62,7 @@ SUFFIXES = ["Systems", "Labs", "Logistics", "Foods", "Energy", "Retail", "Health
 CHANNELS = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "DIRECT_TRAFFIC"]
 LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_MARKETING": "Email",
                 "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
+PRODUCT_LINES = ["Analytics", "Automation"]  # Opportunity.Product_Line__c, a custom field
 CAMPAIGNS = [9001, 9002, 9003, 9004, 9005, 9006]
 CAMPAIGN_IDS = {c: f"701{c:015d}" for c in CAMPAIGNS}
 FORMS = [{"id": "6b8c1a52-0000-4000-8000-000000000001", "name": "Contact us", "page": "/contact"},
@@ -287,6 +288,7 @@ class _Builder:
                 "Amount": amount, "CurrencyIsoCode": "EUR", "Probability": probability,
                 "CloseDate": close_date.isoformat(), "IsClosed": is_closed, "IsWon": outcome == "won",
                 "LeadSource": LEAD_SOURCES[channel], "CampaignId": None,
+                "Product_Line__c": PRODUCT_LINES[int(opp_id[-3:]) % len(PRODUCT_LINES)],
                 "CreatedDate": _sf_time(converted_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
             })
             history = [("Qualification", converted_at, 20)]
