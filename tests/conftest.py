@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +100,24 @@ def demo_dataset():
     from smarketing.sources import demo_dataset
 
     return demo_dataset()
+
+
+@pytest.fixture
+def login_as(empty_warehouse, warehouse_url):
+    """Connect as a new login user that is a member of the given role."""
+    admin = warehouse_url.replace("postgresql+psycopg://", "postgresql://")
+    made = []
+
+    def connect(role):
+        user = f"test_{role}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"drop role if exists {user}")
+            conn.execute(f"create role {user} login in role {role}")
+        made.append(user)
+        return psycopg.connect(admin.replace("postgres@", f"{user}@"), autocommit=True)
+
+    yield connect
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for user in made:
+            conn.execute(f"drop owned by {user}")
+            conn.execute(f"drop role if exists {user}")

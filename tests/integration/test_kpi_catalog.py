@@ -31,27 +31,6 @@ def test_every_mart_column_is_documented_and_nothing_else(empty_warehouse):
     assert catalog() == dict(columns)
 
 
-@pytest.fixture
-def login_as(empty_warehouse, warehouse_url):
-    """Connect as a new login user that is a member of the given role."""
-    admin = warehouse_url.replace("postgresql+psycopg://", "postgresql://")
-    made = []
-
-    def connect(role):
-        user = f"test_{role}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"drop role if exists {user}")
-            conn.execute(f"create role {user} login in role {role}")
-        made.append(user)
-        return psycopg.connect(admin.replace("postgres@", f"{user}@"), autocommit=True)
-
-    yield connect
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for user in made:
-            conn.execute(f"drop owned by {user}")
-            conn.execute(f"drop role if exists {user}")
-
-
 def can_read(conn, table):
     try:
         conn.execute(f"select count(*) from {table}").fetchone()

@@ -150,3 +150,14 @@ def test_push_sends_only_the_diff_and_survives_retries(nurture):
         assert fake.lists["1"]["members"] == {"1001"}
     finally:
         fake.stop()
+
+
+def test_marketing_reads_the_program_views_and_bi_does_not(nurture, login_as):
+    import psycopg
+
+    build_all(nurture, AS_OF)
+    with login_as("smarketing_marketing") as conn:
+        emails = [r[0] for r in conn.execute("select email from nurture.list_onboarding order by email")]
+    assert emails == ["ann@a.example", "fay@f.example"]
+    with login_as("smarketing_bi") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select email from nurture.list_onboarding")
