@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SCALE ?= 1
 
-.PHONY: install demo test test-unit lint identity-score warehouse-start warehouse-stop warehouse-url lock clean
+.PHONY: install demo test test-e2e test-unit lint identity-score warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ test: install  ## the whole test suite against a real (embedded) PostgreSQL
 
 identity-score: install  ## precision/recall of identity resolution on generated data (SCALE=1 is the demo scale)
 	$(BIN)/smarketing identity-score --scale $(SCALE)
+
+test-e2e: install  ## the real scheduler, dag-processor and api-server run the Asset chain (a few minutes)
+	$(BIN)/pytest -m e2e tests/e2e
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -7,6 +7,7 @@ page commits together with its cursor, so a failed or repeated run never loses o
 row. New files of the drops in `config/file_drops.yaml` land in `raw.file__<entity>`, each file
 once (by checksum) and whole or not at all.
 
+Runs daily (`SMARKETING_EXTRACT_SCHEDULE` sets another cron, or `none` for manual runs only).
 First applies pending warehouse migrations. Publishes the `smarketing_raw` Asset with the run's
 `as_of` date, which schedules **smarketing_transform**.
 """
@@ -16,11 +17,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW
+from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW, extract_schedule
 
 
 @dag(
-    schedule="@daily",
+    schedule=extract_schedule(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -29,9 +29,39 @@ def _warehouse(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         stopped = embedded.stop(PATHS.warehouse_data)
         print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+    elif args.action == "create-login":
+        return _create_login(args)
     else:
         url = config.warehouse_url(start_embedded=False)
         print(safe_url(url))
+    return 0
+
+
+def _create_login(args: argparse.Namespace) -> int:
+    """A login in one of the warehouse roles, its password from SMARKETING_NEW_LOGIN_PASSWORD."""
+    import os
+
+    from psycopg import sql
+
+    from smarketing import config, warehouse
+
+    if not args.name or args.role not in ("smarketing_bi", "smarketing_marketing", "smarketing_loader"):
+        print("usage: smarketing warehouse create-login NAME --role smarketing_bi|smarketing_marketing|"
+              "smarketing_loader", file=sys.stderr)
+        return 2
+    password = os.environ.get("SMARKETING_NEW_LOGIN_PASSWORD", "")
+    if not password:
+        print("set SMARKETING_NEW_LOGIN_PASSWORD to the new login's password", file=sys.stderr)
+        return 2
+    eng = warehouse.engine(config.warehouse_url())
+    with eng.begin() as conn:
+        dbapi = conn.connection.driver_connection
+        exists = dbapi.execute("select 1 from pg_roles where rolname = %s", (args.name,)).fetchone()
+        verb = "alter" if exists else "create"
+        dbapi.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(args.name),
+                                                                          sql.Literal(password)))
+        dbapi.execute(sql.SQL("grant {} to {}").format(sql.Identifier(args.role), sql.Identifier(args.name)))
+    print(f"login {args.name} in role {args.role}")
     return 0
 
 
@@ -185,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     wh = sub.add_parser("warehouse", help="the embedded PostgreSQL warehouse")
-    wh.add_argument("action", choices=["start", "stop", "url"])
+    wh.add_argument("action", choices=["start", "stop", "url", "create-login"])
+    wh.add_argument("name", nargs="?", help="create-login: the login's name")
+    wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
     wh.set_defaults(func=_warehouse)
 
     mig = sub.add_parser("migrate", help="apply pending warehouse migrations")

@@ -55,6 +55,13 @@ DEFAULT_ARGS: dict[str, Any] = {
     "on_failure_callback": failure_callbacks(),
 }
 
+def extract_schedule() -> str | None:
+    """The extract DAG's schedule: ``SMARKETING_EXTRACT_SCHEDULE`` (a cron or preset, ``none`` for
+    manual runs only), daily by default. Read at parse time from the environment only."""
+    value = os.environ.get("SMARKETING_EXTRACT_SCHEDULE", "@daily").strip()
+    return None if value.lower() in ("", "none") else value
+
+
 PARAMS = {
     "as_of": Param(
         None,

@@ -1,0 +1,55 @@
+"""docker-compose.yaml follows the official Airflow 3 structure and commits no secret.
+
+No Docker engine runs here, so the file is checked by structure; the same processes run for real
+in tests/e2e (make test-e2e).
+"""
+
+import re
+
+import yaml
+
+from smarketing.config import PATHS
+
+TEXT = (PATHS.root / "docker-compose.yaml").read_text()
+COMPOSE = yaml.safe_load(TEXT)
+AIRFLOW = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+           "airflow-init")
+
+
+def test_it_has_the_official_services_plus_the_warehouse_and_bi():
+    assert set(COMPOSE["services"]) == {*AIRFLOW, "postgres", "redis", "warehouse", "metabase"}
+    assert "x-airflow-common: &airflow-common" in TEXT
+    assert all(f"  {name}:\n    <<: *airflow-common" in TEXT for name in AIRFLOW)
+    assert COMPOSE["services"]["metabase"]["profiles"] == ["bi"]
+
+
+def test_long_running_services_have_health_checks_and_airflow_waits_for_them():
+    for name, service in COMPOSE["services"].items():
+        if name != "airflow-init":
+            assert "healthcheck" in service, name
+    common = COMPOSE["x-airflow-common"]
+    assert common["depends_on"]["warehouse"] == {"condition": "service_healthy"}
+    assert common["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+
+def test_the_image_is_built_from_the_pinned_lock_not_extra_requirements():
+    assert COMPOSE["x-airflow-common"]["build"] == "."
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in TEXT
+    dockerfile = (PATHS.root / "Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.3\.\d+-python3\.11$", dockerfile, re.M)
+    assert "pip install --no-cache-dir -r /opt/smarketing/requirements.lock" in dockerfile
+
+
+def test_connections_come_from_the_environment_and_no_secret_is_committed():
+    env = COMPOSE["x-airflow-common"]["environment"]
+    for conn in ("AIRFLOW_CONN_SMARKETING_WAREHOUSE", "AIRFLOW_CONN_HUBSPOT_DEFAULT",
+                 "AIRFLOW_CONN_SALESFORCE_DEFAULT"):
+        assert env[conn] == f"${{{conn}}}"
+    for service in COMPOSE["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|SECRET|TOKEN|FERNET|KEY", key) and isinstance(value, str):
+                assert value.startswith("${"), f"{key} is set in the file"
+    assert not re.search(r"(password|secret|token)\s*[:=]\s*['\"]?[A-Za-z0-9]{8,}", TEXT, re.I)
+    documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (PATHS.root / ".env.example").read_text(), re.M))
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", TEXT)) - {"HOSTNAME"}  # HOSTNAME: the container's own
+    assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
