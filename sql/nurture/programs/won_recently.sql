@@ -1,5 +1,5 @@
--- Eligibility for onboarding: persons whose deal was won in the :window_days days up to and
--- including :as_of (day 0 to 7 after the purchase). Grain: one row per person.
+-- Eligibility for programs about a recent purchase (onboarding, recent_customers): persons with
+-- a deal won on :as_of or in the :window_days days before it. Grain: one row per person.
 select
     o.person_id,
     max(o.close_date) as won_date,
