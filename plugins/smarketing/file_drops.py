@@ -12,7 +12,8 @@ how to map columns to fields. Rules:
   JSON line, the wrong number of fields) goes to ``quarantine.records`` with its reason, and the
   rest of the file loads;
 - rows land in ``raw.file__<entity>``; a row's version is the time its file was loaded, so a later
-  export of the same id supersedes the earlier one.
+  export of the same id supersedes the earlier one; within one file the last line of an id wins and
+  the earlier ones are quarantined saying so. Every data row is thus either loaded or quarantined.
 """
 
 from __future__ import annotations
@@ -251,15 +252,25 @@ def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str
     loaded_at = datetime.now(UTC)
     batch_id = str(uuid.uuid4())
     good, bad = [], []
+
+    def reject(number: int, row: object, reason: str) -> None:
+        bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
+                    "payload": json.dumps({"file": name, "line": number, "row": row}, default=str)})
+
     for number, row, problem in rows:
         shaped, reason = _shape(drop, row) if row is not None else (None, problem)
         if shaped is None:
-            bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
-                        "payload": json.dumps({"file": name, "line": number, "row": row}, default=str)})
+            reject(number, row, reason)
             continue
         record_id = shaped.pop("_record_id")
-        good.append((record_id, shaped | {"_file": name, "_line": number}))
-    latest = {record_id: payload for record_id, payload in good}  # the last line of an id in a file wins
+        good.append((record_id, number, row, shaped | {"_file": name, "_line": number}))
+    latest: dict[str, dict[str, Any]] = {}
+    lines: dict[str, int] = {}
+    for record_id, number, row, payload in reversed(good):  # the last line of an id in a file wins
+        if record_id in latest:
+            reject(number, row, f"id {record_id!r} appears again on line {lines[record_id]}, which is loaded")
+            continue
+        latest[record_id], lines[record_id] = payload, number
     with eng.begin() as conn:
         table = ensure_raw_table(conn, SOURCE, drop.entity)
         copy_rows(conn, table, COLUMNS, (
