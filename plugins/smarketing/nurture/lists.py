@@ -155,8 +155,11 @@ def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[o
 
 
 def write_csv_atomically(path: Path, header: tuple[str, ...], rows: list[list[object]]) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see a partial file."""
+    """Write to a temporary file beside ``path``, then rename: readers never see a partial file.
+    Temporary files a killed writer left behind are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
