@@ -69,3 +69,23 @@ def test_tokens_never_reach_logs_or_task_results(empty_warehouse, caplog):
     finally:
         hubspot.stop()
         salesforce.stop()
+
+
+def test_lists_go_only_to_configured_destinations(empty_warehouse, tmp_path, monkeypatch):
+    import shutil
+
+    from smarketing.config import PATHS
+    from smarketing.tasks import push_nurture_lists
+
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", config / "nurture.yaml")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    hubspot = FakeHubSpot(token="t")
+    hubspot.start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps({"host": hubspot.url, "password": "t"}))
+        assert push_nurture_lists(empty_warehouse, {}) == {}  # no program has the hubspot_list destination
+        assert hubspot.calls() == 0
+    finally:
+        hubspot.stop()

@@ -163,12 +163,16 @@ class HubSpotSource:
             window_start = last_seen
 
     @staticmethod
-    def _crm_record(entity: str, result: dict[str, Any], modified: str) -> RawRecord:
-        props = result.get("properties") or {}
-        stamp = props.get(modified) or result.get("updatedAt")
-        if not result.get("id") or not stamp:
-            raise SourceError(f"HubSpot {entity}: record without id or {modified}: {str(result)[:200]}")
-        return RawRecord(str(result["id"]), parse_hs_datetime(stamp), result, bool(result.get("archived")))
+    def _crm_record(entity: str, result: Any, modified: str) -> RawRecord:
+        try:
+            props = result.get("properties") or {}
+            stamp = props.get(modified) or result.get("updatedAt")
+            if not result.get("id") or not stamp:
+                raise ValueError(f"no id or {modified}")
+            return RawRecord(str(result["id"]), parse_hs_datetime(stamp), result, bool(result.get("archived")))
+        except (AttributeError, TypeError, ValueError, OverflowError, OSError) as exc:
+            raise SourceError(f"HubSpot {entity}: record without a valid id and {modified} ({exc}): "
+                              f"{str(result)[:200]}") from exc
 
     def _attach_stage_history(self, records: list[RawRecord]) -> None:
         body = {"inputs": [{"id": r.record_id} for r in records], "properties": ["dealstage"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
@@ -175,10 +176,14 @@ class SalesforceSource:
             body = self.client.request("GET", f"{self._auth.instance_url}{next_url}", headers=headers)
 
     @staticmethod
-    def _record(record: dict) -> RawRecord:
-        return RawRecord(
-            record_id=record["Id"],
-            version_at=parse_sf_datetime(record["SystemModstamp"]),
-            payload=record,
-            is_deleted=bool(record.get("IsDeleted")),
-        )
+    def _record(record: Any) -> RawRecord:
+        try:
+            return RawRecord(
+                record_id=str(record["Id"]),
+                version_at=parse_sf_datetime(record["SystemModstamp"]),
+                payload=record,
+                is_deleted=bool(record.get("IsDeleted")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SourceError(f"Salesforce record without a valid Id and SystemModstamp ({exc!r}): "
+                              f"{str(record)[:200]}") from exc
