@@ -130,10 +130,13 @@ class Dataset:
     person_of: dict[tuple[str, str, str], str] = field(default_factory=dict)
     malformed: set[tuple[str, str, str]] = field(default_factory=set)
     suppression: dict[str, set[str]] = field(default_factory=dict)
+    latest: dict[tuple[str, str, str], RawRecord] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, system: str, entity: str, record_id: str, version_at: datetime, payload: dict[str, Any],
             person: str | None = None, is_deleted: bool = False) -> None:
-        self.records.setdefault((system, entity), []).append(RawRecord(record_id, version_at, payload, is_deleted))
+        record = RawRecord(record_id, version_at, payload, is_deleted)
+        self.records.setdefault((system, entity), []).append(record)
+        self.latest[(system, entity, record_id)] = record
         if person is not None:
             self.person_of[(system, entity, record_id)] = person
 
@@ -231,7 +234,7 @@ class _Builder:
         return contact_id
 
     def _latest_contact(self, contact_id: str) -> RawRecord:
-        return [r for r in self.data.records[("hubspot", "contacts")] if r.record_id == contact_id][-1]
+        return self.data.latest[("hubspot", "contacts", contact_id)]
 
     def opt_out_hubspot_contact(self, contact_id: str, at: datetime) -> None:
         """Unsubscribing from all email sets hs_email_optout and moves lastmodifieddate."""
@@ -405,10 +408,11 @@ class _Builder:
     def population(self, people: int) -> None:
         rng = self.rng
         span = (POPULATION_END - POPULATION_START).total_seconds()
+        companies = self.companies_for(people)
         for n in range(people):
             person = f"p{n:05d}"
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            company, domain = rng.choice(self.companies_for(people))
+            company, domain = rng.choice(companies)
             email = f"{first}.{last}.{n}@{domain}".lower()
             hs_email = email
             roll = rng.random()
