@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SCALE ?= 1
 
-.PHONY: install demo test test-e2e test-unit lint identity-score warehouse-start warehouse-stop warehouse-url lock clean
+.PHONY: install demo test test-e2e test-unit lint identity-score bench warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ identity-score: install  ## precision/recall of identity resolution on generated
 
 test-e2e: install  ## the real scheduler, dag-processor and api-server run the Asset chain (a few minutes)
 	$(BIN)/pytest -m e2e tests/e2e
+
+bench: install  ## every stage at SCALE x 100,000 people against baselines (not part of make test)
+	$(BIN)/python -m bench.run --scale $(SCALE)
 
 test-unit: install
 	$(BIN)/pytest tests/unit
