@@ -234,14 +234,15 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None) -> Identit
         for key in keys:
             assignments.append((*_split(key), survivor, *_evidence(best, key)))
 
+    # one statement for all new persons: a round trip each made the first run of 6,000 persons 5 s slower
+    new_ids = dict(conn.execute(text(
+        "insert into core.person (match_key) select unnest(cast(:m as text[])) on conflict (match_key) do update"
+        " set merged_into_person_id = null, is_deleted = false returning match_key, person_id"),
+        {"m": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}
     for _, keys in new_components:
-        person_id = conn.execute(text(
-            "insert into core.person (match_key) values (:m) on conflict (match_key) do update"
-            " set merged_into_person_id = null, is_deleted = false returning person_id"),
-            {"m": f"person:{keys[0]}"}).scalar_one()
         stats.new_persons += 1
         for key in keys:
-            assignments.append((*_split(key), person_id, *_evidence(best, key)))
+            assignments.append((*_split(key), new_ids[f"person:{keys[0]}"], *_evidence(best, key)))
 
     stats.relinked_records = sum(1 for a in assignments if current.get(f"{a[0]}:{a[1]}:{a[2]}") not in (None, a[3]))
     _write(conn, assignments, merges)
