@@ -1,22 +1,24 @@
 """Landing: pages from a source into ``raw.<source>__<entity>``, one transaction per page.
 
-Each page is COPYed into a temporary table and inserted with ``on conflict do nothing`` on
-(record_id, version_at), and the entity's cursor in ``meta.sync_state`` advances in the same
-transaction. A crash loses at most the page in flight, which the next run fetches again; a
+Each page is COPYed straight into the raw table, or, when some of its versions are there
+already, through a temporary table with ``on conflict do nothing`` on (record_id, version_at).
+The entity's cursor in ``meta.sync_state`` advances in the same transaction. A crash loses at most the page in flight, which the next run fetches again; a
 rerun of the same window adds nothing.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from smarketing.sources.base import RawRecord, Source
-from smarketing.warehouse import copy_rows, raw_table
+from smarketing.warehouse import raw_table
 
 COLUMNS = ("record_id", "version_at", "is_deleted", "payload", "batch_id", "extracted_at")
 
@@ -51,24 +53,70 @@ def ensure_raw_table(conn: Connection, source: str, entity: str) -> str:
     return table
 
 
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+_CHUNK = 1000  # rows per COPY write: the server parses one chunk while the next is encoded
+
+
+def _copy_text(value: str) -> str:
+    """``value`` escaped for COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_chunks(page: list[RawRecord], batch_id: str, extracted_at: datetime) -> Iterator[bytes]:
+    """The page as COPY text, in chunks. Payloads are encoded by msgspec, whose JSON holds no raw
+    control characters, so doubling backslashes escapes it: several times faster than json.dumps
+    plus psycopg's per-row formatting (measured with bench/)."""
+    tail = f"\t{batch_id}\t{extracted_at.isoformat()}\n"
+    for start in range(0, len(page), _CHUNK):
+        yield "".join(
+            f"{_copy_text(r.record_id)}\t{r.version_at.isoformat()}\t{'t' if r.is_deleted else 'f'}\t"
+            f"{_ENCODER.encode(r.payload).decode().replace(chr(92), chr(92) * 2)}{tail}"
+            for r in page[start:start + _CHUNK]
+        ).encode()
+
+
+def _insert_new(conn: Connection, table: str, chunks: Iterator[bytes]) -> int | None:
+    """Insert the rows that ``table`` lacks; return how many were new (None: all of them).
+
+    First a plain COPY into the table (in a savepoint): on a first load, and on every page of an
+    incremental one but those the lookback re-reads, nothing is there yet. When a row already is,
+    the savepoint is rolled back and the page goes through a temporary table with
+    ``on conflict do nothing``."""
+    dbapi = conn.connection.driver_connection
+    columns = "(" + ", ".join(COLUMNS) + ")"
+    sent: list[bytes] = []
+    try:
+        with conn.begin_nested(), dbapi.cursor() as cur, cur.copy(f"copy {table} {columns} from stdin") as copy:
+            for chunk in chunks:
+                sent.append(chunk)
+                copy.write(chunk)
+        return None
+    except psycopg.errors.UniqueViolation:
+        sent.extend(chunks)
+    conn.exec_driver_sql(f"create temp table landing (like {table} including defaults) on commit drop")
+    with dbapi.cursor() as cur, cur.copy(f"copy landing {columns} from stdin") as copy:
+        for chunk in sent:
+            copy.write(chunk)
+    insert = f"insert into {table} select * from landing on conflict do nothing"  # noqa: S608 - raw_table() validated
+    new = conn.exec_driver_sql(insert).rowcount
+    conn.exec_driver_sql("drop table landing")
+    return new
+
+
 def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_id: str,
               cursor_ceiling: datetime) -> int:
     """Land one page and advance the cursor in one transaction; return the rows that were new."""
     table = raw_table(source, entity)
     batch_id = str(uuid.uuid4())
     extracted_at = datetime.now(UTC)
-    rows = (
-        (r.record_id, r.version_at, r.is_deleted, json.dumps(r.payload, separators=(",", ":")), batch_id, extracted_at)
-        for r in page
-    )
     # Bookmark = min(sync start, max version seen): records modified while we page are re-read next run.
     page_cursor = min(max(r.version_at for r in page), cursor_ceiling)
     with eng.begin() as conn:
         ensure_raw_table(conn, source, entity)
-        conn.exec_driver_sql(f"create temp table landing (like {table} including defaults) on commit drop")
-        copy_rows(conn, "landing", COLUMNS, rows)
-        insert = f"insert into {table} select * from landing on conflict do nothing"  # noqa: S608 - raw_table() validated
-        new = conn.exec_driver_sql(insert).rowcount
+        new = _insert_new(conn, table, _copy_chunks(page, batch_id, extracted_at))
+        new = len(page) if new is None else new
         conn.execute(  # a page that brought nothing new has nothing to validate
             text(
                 "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new, validated_at)"
