@@ -137,28 +137,37 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
             outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params))
         except DataQualityError as exc:
             errors.append(str(exc))
+    if context is not None:  # once for all suites: a build per suite compiled the page templates each time
+        context.build_data_docs(site_names=["smarketing"])
     if errors:
         raise DataQualityError(" | ".join(errors))
     return outcomes
 
 
+def _datasource(context: Any, url: str) -> Any:
+    """The warehouse as a GX data source, one per context (each carries its own engine)."""
+    name = "warehouse"
+    if name not in [d.name for d in context.data_sources.all().values()]:
+        return context.data_sources.add_postgres(name=name, connection_string=url)
+    return context.data_sources.get(name)
+
+
 def _run_checkpoint(context: Any, url: str, name: str, suite_file: Path, batch_ids: list[str],
                     params: dict[str, Any]) -> Any:
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
 
     suite = context.suites.add_or_update(gx.ExpectationSuite(**json.loads(suite_file.read_text())))
     projection = (PATHS.sql / "quality" / f"{name}.sql").read_text().strip().rstrip(";")
     ids = ", ".join(f"'{uuid.UUID(b)}'" for b in batch_ids)  # our own UUIDs, re-parsed: safe to inline
     query = f"select * from ({projection}) as rows where batch_id in ({ids})"  # noqa: S608 - see ids
     key = uuid.uuid4().hex[:8]
-    datasource = context.data_sources.add_postgres(name=f"warehouse_{key}", connection_string=url)
-    batch_definition = datasource.add_query_asset(name=name, query=query).add_batch_definition_whole_table("new")
+    datasource = _datasource(context, url)
+    asset = datasource.add_query_asset(name=f"{name}_{key}", query=query)
+    batch_definition = asset.add_batch_definition_whole_table("new")
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}_{key}", data=batch_definition, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=f"{name}_{key}", validation_definitions=[definition],
-        actions=[UpdateDataDocsAction(name="data_docs", site_names=["smarketing"])],
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ROW_KEYS,
                        "return_unexpected_index_query": False},
     ))
@@ -167,7 +176,7 @@ def _run_checkpoint(context: Any, url: str, name: str, suite_file: Path, batch_i
     finally:
         context.checkpoints.delete(checkpoint.name)
         context.validation_definitions.delete(definition.name)
-        context.data_sources.delete(datasource.name)
+        datasource.delete_asset(asset.name)
     return next(iter(result.run_results.values()))
 
 
