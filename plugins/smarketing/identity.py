@@ -135,6 +135,9 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None) -> Identit
     """Bring ``core.person_identity`` in line with the current records, in the caller's transaction."""
     params = sql_params(settings if settings is not None else identity_settings())
     stats = IdentityStats()
+    conn.exec_driver_sql(
+        "create temporary table identity_affected (record_key text, source text, entity text, record_id text,"
+        " old_person_id bigint, new_person_id bigint) on commit drop")
     conn.execute(text(sql_path("core/identity_records.sql").read_text()), params)
     conn.exec_driver_sql("create index on identity_records (record_key)")
     conn.exec_driver_sql("create index on identity_records (email_key)")
@@ -246,6 +249,15 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None) -> Identit
 
     stats.relinked_records = sum(1 for a in assignments if current.get(f"{a[0]}:{a[1]}:{a[2]}") not in (None, a[3]))
     _write(conn, assignments, merges)
+    # What the rest of the merge recomputes: every re-assigned record, with its old and new person.
+    before = dict(conn.execute(text(
+        "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id from core.person_identity i"
+        " where i.source || ':' || i.entity || ':' || i.source_record_id = any(:k)"), {"k": list(gone)}).all())
+    before.update(current)
+    after = {f"{a[0]}:{a[1]}:{a[2]}": a[3] for a in assignments}
+    copy_rows(conn, "identity_affected", ("record_key", "source", "entity", "record_id", "old_person_id",
+                                          "new_person_id"),
+              ((key, *_split(key), before.get(key), after.get(key)) for key in affected))
     stats.merged_persons = len(merges)
     stats.deleted_persons = conn.exec_driver_sql(
         "update core.person p set is_deleted = true, updated_at = now() where not p.is_deleted"

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from smarketing import identity, warehouse
 from smarketing.landing import land_source
 from smarketing.sources.demo import DemoSource, generate
-from smarketing.transform import apply_staging_views
+from smarketing.transform import refresh_staging
 
 DEMO_PEOPLE = 120
 
@@ -61,7 +61,7 @@ def score(eng: Engine, scale: float = 1.0, seed: int = 7) -> Score:
         land_source(eng, DemoSource(system, dataset, page_size=5000), "identity-score")
     with eng.begin() as conn:
         conn.exec_driver_sql("update meta.batches set validated_at = now() where validated_at is null")
-        apply_staging_views(conn)
+        refresh_staging(conn)
     started = time.perf_counter()
     with eng.begin() as conn:
         identity.resolve(conn)

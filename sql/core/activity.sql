@@ -1,5 +1,6 @@
 -- Grain: one row per sales activity (Salesforce task or event), linked to the person it was with
--- (WhoId: a lead or contact) and the opportunity it was about (WhatId).
+-- (WhoId: a lead or contact) and the opportunity it was about (WhatId). In scope: changed
+-- activities, and those whose person or opportunity is in scope.
 insert into core.activity (source, source_record_id, activity_type, subject, person_id, opportunity_id, owner_id,
     occurred_at)
 select
@@ -16,6 +17,13 @@ left join core.person_identity as i
     on i.source = 'salesforce' and i.entity in ('leads', 'contacts') and a.who_id = i.source_record_id
         and i.is_active
 left join core.opportunity as o on o.source = 'salesforce' and a.what_id = o.source_record_id
+where a.activity_id in (
+    select record_id from merge_changes where source = 'salesforce' and entity in ('tasks', 'events')
+    union all
+    select source_record_id from core.activity where person_id in (select person_id from merge_persons)
+)
+    or a.who_id in (select record_id from identity_affected where source = 'salesforce')
+    or a.what_id in (select source_record_id from merge_opportunities where source = 'salesforce')
 on conflict (source, source_record_id) do update
 set activity_type = excluded.activity_type, subject = excluded.subject, person_id = excluded.person_id,
     opportunity_id = excluded.opportunity_id, owner_id = excluded.owner_id, occurred_at = excluded.occurred_at

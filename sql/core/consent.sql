@@ -1,6 +1,6 @@
 -- Grain: one row per person, channel, subscription and source: the latest consent state each
 -- system holds (HubSpot subscription statuses with legal basis; the HubSpot and Salesforce
--- email opt-out flags). Rebuilt whole; suppression reads it.
+-- email opt-out flags). Rebuilt for the persons in scope; suppression reads it.
 insert into core.consent (person_id, channel, subscription, source, status, legal_basis, changed_at)
 with hubspot_statuses as (
     select i.person_id, s.subscription_name as subscription, 'hubspot' as source, s.status, s.legal_basis,
@@ -8,6 +8,7 @@ with hubspot_statuses as (
     from staging.stg_hubspot__subscription_statuses as s
     inner join core.person_identity as i
         on i.source = 'hubspot' and i.entity = 'contacts' and s.contact_id = i.source_record_id and i.is_active
+    where i.person_id in (select person_id from merge_persons)
 ),
 
 opt_outs as (
@@ -17,7 +18,7 @@ opt_outs as (
     from staging.int_person_records as r
     inner join core.person_identity as i
         on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
-    where r.source in ('hubspot', 'salesforce')
+    where r.source in ('hubspot', 'salesforce') and i.person_id in (select person_id from merge_persons)
 ),
 
 unioned as (

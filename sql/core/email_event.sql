@@ -1,12 +1,38 @@
 -- Grain: one row per HubSpot email event, linked to the person with that address (normalised as
--- identity resolution does) and to the campaign.
-insert into core.email_event (source, source_record_id, person_id, campaign_id, event_type, email, occurred_at,
-    bounce_category, is_filtered, subscription_status)
-with emails as (
+-- identity resolution does) and to the campaign. In scope: changed events, the events of persons
+-- in scope, events to an address identity resolution re-assigned, and events still without a
+-- campaign when campaigns changed.
+insert into core.email_event (source, source_record_id, person_id, campaign_id, event_type, email, email_key,
+    occurred_at, bounce_category, is_filtered, subscription_status)
+with scope as (
+    select record_id as event_id from merge_changes where source = 'hubspot' and entity = 'email_events'
+    union
+    select source_record_id from core.email_event where person_id in (select person_id from merge_persons)
+    union
+    select e.source_record_id
+    from core.email_event as e
+    inner join identity_records as r on e.email_key = r.email_key
+    where r.record_key in (select record_key from identity_affected)
+    union
+    select source_record_id from core.email_event
+    where campaign_id is null
+        and exists (select 1 from merge_changes where source = 'hubspot' and entity = 'campaigns')
+),
+
+events as (
+    select
+        e.*,
+        core.normalize_email(e.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key
+    from staging.stg_hubspot__email_events as e
+    where e.event_id in (select event_id from scope)
+),
+
+emails as (
     select distinct on (r.email_key) r.email_key, i.person_id
     from identity_records as r
     inner join core.person_identity as i
         on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
+    where r.email_key in (select email_key from events)
     order by r.email_key, i.person_id
 )
 
@@ -17,16 +43,17 @@ select
     c.campaign_id,
     e.event_type,
     e.email,
+    e.email_key,
     e.occurred_at,
     e.bounce_category,
     e.is_filtered,
     e.portal_subscription_status
-from staging.stg_hubspot__email_events as e
-left join emails as k
-    on core.normalize_email(e.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) = k.email_key
+from events as e
+left join emails as k on e.email_key = k.email_key
 left join core.campaign as c on c.source = 'hubspot' and e.email_campaign_id = c.source_record_id
 on conflict (source, source_record_id) do update
-set person_id = excluded.person_id, campaign_id = excluded.campaign_id,
+set person_id = excluded.person_id, campaign_id = excluded.campaign_id, email_key = excluded.email_key,
     subscription_status = excluded.subscription_status
-where (core.email_event.person_id, core.email_event.campaign_id, core.email_event.subscription_status)
-    is distinct from (excluded.person_id, excluded.campaign_id, excluded.subscription_status)
+where (core.email_event.person_id, core.email_event.campaign_id, core.email_event.email_key,
+    core.email_event.subscription_status)
+    is distinct from (excluded.person_id, excluded.campaign_id, excluded.email_key, excluded.subscription_status)

@@ -1,12 +1,14 @@
 -- Grain: one row per person per lifecycle stage reached (lead, MQL, SQL, opportunity, customer).
+-- Rebuilt for the persons in scope (merge_persons).
 insert into core.lifecycle_event (person_id, stage, reached_at)
 with persons as (
-    select * from core.person where merged_into_person_id is null and not is_deleted
+    select * from core.person
+    where merged_into_person_id is null and not is_deleted and person_id in (select person_id from merge_persons)
 ),
 
 first_opportunity as (
     select person_id, min(created_at) as reached_at
-    from core.opportunity where person_id is not null
+    from core.opportunity where person_id in (select person_id from persons)
     group by person_id
 ),
 

@@ -1,5 +1,5 @@
 -- Grain: one row per opportunity, linked to the person of its primary contact (Salesforce)
--- or lead (file drops).
+-- or lead (file drops). Only the opportunities in scope (merge_opportunities, see _scope.sql).
 insert into core.opportunity (
     source, source_record_id, person_id, account_source_id, account_id, name, stage_name, amount, currency,
     probability, owner_id, product_line, lead_source, segment, created_at, close_date, is_closed, is_won
@@ -28,6 +28,7 @@ left join core.person_identity as i
     on o.source = i.source and o.person_entity = i.entity and o.person_record_id = i.source_record_id and i.is_active
 left join core.account_identity as ai
     on ai.source = 'salesforce' and ai.entity = 'accounts' and o.account_source_id = ai.source_record_id
+where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)
 on conflict (source, source_record_id) do update
 set person_id = excluded.person_id,
     account_source_id = excluded.account_source_id,

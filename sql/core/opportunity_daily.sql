@@ -1,5 +1,6 @@
 -- Grain: one row per opportunity open at the end of :snapshot_date, as the stage history and the
--- opportunity knew it then (the pipeline snapshot forecast accuracy is measured against).
+-- opportunity knew it then (the pipeline snapshot forecast accuracy is measured against). Every
+-- opportunity for a new snapshot date (:all_opportunities), else those in scope.
 insert into core.opportunity_daily (snapshot_date, opportunity_id, stage_name, amount, probability, close_date)
 with day_end as (
     select (cast(:snapshot_date as date) + 1)::timestamptz as at
@@ -26,6 +27,9 @@ final as (
     where o.created_at < day_end.at
         and coalesce(s.stage_name, o.stage_name) not in ('Closed Won', 'Closed Lost')
         and (s.stage_name is not null or not o.is_closed)
+        and (cast(:all_opportunities as boolean) or (o.source, o.source_record_id) in (
+            select source, source_record_id from merge_opportunities
+        ))
 )
 
 select * from final

@@ -1,5 +1,6 @@
 -- Grain: one row per opportunity per stage visit, in business time (SCD2 of stage and amount):
--- from Salesforce OpportunityHistory, each change closes the previous one. Rebuilt whole.
+-- from Salesforce OpportunityHistory, each change closes the previous one. Rebuilt for the
+-- opportunities in scope (merge_opportunities).
 insert into core.opportunity_stage_history (
     opportunity_id, stage_name, amount, probability, entered_at, exited_at, is_current
 )
@@ -8,6 +9,7 @@ with history as (
     from staging.stg_salesforce__opportunity_history as h
     inner join core.opportunity as o on o.source = 'salesforce' and h.opportunity_id = o.source_record_id
     where h.created_at is not null
+        and h.opportunity_id in (select source_record_id from merge_opportunities where source = 'salesforce')
 ),
 
 deduplicated as (

@@ -1,13 +1,10 @@
 -- Person attributes and funnel dates from every active record of the person. Survivorship per
 -- attribute follows the source order of config/identity.yaml (:first_name_priority, ...);
 -- funnel dates are the earliest any system knows. The account comes from the Salesforce
--- contact's account, else the work domain or company name of any record.
+-- contact's account, else the work domain or company name of any record. Reads person_records
+-- (person_records.sql): the records of the persons in scope.
 with records as (
-    select i.person_id, r.*
-    from core.person_identity as i
-    inner join staging.int_person_records as r
-        on i.source = r.source and i.entity = r.entity and i.source_record_id = r.record_id
-    where i.is_active
+    select * from person_records
 ),
 
 ranked as (

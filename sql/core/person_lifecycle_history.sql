@@ -1,11 +1,12 @@
 -- Grain: one row per person per lifecycle stage period, in business time (SCD2): each stage is
--- valid from the moment it was reached until the next stage was.
+-- valid from the moment it was reached until the next stage was. Rebuilt for the persons in scope.
 insert into core.person_lifecycle_history (person_id, lifecycle_stage, valid_from, valid_to, is_current)
 with events as (
     select
         *,
         array_position(array['lead', 'mql', 'sql', 'opportunity', 'customer'], stage) as stage_order
     from core.lifecycle_event
+    where person_id in (select person_id from merge_persons)
 ),
 
 ordered as (

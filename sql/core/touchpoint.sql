@@ -1,13 +1,21 @@
 -- Grain: one row per marketing interaction of a person: email opens and clicks (bot-filtered
--- ones excluded), form submissions, and campaign responses, with the person's account.
+-- ones excluded), form submissions, and campaign responses, with the person's account. The
+-- touchpoints in scope (of the persons in scope, or from changed records) were deleted before
+-- (transform.py, SCOPE_DELETES) and are inserted again here.
 insert into core.touchpoint (source, source_record_id, touch_type, person_id, account_id, campaign_id, channel,
     occurred_at)
-with email_touches as (
+with scope as (
+    select source, record_id from merge_changes
+),
+
+email_touches as (
     select
         e.source, e.source_record_id, lower(e.event_type) as touch_type, e.person_id, e.campaign_id,
         'email' as channel, e.occurred_at
     from core.email_event as e
-    where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered and e.person_id is not null
+    where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered
+        and (e.person_id in (select person_id from merge_persons)
+            or e.source_record_id in (select record_id from scope where source = 'hubspot'))
 ),
 
 form_touches as (
@@ -28,10 +36,10 @@ campaign_touches as (
         'salesforce', m.campaign_member_id, 'campaign_response', i.person_id, c.campaign_id, c.channel,
         m.responded_at
     from staging.stg_salesforce__campaign_members as m
-    inner join core.person_identity as i
+    inner join core.person_identity as i  -- the contact if there is one, else the lead
         on i.source = 'salesforce' and i.is_active
-            and ((i.entity = 'contacts' and m.contact_id = i.source_record_id)
-                or (i.entity = 'leads' and m.contact_id is null and m.lead_id = i.source_record_id))
+            and i.entity = case when m.contact_id is null then 'leads' else 'contacts' end
+            and i.source_record_id = coalesce(m.contact_id, m.lead_id)
     left join core.campaign as c on c.source = 'salesforce' and m.campaign_id = c.source_record_id
     where m.has_responded
 ),
@@ -47,10 +55,8 @@ select
 from unioned as u
 inner join core.person as p on u.person_id = p.person_id
 where u.occurred_at is not null
+    and (u.person_id in (select person_id from merge_persons)
+        or (u.source, u.source_record_id) in (select source, record_id from scope))
 on conflict (source, source_record_id, touch_type) do update
 set person_id = excluded.person_id, account_id = excluded.account_id, campaign_id = excluded.campaign_id,
     channel = excluded.channel, occurred_at = excluded.occurred_at
-where (core.touchpoint.person_id, core.touchpoint.account_id, core.touchpoint.campaign_id, core.touchpoint.channel,
-    core.touchpoint.occurred_at)
-    is distinct from (excluded.person_id, excluded.account_id, excluded.campaign_id, excluded.channel,
-        excluded.occurred_at)

@@ -1,12 +1,27 @@
--- Template (see transform.py): for every raw table, a view of each record's latest version that
--- passed validation and is not quarantined. Grain: one row per source record.
-create or replace view staging.{view} as
-select distinct on (r.record_id) r.*
-from raw.{table} as r
-inner join meta.batches as b on r.batch_id = b.batch_id and b.validated_at is not null
-where not exists (
-    select 1 from quarantine.records as q
-    where q.source = {source} and q.entity = {entity}
-        and q.record_id = r.record_id and q.version_at = r.version_at
+-- Template (see transform.py): bring {latest}, each record's latest version that passed
+-- validation and is not quarantined, up to date with the batches being promoted (temp table
+-- promoting), and note in merge_changes every record whose latest version moved.
+with candidates as (
+    select distinct on (r.record_id) r.*
+    from {table} as r
+    inner join promoting as b on r.batch_id = b.batch_id
+    where not exists (
+        select 1 from quarantine.records as q
+        where q.source = {source} and q.entity = {entity}
+            and q.record_id = r.record_id and q.version_at = r.version_at
+    )
+    order by r.record_id, r.version_at desc
+),
+
+promoted as (
+    insert into {latest} as l
+    select * from candidates
+    on conflict (record_id) do update
+    set version_at = excluded.version_at, is_deleted = excluded.is_deleted, payload = excluded.payload,
+        batch_id = excluded.batch_id, extracted_at = excluded.extracted_at
+    where excluded.version_at > l.version_at
+    returning l.record_id
 )
-order by r.record_id, r.version_at desc
+
+insert into merge_changes (source, entity, record_id)
+select {source}, {entity}, record_id from promoted

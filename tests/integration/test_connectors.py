@@ -247,11 +247,11 @@ def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse,
     land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields={"leads": ["Rating__c"]}), "leads",
                 "run-2")
     from smarketing.quality import validate_pending
-    from smarketing.transform import apply_staging_views
+    from smarketing.transform import refresh_staging
 
     validate_pending(empty_warehouse, warehouse_url, "run-2", [("salesforce", "leads")])
     with empty_warehouse.begin() as conn:
-        apply_staging_views(conn)
+        refresh_staging(conn)
         payloads = conn.execute(text("select payload ->> 'Rating__c' from raw.salesforce__leads order by version_at"))
         staged = conn.execute(text("select lead_id, email from staging.stg_salesforce__leads")).all()
         assert [p for (p,) in payloads] == [None, "Hot"]
