@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psutil
@@ -40,6 +40,33 @@ class Measure:
         rate = self.rows / self.seconds if self.seconds else 0.0
         return {"rows": self.rows, "seconds": round(self.seconds, 3), "rows_per_s": round(rate, 1),
                 "peak_rss_mb": round(self.peak_rss_mb, 1), **self.extra}
+
+
+class SqlTimings:
+    """Time spent per SQL statement (keyed by its first line), to see which statement limits a stage."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._started: list[float] = []
+
+    def attach(self, eng) -> None:
+        from sqlalchemy import event
+
+        @event.listens_for(eng, "before_cursor_execute")
+        def before(conn, cursor, statement, parameters, context, executemany):
+            self._started.append(time.perf_counter())
+
+        @event.listens_for(eng, "after_cursor_execute")
+        def after(conn, cursor, statement, parameters, context, executemany):
+            key = " ".join(statement.split())[:110]
+            entry = self.totals.setdefault(key, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - self._started.pop()
+
+    def top(self, n: int = 8) -> list[tuple[str, int, float]]:
+        ranked = sorted(self.totals.items(), key=lambda kv: -kv[1][1])[:n]
+        self.totals = {}
+        return [(key, calls, round(seconds, 3)) for key, (calls, seconds) in ranked]
 
 
 @contextmanager
@@ -78,35 +105,64 @@ def fresh_database(name: str) -> str:
     return f"{admin}/{name}"
 
 
-def run_pipeline(eng, dataset, run_id: str) -> dict[str, Measure]:
-    """Every stage once, on what the dataset holds beyond what was landed before."""
+STAGES = ("landing", "validate", "merge", "kpis", "nurture")
+CHUNK_PEOPLE = 10_000  # generated, landed and forgotten at a time: memory stays flat as the scale grows
+PAGE_SIZE = 5_000
+
+
+def land_pages(eng, system: str, entity: str, records, run_id: str) -> int:
+    from smarketing.landing import land_page
+
+    ceiling = datetime.now(UTC)
+    return sum(land_page(eng, system, entity, records[start:start + PAGE_SIZE], run_id, ceiling)
+               for start in range(0, len(records), PAGE_SIZE))
+
+
+def land_generated(eng, people: int, seed: int, run_id: str, landing: Measure, generation: Measure) -> None:
+    """Generate the population part by part and land each part; generation time is kept apart."""
+    from smarketing.sources.demo import generate_chunks
+
+    parts = generate_chunks(seed, people, chunk_people=CHUNK_PEOPLE)
+    with measured(landing):
+        while True:
+            started = time.perf_counter()
+            part = next(parts, None)
+            generation.seconds += time.perf_counter() - started
+            if part is None:
+                break
+            for (system, entity), records in part.records.items():
+                generation.rows += len(records)
+                landing.rows += land_pages(eng, system, entity, records, run_id)
+    landing.seconds -= generation.seconds
+
+
+def run_stages(eng, run_id: str, stages: dict[str, Measure], timings: SqlTimings, full: bool = False) -> None:
+    """Validate, merge, KPIs and nurture lists on what landed since the last run."""
     from smarketing.kpis import refresh_marts
-    from smarketing.landing import land_source
     from smarketing.nurture.lists import build_list, refresh_suppression
     from smarketing.nurture.programs import load_programs
     from smarketing.quality import validate_pending
-    from smarketing.sources.demo import ENTITIES, DemoSource
+    from smarketing.sources.demo import ENTITIES
     from smarketing.transform import merge_core
 
     url = os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"].replace("postgresql://", "postgresql+psycopg://")
-    stages = {name: Measure() for name in ("landing", "validate", "merge", "kpis", "nurture")}
-    with measured(stages["landing"]) as m:
-        for system in ENTITIES:
-            m.rows += sum(s.new for s in land_source(eng, DemoSource(system, dataset, page_size=5000), run_id))
     entities = [(s, e) for s, es in ENTITIES.items() for e in es]
+    stages["landing"].extra["top_sql"] = timings.top()
     with measured(stages["validate"]) as m:
         m.rows = sum(o.rows for o in validate_pending(eng, url, run_id, entities, max_failure_share=1.0))
+    m.extra["top_sql"] = timings.top()
     with measured(stages["merge"]) as m:
-        m.extra = {"identity": merge_core(eng, AS_OF)["identity"]}
-        with eng.connect() as conn:
-            m.rows = conn.exec_driver_sql("select count(*) from core.person_identity").scalar()
+        changed = merge_core(eng, AS_OF, full=full)
+        m.rows = changed["staging"]
+        m.extra.update(scope=changed["scope"], identity=changed["identity"], top_sql=timings.top())
     with measured(stages["kpis"]) as m:
         m.rows = sum(refresh_marts(eng, AS_OF).values())
+    m.extra["top_sql"] = timings.top()
     with measured(stages["nurture"]) as m:
         refresh_suppression(eng)
         m.rows = sum(build_list(eng, p, AS_OF, run_id, RESULTS / "exports").members
                      for p in load_programs().values())
-    return stages
+    m.extra["top_sql"] = timings.top()
 
 
 def copy_baseline(eng) -> Measure:
@@ -144,31 +200,60 @@ def to_sql_baseline(eng, limit: int = 200_000) -> Measure:
     return result
 
 
-def change_one_percent(dataset) -> int:
-    """A new version of every hundredth record, a day after the newest one."""
+def change_one_percent(eng, run_id: str) -> int:
+    """A new version, a day after the newest one, of every hundredth record of every entity, landed
+    as a source would deliver it."""
     from smarketing.sources.base import RawRecord
 
     changed = 0
-    for records in dataset.records.values():
-        latest = {r.record_id: r for r in records}
-        newest = max(r.version_at for r in records)
-        for n, record in enumerate(sorted(latest.values(), key=lambda r: r.record_id)):
-            if n % 100 == 0:
-                records.append(RawRecord(record.record_id, newest + timedelta(days=1), record.payload,
-                                         record.is_deleted))
-                changed += 1
-        records.sort(key=lambda r: (r.version_at, r.record_id))
+    with eng.connect() as conn:
+        tables = conn.exec_driver_sql("select table_name from information_schema.tables where table_schema = 'raw'"
+                                      " order by table_name").scalars().all()
+    for table in tables:
+        system, _, entity = table.partition("__")
+        with eng.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"with numbered as (select *, row_number() over (order by record_id) as n"  # noqa: S608 - catalog names
+                f" from staging.latest_{table}), newest as (select max(version_at) as at from raw.{table})"
+                f" select record_id, newest.at + interval '1 day', payload, is_deleted from numbered, newest"
+                f" where mod(n, 100) = 0").all()
+        records = [RawRecord(r[0], r[1], r[2], r[3]) for r in rows]
+        land_pages(eng, system, entity, records, run_id)
+        changed += len(records)
     return changed
+
+
+def dag_parse_seconds() -> dict[str, float]:
+    """Seconds to import each DAG file with Airflow already loaded, as the dag-processor does, each in a
+    fresh interpreter so the library's first import counts."""
+    import subprocess
+    import sys
+
+    from smarketing.config import PATHS
+    from smarketing.demo import airflow_env
+
+    probe = ("import sys, time, importlib.util\n"
+             "import airflow.sdk\n"
+             "path = sys.argv[1]\n"
+             "started = time.perf_counter()\n"
+             "spec = importlib.util.spec_from_file_location('dag_under_test', path)\n"
+             "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+             "print(time.perf_counter() - started)\n")
+    env = {**os.environ, **airflow_env(PATHS.root / ".airflow")}
+    return {path.name: round(float(subprocess.run([sys.executable, "-c", probe, str(path)], env=env, check=True,
+                                                  capture_output=True, text=True).stdout.split()[-1]), 3)
+            for path in sorted((PATHS.root / "dags").glob("*.py"))}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help=f"x {PEOPLE_PER_SCALE:,} people")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="print the slowest SQL statements of each stage")
     args = parser.parse_args(argv)
 
     from smarketing import warehouse
-    from smarketing.sources.demo import generate
+    from smarketing.transform import merge_core
 
     people = max(1, int(PEOPLE_PER_SCALE * args.scale))
     url = fresh_database("smarketing_bench")
@@ -177,24 +262,33 @@ def main(argv: list[str] | None = None) -> int:
     eng = warehouse.engine(url.replace("postgresql://", "postgresql+psycopg://"))
     warehouse.migrate(eng)
 
-    generation = Measure()
-    with measured(generation):
-        dataset = generate(seed=args.seed, people=people)
-        generation.rows = sum(len(r) for r in dataset.records.values())
-    full = run_pipeline(eng, dataset, "bench-full")
+    timings = SqlTimings()
+    timings.attach(eng)
+    generation, full = Measure(), {name: Measure() for name in STAGES}
+    land_generated(eng, people, args.seed, "bench-full", full["landing"], generation)
+    run_stages(eng, "bench-full", full, timings)
     baselines = {"copy": copy_baseline(eng).as_dict(), "pandas_to_sql": to_sql_baseline(eng).as_dict()}
-    changed = change_one_percent(dataset)
-    incremental = run_pipeline(eng, dataset, "bench-incremental")
+    incremental = {name: Measure() for name in STAGES}
+    with measured(incremental["landing"]) as m:
+        changed = change_one_percent(eng, "bench-incremental")
+        m.rows = changed
+    run_stages(eng, "bench-incremental", incremental, timings)
+    refresh = Measure()
+    with measured(refresh):  # the same core again from every landed row
+        refresh.rows = merge_core(eng, AS_OF, full=True)["staging"]
     full_seconds = sum(m.seconds for m in full.values())
     incremental_seconds = sum(m.seconds for m in incremental.values())
     baselines["incremental"] = {"changed_records": changed, "seconds": round(incremental_seconds, 3),
                                 "stages": {k: v.as_dict() for k, v in incremental.items()}}
+    baselines["full_refresh_merge"] = refresh.as_dict()
     landing = full["landing"].as_dict()["rows_per_s"]
+    parse = dag_parse_seconds()
     report = {
         "scale": args.scale, "people": people, "generated_records": generation.rows,
         "generation": generation.as_dict(),
         "stages": {k: v.as_dict() for k, v in full.items()},
         "baselines": baselines,
+        "dag_parse_seconds": parse,
         "ratios": {
             "landing_vs_copy": round(landing / baselines["copy"]["rows_per_s"], 4) if baselines["copy"]["rows_per_s"]
             else None,
@@ -202,14 +296,18 @@ def main(argv: list[str] | None = None) -> int:
             if baselines["pandas_to_sql"]["rows_per_s"] else None,
             "incremental_vs_full": round(incremental_seconds / full_seconds, 4) if full_seconds else None,
             "pipeline_seconds": round(full_seconds, 1),
+            "incremental_seconds": round(incremental_seconds, 1),
+            "slowest_dag_parse_seconds": max(parse.values()),
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2, default=str))
     table = ["| stage | rows | seconds | rows/s | peak RSS MB |", "|---|---|---|---|---|"]
-    for name, m in {**report["stages"], "baseline: COPY": baselines["copy"],
-                    "baseline: pandas to_sql": baselines["pandas_to_sql"]}.items():
+    rows = {**report["stages"], **{f"incremental: {k}": v for k, v in baselines["incremental"]["stages"].items()},
+            "full refresh: merge": baselines["full_refresh_merge"], "baseline: COPY": baselines["copy"],
+            "baseline: pandas to_sql": baselines["pandas_to_sql"]}
+    for name, m in rows.items():
         table.append(f"| {name} | {m['rows']:,} | {m['seconds']:.2f} | {m['rows_per_s']:,.0f} "
                      f"| {m['peak_rss_mb']:.0f} |")
     table += ["", *(f"- {k}: {v}" for k, v in report["ratios"].items())]
@@ -217,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scale {args.scale} ({people:,} people, {generation.rows:,} records generated in "
           f"{generation.seconds:.1f} s)")
     print("\n".join(table))
+    if args.profile:
+        for label, stages in (("full", full), ("incremental", incremental)):
+            for name, m in stages.items():
+                print(f"\n{label} {name}: slowest statements (calls, seconds)")
+                for statement, calls, seconds in m.extra.get("top_sql", []):
+                    print(f"  {seconds:8.3f}  {calls:5d}  {statement}")
     print(f"results: {RESULTS / (stamp + '.json')}")
     return 0
 

@@ -405,11 +405,11 @@ class _Builder:
         i = self.rng.randrange(1, len(name) - 2)
         return name[:i] + name[i + 1] + name[i] + name[i + 2:]
 
-    def population(self, people: int) -> None:
+    def population(self, companies: list[tuple[str, str]], start: int, stop: int) -> None:
+        """People number ``start`` to ``stop - 1`` of the population."""
         rng = self.rng
         span = (POPULATION_END - POPULATION_START).total_seconds()
-        companies = self.companies_for(people)
-        for n in range(people):
+        for n in range(start, stop):
             person = f"p{n:05d}"
             first, last = rng.choice(FIRST), rng.choice(LAST)
             company, domain = rng.choice(companies)
@@ -452,7 +452,9 @@ class _Builder:
                                            opted_out=opted_out, campaign=rng.choice(CAMPAIGNS))
                     if opted_out:
                         self.data.suppress(person, "email_opt_out")
-        for n, bad in enumerate(["not-an-email", "broken@@example"] if people else []):
+
+    def malformed_contacts(self) -> None:
+        for n, bad in enumerate(["not-an-email", "broken@@example"]):
             contact_id = self.ids["hs"] + 1
             self.hubspot_contact(f"bad{n}", bad, "Bad", "Record", "Unknown", POPULATION_START, None, "DIRECT_TRAFFIC")
             self.data.malformed.add(("hubspot", "contacts", str(contact_id)))
@@ -529,15 +531,31 @@ class _Builder:
 
 def generate(seed: int = 7, people: int = 120, noise: dict[str, float] | None = None) -> Dataset:
     """The demo dataset; the same ``seed``, ``people`` and ``noise`` always give the same records."""
+    return next(generate_chunks(seed, people, noise))
+
+
+def generate_chunks(seed: int = 7, people: int = 120, noise: dict[str, float] | None = None,
+                    chunk_people: int | None = None) -> Iterator[Dataset]:
+    """The dataset in parts of ``chunk_people`` persons each (all in one part by default), so a
+    large population never has to be held in memory at once. Each person's records, and the
+    ground truth about them, are in one part; campaigns come with the first, the story with the last."""
     builder = _Builder(seed, {**NOISE, **(noise or {})})
     builder.campaigns()
     builder.hubspot_campaigns()
-    builder.population(people)
-    builder.story()
-    builder.subscription_statuses()
-    for records in builder.data.records.values():
-        records.sort(key=lambda r: (r.version_at, r.record_id))
-    return builder.data
+    companies = builder.companies_for(people)
+    size = max(1, chunk_people or people)
+    starts = list(range(0, people, size)) or [0]
+    for n, start in enumerate(starts):
+        builder.population(companies, start, min(start + size, people))
+        if n == len(starts) - 1:
+            if people:
+                builder.malformed_contacts()
+            builder.story()
+        builder.subscription_statuses()
+        for records in builder.data.records.values():
+            records.sort(key=lambda r: (r.version_at, r.record_id))
+        yield builder.data
+        builder.data = Dataset()
 
 
 class DemoSource:
