@@ -6,8 +6,9 @@ Scheduled on the `smarketing_raw` Asset.
 1. **validate**: runs the Great Expectations suites in `expectations/` over every newly landed
    batch, in the warehouse. Rows failing a critical expectation go to `quarantine.records` with
    the reason; if too large a share of a batch fails, the task fails and nothing reaches core.
-2. **merge**: refreshes the staging views and merges into `core.*`: identity resolution on the
-   normalised email gives one stable `person_id` per human across HubSpot and Salesforce.
+2. **merge**: promotes the validated batches into staging and merges what changed into `core.*`:
+   identity resolution gives one stable `person_id` per human across HubSpot and Salesforce.
+   Trigger with `full_refresh` on to recompute core from every landed row.
 
 Publishes `smarketing_core`, which schedules **smarketing_kpis**.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import CORE, DEFAULT_ARGS, PARAMS, RAW
+from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS
 
 
 @dag(
@@ -27,7 +28,7 @@ from smarketing.dag_support import CORE, DEFAULT_ARGS, PARAMS, RAW
     max_active_runs=1,
     tags=["smarketing", "transform", "data-quality"],
     default_args=DEFAULT_ARGS,
-    params=PARAMS,
+    params=TRANSFORM_PARAMS,
     doc_md=__doc__,
 )
 def smarketing_transform():
@@ -44,7 +45,7 @@ def smarketing_transform():
         from smarketing.runs import resolve_as_of
 
         as_of = resolve_as_of(context)
-        stats = tasks.merge(context["run_id"], as_of)
+        stats = tasks.merge(context["run_id"], as_of, full=bool(context["params"].get("full_refresh")))
         context["outlet_events"][CORE].extra = {"as_of": as_of.isoformat()}
         return stats
 

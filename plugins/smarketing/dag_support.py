@@ -71,3 +71,13 @@ PARAMS = {
         "Asset event, else the end of the data interval.",
     )
 }
+# The transform DAG's own: recompute core from every landed row instead of what changed.
+TRANSFORM_PARAMS = {
+    **PARAMS,
+    "full_refresh": Param(
+        False,
+        type="boolean",
+        description="Recompute core from every landed row (after changing identity rules or core SQL). "
+        "Off: only what changed since the last merge; both give the same core.",
+    ),
+}

@@ -2,8 +2,9 @@
 
 Each page is COPYed straight into the raw table, or, when some of its versions are there
 already, through a temporary table with ``on conflict do nothing`` on (record_id, version_at).
-The entity's cursor in ``meta.sync_state`` advances in the same transaction. A crash loses at most the page in flight, which the next run fetches again; a
-rerun of the same window adds nothing.
+The entity's cursor in ``meta.sync_state`` advances in the same transaction. A crash loses at
+most the page in flight, which the next run fetches again; a rerun of the same window adds
+nothing.
 """
 
 from __future__ import annotations

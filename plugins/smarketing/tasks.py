@@ -90,11 +90,11 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
     return stats
 
 
-def merge(run_id: str, as_of: date) -> dict[str, Any]:
+def merge(run_id: str, as_of: date, full: bool = False) -> dict[str, Any]:
     from smarketing.transform import merge_core
 
     eng, started = _engine(), datetime.now(UTC)
-    stats = merge_core(eng, as_of)
+    stats = merge_core(eng, as_of, full=full)
     record_run(eng, run_id, "merge", as_of, started, stats)
     return stats
 

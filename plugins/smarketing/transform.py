@@ -14,6 +14,7 @@ batches stay unpromoted for the next run. A rerun with nothing new changes nothi
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -37,13 +38,14 @@ SCOPE_DELETES = {
                                 " where person_id in (select person_id from merge_persons)",
     "consent": "delete from core.consent where person_id in (select person_id from merge_persons)",
     "touchpoint": "delete from core.touchpoint where person_id in (select person_id from merge_persons)"
-                  " or (source, source_record_id) in (select source, record_id from merge_changes)",
+                  " or (source, source_record_id) in (select source, record_id from merge_changes)"
+                  " or (source = 'hubspot' and source_record_id in (select event_id from merge_email_events))"
+                  " or (touch_type = 'campaign_response'"
+                  "  and exists (select 1 from merge_changes where entity = 'campaigns'))",
     "opportunity_daily": "delete from core.opportunity_daily where snapshot_date = :d and opportunity_id in ("  # noqa: S608
                          + _OPPORTUNITIES_IN_SCOPE + ")",
 }
-# Core tables whose statistics are refreshed after a merge that changed much of them.
-ANALYZED = ("person", "person_identity", "account", "opportunity", "campaign", "activity", "email_event",
-            "touchpoint", *SCOPED_REBUILDS, "opportunity_daily")
+WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12
 
@@ -107,6 +109,23 @@ def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:
     return dates
 
 
+def _analyze_if_grown(conn: Connection, table: str, changed_rows: int) -> None:
+    """Refresh a core table's statistics when a step changed a tenth of it or more, so the steps
+    after it (same transaction) and the marts plan with its real size: with a fresh table still
+    estimated at one row, joins against it became nested loops, quadratic in the scale."""
+    size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"), {"t": f"core.{table}"}
+                        ).scalar()
+    if changed_rows and (size is None or size < 0 or changed_rows * 10 > size):
+        conn.exec_driver_sql(f"analyze core.{table}")  # noqa: S608 - names from this module
+
+
+def _step(conn: Connection, name: str, params: dict[str, Any] | None = None, table: str | None = None) -> int:
+    """Run ``sql/core/<name>.sql``; analyze the table it wrote when it grew much."""
+    rows = run_sql_file(conn, f"core/{name}.sql", params)
+    _analyze_if_grown(conn, table or name, rows)
+    return rows
+
+
 def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                full: bool = False) -> dict[str, Any]:
     """Promote, resolve identities and bring core up to date; return what changed per step.
@@ -121,16 +140,20 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         priorities.setdefault(f"{attr}_priority", [])
     changed: dict[str, Any] = {}
     with eng.begin() as conn:
+        # Sorts, hashes and the CTEs read several times stay in memory up to this size each; spilled
+        # to disk, the identity edges of 100,000 persons took minutes instead of seconds.
+        conn.execute(text("select set_config('work_mem', :m, true)"), {"m": os.environ.get("SMARKETING_WORK_MEM",
+                                                                                          WORK_MEM)})
         changed["staging"] = refresh_staging(conn, full)
-        changed["core/account.sql"] = run_sql_file(conn, "core/account.sql")
-        changed["core/account_identity.sql"] = run_sql_file(conn, "core/account_identity.sql")
+        changed["core/account.sql"] = _step(conn, "account")
+        changed["core/account_identity.sql"] = _step(conn, "account_identity")
         changed["identity"] = vars(identity.resolve(conn, settings))
         if not conn.exec_driver_sql("select to_regclass('pg_temp.identity_records')").scalar():
             conn.execute(text((PATHS.sql / "core" / "identity_records.sql").read_text()), params)
-        if changed["identity"]["changed"] > 1000:
-            conn.exec_driver_sql("analyze core.person, core.person_identity")
+        _analyze_if_grown(conn, "person", changed["identity"]["new_persons"])
+        _analyze_if_grown(conn, "person_identity", changed["identity"]["changed"])
         run_script(conn, (PATHS.sql / "core" / "_scope.sql").read_text())
-        changed["core/opportunity.sql"] = run_sql_file(conn, "core/opportunity.sql")
+        changed["core/opportunity.sql"] = _step(conn, "opportunity")
         conn.exec_driver_sql(  # the persons the opportunities now belong to
             "insert into merge_persons select o.person_id from core.opportunity o where o.person_id is not null"
             " and (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)")
@@ -140,15 +163,15 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
             "opportunities": conn.exec_driver_sql("select count(*) from merge_opportunities").scalar_one(),
         }
         run_script(conn, (PATHS.sql / "core" / "person_records.sql").read_text())
-        changed["core/person_attributes.sql"] = run_sql_file(conn, "core/person_attributes.sql", priorities)
-        changed["core/campaign.sql"] = run_sql_file(conn, "core/campaign.sql")
-        changed["core/activity.sql"] = run_sql_file(conn, "core/activity.sql")
-        changed["core/email_event.sql"] = run_sql_file(conn, "core/email_event.sql", params)
+        changed["core/person_attributes.sql"] = _step(conn, "person_attributes", priorities, table="person")
+        changed["core/campaign.sql"] = _step(conn, "campaign")
+        changed["core/activity.sql"] = _step(conn, "activity")
+        changed["core/email_event.sql"] = _step(conn, "email_event", params)
         conn.exec_driver_sql(SCOPE_DELETES["touchpoint"])
-        changed["core/touchpoint.sql"] = run_sql_file(conn, "core/touchpoint.sql", params)
+        changed["core/touchpoint.sql"] = _step(conn, "touchpoint", params)
         for table in SCOPED_REBUILDS:
             conn.exec_driver_sql(SCOPE_DELETES[table])
-            changed[f"core/{table}.sql"] = run_sql_file(conn, f"core/{table}.sql")
+            changed[f"core/{table}.sql"] = _step(conn, table)
         snapshots = 0
         for day in snapshot_dates(as_of):
             known = conn.execute(text("select exists (select 1 from core.opportunity_daily where snapshot_date = :d)"),
@@ -158,6 +181,5 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
             snapshots += run_sql_file(conn, "core/opportunity_daily.sql",
                                       {"snapshot_date": day, "all_opportunities": not known})
         changed["core/opportunity_daily.sql"] = snapshots
-        if full or changed["staging"] > 10_000:
-            conn.exec_driver_sql("analyze " + ", ".join(f"core.{t}" for t in ANALYZED))  # noqa: S608 - constants
+        _analyze_if_grown(conn, "opportunity_daily", snapshots)
     return changed

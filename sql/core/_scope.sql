@@ -1,7 +1,9 @@
 -- What this merge must recompute, from the records promoted into staging (merge_changes) and the
 -- records identity resolution re-assigned (identity_affected). Each core step reads these:
 -- merge_persons (persons whose attributes, lifecycle or consent may have moved) and
--- merge_opportunities (opportunities to upsert, with their stage history).
+-- merge_opportunities (opportunities to upsert, with their stage history), merge_email_events
+-- (events to link again: changed ones, those of persons in scope or to an address identity
+-- resolution re-assigned, and those still without a campaign when campaigns changed).
 create temporary table merge_opportunities on commit drop as
 with changed as (
     select source, entity, record_id from merge_changes
@@ -56,4 +58,19 @@ where p.account_id is null
 
 create index on merge_persons (person_id);
 analyze merge_persons;
-analyze merge_opportunities
+analyze merge_opportunities;
+
+create temporary table merge_email_events on commit drop as
+select record_id as event_id from merge_changes where source = 'hubspot' and entity = 'email_events'
+union
+select source_record_id from core.email_event where person_id in (select person_id from merge_persons)
+union
+select e.source_record_id
+from core.email_event as e
+inner join identity_records as r on e.email_key = r.email_key
+where r.record_key in (select record_key from identity_affected)
+union
+select source_record_id from core.email_event
+where campaign_id is null and exists (select 1 from merge_changes where source = 'hubspot' and entity = 'campaigns');
+
+analyze merge_email_events

@@ -12,13 +12,11 @@ with hubspot_statuses as (
 ),
 
 opt_outs as (
-    select i.person_id, 'all' as subscription, r.source,
+    select r.person_id, 'all' as subscription, r.source,
         case when r.has_email_opt_out then 'OPTED_OUT' else 'NOT_OPTED_OUT' end as status,
         null::text as legal_basis, r.created_at as changed_at
-    from staging.int_person_records as r
-    inner join core.person_identity as i
-        on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
-    where r.source in ('hubspot', 'salesforce') and i.person_id in (select person_id from merge_persons)
+    from person_records as r  -- the records of the persons in scope (person_records.sql)
+    where r.source in ('hubspot', 'salesforce')
 ),
 
 unioned as (

@@ -1,30 +1,13 @@
 -- Grain: one row per HubSpot email event, linked to the person with that address (normalised as
--- identity resolution does) and to the campaign. In scope: changed events, the events of persons
--- in scope, events to an address identity resolution re-assigned, and events still without a
--- campaign when campaigns changed.
+-- identity resolution does) and to the campaign. Only the events in scope (merge_email_events).
 insert into core.email_event (source, source_record_id, person_id, campaign_id, event_type, email, email_key,
     occurred_at, bounce_category, is_filtered, subscription_status)
-with scope as (
-    select record_id as event_id from merge_changes where source = 'hubspot' and entity = 'email_events'
-    union
-    select source_record_id from core.email_event where person_id in (select person_id from merge_persons)
-    union
-    select e.source_record_id
-    from core.email_event as e
-    inner join identity_records as r on e.email_key = r.email_key
-    where r.record_key in (select record_key from identity_affected)
-    union
-    select source_record_id from core.email_event
-    where campaign_id is null
-        and exists (select 1 from merge_changes where source = 'hubspot' and entity = 'campaigns')
-),
-
-events as (
+with events as (
     select
         e.*,
         core.normalize_email(e.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key
     from staging.stg_hubspot__email_events as e
-    where e.event_id in (select event_id from scope)
+    where e.event_id in (select event_id from merge_email_events)
 ),
 
 emails as (

@@ -3,7 +3,7 @@
 -- block (same company or same work domain, and same sound of first or last name) and never joins
 -- two different work mailboxes of one domain.
 insert into core.identity_edge (left_record, right_record, match_rule, match_score)
-with records as (
+with records as not materialized (  -- a temp table already: read it, don't copy it
     select * from identity_records
 ),
 

@@ -1,11 +1,18 @@
 -- Grain: one row per marketing interaction of a person: email opens and clicks (bot-filtered
 -- ones excluded), form submissions, and campaign responses, with the person's account. The
--- touchpoints in scope (of the persons in scope, or from changed records) were deleted before
--- (transform.py, SCOPE_DELETES) and are inserted again here.
+-- touchpoints in scope (of the persons or email events in scope, from changed records, and every
+-- campaign response when campaigns changed) were deleted before (transform.py, SCOPE_DELETES)
+-- and are inserted again here.
 insert into core.touchpoint (source, source_record_id, touch_type, person_id, account_id, campaign_id, channel,
     occurred_at)
 with scope as (
     select source, record_id from merge_changes
+    union all
+    select 'hubspot', event_id from merge_email_events
+),
+
+campaigns_changed as (
+    select exists (select 1 from merge_changes where entity = 'campaigns') as yes
 ),
 
 email_touches as (
@@ -15,7 +22,7 @@ email_touches as (
     from core.email_event as e
     where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered
         and (e.person_id in (select person_id from merge_persons)
-            or e.source_record_id in (select record_id from scope where source = 'hubspot'))
+            or e.source_record_id in (select event_id from merge_email_events))
 ),
 
 form_touches as (
@@ -56,7 +63,8 @@ from unioned as u
 inner join core.person as p on u.person_id = p.person_id
 where u.occurred_at is not null
     and (u.person_id in (select person_id from merge_persons)
-        or (u.source, u.source_record_id) in (select source, record_id from scope))
+        or (u.source, u.source_record_id) in (select source, record_id from scope)
+        or (u.touch_type = 'campaign_response' and (select yes from campaigns_changed)))
 on conflict (source, source_record_id, touch_type) do update
 set person_id = excluded.person_id, account_id = excluded.account_id, campaign_id = excluded.campaign_id,
     channel = excluded.channel, occurred_at = excluded.occurred_at
