@@ -1,7 +1,8 @@
 """Identity resolution: the source records of one human become one ``core.person`` with a stable id.
 
-1. Every live person record (HubSpot contact, Salesforce lead or contact, file-drop lead) gets
-   normalised keys (``sql/core/identity_records.sql``) and a fingerprint of them.
+1. Every live person record (HubSpot contact, Salesforce lead or contact, file-drop lead) has
+   normalised keys and a fingerprint of them in ``core.identity_record``, recomputed for the
+   records a merge promotes (``sql/core/identity_records.sql``).
 2. Records that are new or whose fingerprint changed get match edges against all records
    (``sql/core/identity_edges.sql``): the same normalised email (a shared mailbox such as info@
    also needs the same name), a converted lead's contact, a HubSpot merge, and a fuzzy rule that
@@ -131,17 +132,46 @@ def _cluster(keys: set[str], edges: list[Any], mailboxes: dict[str, tuple[str, s
     return uf
 
 
-def resolve(conn: Connection, settings: dict[str, Any] | None = None) -> IdentityStats:
+PERSON_ENTITIES = (("hubspot", "contacts"), ("salesforce", "leads"), ("salesforce", "contacts"), ("file", "leads"))
+
+
+def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False) -> int:
+    """Recompute ``core.identity_record`` for the person records promoted by this merge (temp
+    table ``merge_changes``, see transform.refresh_staging) and the Salesforce contacts of changed
+    accounts; all of them when ``full`` or when nothing was promoted in this transaction. Exposes
+    the table as the temporary view ``identity_records``. Returns the records refreshed."""
+    if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
+        conn.exec_driver_sql("delete from core.identity_record")
+        conn.exec_driver_sql(
+            "create temporary table identity_refresh on commit drop as"
+            " select source, entity, record_id from staging.int_person_records")
+    else:
+        conn.execute(text(
+            "create temporary table identity_refresh on commit drop as"
+            " select source, entity, record_id from merge_changes"
+            " where (source, entity) in (select s, e from unnest(cast(:s as text[]), cast(:e as text[])) as t (s, e))"
+            " union select source, entity, record_id from core.identity_record"
+            " where account_source_id in (select record_id from merge_changes"
+            "  where source = 'salesforce' and entity = 'accounts')"),
+            {"s": [s for s, _ in PERSON_ENTITIES], "e": [e for _, e in PERSON_ENTITIES]})
+        conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
+                             " (select source, entity, record_id from identity_refresh)")
+    refreshed = conn.execute(text(sql_path("core/identity_records.sql").read_text()), params).rowcount
+    size = conn.exec_driver_sql("select reltuples from pg_class where oid = 'core.identity_record'::regclass").scalar()
+    if refreshed and (size is None or size < 0 or refreshed * 10 > size):
+        conn.exec_driver_sql("analyze core.identity_record")
+    conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
+    return refreshed
+
+
+def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool = False) -> IdentityStats:
     """Bring ``core.person_identity`` in line with the current records, in the caller's transaction."""
     params = sql_params(settings if settings is not None else identity_settings())
     stats = IdentityStats()
     conn.exec_driver_sql(
         "create temporary table identity_affected (record_key text, source text, entity text, record_id text,"
         " old_person_id bigint, new_person_id bigint) on commit drop")
-    conn.execute(text(sql_path("core/identity_records.sql").read_text()), params)
-    conn.exec_driver_sql("create index on identity_records (record_key)")
-    conn.exec_driver_sql("create index on identity_records (email_key)")
-    conn.exec_driver_sql("analyze identity_records")
+    refresh_records(conn, params, full)
     stats.records = conn.exec_driver_sql("select count(*) from identity_records").scalar_one()
 
     # Changed: new records, records whose keys changed, and records that are gone.

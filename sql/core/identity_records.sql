@@ -1,9 +1,14 @@
--- The records identity resolution compares, with their normalised keys. Grain: one row per live
--- source record describing a person. Parameters: :strip_plus, :gmail_dots, :generic_mailboxes,
+-- The records identity resolution compares, with their normalised keys, for the records being
+-- refreshed (temp table identity_refresh, see identity.py). Grain: one row per live source record
+-- describing a person. Parameters: :strip_plus, :gmail_dots, :generic_mailboxes,
 -- :free_mail_domains (from config/identity.yaml).
-create temporary table identity_records on commit drop as
+insert into core.identity_record (
+    record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
+    linked_record, merged_records, account_source_id, is_generic_mailbox, work_domain, fingerprint
+)
 with records as (
     select * from staging.int_person_records
+    where (source, entity, record_id) in (select source, entity, record_id from identity_refresh)
 ),
 
 keyed as (
@@ -18,7 +23,8 @@ keyed as (
         core.normalize_name(first_name) as first_name_key,
         core.normalize_company(company_name) as company_key,
         linked_record,
-        merged_records
+        merged_records,
+        account_source_id
     from records
 ),
 
@@ -35,4 +41,7 @@ final as (
     from keyed
 )
 
-select * from final
+select
+    record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
+    linked_record, merged_records, account_source_id, is_generic_mailbox, work_domain, fingerprint
+from final

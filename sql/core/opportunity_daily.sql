@@ -10,6 +10,10 @@ stage_then as (
     select distinct on (h.opportunity_id) h.opportunity_id, h.stage_name, h.amount, h.probability
     from core.opportunity_stage_history as h, day_end
     where h.entered_at < day_end.at
+        and (cast(:all_opportunities as boolean) or h.opportunity_id in (
+            select o.opportunity_id from core.opportunity as o
+            where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)
+        ))
     order by h.opportunity_id, h.entered_at desc
 ),
 

@@ -25,17 +25,33 @@ email_touches as (
             or e.source_record_id in (select event_id from merge_email_events))
 ),
 
+forms as (  -- the submissions in scope: changed ones, and those from an address of a person in scope
+    select
+        f.submission_id, f.submitted_at,
+        core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key
+    from staging.stg_hubspot__form_submissions as f
+    where f.submission_id in (select record_id from scope where source = 'hubspot')
+        or core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) in (
+            select r.email_key
+            from identity_records as r
+            inner join core.person_identity as i
+                on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
+            where i.person_id in (select person_id from merge_persons)
+        )
+),
+
 form_touches as (
     select
         'hubspot' as source, f.submission_id, 'form_submission', k.person_id, null::bigint, 'web', f.submitted_at
-    from staging.stg_hubspot__form_submissions as f
+    from forms as f
     inner join (
         select distinct on (r.email_key) r.email_key, i.person_id
         from identity_records as r
         inner join core.person_identity as i
             on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
+        where r.email_key in (select email_key from forms)
         order by r.email_key, i.person_id
-    ) as k on core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) = k.email_key
+    ) as k on f.email_key = k.email_key
 ),
 
 campaign_touches as (
@@ -49,6 +65,9 @@ campaign_touches as (
             and i.source_record_id = coalesce(m.contact_id, m.lead_id)
     left join core.campaign as c on c.source = 'salesforce' and m.campaign_id = c.source_record_id
     where m.has_responded
+        and (i.person_id in (select person_id from merge_persons)
+            or m.campaign_member_id in (select record_id from scope where source = 'salesforce')
+            or (select yes from campaigns_changed))
 ),
 
 unioned as (

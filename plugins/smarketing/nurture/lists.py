@@ -114,15 +114,17 @@ def _version(conn: Connection, program: str, as_of: date, run_id: str) -> tuple[
     conn.execute(text("delete from nurture.list_membership where program = :p and added_on = :d"), key)
     conn.execute(text("update nurture.list_membership set removed_on = null, removed_run = null"
                       " where program = :p and removed_on = :d"), key)
+    # "not in" (person ids are never null) becomes one hashed lookup; "not exists" was planned as a
+    # nested loop over the freshly written list, quadratic in its size (make bench SCALE=1)
     removed = conn.execute(text(
         "update nurture.list_membership m set removed_on = :d, removed_run = :r"
-        " where m.program = :p and m.removed_on is null and not exists (select 1 from nurture.list_members l"
-        "  where l.program = :p and l.as_of = :d and l.person_id = m.person_id)"), key).rowcount
+        " where m.program = :p and m.removed_on is null and m.person_id not in (select l.person_id"
+        "  from nurture.list_members l where l.program = :p and l.as_of = :d)"), key).rowcount
     added = conn.execute(text(
         "insert into nurture.list_membership (program, person_id, email, added_on, added_run)"
         " select l.program, l.person_id, l.email, l.as_of, :r from nurture.list_members l"
-        " where l.program = :p and l.as_of = :d and not exists (select 1 from nurture.list_membership m"
-        "  where m.program = :p and m.person_id = l.person_id and m.removed_on is null)"), key).rowcount
+        " where l.program = :p and l.as_of = :d and l.person_id not in (select m.person_id"
+        "  from nurture.list_membership m where m.program = :p and m.removed_on is null)"), key).rowcount
     total = conn.execute(text("select count(*) from nurture.list_members where program = :p and as_of = :d"),
                          key).scalar_one()
     return added, removed, total - added
