@@ -29,7 +29,7 @@ test-e2e: install  ## the real scheduler, dag-processor and api-server run the A
 	$(BIN)/pytest -m e2e tests/e2e
 
 bench: install  ## every stage at SCALE x 100,000 people against baselines (not part of make test)
-	$(BIN)/python -m bench.run --scale $(SCALE)
+	$(BIN)/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit
