@@ -15,7 +15,7 @@ from smarketing.config import PATHS
 
 MIGRATION_NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "nurture", "meta")
+SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "nurture", "meta", "quality_work")
 
 
 class MigrationError(RuntimeError):
