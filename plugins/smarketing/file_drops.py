@@ -33,7 +33,7 @@ import yaml
 from sqlalchemy import Engine, text
 
 from smarketing.config import PATHS, ConfigError
-from smarketing.landing import COLUMNS, ensure_raw_table
+from smarketing.landing import COLUMNS, ensure_raw_table, without_nul
 from smarketing.warehouse import IDENTIFIER, copy_rows
 
 SOURCE = "file"
@@ -255,9 +255,13 @@ def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str
 
     def reject(number: int, row: object, reason: str) -> None:
         bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
-                    "payload": json.dumps({"file": name, "line": number, "row": row}, default=str)})
+                    "payload": json.dumps({"file": name, "line": number, "row": without_nul(row)}, default=str)})
 
     for number, row, problem in rows:
+        if row is not None and without_nul(row) != row:
+            reject(number, row, "contains a NUL character (0x00), which PostgreSQL cannot store; stored here as"
+                                " U+FFFD")
+            continue
         shaped, reason = _shape(drop, row) if row is not None else (None, problem)
         if shaped is None:
             reject(number, row, reason)

@@ -9,10 +9,12 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import psycopg
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from smarketing.sources.base import RawRecord, Source
 from smarketing.warehouse import raw_table
 
+log = logging.getLogger(__name__)
 COLUMNS = ("record_id", "version_at", "is_deleted", "payload", "batch_id", "extracted_at")
 
 
@@ -65,6 +68,28 @@ def _copy_text(value: str) -> str:
     return value
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys too) replaced by U+FFFD: PostgreSQL
+    text and jsonb cannot hold NUL, and one such field must not stop a whole page."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def _encode(payload: dict[str, Any]) -> str:
+    encoded = _ENCODER.encode(payload).decode()
+    if "\\u0000" in encoded:  # rare: look closer only then
+        cleaned = without_nul(payload)
+        if cleaned != payload:
+            log.warning("a payload held NUL characters; landed with U+FFFD in their place")
+            encoded = _ENCODER.encode(cleaned).decode()
+    return encoded.replace("\\", "\\\\")
+
+
 def _copy_chunks(page: list[RawRecord], batch_id: str, extracted_at: datetime) -> Iterator[bytes]:
     """The page as COPY text, in chunks. Payloads are encoded by msgspec, whose JSON holds no raw
     control characters, so doubling backslashes escapes it: several times faster than json.dumps
@@ -73,7 +98,7 @@ def _copy_chunks(page: list[RawRecord], batch_id: str, extracted_at: datetime) -
     for start in range(0, len(page), _CHUNK):
         yield "".join(
             f"{_copy_text(r.record_id)}\t{r.version_at.isoformat()}\t{'t' if r.is_deleted else 'f'}\t"
-            f"{_ENCODER.encode(r.payload).decode().replace(chr(92), chr(92) * 2)}{tail}"
+            f"{_encode(r.payload)}{tail}"
             for r in page[start:start + _CHUNK]
         ).encode()
 

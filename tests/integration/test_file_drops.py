@@ -3,6 +3,7 @@
 import shutil
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -126,3 +127,20 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
                                     " order by email")
     assert [m for (m,) in members] == ["jan.vogt@example.com", "tom.weber@example.org"]
     assert stats["file_drops"]["crm_leads"]["rows_quarantined"] == 1
+
+
+def test_a_row_with_a_nul_character_is_quarantined_and_the_rest_loads(empty_warehouse, drops):
+    """PostgreSQL cannot store NUL in text or jsonb: the row is quarantined (NUL shown as U+FFFD)."""
+    folder = Path(drops["leads"].location)
+    header = (folder / "leads_2026-05.csv").read_text().splitlines()[0]
+    for old in folder.iterdir():
+        old.unlink()
+    (folder / "leads_nul.csv").write_text(
+        f"{header}\nL-2001;03/05/2026;Paid search;/pricing;ada@example.com\n"
+        "L-2002;03/05/2026;Paid search;/pri\x00cing;grace@example.com\n")
+    stats = load_drop(empty_warehouse, drops["leads"], "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (1, 1)
+    assert rows(empty_warehouse, "select record_id from raw.file__leads") == [("L-2001",)]
+    (reason, page), = rows(empty_warehouse,
+                           "select reason, payload -> 'row' ->> 'Landing page' from quarantine.records")
+    assert "NUL" in reason and page == "/pri\ufffdcing"

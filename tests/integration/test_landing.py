@@ -59,3 +59,20 @@ def test_a_crash_mid_sequence_resumes_without_loss_or_duplicates(empty_warehouse
     with empty_warehouse.connect() as conn:
         rows_total = conn.execute(text("select rows_total from meta.sync_state where entity = 'email_events'")).scalar()
     assert rows_total == total
+
+
+def test_a_nul_character_in_a_payload_does_not_stop_the_page(empty_warehouse):
+    """PostgreSQL's jsonb cannot hold NUL: it lands as U+FFFD, with the rest of the page."""
+    from datetime import UTC, datetime
+
+    from smarketing.landing import land_page
+    from smarketing.sources.base import RawRecord
+
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    page = [RawRecord("1", at, {"properties": {"company": "Null\x00 Corp", "tags": ["a\x00"]}}),
+            RawRecord("2", at, {"properties": {"company": "Back\\slash \\u0000 text"}})]
+    assert land_page(empty_warehouse, "hubspot", "contacts", page, "run-1", at) == 2
+    with empty_warehouse.connect() as conn:
+        stored = dict(conn.execute(text("select record_id, payload from raw.hubspot__contacts")).all())
+    assert stored["1"]["properties"] == {"company": "Null\ufffd Corp", "tags": ["a\ufffd"]}
+    assert stored["2"]["properties"]["company"] == "Back\\slash \\u0000 text"  # escaped text stays as it was
