@@ -134,6 +134,7 @@ def land_generated(eng, people: int, seed: int, run_id: str, landing: Measure, g
                 generation.rows += len(records)
                 landing.rows += land_pages(eng, system, entity, records, run_id)
     landing.seconds -= generation.seconds
+    generation.peak_rss_mb = landing.peak_rss_mb  # one process does both, part by part
 
 
 def run_stages(eng, run_id: str, stages: dict[str, Measure], timings: SqlTimings, full: bool = False) -> None:
