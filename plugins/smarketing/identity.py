@@ -28,7 +28,7 @@ import yaml
 from sqlalchemy import Connection, text
 
 from smarketing.config import PATHS
-from smarketing.warehouse import copy_rows, sql_path
+from smarketing.warehouse import analyze_if_grown, copy_rows, sql_path
 
 RULE_RANK = {"crm_conversion": 0, "source_merge": 1, "email_exact": 2, "email_generic_same_name": 3,
              "fuzzy_name_company": 4}
@@ -157,9 +157,7 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
         conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
                              " (select source, entity, record_id from identity_refresh)")
     refreshed = conn.execute(text(sql_path("core/identity_records.sql").read_text()), params).rowcount
-    size = conn.exec_driver_sql("select reltuples from pg_class where oid = 'core.identity_record'::regclass").scalar()
-    if refreshed and (size is None or size < 0 or refreshed * 10 > size):
-        conn.exec_driver_sql("analyze core.identity_record")
+    analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed
 

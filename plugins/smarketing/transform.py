@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 
 from smarketing import identity
 from smarketing.config import PATHS
-from smarketing.warehouse import run_script, run_sql_file
+from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file
 
 # Recomputed for the persons or opportunities in scope (delete, then insert), in this order.
 SCOPED_REBUILDS = ("opportunity_stage_history", "lifecycle_event", "person_lifecycle_history", "consent")
@@ -45,8 +45,6 @@ SCOPE_DELETES = {
     "opportunity_daily": "delete from core.opportunity_daily where snapshot_date = :d and opportunity_id in ("  # noqa: S608
                          + _OPPORTUNITIES_IN_SCOPE + ")",
 }
-# Payload fields an incremental merge looks records up by (the stage history of an opportunity in scope).
-LATEST_INDEXES = {"salesforce__opportunity_history": ("OpportunityId",)}
 WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12
@@ -67,10 +65,6 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     for table in tables:
         dbapi.execute(psql.SQL("create table if not exists {} (like {} including defaults, primary key (record_id))")
                       .format(psql.Identifier("staging", f"latest_{table}"), psql.Identifier("raw", table)))
-        for n, field in enumerate(LATEST_INDEXES.get(table, ())):
-            dbapi.execute(psql.SQL("create index if not exists {} on {} ((payload ->> {}))").format(
-                psql.Identifier(f"latest_{table}_{n}"), psql.Identifier("staging", f"latest_{table}"),
-                psql.Literal(field)))
         if full:
             dbapi.execute(psql.SQL("truncate {}").format(psql.Identifier("staging", f"latest_{table}")))
     if full:
@@ -79,6 +73,7 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
         "create temporary table promoting on commit drop as select batch_id, source, entity from meta.batches"
         " where validated_at is not null and promoted_at is null")
     pending = set(conn.exec_driver_sql("select distinct source || '__' || entity from promoting").scalars().all())
+    total = 0
     for table in tables:
         if table not in pending:
             continue
@@ -87,10 +82,8 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
             latest=psql.Identifier("staging", f"latest_{table}"), table=psql.Identifier("raw", table),
             source=psql.Literal(source), entity=psql.Literal(entity),
         ).as_string(dbapi)).rowcount
-        size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"),
-                            {"t": f"staging.latest_{table}"}).scalar()
-        if changed and (size is None or size < 0 or changed * 10 > size):  # plan with fresh statistics
-            dbapi.execute(psql.SQL("analyze {}").format(psql.Identifier("staging", f"latest_{table}")))
+        analyze_if_grown(conn, "staging", f"latest_{table}", changed)
+        total += changed
     conn.exec_driver_sql("update meta.batches set promoted_at = now()"
                          " where batch_id in (select batch_id from promoting)")
     conn.exec_driver_sql("drop table promoting")
@@ -99,7 +92,7 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     folder = PATHS.sql / "staging"
     for path in sorted(folder.glob("stg_*.sql")) + sorted(folder.glob("int_*.sql")):
         conn.exec_driver_sql(path.read_text())
-    return conn.exec_driver_sql("select count(*) from merge_changes").scalar_one()
+    return total
 
 
 def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:
@@ -113,20 +106,10 @@ def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:
     return dates
 
 
-def _analyze_if_grown(conn: Connection, table: str, changed_rows: int) -> None:
-    """Refresh a core table's statistics when a step changed a tenth of it or more, so the steps
-    after it (same transaction) and the marts plan with its real size: with a fresh table still
-    estimated at one row, joins against it became nested loops, quadratic in the scale."""
-    size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"), {"t": f"core.{table}"}
-                        ).scalar()
-    if changed_rows and (size is None or size < 0 or changed_rows * 10 > size):
-        conn.exec_driver_sql(f"analyze core.{table}")  # noqa: S608 - names from this module
-
-
 def _step(conn: Connection, name: str, params: dict[str, Any] | None = None, table: str | None = None) -> int:
     """Run ``sql/core/<name>.sql``; analyze the table it wrote when it grew much."""
     rows = run_sql_file(conn, f"core/{name}.sql", params)
-    _analyze_if_grown(conn, table or name, rows)
+    analyze_if_grown(conn, "core", table or name, rows)
     return rows
 
 
@@ -152,8 +135,8 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         changed["core/account.sql"] = _step(conn, "account")
         changed["core/account_identity.sql"] = _step(conn, "account_identity")
         changed["identity"] = vars(identity.resolve(conn, settings, full))
-        _analyze_if_grown(conn, "person", changed["identity"]["new_persons"])
-        _analyze_if_grown(conn, "person_identity", changed["identity"]["changed"])
+        analyze_if_grown(conn, "core", "person", changed["identity"]["new_persons"])
+        analyze_if_grown(conn, "core", "person_identity", changed["identity"]["changed"])
         run_script(conn, (PATHS.sql / "core" / "_scope.sql").read_text())
         changed["core/opportunity.sql"] = _step(conn, "opportunity")
         conn.exec_driver_sql(  # the persons the opportunities now belong to
@@ -183,5 +166,5 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
             snapshots += run_sql_file(conn, "core/opportunity_daily.sql",
                                       {"snapshot_date": day, "all_opportunities": not known})
         changed["core/opportunity_daily.sql"] = snapshots
-        _analyze_if_grown(conn, "opportunity_daily", snapshots)
+        analyze_if_grown(conn, "core", "opportunity_daily", snapshots)
     return changed

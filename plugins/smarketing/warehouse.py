@@ -103,6 +103,19 @@ def run_sql_file(conn: Connection, relative: str, params: Mapping[str, Any] | No
     return result.rowcount
 
 
+def analyze_if_grown(conn: Connection, schema: str, table: str, changed_rows: int) -> None:
+    """Refresh a table's statistics when a statement changed a tenth of it or more (or it was never
+    analysed), so the statements after it in the same transaction plan with its real size: a
+    freshly filled table still estimated at one row turned joins into nested loops, quadratic in
+    the scale (make bench)."""
+    from psycopg import sql
+
+    size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"),
+                        {"t": f"{schema}.{table}"}).scalar()
+    if changed_rows and (size is None or size < 0 or changed_rows * 10 > size):
+        conn.connection.driver_connection.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, table)))
+
+
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Bulk-load ``rows`` into ``table`` with COPY FROM STDIN (binary-safe, no row-by-row inserts)."""
     from psycopg import sql
