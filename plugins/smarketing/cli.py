@@ -3,6 +3,7 @@
     smarketing demo                       run the whole pipeline on demo data and print the results
     smarketing warehouse start|stop|url   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
+    smarketing config check               validate every file in config/ (unknown keys, types, values)
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
     smarketing identity-score [--scale N] precision and recall of identity resolution against that truth
@@ -150,6 +151,22 @@ def _identity_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    from smarketing import settings
+    from smarketing.config import PATHS
+
+    problems = settings.check_all()
+    for name in settings.MODELS:
+        path = settings.path_of(name)
+        mine = problems.get(name, [])
+        state = "absent (optional)" if not path.exists() and name in settings.OPTIONAL else (
+            "invalid" if mine else "ok")
+        print(f"{path.relative_to(PATHS.root) if path.is_relative_to(PATHS.root) else path}: {state}")
+        for problem in mine:
+            print(f"  {problem.removeprefix(str(path) + ': ')}")
+    return 1 if problems else 0
+
+
 def _lists(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -158,16 +175,22 @@ def _lists(args: argparse.Namespace) -> int:
     from sqlalchemy import text
 
     from smarketing import config, warehouse
+    from smarketing.mailbox import fold, is_address, mailbox_key
+    from smarketing.nurture.lists import spreadsheet_safe
     from smarketing.nurture.programs import load_programs
 
+    if args.action == "suppress" and not is_address(args.email):
+        print(f"{args.email!r} is not an email address; nothing was suppressed", file=sys.stderr)
+        return 2
     eng = warehouse.engine(config.warehouse_url())
     if args.action == "suppress":
-        email = args.email.strip().lower()
+        email = fold(args.email)
         with eng.begin() as conn:
             conn.execute(text("insert into nurture.manual_suppression (email, reason) values (:e, :r)"
                               " on conflict (email) do update set reason = excluded.reason"),
                          {"e": email, "r": args.reason})
-        print("suppressed on every list from the next nurture run on (nurture.manual_suppression)")
+        print(f"mailbox {mailbox_key(email)} (every spelling of it: case, +tags, Gmail dots) is suppressed on"
+              " every list from the next nurture run on (nurture.manual_suppression)")
         return 0
     programs = load_programs()
     if args.program not in programs:
@@ -195,7 +218,7 @@ def _lists(args: argparse.Namespace) -> int:
         else:
             writer = csv.DictWriter(out, fieldnames=list(fields))
             writer.writeheader()
-            writer.writerows(records)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in records)
     finally:
         if args.out:
             out.close()
@@ -219,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     wh.add_argument("name", nargs="?", help="create-login: the login's name")
     wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
     wh.set_defaults(func=_warehouse)
+
+    check = sub.add_parser("config", help="check the files in config/",
+                           description="Validate every file in config/ (unknown keys, types, values).")
+    check.add_argument("action", choices=["check"])
+    check.set_defaults(func=_config)
 
     mig = sub.add_parser("migrate", help="apply pending warehouse migrations")
     mig.set_defaults(func=_migrate)

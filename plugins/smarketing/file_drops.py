@@ -29,12 +29,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine, text
 
-from smarketing.config import PATHS, ConfigError
+from smarketing.config import PATHS
 from smarketing.landing import COLUMNS, ensure_raw_table, without_nul
-from smarketing.warehouse import IDENTIFIER, copy_rows
+from smarketing.warehouse import copy_rows
 
 SOURCE = "file"
 
@@ -72,29 +71,16 @@ class DropStats:
 
 
 def load_drops(path: Path | None = None) -> list[Drop]:
-    path = path or PATHS.config / "file_drops.yaml"
-    if not path.exists():
-        return []
-    raw = (yaml.safe_load(path.read_text()) or {}).get("drops") or {}
+    """The drops of ``config/file_drops.yaml`` (or ``path``), validated; none when it is absent."""
+    from smarketing import settings
+
     drops = []
-    for name, spec in raw.items():
-        if not isinstance(spec, dict) or not spec.get("entity") or not spec.get("location"):
-            raise ConfigError(f"{path}: drop {name!r} needs at least 'entity' and 'location'")
-        if not IDENTIFIER.match(str(spec["entity"])):
-            raise ConfigError(f"{path}: drop {name!r} entity {spec['entity']!r} must be lowercase letters, digits, _")
-        if spec.get("format", "csv") not in ("csv", "jsonl"):
-            raise ConfigError(f"{path}: drop {name!r} format must be csv or jsonl, not {spec.get('format')!r}")
-        location = str(spec["location"])
+    for name, spec in settings.load("file_drops", path=path)["drops"].items():
+        location = spec.pop("location")
         if "://" not in location and not Path(location).is_absolute():
             location = str(PATHS.root / location)
-        drops.append(Drop(
-            name=name, entity=spec["entity"], location=location, pattern=spec.get("pattern", "*.csv"),
-            format=spec.get("format", "csv"), delimiter=spec.get("delimiter", ","),
-            encoding=spec.get("encoding", "utf-8"), id_column=spec.get("id_column", "id"),
-            columns=dict(spec.get("columns") or {}), required=tuple(spec.get("required") or ()),
-            dates=tuple(spec.get("dates") or ()), numbers=tuple(spec.get("numbers") or ()),
-            date_format=spec.get("date_format", "%Y-%m-%d"), decimal=str(spec.get("decimal", ".")),
-        ))
+        drops.append(Drop(name=name, location=location, **{k: tuple(v) if isinstance(v, list) else v
+                                                            for k, v in spec.items()}))
     return drops
 
 

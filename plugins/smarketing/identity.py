@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Connection, text
 
-from smarketing.config import PATHS
 from smarketing.warehouse import analyze_if_grown, copy_rows, sql_path
 
 RULE_RANK = {"crm_conversion": 0, "source_merge": 1, "email_exact": 2, "email_generic_same_name": 3,
@@ -46,20 +44,19 @@ class IdentityStats:
 
 
 def identity_settings(path: Path | None = None) -> dict[str, Any]:
-    path = path or PATHS.config / "identity.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    """``config/identity.yaml``, validated (``smarketing.settings.IdentitySettings``)."""
+    from smarketing import settings
+
+    return settings.load("identity", path=path)
 
 
 def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
-    norm = settings.get("normalization") or {}
-    fuzzy = settings.get("fuzzy") or {}
+    fuzzy = settings["fuzzy"]
     return {
-        "strip_plus": bool(norm.get("strip_plus_addressing", True)),
-        "gmail_dots": bool(norm.get("gmail_dots", True)),
-        "generic_mailboxes": list(settings.get("generic_mailboxes") or []),
-        "free_mail_domains": list(settings.get("free_mail_domains") or []),
-        "fuzzy_enabled": bool(fuzzy.get("enabled", True)),
-        "min_name_similarity": float(fuzzy.get("min_name_similarity", 0.55)),
+        "generic_mailboxes": list(settings["generic_mailboxes"]),
+        "free_mail_domains": list(settings["free_mail_domains"]),
+        "fuzzy_enabled": fuzzy["enabled"],
+        "min_name_similarity": fuzzy["min_name_similarity"],
     }
 
 

@@ -7,10 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine, text
 
-from smarketing.config import PATHS
 from smarketing.warehouse import run_sql_file
 
 # Build order: later marts read earlier ones (lead_velocity and kpi_summary read funnel, ...).
@@ -46,19 +44,21 @@ CHECKS = {
 
 
 def kpi_settings(path: Path | None = None) -> dict[str, Any]:
-    path = path or PATHS.config / "kpis.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    """``config/kpis.yaml``, validated (``smarketing.settings.KpiSettings``)."""
+    from smarketing import settings
+
+    return settings.load("kpis", path=path)
 
 
 def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
-    stages = settings.get("stage_probabilities") or {}
-    abc = list(settings.get("abc_thresholds") or [0.8, 0.95])
+    stages = settings["stage_probabilities"]
+    abc = list(settings["abc_thresholds"])
     return {
         "as_of": as_of,
-        "fiscal_start": int(settings.get("fiscal_year_start_month", 1)),
-        "sla_hours": int(settings.get("lead_response_sla_hours", 24)),
-        "lookback_days": int(settings.get("attribution_lookback_days", 365)),
-        "marketing_channels": list(settings.get("marketing_channels") or []),
+        "fiscal_start": settings["fiscal_year_start_month"],
+        "sla_hours": settings["lead_response_sla_hours"],
+        "lookback_days": settings["attribution_lookback_days"],
+        "marketing_channels": list(settings["marketing_channels"]),
         "stage_names": list(stages),
         "stage_probabilities": [float(v) for v in stages.values()],
         "abc_a": float(abc[0]),

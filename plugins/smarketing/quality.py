@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine, text
 
 from smarketing.config import PATHS
@@ -62,19 +61,28 @@ def data_docs_dir() -> Path:
 
 
 def quality_settings(path: Path | None = None) -> dict[str, Any]:
-    path = path or PATHS.config / "quality.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    """``config/quality.yaml``, validated (``smarketing.settings.QualitySettings``)."""
+    from smarketing import settings
+
+    return settings.load("quality", path=path)
 
 
 def suite_parameters(settings: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The values suites refer to with ``{"$PARAMETER": name}``."""
-    params = dict(settings.get("parameters") or {})
-    skew = timedelta(minutes=int(params.pop("clock_skew_minutes", 60)))
-    years = int(params.pop("close_date_years_ahead", 5))
+    params = dict(settings["parameters"])
+    skew = timedelta(minutes=params.pop("clock_skew_minutes"))
+    years = params.pop("close_date_years_ahead")
     params["latest_plausible_at"] = (now + skew).isoformat()
     params["latest_close_date"] = date(now.year + years, now.month, min(now.day, 28)).isoformat()
-    params.setdefault("earliest_close_date", "2000-01-01")
+    params["earliest_close_date"] = params["earliest_close_date"].isoformat()
     return params
+
+
+def failure_share(settings: dict[str, Any], suite: str) -> float:
+    """The share of failing rows a suite may have: its own ``suites.<suite>.max_failure_share``,
+    else the file's ``max_failure_share``."""
+    own = settings["suites"].get(suite)
+    return own["max_failure_share"] if own else settings["max_failure_share"]
 
 
 def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
@@ -130,10 +138,7 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
             with eng.begin() as conn:
                 _mark_validated(conn, batch_ids, run_id)
             continue
-        share = max_failure_share
-        if share is None:
-            share = float(((settings.get("suites") or {}).get(name) or {}).get(
-                "max_failure_share", settings.get("max_failure_share", DEFAULT_MAX_FAILURE_SHARE)))
+        share = max_failure_share if max_failure_share is not None else failure_share(settings, name)
         context = context or _gx_context()
         try:
             outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params))

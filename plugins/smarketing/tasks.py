@@ -15,6 +15,11 @@ from smarketing.runs import record_run
 
 
 def _engine() -> Engine:
+    """The warehouse, once every file in config/ is valid: each task starts here, so a typo in
+    any of them fails the task before it changes anything."""
+    from smarketing import settings
+
+    settings.require_valid()
     return warehouse.engine(config.warehouse_url())
 
 
@@ -28,8 +33,8 @@ def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
     from smarketing.landing import land_source
     from smarketing.sources import get_source, settings
 
-    spec = settings().get("systems", {}).get(system) or {}
-    lookback = timedelta(minutes=int(spec.get("lookback_minutes", 0) if isinstance(spec, dict) else 0))
+    spec = settings()["systems"].get(system)
+    lookback = timedelta(minutes=spec["lookback_minutes"] if spec else 0)
     eng, started = _engine(), datetime.now(UTC)
     stats = {s.entity: {"received": s.received, "new": s.new, "pages": s.pages}
              for s in land_source(eng, get_source(system), run_id, lookback)}
@@ -54,13 +59,11 @@ def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
 
 def _landed_entities() -> list[tuple[str, str]]:
     from smarketing.file_drops import SOURCE, load_drops
-    from smarketing.sources import settings, systems
+    from smarketing.sources import settings
 
-    conf = settings().get("systems", {})
     entities = []
-    for system in systems():
-        spec = conf[system] if isinstance(conf[system], dict) else {"kind": conf[system]}
-        entities += [(system, e) for e in spec.get("entities") or _default_entities(spec["kind"], system)]
+    for system, spec in settings()["systems"].items():
+        entities += [(system, e) for e in spec["entities"] or _default_entities(spec["kind"], system)]
     return entities + [(SOURCE, drop.entity) for drop in load_drops()]
 
 
@@ -112,40 +115,63 @@ def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
 
 
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
-    from smarketing.nurture.lists import build_list, refresh_suppression
+    """Suppression, lists and views in one transaction, then the files and the pushes; a failed
+    delivery fails the task after the others were attempted, naming program and path or list."""
+    from smarketing.nurture.lists import NurtureError, build_lists
     from smarketing.nurture.programs import load_programs, nurture_settings
 
     eng, started = _engine(), datetime.now(UTC)
     settings = nurture_settings()
-    suppressed = refresh_suppression(eng, settings)
-    lists = {}
-    for program in load_programs().values():
-        result = build_list(eng, program, as_of, run_id)
-        lists[program.name] = {"members": result.members, "eligible": result.eligible, "added": result.added,
-                               "removed": result.removed, "export_path": str(result.export_path)}
-    pushes = push_nurture_lists(eng, settings)
+    programs = list(load_programs().values())
+    errors = []
+    try:
+        suppressed, results = build_lists(eng, programs, as_of, run_id, settings)
+    except NurtureError as exc:
+        if "the lists are current in the warehouse" not in str(exc):
+            raise
+        errors.append(str(exc))
+        suppressed, results = {}, []
+    lists = {r.program: {"members": r.members, "eligible": r.eligible, "added": r.added, "removed": r.removed,
+                         "export_path": str(r.export_path)} for r in results}
+    pushes = push_nurture_lists(eng, settings, errors)
     stats = {"suppressed": suppressed, "lists": lists, "pushes": pushes}
-    record_run(eng, run_id, "nurture", as_of, started, stats)
+    record_run(eng, run_id, "nurture", as_of, started, stats | ({"errors": errors} if errors else {}))
+    if errors:
+        raise NurtureError("; ".join(errors))
     return stats
 
 
-def push_nurture_lists(eng: Engine, settings: dict[str, Any]) -> dict[str, Any]:
-    """Send each program with the hubspot_list destination to its HubSpot list (the difference only)."""
+def push_nurture_lists(eng: Engine, settings: dict[str, Any], errors: list[str] | None = None) -> dict[str, Any]:
+    """Send each program with the hubspot_list destination to its HubSpot list (the difference only);
+    empty the lists of programs that no longer have it. Failures are appended to ``errors``
+    (raised at once when None)."""
+    from sqlalchemy import text
+
     from smarketing.nurture import hubspot_list
     from smarketing.nurture.programs import load_programs
-    from smarketing.sources.hubspot import HubSpotSource
+    from smarketing.sources.base import SourceError
 
-    targets = [p for p in load_programs().values() if "hubspot_list" in p.destinations]
-    if not targets:
+    targets = {p.name for p in load_programs().values() if "hubspot_list" in p.destinations}
+    with eng.connect() as conn:
+        retired = set(conn.execute(text("select distinct program from nurture.platform_sync"
+                                        " where platform = :pl and in_list"), {"pl": hubspot_list.PLATFORM}
+                                   ).scalars().all()) - targets
+    if not targets and not retired:
         return {}
-    conf = (settings.get("destinations") or {}).get("hubspot_list") or {}
-    client = HubSpotSource.from_connection(conf.get("conn_id", "hubspot_default")).client
-    prefix = conf.get("list_name_prefix", "Smarketing · ")
+    conf = settings["destinations"]["hubspot_list"]
+    client = hubspot_list.client(conf["conn_id"])
     results = {}
-    for program in targets:
-        result = hubspot_list.push(eng, client, program.name, f"{prefix}{program.name}")
-        results[program.name] = {"list_id": result.list_id, "added": result.added, "removed": result.removed,
-                                 "without_contact": result.without_contact}
+    for name in sorted(targets | retired):
+        list_name = f"{conf['list_name_prefix']}{name}"
+        try:
+            result = hubspot_list.push(eng, client, name, list_name, retire=name in retired)
+        except (SourceError, hubspot_list.UnsafePush) as exc:
+            if errors is None:
+                raise
+            errors.append(f"program {name}: push to HubSpot list {list_name!r} failed: {exc}")
+            continue
+        results[name] = {"list_id": result.list_id, "added": result.added, "removed": result.removed,
+                         "without_contact": result.without_contact} | ({"retired": True} if name in retired else {})
     return results
 
 

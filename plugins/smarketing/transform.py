@@ -37,6 +37,8 @@ SCOPE_DELETES = {
     "person_lifecycle_history": "delete from core.person_lifecycle_history"
                                 " where person_id in (select person_id from merge_persons)",
     "consent": "delete from core.consent where person_id in (select person_id from merge_persons)",
+    "mailbox_consent": "delete from core.mailbox_consent where (source, entity, record_id)"
+                       " in (select source, entity, record_id from merge_changes)",
     "touchpoint": "delete from core.touchpoint where person_id in (select person_id from merge_persons)"
                   " or (source, source_record_id) in (select source, record_id from merge_changes)"
                   " or (source = 'hubspot' and source_record_id in (select event_id from merge_email_events))"
@@ -122,7 +124,7 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
     settings = settings if settings is not None else identity.identity_settings()
     params = identity.sql_params(settings)
     priorities = {f"{attr}_priority": list(order)
-                  for attr, order in (settings.get("survivorship") or {}).items()}
+                  for attr, order in settings["survivorship"].items()}
     for attr in ("first_name", "last_name", "company_name", "owner_id", "email", "source_channel"):
         priorities.setdefault(f"{attr}_priority", [])
     changed: dict[str, Any] = {}
@@ -152,6 +154,8 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         changed["core/campaign.sql"] = _step(conn, "campaign")
         changed["core/activity.sql"] = _step(conn, "activity")
         changed["core/email_event.sql"] = _step(conn, "email_event", params)
+        conn.exec_driver_sql(SCOPE_DELETES["mailbox_consent"])
+        changed["core/mailbox_consent.sql"] = _step(conn, "mailbox_consent")
         conn.exec_driver_sql(SCOPE_DELETES["touchpoint"])
         changed["core/touchpoint.sql"] = _step(conn, "touchpoint", params)
         for table in SCOPED_REBUILDS:

@@ -1,11 +1,11 @@
--- Grain: one row per HubSpot email event, linked to the person with that address (normalised as
--- identity resolution does) and to the campaign. Only the events in scope (merge_email_events).
+-- Grain: one row per HubSpot email event, linked to a person holding its mailbox (the mailbox key,
+-- as identity resolution keys records) and to the campaign. Only the events in scope (merge_email_events).
 insert into core.email_event (source, source_record_id, person_id, campaign_id, event_type, email, email_key,
     occurred_at, bounce_category, is_filtered, subscription_status)
 with events as (
     select
         e.*,
-        core.normalize_email(e.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key
+        core.mailbox_key(e.email) as email_key
     from staging.stg_hubspot__email_events as e
     where e.event_id in (select event_id from merge_email_events)
 ),

@@ -1,6 +1,6 @@
 -- The records identity resolution compares, with their normalised keys, for the records being
 -- refreshed (temp table identity_refresh, see identity.py). Grain: one row per live source record
--- describing a person. Parameters: :strip_plus, :gmail_dots, :generic_mailboxes,
+-- describing a person; email_key is the mailbox key (core.mailbox_key). Parameters: :generic_mailboxes,
 -- :free_mail_domains (from config/identity.yaml).
 insert into core.identity_record (
     record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
@@ -17,7 +17,7 @@ keyed as (
         source,
         entity,
         record_id,
-        core.normalize_email(email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key,
+        core.mailbox_key(email) as email_key,
         core.normalize_name(concat_ws(' ', first_name, last_name)) as full_name,
         core.normalize_name(last_name) as last_name_key,
         core.normalize_name(first_name) as first_name_key,

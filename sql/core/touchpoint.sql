@@ -28,10 +28,10 @@ email_touches as (
 forms as (  -- the submissions in scope: changed ones, and those from an address of a person in scope
     select
         f.submission_id, f.submitted_at,
-        core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) as email_key
+        core.mailbox_key(f.email) as email_key
     from staging.stg_hubspot__form_submissions as f
     where f.submission_id in (select record_id from scope where source = 'hubspot')
-        or core.normalize_email(f.email, cast(:strip_plus as boolean), cast(:gmail_dots as boolean)) in (
+        or core.mailbox_key(f.email) in (
             select r.email_key
             from identity_records as r
             inner join core.person_identity as i

@@ -43,7 +43,7 @@ unioned as (
     union all
     select
         'file', 'leads', lead_id, email, first_name, last_name,
-        company_name, origin_channel, created_at, mql_at, converted_date, false,
+        company_name, origin_channel, created_at, mql_at, converted_date, has_email_opt_out,
         null, null, null, null
     from file_leads
 ),

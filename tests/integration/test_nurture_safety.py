@@ -36,7 +36,9 @@ person = st.fixed_dictionaries({
 
 
 def must_suppress(people):
-    """Addresses no list may hold, by the rules of suppressed.sql, worked out from the flags."""
+    """Addresses no list may hold, by the rules of suppressed_mailbox.sql, worked out from the flags.
+    A merged-away person is kept off the lists itself; the mailbox stays open to the person it
+    was merged into and to others sharing it."""
     bad = set()
     for p in people:
         f = p["flags"]
@@ -44,7 +46,7 @@ def must_suppress(people):
             continue
         email = f"{p['mailbox']}@{p['domain']}"
         if (("unsubscribed" in f and "resubscribed" not in f) or "hard_bounce" in f or "spam" in f
-                or "opt_out" in f or "no_basis" in f or "manual" in f or "merged" in f
+                or "opt_out" in f or "no_basis" in f or "manual" in f
                 or p["domain"] == "smarketing.example"):
             bad.add(email)
     return bad
@@ -122,6 +124,11 @@ def test_no_list_file_or_push_ever_holds_a_suppressed_address(nurture_engine, pe
             exported = {row["email"] for row in csv.DictReader(handle)}
         assert not listed & bad, name
         assert not exported & bad, name
+        with eng.connect() as conn:
+            merged = conn.execute(text("select count(*) from nurture.list_members l join core.person p using"
+                                       " (person_id) where p.merged_into_person_id is not null or p.is_deleted"
+                                       )).scalar_one()
+        assert merged == 0, name
         hubspot_list.push(eng, client, name, f"list {name}")
     pushed_people = {int(r) - 1000 for r in fake.pushed}
     pushed_addresses = {f"{people[n - 1]['mailbox']}@{people[n - 1]['domain']}" for n in pushed_people}

@@ -32,7 +32,7 @@ def test_hostile_names_in_config_files_are_refused(tmp_path):
         load_drops(drops)
     programs = tmp_path / "nurture.yaml"
     programs.write_text(json.dumps({"programs": {HOSTILE: {"eligibility": "nurture/programs/won_recently.sql"}}}))
-    with pytest.raises(ConfigError, match="program name"):
+    with pytest.raises(ConfigError, match="must be lowercase letters"):
         load_programs(programs)
     conn = ConnectionInfo("salesforce_default", "http://127.0.0.1:9", login="k", password="s")
     with pytest.raises(SourceError, match="plain field name"):

@@ -47,19 +47,29 @@ def ensure_list(client: HttpClient, name: str) -> str:
     return str(created["list"]["listId"])
 
 
-def push(eng: Engine, client: HttpClient, program: str, list_name: str) -> PushResult:
+def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: bool = False) -> PushResult:
+    """Bring the platform list up to the program's current members; ``retire`` empties it (the
+    program no longer has this destination)."""
     with eng.connect() as conn:
-        desired = dict(conn.execute(text(
+        desired = {} if retire else dict(conn.execute(text(
             "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
             " join core.person_identity i on i.person_id = m.person_id and i.source = 'hubspot'"
             "  and i.entity = 'contacts' and i.is_active"
             " where m.program = :p and m.removed_on is null group by m.person_id"), {"p": program}).all())
-        members = conn.execute(text("select count(*) from nurture.list_membership where program = :p"
-                                    " and removed_on is null"), {"p": program}).scalar_one()
-        suppressed = set(conn.execute(text("select person_id from nurture.suppressed")).scalars().all())
-    if suppressed & set(desired):
-        raise UnsafePush(f"program {program}: {len(suppressed & set(desired))} suppressed people are on the list; "
-                         "nothing was pushed")
+        members = 0 if retire else conn.execute(text(
+            "select count(*) from nurture.list_membership where program = :p and removed_on is null"),
+            {"p": program}).scalar_one()
+        # the last gate: a person, or the mailbox of the contact record to be sent, suppressed now
+        unsafe = conn.execute(text(
+            "select count(*) from unnest(cast(:people as bigint[]), cast(:records as text[]))"
+            " as d (person_id, record_id)"
+            " where exists (select 1 from nurture.suppressed s where s.person_id = d.person_id)"
+            "  or exists (select 1 from core.identity_record r join nurture.suppressed_mailbox s"
+            "   on s.mailbox_key = r.email_key where r.source = 'hubspot' and r.entity = 'contacts'"
+            "   and r.record_id = d.record_id)"),
+            {"people": list(desired), "records": list(desired.values())}).scalar_one()
+    if unsafe:
+        raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
     list_id = ensure_list(client, list_name)
     with eng.connect() as conn:
         synced = dict(conn.execute(text(
@@ -83,3 +93,10 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str) -> PushR
                 [{"p": program, "pl": PLATFORM, "l": list_id, "person": p, "record": r, "in_list": add}
                  for p, r, add in chunk])
     return PushResult(program, list_id, len(to_add), len(to_remove), members - len(desired))
+
+
+def client(conn_id: str) -> HttpClient:
+    """The HubSpot HTTP client of connection ``conn_id``."""
+    from smarketing.sources.hubspot import HubSpotSource
+
+    return HubSpotSource.from_connection(conn_id).client

@@ -1,6 +1,7 @@
 """Build each program's list for an as-of date, suppression applied, versioned, and delivered.
 
-Suppression is decided in ``sql/nurture/suppressed.sql`` and enforced in
+Suppression is decided per mailbox in ``sql/nurture/suppressed_mailbox.sql``, extended to every
+person holding a suppressed mailbox in ``sql/nurture/suppressed.sql``, and enforced in
 ``sql/nurture/list_members.sql``, the one statement every program's list goes through.
 
 Per run and program: the snapshot ``nurture.list_members`` for the as-of date; the versioned
@@ -8,6 +9,11 @@ Per run and program: the snapshot ``nurture.list_members`` for the as-of date; t
 ``nurture.list_runs``; a CSV ``<program>_<as_of>.csv`` written atomically; a view
 ``nurture.list_<program>`` of the current members for the ``smarketing_marketing`` role.
 Rerunning an as-of date undoes that date's changes first, so it gives the same list, diff and file.
+
+A run is all or nothing (``build_lists``): every program is checked first (its SQL parses and
+its parameters bind), then suppression, every list and every view are rebuilt in one
+transaction; files are written after the commit, so a full or read-only export folder leaves
+the warehouse consistent and fails the run naming the program and the path.
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from smarketing.config import PATHS
 from smarketing.nurture.programs import BASE_FIELDS, Program, nurture_settings
@@ -42,62 +51,149 @@ class ListResult:
     export_path: Path | None
 
 
+class NurtureError(RuntimeError):
+    """A program cannot be built, or a list could not be delivered; the message names which."""
+
+
 def suppression_params(settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    conf = (settings if settings is not None else nurture_settings()).get("suppression") or {}
+    conf = (settings if settings is not None else nurture_settings())["suppression"]
     return {
-        "require_legal_basis": bool(conf.get("require_legal_basis", True)),
-        "hard_bounce_categories": list(conf.get("hard_bounce_categories") or ["UNKNOWN_USER"]),
-        "excluded_domains": [d.lower() for d in conf.get("excluded_domains") or []],
+        "require_legal_basis": conf["require_legal_basis"],
+        "hard_bounce_categories": list(conf["hard_bounce_categories"]),
+        "excluded_domains": list(conf["excluded_domains"]),
     }
 
 
+def _refresh_suppression(conn: Connection, settings: dict[str, Any] | None = None) -> dict[str, int]:
+    params = suppression_params(settings)
+    conn.execute(text("delete from nurture.suppressed_mailbox"))
+    run_sql_file(conn, "nurture/suppressed_mailbox.sql", params)
+    conn.execute(text("delete from nurture.suppressed"))
+    run_sql_file(conn, "nurture/suppressed.sql", params)
+    rows = conn.execute(text("select reason, count(*) from nurture.suppressed group by reason order by reason"))
+    return {reason: count for reason, count in rows}
+
+
 def refresh_suppression(eng: Engine, settings: dict[str, Any] | None = None) -> dict[str, int]:
-    """Rebuild ``nurture.suppressed``; return people suppressed per reason."""
+    """Rebuild ``nurture.suppressed_mailbox`` and ``nurture.suppressed``; return people suppressed per reason."""
     with eng.begin() as conn:
-        conn.execute(text("delete from nurture.suppressed"))
-        run_sql_file(conn, "nurture/suppressed.sql", suppression_params(settings))
-        rows = conn.execute(text("select reason, count(*) from nurture.suppressed group by reason order by reason"))
-        return {reason: count for reason, count in rows}
+        return _refresh_suppression(conn, settings)
 
 
 def export_path(program: str, as_of: date, export_dir: Path | None = None) -> Path:
     return (export_dir or PATHS.exports) / "nurture" / f"{program}_{as_of.isoformat()}.csv"
 
 
-def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_dir: Path | None = None) -> ListResult:
-    """Replace the program's list for ``as_of``, version it, and deliver it to its file and view."""
-    eligibility = sql_path(program.eligibility).read_text().strip().rstrip(";")
-    statement = sql_path("nurture/list_members.sql").read_text().replace("{eligibility}", eligibility)
-    params = {**program.params, "program": program.name, "as_of": as_of}
-    key = {"p": program.name, "d": as_of}
+def _statements(program: Program) -> tuple[str, str]:
+    """The program's eligibility SQL and the list statement around it."""
+    try:
+        eligibility = sql_path(program.eligibility).read_text().strip().rstrip(";")
+    except OSError as exc:
+        raise NurtureError(f"program {program.name}: cannot read eligibility file sql/{program.eligibility}: "
+                           f"{exc.strerror}") from exc
+    return eligibility, sql_path("nurture/list_members.sql").read_text().replace("{eligibility}", eligibility)
+
+
+def check_programs(eng: Engine, programs: list[Program], as_of: date) -> None:
+    """Plan every program's list statement (parse, bind every parameter) without changing anything;
+    raise ``NurtureError`` naming each program that would fail."""
+    problems = []
+    with eng.connect() as conn:
+        for program in programs:
+            try:
+                eligibility, statement = _statements(program)
+                with conn.begin_nested():
+                    conn.execute(text(f"explain {statement}"), _params(program, as_of))
+                    columns = conn.execute(text(f"select * from ({eligibility}) as e limit 0"),  # noqa: S608
+                                           _params(program, as_of)).keys()
+                missing = [f for f in program.fields if f not in BASE_FIELDS and f not in columns]
+                if missing:
+                    problems.append(f"program {program.name}: fields {missing} are neither {list(BASE_FIELDS)} nor"
+                                    f" columns of sql/{program.eligibility} ({', '.join(c for c in columns)})")
+            except NurtureError as exc:
+                problems.append(str(exc))
+            except SQLAlchemyError as exc:
+                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                problems.append(f"program {program.name} (sql/{program.eligibility}): {detail}")
+        conn.rollback()
+    if problems:
+        raise NurtureError("nothing was changed: " + "; ".join(problems))
+
+
+def _params(program: Program, as_of: date) -> dict[str, Any]:
+    return {**program.params, "program": program.name, "as_of": as_of}
+
+
+def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
+                settings: dict[str, Any] | None = None,
+                export_dir: Path | None = None) -> tuple[dict[str, int], list[ListResult]]:
+    """Check every program, then rebuild suppression, every list and view in one transaction, then
+    write the files. Returns (people suppressed per reason, one result per program); raises
+    ``NurtureError`` after the commit when a file could not be written, naming program and path."""
+    check_programs(eng, programs, as_of)
     with eng.begin() as conn:
-        conn.execute(text("delete from nurture.list_members where program = :p and as_of = :d"), key)
-        members = conn.execute(text(statement), params).rowcount
-        # eligibility SQL comes from the project's own sql/ folder, never from user input
-        eligible = conn.execute(text(f"select count(*) from ({eligibility}) as e"), params).scalar_one()  # noqa: S608
-        added, removed, unchanged = _version(conn, program.name, as_of, run_id)
-        path = None
-        if "csv" in program.destinations:
-            path = export_path(program.name, as_of, export_dir)
-            write_csv_atomically(path, program.fields, _export_rows(conn, program, as_of))
-        if "view" in program.destinations:
-            _create_view(conn, program.name)
-        conn.execute(
-            text(
-                "insert into nurture.list_runs (program, as_of, run_id, members, eligible, suppressed, export_path,"
-                " added, removed, unchanged) values (:p, :d, :r, :m, :e, :s, :path, :a, :rm, :u)"
-                " on conflict (program, as_of) do update set run_id = excluded.run_id, members = excluded.members,"
-                " eligible = excluded.eligible, suppressed = excluded.suppressed, export_path = excluded.export_path,"
-                " added = excluded.added, removed = excluded.removed, unchanged = excluded.unchanged,"
-                " changed_at = now()"
-                " where (nurture.list_runs.run_id, nurture.list_runs.members, nurture.list_runs.eligible,"
-                " nurture.list_runs.export_path, nurture.list_runs.added, nurture.list_runs.removed,"
-                " nurture.list_runs.unchanged) is distinct from (excluded.run_id, excluded.members,"
-                " excluded.eligible, excluded.export_path, excluded.added, excluded.removed, excluded.unchanged)"
-            ),
-            {**key, "r": run_id, "m": members, "e": eligible, "s": eligible - members,
-             "path": str(path) if path else None, "a": added, "rm": removed, "u": unchanged},
-        )
+        suppressed = _refresh_suppression(conn, settings)
+        results = [_build(conn, program, as_of, run_id, export_dir) for program in programs]
+        files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
+            programs, results, strict=True) if result.export_path is not None]
+    deliver_files(files)
+    return suppressed, results
+
+
+def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]]) -> None:
+    """Write each list's file; one failure does not stop the others, all are reported at the end."""
+    failures = []
+    for program, result, rows in files:
+        assert result.export_path is not None
+        try:
+            write_csv_atomically(result.export_path, program.fields, rows)
+        except OSError as exc:
+            failures.append(f"program {program.name}: could not write {result.export_path}: "
+                            f"{exc.strerror or exc}")
+    if failures:
+        raise NurtureError("the lists are current in the warehouse, but " + "; ".join(failures))
+
+
+def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_dir: Path | None = None) -> ListResult:
+    """Replace one program's list for ``as_of``, version it, and deliver it to its file and view
+    (suppression as last refreshed). ``build_lists`` does this for every program at once."""
+    check_programs(eng, [program], as_of)
+    with eng.begin() as conn:
+        result = _build(conn, program, as_of, run_id, export_dir)
+        rows = _export_rows(conn, program, as_of)
+    if result.export_path is not None:
+        deliver_files([(program, result, rows)])
+    return result
+
+
+def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_dir: Path | None) -> ListResult:
+    eligibility, statement = _statements(program)
+    params = _params(program, as_of)
+    key = {"p": program.name, "d": as_of}
+    conn.execute(text("delete from nurture.list_members where program = :p and as_of = :d"), key)
+    members = conn.execute(text(statement), params).rowcount
+    # eligibility SQL comes from the project's own sql/ folder, never from user input
+    eligible = conn.execute(text(f"select count(*) from ({eligibility}) as e"), params).scalar_one()  # noqa: S608
+    added, removed, unchanged = _version(conn, program.name, as_of, run_id)
+    path = export_path(program.name, as_of, export_dir) if "csv" in program.destinations else None
+    if "view" in program.destinations:
+        _create_view(conn, program)
+    conn.execute(
+        text(
+            "insert into nurture.list_runs (program, as_of, run_id, members, eligible, suppressed, export_path,"
+            " added, removed, unchanged) values (:p, :d, :r, :m, :e, :s, :path, :a, :rm, :u)"
+            " on conflict (program, as_of) do update set run_id = excluded.run_id, members = excluded.members,"
+            " eligible = excluded.eligible, suppressed = excluded.suppressed, export_path = excluded.export_path,"
+            " added = excluded.added, removed = excluded.removed, unchanged = excluded.unchanged,"
+            " changed_at = now()"
+            " where (nurture.list_runs.run_id, nurture.list_runs.members, nurture.list_runs.eligible,"
+            " nurture.list_runs.export_path, nurture.list_runs.added, nurture.list_runs.removed,"
+            " nurture.list_runs.unchanged) is distinct from (excluded.run_id, excluded.members,"
+            " excluded.eligible, excluded.export_path, excluded.added, excluded.removed, excluded.unchanged)"
+        ),
+        {**key, "r": run_id, "m": members, "e": eligible, "s": eligible - members,
+         "path": str(path) if path else None, "a": added, "rm": removed, "u": unchanged},
+    )
     return ListResult(program.name, as_of, members, eligible, added, removed, unchanged, path)
 
 
@@ -130,15 +226,19 @@ def _version(conn: Connection, program: str, as_of: date, run_id: str) -> tuple[
     return added, removed, total - added
 
 
-def _create_view(conn: Connection, program: str) -> None:
+def _create_view(conn: Connection, program: Program) -> None:
+    """The marketing view of the program's current members, its description as the view's comment."""
     from psycopg import sql as psql
 
+    view = psql.Identifier("nurture", f"list_{program.name}")
     conn.connection.driver_connection.execute(psql.SQL(
-        "create or replace view nurture.{} as select m.person_id, m.email, l.first_name, l.last_name, l.attributes,"
+        "create or replace view {} as select m.person_id, m.email, l.first_name, l.last_name, l.attributes,"
         " m.added_on from nurture.list_membership m join nurture.list_members l on l.program = m.program"
         " and l.person_id = m.person_id and l.as_of = (select max(as_of) from nurture.list_runs r"
         " where r.program = m.program) where m.program = {} and m.removed_on is null"
-    ).format(psql.Identifier(f"list_{program}"), psql.Literal(program)))
+    ).format(view, psql.Literal(program.name)))
+    conn.connection.driver_connection.execute(psql.SQL("comment on view {} is {}").format(
+        view, psql.Literal(program.description or None)))
 
 
 def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[object]]:
@@ -156,9 +256,23 @@ def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[o
     return out
 
 
-def write_csv_atomically(path: Path, header: tuple[str, ...], rows: list[list[object]]) -> None:
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value`` for a CSV cell: text a spreadsheet would run as a formula gets a leading ``'``
+    (OWASP's advice); numbers, negative ones included, stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def write_csv_atomically(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see a partial file.
-    Temporary files a killed writer left behind are removed first."""
+    Temporary files a killed writer left behind are removed first. Cells a spreadsheet would run
+    as formulas are neutralised (``spreadsheet_safe``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*"):
         stale.unlink(missing_ok=True)
@@ -167,7 +281,7 @@ def write_csv_atomically(path: Path, header: tuple[str, ...], rows: list[list[ob
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            writer.writerows(rows)
+            writer.writerows([spreadsheet_safe(value) for value in row] for row in rows)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

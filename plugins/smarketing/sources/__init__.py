@@ -11,31 +11,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from smarketing.config import PATHS
 from smarketing.sources.base import RawRecord, Source, SourceError
 
 __all__ = ["RawRecord", "Source", "SourceError", "demo_dataset", "get_source", "systems"]
 
 
 def settings(path: Path | None = None) -> dict[str, Any]:
-    return _read(path or PATHS.config / "sources.yaml")
+    """``config/sources.yaml``, validated (``smarketing.settings.SourcesSettings``)."""
+    from smarketing import settings as config_files
 
-
-@lru_cache(maxsize=4)
-def _read(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) or {}
+    return config_files.load("sources", path=path)
 
 
 def systems(path: Path | None = None) -> list[str]:
-    return list(settings(path).get("systems", {}))
+    return list(settings(path)["systems"])
 
 
 def demo_dataset(path: Path | None = None):  # noqa: ANN201 - smarketing.sources.demo.Dataset
     """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
-    demo = settings(path).get("demo", {})
-    return _demo_dataset(int(demo.get("seed", 7)), int(demo.get("people", 120)))
+    demo = settings(path)["demo"]
+    return _demo_dataset(demo["seed"], demo["people"])
 
 
 @lru_cache(maxsize=2)
@@ -46,22 +41,20 @@ def _demo_dataset(seed: int, people: int):  # noqa: ANN202
 
 
 def get_source(system: str, path: Path | None = None) -> Source:
-    conf = settings(path)
-    spec = conf.get("systems", {}).get(system)
+    spec = settings(path)["systems"].get(system)
     if spec is None:
         raise SourceError(f"system {system!r} is not configured in config/sources.yaml (systems: {systems(path)})")
-    spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
-    kind = spec.get("kind")
-    entities = tuple(spec["entities"]) if spec.get("entities") else None
+    kind = spec["kind"]
+    entities = tuple(spec["entities"]) if spec["entities"] else None
     if kind == "hubspot":
         from smarketing.sources.hubspot import CONN_ID, HubSpotSource
 
-        return HubSpotSource.from_connection(spec.get("conn_id", CONN_ID), entities=entities)
+        return HubSpotSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities)
     if kind == "salesforce":
         from smarketing.sources.salesforce import CONN_ID, SalesforceSource
 
-        return SalesforceSource.from_connection(spec.get("conn_id", CONN_ID), entities=entities,
-                                                extra_fields=spec.get("extra_fields") or {})
+        return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities,
+                                                extra_fields=spec["extra_fields"])
     if kind == "demo":
         from smarketing.sources.demo import DemoSource
 

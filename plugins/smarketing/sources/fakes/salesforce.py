@@ -69,6 +69,11 @@ def _compare(left: Any, op: str, right: Any) -> bool:
     return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[op]
 
 
+# Standard objects every org has, queryable even when they hold no record.
+STANDARD_OBJECTS = ("Account", "Lead", "Contact", "Opportunity", "OpportunityHistory", "Task", "Event", "Campaign",
+                    "CampaignMember")
+
+
 class FakeSalesforce(FakeApi):
     def __init__(self, dataset: Dataset | None = None, client_id: str = "demo-consumer-key",
                  client_secret: str = "demo-consumer-secret", rate_limit: tuple[int, float] | None = None) -> None:
@@ -78,7 +83,7 @@ class FakeSalesforce(FakeApi):
         self._token_numbers = itertools.count(1)
         self._cursor_numbers = itertools.count(1)
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}  # locator -> (rows, batch size)
-        self.tables: dict[str, dict[str, dict[str, Any]]] = {}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in STANDARD_OBJECTS}
         if dataset is not None:
             for (system, _entity), records in dataset.records.items():
                 if system != "salesforce":

@@ -1,0 +1,73 @@
+"""The mailbox key: which mailbox an address reaches, whatever its spelling.
+
+One rule for identity resolution, email events, consent, suppression, manual suppression, list
+building and the push: Unicode NFC; surrounding whitespace removed; lower case (every letter,
+not only ASCII); the ``+tag`` of the local part dropped; trailing dots of the domain dropped;
+for Gmail, dots of the local part dropped and ``googlemail.com`` read as ``gmail.com``.
+``ANNA.Berg+News@Example.com `` and ``anna.berg@example.com`` are one mailbox.
+
+The warehouse computes it with ``core.mailbox_key`` (``sql/schema/V016__mailbox_key.sql``);
+this is its twin for the command line and tests, checked equal by
+``tests/integration/test_mailbox_key.py``. The lower-casing does not depend on the server's
+collation: ASCII letters through ``lower()`` under collation C, every other letter through a
+fixed table (``LOWER_FROM``/``LOWER_TO``, Unicode simple lower-case mappings).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+
+# Removed from both ends of an address: ASCII whitespace, no-break space, byte-order mark and
+# zero-width space (spreadsheets and CRM exports carry all of them).
+WHITESPACE = " \t\n\r\x0b\x0c\u00a0\ufeff\u200b"
+GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+# Good enough to tell an address from a typo at the command line; the sources' own validation
+# (the GX suites) decides which records are quarantined.
+ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _lower_table() -> tuple[str, str]:
+    """Every non-ASCII character with a one-character lower case other than itself, and that."""
+    upper, lower = [], []
+    for code in range(0x80, sys.maxunicode + 1):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        folded = char.lower()
+        if len(folded) == 1 and folded != char:
+            upper.append(char)
+            lower.append(folded)
+    return "".join(upper), "".join(lower)
+
+
+LOWER_FROM, LOWER_TO = _lower_table()
+_LOWER = str.maketrans(LOWER_FROM, LOWER_TO)
+
+
+def fold(email: str) -> str:
+    """NFC, trimmed, lower case by the fixed tables (``core.email_fold``)."""
+    trimmed = unicodedata.normalize("NFC", email).strip(WHITESPACE)
+    ascii_lower = "".join(c.lower() if c < "\x80" else c for c in trimmed)
+    return ascii_lower.translate(_LOWER)
+
+
+def mailbox_key(email: str | None) -> str | None:
+    """The mailbox ``email`` reaches; None for None or an empty string (``core.mailbox_key``)."""
+    if email is None:
+        return None
+    address = fold(email)
+    if "@" not in address:
+        return address or None
+    local, _, domain = address.partition("@")
+    local = local.split("+", 1)[0]
+    domain = domain.rstrip(".")
+    if domain in GMAIL_DOMAINS:
+        return local.replace(".", "") + "@gmail.com"
+    return f"{local}@{domain}"
+
+
+def is_address(email: str) -> bool:
+    """Whether ``email`` looks like one address (used to refuse typos before they are stored)."""
+    return bool(ADDRESS.match(fold(email)))

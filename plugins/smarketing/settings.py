@@ -1,0 +1,337 @@
+"""The user-editable files in ``config/``, validated when loaded.
+
+Each file has a model here: unknown keys, wrong types and impossible values are a ``ConfigError``
+naming the file, the key path and the keys allowed there, before any data changes. A key left
+out takes the default shown in the model. ``load(name)`` returns the file as a plain dict with
+every default filled in. A folder set with ``SMARKETING_CONFIG_DIR`` overrides the shipped
+files one by one. ``check_all()`` (``smarketing config check``, and the first thing every
+DAG task does) validates every file.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from smarketing.config import PATHS, ConfigError
+
+NAME = r"^[a-z][a-z0-9_]{0,40}$"
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class SettingsError(ConfigError):
+    """One config file is invalid; ``problems`` has one line per key at fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+# -- nurture.yaml ----------------------------------------------------------------------------------
+
+class ProgramSettings(Strict):
+    description: str = ""
+    eligibility: str
+    params: dict[str, str | int | float | bool | date | list[str | int | float]] = {}
+    fields: Annotated[list[Annotated[str, Field(pattern=NAME)]], Field(min_length=1)] = [
+        "email", "first_name", "last_name"]
+    destinations: list[Literal["csv", "view", "hubspot_list"]] = ["csv", "view"]
+
+    @field_validator("eligibility")
+    @classmethod
+    def _under_sql(cls, value: str) -> str:
+        root = PATHS.sql.resolve()
+        path = (root / value).resolve()
+        if not value.endswith(".sql") or not path.is_relative_to(root):
+            raise ValueError(f"must be a .sql file under sql/, not {value!r}")
+        if not path.is_file():
+            raise ValueError(f"sql/{value} does not exist")
+        return value
+
+    @field_validator("fields", "destinations")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists an entry twice: {value}")
+        return value
+
+
+class SuppressionSettings(Strict):
+    require_legal_basis: bool = True
+    hard_bounce_categories: Annotated[list[str], Field(min_length=1)] = [
+        "UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "DOMAIN_MISCONFIGURATION", "REJECTED"]
+    excluded_domains: list[str] = []
+
+    @field_validator("excluded_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for domain in value:
+            cleaned = domain.strip().lower().lstrip("@").lstrip(".").rstrip(".")
+            if not DOMAIN.match(cleaned):
+                raise ValueError(f"{domain!r} is not a domain (e.g. test.example; its subdomains count too)")
+            out.append(cleaned)
+        return out
+
+
+class HubSpotListSettings(Strict):
+    conn_id: Annotated[str, Field(pattern=NAME)] = "hubspot_default"
+    list_name_prefix: str = "Smarketing · "
+
+
+class DestinationSettings(Strict):
+    hubspot_list: HubSpotListSettings = HubSpotListSettings()
+
+
+class NurtureSettings(Strict):
+    programs: dict[Annotated[str, Field(pattern=NAME)], ProgramSettings] = {}
+    suppression: SuppressionSettings = SuppressionSettings()
+    destinations: DestinationSettings = DestinationSettings()
+
+
+# -- kpis.yaml -------------------------------------------------------------------------------------
+
+class KpiSettings(Strict):
+    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
+    lead_response_sla_hours: Annotated[int, Field(gt=0)] = 24
+    attribution_lookback_days: Annotated[int, Field(gt=0)] = 365
+    marketing_channels: list[str] = []
+    stage_probabilities: dict[str, Annotated[float, Field(ge=0, le=100)]] = {}
+    abc_thresholds: tuple[Share, Share] = (0.8, 0.95)
+
+    @field_validator("abc_thresholds")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1] <= 1:
+            raise ValueError(f"needs 0 < A < B <= 1 (cumulative revenue shares), not {list(value)}")
+        return value
+
+
+# -- quality.yaml ----------------------------------------------------------------------------------
+
+class SuiteSettings(Strict):
+    max_failure_share: Share
+
+
+class QualityParameters(Strict):
+    pipeline_stages: Annotated[list[str], Field(min_length=1)]
+    currencies: Annotated[list[Annotated[str, Field(pattern=r"^[A-Z]{3}$")]], Field(min_length=1)]
+    lifecycle_stages: Annotated[list[str], Field(min_length=1)]
+    email_event_types: Annotated[list[str], Field(min_length=1)]
+    subscription_statuses: Annotated[list[str], Field(min_length=1)]
+    legal_bases: Annotated[list[str], Field(min_length=1)]
+    earliest_close_date: date = date(2000, 1, 1)
+    close_date_years_ahead: Annotated[int, Field(ge=0, le=100)] = 5
+    clock_skew_minutes: Annotated[int, Field(ge=0)] = 60
+
+
+class QualitySettings(Strict):
+    max_failure_share: Share = 0.05
+    suites: dict[str, SuiteSettings] = {}
+    parameters: QualityParameters
+
+    @field_validator("suites")
+    @classmethod
+    def _known_suites(cls, value: dict[str, SuiteSettings]) -> dict[str, SuiteSettings]:
+        known = sorted(p.stem for p in (PATHS.expectations / "gx" / "expectations").glob("*.json"))
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"no suite named {unknown}; suites: {known}")
+        return value
+
+
+# -- identity.yaml ---------------------------------------------------------------------------------
+
+SURVIVING = Literal["first_name", "last_name", "company_name", "owner_id", "email", "source_channel"]
+
+
+class FuzzySettings(Strict):
+    enabled: bool = True
+    min_name_similarity: Annotated[float, Field(gt=0, le=1)] = 0.55
+
+
+class IdentitySettings(Strict):
+    generic_mailboxes: list[str] = []
+    free_mail_domains: list[str] = []
+    fuzzy: FuzzySettings = FuzzySettings()
+    survivorship: dict[SURVIVING, list[Annotated[str, Field(pattern=r"^(hubspot|salesforce|file)\.[a-z_]+$")]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "normalization" in data:
+            raise ValueError("'normalization' was removed: every address is compared by its mailbox key (case, "
+                             "whitespace, +tags and Gmail dots always folded, see smarketing/mailbox.py); "
+                             "delete the section")
+        return data
+
+    @field_validator("generic_mailboxes", "free_mail_domains")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value]
+
+
+# -- sources.yaml ----------------------------------------------------------------------------------
+
+class SystemSettings(Strict):
+    kind: Literal["hubspot", "salesforce", "demo"]
+    conn_id: Annotated[str, Field(pattern=NAME)] | None = None
+    lookback_minutes: Annotated[int, Field(ge=0)] = 0
+    entities: list[Annotated[str, Field(pattern=NAME)]] | None = None
+    extra_fields: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]]] = {}
+
+    @model_validator(mode="after")
+    def _kind_specific(self) -> SystemSettings:
+        if self.extra_fields and self.kind != "salesforce":
+            raise ValueError(f"extra_fields is read only for kind salesforce, not {self.kind}")
+        return self
+
+
+class DemoSettings(Strict):
+    seed: int = 7
+    people: Annotated[int, Field(gt=0)] = 120
+
+
+class SourcesSettings(Strict):
+    systems: dict[Annotated[str, Field(pattern=NAME)], SystemSettings] = {}
+    demo: DemoSettings = DemoSettings()
+
+    @field_validator("systems", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:  # `hubspot: demo` is `hubspot: {kind: demo}`
+        if isinstance(value, dict):
+            return {k: {"kind": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+# -- file_drops.yaml -------------------------------------------------------------------------------
+
+class DropSettings(Strict):
+    entity: Annotated[str, Field(pattern=NAME)]
+    location: str
+    pattern: str = "*.csv"
+    format: Literal["csv", "jsonl"] = "csv"
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: str = "utf-8"
+    id_column: str = "id"
+    columns: dict[str, str] = {}
+    required: list[str] = []
+    dates: list[str] = []
+    numbers: list[str] = []
+    date_format: str = "%Y-%m-%d"
+    decimal: Annotated[str, Field(min_length=1, max_length=1)] = "."
+
+    @field_validator("entity")
+    @classmethod
+    def _modelled(cls, value: str) -> str:
+        modelled = sorted(p.stem.removeprefix("stg_file__") for p in (PATHS.sql / "staging").glob("stg_file__*.sql"))
+        if value not in modelled:
+            raise ValueError(f"nothing in the warehouse reads file-drop entity {value!r}; entities: {modelled}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _codec(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class FileDropSettings(Strict):
+    drops: dict[Annotated[str, Field(pattern=NAME)], DropSettings] = {}
+
+
+MODELS: dict[str, type[Strict]] = {
+    "nurture": NurtureSettings, "kpis": KpiSettings, "quality": QualitySettings, "identity": IdentitySettings,
+    "sources": SourcesSettings, "file_drops": FileDropSettings,
+}
+OPTIONAL = {"file_drops"}  # may be absent: no file drops
+
+
+SHIPPED = PATHS.root / "config"
+
+
+def path_of(name: str, folder: Path | None = None) -> Path:
+    """The file in use: ``<config folder>/<name>.yaml``, else the shipped one in ``config/`` (a
+    folder set with ``SMARKETING_CONFIG_DIR`` needs only the files it changes)."""
+    own = (folder or PATHS.config) / f"{name}.yaml"
+    return own if own.exists() or not (SHIPPED / f"{name}.yaml").exists() else SHIPPED / f"{name}.yaml"
+
+
+def _message(path: Path, model: type[Strict], error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    if error["type"] == "extra_forbidden":
+        parent: Any = model
+        for part in error["loc"][:-1]:
+            fields = getattr(parent, "model_fields", {})
+            if part in fields:
+                annotation = fields[part].annotation
+                parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+                if parent is None:
+                    args = getattr(fields[part].annotation, "__args__", ())
+                    parent = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            if parent is None:
+                break
+        allowed = sorted(parent.model_fields) if parent is not None else []
+        return f"{path}: unknown key '{loc}'" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NAME:
+        message = "must be lowercase letters, digits and _, starting with a letter"
+    return f"{path}: {loc or '(top level)'}: {message}" + (
+        f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) else "")
+
+
+def load(name: str, folder: Path | None = None, path: Path | None = None) -> dict[str, Any]:
+    """``config/<name>.yaml`` (or ``path``, a file of that kind) validated, with defaults filled in;
+    raises ``ConfigError``."""
+    model = MODELS[name]
+    path = path or path_of(name, folder)
+    if not path.exists():
+        if name in OPTIONAL:
+            return model().model_dump(mode="python")
+        raise SettingsError([f"{path} does not exist"])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SettingsError([f"{path} is not valid YAML: {exc}"]) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError([f"{path}: the top level must be a mapping of keys, not a {type(raw).__name__}"])
+    try:
+        return model.model_validate(raw).model_dump(mode="python")
+    except ValidationError as exc:
+        raise SettingsError([_message(path, model, e) for e in exc.errors()]) from None
+
+
+def check_all(folder: Path | None = None) -> dict[str, list[str]]:
+    """Validate every file; return the problems per file name (none when all are valid)."""
+    problems = {}
+    for name in MODELS:
+        try:
+            load(name, folder)
+        except SettingsError as exc:
+            problems[name] = exc.problems
+    return problems
+
+
+def require_valid(folder: Path | None = None) -> None:
+    """Raise ``ConfigError`` with every problem of every file (each DAG task calls this first)."""
+    problems = check_all(folder)
+    if problems:
+        raise ConfigError("configuration is invalid, nothing was changed: "
+                          + "; ".join(p for file_problems in problems.values() for p in file_problems))

@@ -1,0 +1,72 @@
+-- Grain: one row per source record and subscription that states an address's email consent
+-- (HubSpot subscription statuses; the opt-out flags of HubSpot contacts, Salesforce leads and
+-- contacts, file-drop leads), deleted records included: an opt-out outlives its record. Keyed by
+-- mailbox, not by person, so suppression holds whoever the record belongs to. Only the records
+-- promoted by this merge (merge_changes); transform.py deletes their earlier rows first.
+insert into core.mailbox_consent (source, entity, record_id, subscription, email, mailbox_key, status, legal_basis,
+    changed_at, is_record_deleted)
+with changed as (
+    select source, entity, record_id from merge_changes
+),
+
+statuses as (
+    select
+        'hubspot' as source, 'subscription_statuses' as entity, s.contact_id as record_id,
+        s.subscription_name as subscription, s.email, s.status, s.legal_basis, s.changed_at,
+        false as is_record_deleted
+    from staging.stg_hubspot__subscription_statuses as s
+    where s.contact_id in (select record_id from changed where source = 'hubspot' and entity = 'subscription_statuses')
+),
+
+flags as (
+    select 'hubspot' as source, 'contacts' as entity, contact_id as record_id, email, has_email_opt_out,
+        version_at, is_deleted
+    from staging.stg_hubspot__contacts
+    where contact_id in (select record_id from changed where source = 'hubspot' and entity = 'contacts')
+    union all
+    select 'salesforce', 'leads', lead_id, email, has_email_opt_out, version_at, is_deleted
+    from staging.stg_salesforce__leads
+    where lead_id in (select record_id from changed where source = 'salesforce' and entity = 'leads')
+    union all
+    select 'salesforce', 'contacts', contact_id, email, has_email_opt_out, version_at, is_deleted
+    from staging.stg_salesforce__contacts
+    where contact_id in (select record_id from changed where source = 'salesforce' and entity = 'contacts')
+    union all
+    select 'file', 'leads', lead_id, email, has_email_opt_out, version_at, false
+    from staging.stg_file__leads
+    where lead_id in (select record_id from changed where source = 'file' and entity = 'leads')
+),
+
+opt_outs as (
+    select
+        flags.source, flags.entity, flags.record_id, 'all' as subscription, flags.email,
+        case when flags.has_email_opt_out then 'OPTED_OUT' else 'NOT_OPTED_OUT' end as status,
+        null::text as legal_basis, flags.version_at as changed_at, flags.is_deleted as is_record_deleted
+    from flags
+    where flags.email is not null
+),
+
+unioned as (
+    select * from statuses
+    union all
+    select * from opt_outs
+),
+
+final as (
+    select distinct on (unioned.source, unioned.entity, unioned.record_id, unioned.subscription)
+        unioned.source,
+        unioned.entity,
+        unioned.record_id,
+        unioned.subscription,
+        unioned.email,
+        core.mailbox_key(unioned.email) as mailbox_key,
+        unioned.status,
+        unioned.legal_basis,
+        unioned.changed_at,
+        unioned.is_record_deleted
+    from unioned
+    order by unioned.source, unioned.entity, unioned.record_id, unioned.subscription,
+        (unioned.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')) desc
+)
+
+select * from final

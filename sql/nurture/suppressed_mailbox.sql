@@ -1,0 +1,112 @@
+-- Grain: one row per mailbox key and reason for which no nurture email may be sent to that
+-- mailbox, under any person and in any spelling (core.mailbox_key). The one place suppression
+-- is decided; sql/nurture/suppressed.sql extends it to every person holding such a mailbox and
+-- sql/nurture/list_members.sql enforces both. Reasons: unsubscribed (a HubSpot subscription
+-- status NOT_SUBSCRIBED, or the mailbox's latest subscription event: a later resubscribe lifts an
+-- earlier unsubscribe), hard_bounce, spam_complaint, email_opt_out (the opt-out flag of any
+-- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
+-- a legal basis, when :require_legal_basis), manual (nurture.manual_suppression),
+-- internal_or_test_domain (a domain of :excluded_domains or a subdomain of one).
+insert into nurture.suppressed_mailbox (mailbox_key, reason, evidence_at, evidence)
+with keyed_events as (
+    select email_event.*, coalesce(email_event.email_key, core.mailbox_key(email_event.email)) as mailbox_key
+    from core.email_event as email_event
+),
+
+events as (
+    select * from keyed_events where keyed_events.mailbox_key is not null
+),
+
+consents as (
+    select * from core.mailbox_consent where mailbox_key is not null
+),
+
+latest_status_event as (
+    select distinct on (events.mailbox_key)
+        events.mailbox_key, events.subscription_status, events.occurred_at, events.source, events.source_record_id
+    from events
+    where events.event_type = 'STATUSCHANGE' and events.subscription_status is not null
+    order by events.mailbox_key, events.occurred_at desc, events.source_record_id desc
+),
+
+known_mailboxes as (
+    select mailbox_key from events
+    union
+    select mailbox_key from consents
+    union
+    select mailbox_key from core.person_mailbox
+),
+
+person_facts as (  -- what core knows per person (consent of their contacts, opt-out flags), for all their mailboxes
+    select consent.person_id, case consent.status when 'SUBSCRIBED' then 'no_consent'
+        when 'NOT_SUBSCRIBED' then 'unsubscribed' else 'email_opt_out' end as reason, consent.changed_at
+    from core.consent as consent
+    where consent.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')
+        or (cast(:require_legal_basis as boolean) and consent.status = 'SUBSCRIBED' and consent.legal_basis is null)
+    union all
+    select person.person_id, 'email_opt_out', person.updated_at
+    from core.person as person
+    where person.has_email_opt_out
+),
+
+reasons as (
+    select
+        latest_status_event.mailbox_key, 'unsubscribed' as reason,
+        latest_status_event.occurred_at as evidence_at,
+        latest_status_event.source || ':email_events:' || latest_status_event.source_record_id as evidence
+    from latest_status_event
+    where latest_status_event.subscription_status = 'UNSUBSCRIBED'
+    union all
+    select
+        consents.mailbox_key, 'unsubscribed', consents.changed_at,
+        consents.source || ':' || consents.entity || ':' || consents.record_id
+    from consents
+    where consents.status = 'NOT_SUBSCRIBED'
+    union all
+    select
+        consents.mailbox_key, 'email_opt_out', consents.changed_at,
+        consents.source || ':' || consents.entity || ':' || consents.record_id
+    from consents
+    where consents.status = 'OPTED_OUT'
+    union all
+    select
+        consents.mailbox_key, 'no_consent', consents.changed_at,
+        consents.source || ':' || consents.entity || ':' || consents.record_id
+    from consents
+    where cast(:require_legal_basis as boolean) and consents.status = 'SUBSCRIBED' and consents.legal_basis is null
+    union all
+    select events.mailbox_key, 'hard_bounce', events.occurred_at, events.source || ':email_events:' || events.source_record_id
+    from events
+    where events.event_type = 'BOUNCE' and events.bounce_category = any(cast(:hard_bounce_categories as text[]))
+    union all
+    select events.mailbox_key, 'spam_complaint', events.occurred_at, events.source || ':email_events:' || events.source_record_id
+    from events
+    where events.event_type = 'SPAMREPORT'
+    union all
+    select person_mailbox.mailbox_key, person_facts.reason, person_facts.changed_at,
+        'core.person:' || person_facts.person_id
+    from person_facts
+    inner join core.person_mailbox as person_mailbox on person_facts.person_id = person_mailbox.person_id
+    union all
+    select manual.mailbox_key, 'manual', manual.added_at, 'nurture.manual_suppression'
+    from nurture.manual_suppression as manual
+    where manual.mailbox_key is not null
+    union all
+    select known_mailboxes.mailbox_key, 'internal_or_test_domain', null, split_part(known_mailboxes.mailbox_key, '@', 2)
+    from known_mailboxes
+    cross join unnest(cast(:excluded_domains as text[])) as excluded (domain)
+    where split_part(known_mailboxes.mailbox_key, '@', 2) = excluded.domain
+        or split_part(known_mailboxes.mailbox_key, '@', 2) like '%.' || excluded.domain
+),
+
+final as (
+    select
+        reasons.mailbox_key,
+        reasons.reason,
+        max(reasons.evidence_at) as evidence_at,
+        min(reasons.evidence) as evidence
+    from reasons
+    group by reasons.mailbox_key, reasons.reason
+)
+
+select * from final

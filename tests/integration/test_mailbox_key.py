@@ -1,0 +1,72 @@
+"""The mailbox key: ``core.mailbox_key`` in the warehouse and its Python twin give the same key
+for any string, and the rules fold what one mailbox is spelled as."""
+
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from smarketing.mailbox import LOWER_FROM, fold, is_address, mailbox_key
+
+# Characters Python's Unicode database knows (the server's may be newer: a character assigned
+# after Python 3.11's Unicode 14 has no case mapping here, and is no address character anyway).
+known = st.characters(blacklist_categories=("Cs", "Cn", "Co"))
+ws = st.sampled_from([" ", "\t", "\n", "\u00a0", "\ufeff", "\u200b", ""])
+part = st.text(st.one_of(known, st.sampled_from("+.@AZaz09ÄÖÜẞİΣ")), max_size=12)
+domain = st.one_of(st.sampled_from(["gmail.com", "GoogleMail.com", "gmail.com.", "Example.COM", "müller.de",
+                                    "MÜLLER.DE", "xn--mller-kva.de"]), part)
+address = st.builds(lambda a, lo, d, b: f"{a}{lo}@{d}{b}", ws, part, domain, ws)
+
+
+@pytest.fixture(scope="module")
+def warehouse(engine):
+    from smarketing import warehouse as wh
+
+    wh.migrate(engine)
+    return engine
+
+
+def sql_keys(eng, values):
+    with eng.connect() as conn:
+        return conn.execute(text("select core.mailbox_key(v) from unnest(cast(:vs as text[])) with ordinality"
+                                 " as t (v, n) order by n"), {"vs": values}).scalars().all()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.one_of(address, st.text(known, max_size=20)), min_size=1, max_size=25))
+@example(values=["ΑΣ@x.gr", "İstanbul@x.tr", "ß@x.de", "ẞ@x.de", "e\u0301@x.fr", "\u00e9@x.fr", "a@b@c.", "@", ""])
+def test_the_warehouse_and_python_give_the_same_key(warehouse, values):
+    values = [v.replace("\x00", "") for v in values]  # PostgreSQL text cannot hold NUL
+    assert sql_keys(warehouse, values) == [mailbox_key(v) for v in values]
+
+
+def test_every_letter_of_the_case_table_folds_alike(warehouse):
+    with warehouse.connect() as conn:
+        folded = conn.execute(text("select core.email_fold(:v)"), {"v": LOWER_FROM}).scalar_one()
+    assert folded == fold(LOWER_FROM)
+    assert folded == "".join(c.lower() for c in unicodedata.normalize("NFC", LOWER_FROM))
+
+
+@pytest.mark.parametrize(("spelling", "mailbox"), [
+    (" ANNA.Berg+News@Example.com ", "anna.berg@example.com"),
+    ("anna.berg@example.com.", "anna.berg@example.com"),
+    ("A.N.N.A+x@GoogleMail.com", "anna@gmail.com"),
+    ("\ufeffJürgen.Müller@MÜLLER.de\u00a0", "jürgen.müller@müller.de"),
+    ("Ju\u0308rgen@x.de", "jürgen@x.de"),           # decomposed umlaut: the same mailbox as the composed one
+    ("SALES@acme.example", "sales@acme.example"),
+    ("not an address", "not an address"),
+    ("", None),
+    (None, None),
+])
+def test_spellings_of_one_mailbox_share_its_key(warehouse, spelling, mailbox):
+    assert mailbox_key(spelling) == mailbox
+    assert sql_keys(warehouse, [spelling]) == [mailbox]
+
+
+def test_the_command_line_refuses_what_is_not_an_address():
+    assert is_address("someone+news@gmail.com")
+    assert is_address(" Jürgen@müller.de ")
+    for bad in ("not an email", "someone@", "@example.com", "a@b", "a b@example.com", "a@b@example.com"):
+        assert not is_address(bad), bad

@@ -1,0 +1,371 @@
+"""Never email a suppressed mailbox, tried from the outside: source records served over HTTP by the
+HubSpot and Salesforce fakes and a CSV export, through landing, validation, merge, KPIs and
+nurture, to every place a list reaches (the warehouse table and view, the CSV file, `smarketing
+lists pull`, the HubSpot list).
+
+Which mailboxes must be suppressed is worked out here from the generated records alone, by the
+rules as the README states them: a mailbox is one address in any spelling (case, whitespace,
++tags, Gmail dots); any record or event of any system that says it unsubscribed, bounced hard,
+complained, opted out or subscribed without a legal basis suppresses it for everyone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from smarketing import cli, tasks
+from smarketing.mailbox import mailbox_key
+from smarketing.nurture.lists import NurtureError
+from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, connection_env
+from tests.fixtures.world import AS_OF, FILE_DROPS_YAML, HARD_BOUNCES, NURTURE_YAML, World
+
+
+@dataclass
+class Reached:
+    """The addresses each delivery of the list holds after one run."""
+
+    table: set[str]
+    view: set[str]
+    csv: set[str]
+    pull: set[str]
+    platform: set[str]
+    error: str | None = None  # the run's error, when it was expected to fail
+
+    def everywhere(self) -> dict[str, set[str]]:
+        return {place: addresses for place, addresses in vars(self).items() if place != "error"}
+
+
+@pytest.fixture
+def run_world(engine, tmp_path_factory, monkeypatch):
+    """Run the whole pipeline on a World from an empty warehouse, once per run (each call starts
+    afresh: hypothesis calls it once per example); returns what each run's list reached."""
+    from tests.conftest import reset_warehouse
+
+    def run(world: World, runs: int = 1, manual: tuple[str, ...] = (), nurture_yaml: str = NURTURE_YAML,
+            before_run=None, failing_runs: tuple[int, ...] = ()) -> list[Reached]:
+        reset_warehouse(engine)
+        folder = tmp_path_factory.mktemp("world")
+        config, exports = folder / "config", folder / "exports"
+        config.mkdir()
+        (config / "sources.yaml").write_text("systems:\n  hubspot: {kind: hubspot}\n  salesforce: {kind: salesforce}\n")
+        (config / "nurture.yaml").write_text(nurture_yaml)
+        (config / "file_drops.yaml").write_text(FILE_DROPS_YAML.format(folder=folder / "drops"))
+        monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+        monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(exports))
+        for address in manual:
+            assert cli.main(["lists", "suppress", address, "--reason", "asked by phone"]) == 0
+        reached: list[Reached] = []
+        platform_lists: dict[str, dict] = {}
+        for n in range(1, runs + 1):
+            world.write_exports(n, folder / "drops")
+            hubspot, salesforce = FakeHubSpot(world.dataset(n)), FakeSalesforce(world.dataset(n))
+            hubspot.lists = platform_lists  # the platform keeps its lists between runs
+            hubspot.start()
+            salesforce.start()
+            try:
+                for key, value in connection_env(hubspot, salesforce).items():
+                    monkeypatch.setenv(key, value)
+                if before_run:
+                    before_run(n, folder)
+                error = None
+                if n in failing_runs:
+                    with pytest.raises(NurtureError) as raised:
+                        tasks.run_pipeline(f"run-{n}", AS_OF)
+                    error = str(raised.value)
+                else:
+                    tasks.run_pipeline(f"run-{n}", AS_OF)
+            finally:
+                hubspot.stop()
+                salesforce.stop()
+            reached.append(collect(engine, world, exports, platform_lists))
+            reached[-1].error = error
+        return reached
+
+    return run
+
+
+def collect(eng, world: World, exports: Path, platform_lists) -> Reached:
+    with eng.connect() as conn:
+        table = set(conn.execute(text("select email from nurture.list_members where as_of = :d"
+                                      " and program = 'customers'"), {"d": AS_OF}).scalars())
+        built = conn.execute(text("select to_regclass('nurture.list_customers') is not null")).scalar_one()
+        view = set(conn.execute(text("select email from nurture.list_customers")).scalars()) if built else set()
+    path = exports / "nurture" / f"customers_{AS_OF}.csv"
+    in_file = set()
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as handle:
+            in_file = {row["email"] for row in csv.DictReader(handle)}
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["lists", "pull", "customers", "--format", "json"]) == (0 if built else 1)
+    pulled = {row["email"] for row in json.loads(out.getvalue())} if built else set()
+    members = {m for listed in platform_lists.values() for m in listed["members"]}
+    return Reached(table, view, in_file, pulled, {world.contact_emails[m] for m in members})
+
+
+def keys(addresses: set[str]) -> set[str]:
+    return {mailbox_key(a) for a in addresses}
+
+
+def assert_never_reached(reached: Reached, suppressed: set[str]) -> None:
+    for place, addresses in reached.everywhere().items():
+        leaked = keys(addresses) & suppressed
+        assert not leaked, f"{place} holds suppressed mailboxes {sorted(leaked)}"
+
+
+# -- hand-built cases: each failed on the code before the mailbox key -------------------------------
+
+def test_a_shared_mailbox_unsubscribed_under_one_person_reaches_nobody(run_world):
+    """Ann unsubscribed sales@ in HubSpot; Bob, another person, buys with Sales+Deals@ in Salesforce."""
+    world = World()
+    world.hubspot_contact(1, "sales@kontor.example", "Ann", "Lee", status="NOT_SUBSCRIBED")
+    account = world.salesforce_account(1, "Kontor AG")
+    bob = world.salesforce_contact(1, "Sales+Deals@Kontor.example", "Bob", "Ray", account)
+    world.salesforce_won_deal(1, bob, account, 900)
+    carla = world.salesforce_contact(1, "carla@kontor.example", "Carla", "Diaz", account)
+    world.salesforce_won_deal(1, carla, account, 700)
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"sales@kontor.example"})
+    assert reached.table == reached.view == reached.csv == reached.pull == {"carla@kontor.example"}
+
+
+def test_a_hard_bounce_on_an_address_variant_suppresses_every_person_of_the_mailbox(run_world):
+    """A team mailbox two people (different names, so two persons) buy with; the bounce comes for a
+    third spelling and lands on one of them. Gmail spellings of one mailbox likewise."""
+    world = World()
+    account = world.salesforce_account(1, "Nord GmbH")
+    for first, last, spelling in (("Jörg", "Nußbaum", "Team@Nord.example"), ("Jana", "Berg", "team+sf@nord.example"),
+                                  ("Ida", "Kos", "i.d.a.kos@gmail.com"), ("Ole", "Kos", "IdaKos@googlemail.com")):
+        contact = world.salesforce_contact(1, spelling, first, last, account)
+        world.salesforce_won_deal(1, contact, account, 1000)
+    world.hubspot_event(1, "TEAM+news@nord.example", "BOUNCE", day=8, category="UNKNOWN_USER")
+    world.hubspot_event(1, "idakos+shop@gmail.com", "SPAMREPORT", day=9)
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"team@nord.example", "idakos@gmail.com"})
+    assert reached.table == set()
+
+
+def test_manual_suppression_of_a_variant_holds_for_every_spelling(run_world):
+    world = World()
+    lead = world.file_lead(1, "some.one@googlemail.com", "Some", "One")
+    world.file_deal(1, lead)
+    other = world.file_lead(1, "zoë@beispiel.example", "Zoë", "Ðorđević")
+    world.file_deal(1, other)
+    (reached,) = run_world(world, manual=("someone+news@gmail.com",))
+    assert_never_reached(reached, {"someone@gmail.com"})
+    assert reached.csv == {"zoë@beispiel.example"}
+
+
+def test_a_subdomain_of_an_excluded_domain_is_excluded(run_world):
+    world = World()
+    for address in ("qa@eu.mailinator.com", "dev@TEST.example", "kim@mailinator.company.example"):
+        lead = world.file_lead(1, address, "Kim", address.split("@")[0])
+        world.file_deal(1, lead)
+    (reached,) = run_world(world)
+    assert reached.csv == {"kim@mailinator.company.example"}  # a longer domain, not a subdomain
+
+
+def test_an_opt_out_outlives_the_record_that_carried_it(run_world):
+    """A Salesforce lead opted out, then converted: the contact carries no flag; a file says "x"."""
+    world = World()
+    account = world.salesforce_account(1, "Süd AG")
+    contact = world.salesforce_contact(1, "luis@sued.example", "Luis", "Peña", account, day=3)
+    world.salesforce_lead(1, "LUIS@sued.example ", "Luis", "Peña", "Süd AG", opted_out=True, converted_contact=contact)
+    world.salesforce_won_deal(1, contact, account, 500)
+    lead = world.file_lead(1, "mia@sued.example", "Mia", "Wolf", opted_out="x")
+    world.file_deal(1, lead)
+    other = world.file_lead(1, "noah@sued.example", "Noah", "Wolf", opted_out="nein")
+    world.file_deal(1, other)
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"luis@sued.example", "mia@sued.example"})
+    assert reached.csv == {"noah@sued.example"}
+
+
+def test_an_unsubscribe_landed_in_a_run_is_off_every_list_at_its_end(run_world):
+    """Opt-out latency: listed and pushed after run 1, unsubscribed (another spelling) in run 2."""
+    world = World()
+    contact = world.hubspot_contact(1, "eva@ost.example", "Eva", "Kühn")
+    account = world.salesforce_account(1, "Ost KG")
+    sf_contact = world.salesforce_contact(1, "eva@ost.example", "Eva", "Kühn", account)
+    world.salesforce_won_deal(1, sf_contact, account, 300)
+    world.hubspot_event(2, "Eva+news@OST.example", "STATUSCHANGE", day=3, status="UNSUBSCRIBED")
+    first, second = run_world(world, runs=2)
+    assert first.platform == first.csv == {"eva@ost.example"}
+    assert world.contact_emails[contact] == "eva@ost.example"
+    assert_never_reached(second, {"eva@ost.example"})
+    assert second.platform == set()
+
+
+def test_an_export_that_cannot_be_written_fails_the_run_after_the_warehouse_and_platform_are_safe(run_world):
+    """Run 2 cannot write its file (a folder stands where the file goes): the lists, the view and the
+    HubSpot list still drop the person who unsubscribed in run 2, the error names the program and the
+    path, and run 3 writes the file."""
+    world = World()
+    world.hubspot_contact(1, "eva@ost.example", "Eva", "Kühn")
+    account = world.salesforce_account(1, "Ost KG")
+    for first, address in (("Eva", "eva@ost.example"), ("Max", "max@ost.example")):
+        contact = world.salesforce_contact(1, address, first, "Kühn", account)
+        world.salesforce_won_deal(1, contact, account, 300)
+    world.hubspot_event(2, "eva@ost.example", "STATUSCHANGE", day=3, status="UNSUBSCRIBED")
+    target = {}
+
+    def break_export(run: int, folder: Path) -> None:
+        path = folder / "exports" / "nurture" / f"customers_{AS_OF}.csv"
+        if run == 2:
+            path.unlink()
+            path.mkdir()
+            target["path"] = path
+        if run == 3:
+            path.rmdir()
+
+    first, second, third = run_world(world, runs=3, before_run=break_export, failing_runs=(2,))
+    assert first.csv == first.view == {"eva@ost.example", "max@ost.example"}
+    assert first.platform == {"eva@ost.example"}  # Max has no HubSpot contact
+    assert "program customers" in second.error and str(target["path"]) in second.error
+    assert second.table == second.view == second.pull == {"max@ost.example"}
+    assert second.platform == set()  # Max has no HubSpot contact; Eva was taken off
+    assert third.csv == {"max@ost.example"}
+
+
+def test_a_program_that_cannot_be_built_changes_nothing(run_world):
+    """A second program misses its eligibility parameter: the run fails naming it, before any list,
+    view or suppression changed."""
+    broken = NURTURE_YAML.replace("programs:\n", "programs:\n  onboarding:\n    eligibility: nurture/programs/"
+                                  "won_recently.sql\n    params: {windows_days: 7}\n")
+    world = World()
+    lead = world.file_lead(1, "ute@west.example", "Ute", "Lang")
+    world.file_deal(1, lead)
+    (reached,) = run_world(world, nurture_yaml=broken, failing_runs=(1,))
+    assert "program onboarding" in reached.error and "window_days" in reached.error
+    assert reached.everywhere() == {"table": set(), "view": set(), "csv": set(), "pull": set(), "platform": set()}
+
+
+def test_formula_cells_are_neutralised_in_files_and_pulls(run_world):
+    world = World()
+    lead = world.file_lead(1, "otto@formel.example", '=HYPERLINK("http://evil.example","Klick")', "+Müller")
+    world.file_deal(1, lead)
+    run_world(world)
+    path = Path(os.environ["SMARKETING_EXPORT_DIR"]) / "nurture" / f"customers_{AS_OF}.csv"
+    with open(path, newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["first_name"] == '\'=HYPERLINK("http://evil.example","Klick")'
+    assert row["last_name"] == "'+Müller"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        cli.main(["lists", "pull", "customers"])
+    (pulled,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert pulled["first_name"].startswith("'=") and pulled["last_name"] == "'+Müller"
+
+
+# -- the property ------------------------------------------------------------------------------------
+
+MAILBOXES = [("sales", "kontor.example"), ("ann.berg", "gmail.com"), ("jürgen", "müller.example"),
+             ("info", "beta.example"), ("qa", "eu.mailinator.com")]
+NAMES = [("Ann", "Berg"), ("Jürgen", "Müller"), ("Ана", "Петрова"), ("Li", "Wei"), ("Bob", "Ray"), ("Zoë", "Ng")]
+
+
+@st.composite
+def spelling(draw, mailbox: int) -> str:
+    local, domain = MAILBOXES[mailbox]
+    if domain == "gmail.com":
+        local = draw(st.sampled_from([local, local.replace(".", ""), "a.n.n.b.e.r.g"]))
+        domain = draw(st.sampled_from(["gmail.com", "googlemail.com"]))
+    if draw(st.booleans()):
+        local += "+" + draw(st.sampled_from(["news", "crm", "x1"]))
+    address = f"{local}@{domain}"
+    address = draw(st.sampled_from([address, address.upper(), address.title()]))
+    return draw(st.sampled_from(["", " ", "\u00a0"])) + address + draw(st.sampled_from(["", " "]))
+
+
+@st.composite
+def worlds(draw):
+    world, truth = World(), []  # truth: (run, mailbox, what) for every suppressing signal
+    account = {1: world.salesforce_account(1, "Kontor AG")}
+    for _ in range(draw(st.integers(1, 5))):
+        mailbox = draw(st.integers(0, len(MAILBOXES) - 1))
+        first, last = draw(st.sampled_from(NAMES))
+        run = draw(st.sampled_from([1, 2]))
+        if run not in account:
+            account[run] = world.salesforce_account(run, "Kontor AG")
+        where = draw(st.sampled_from(["salesforce", "file", "both"]))
+        opted_out = draw(st.booleans()) and draw(st.booleans())
+        if opted_out:
+            truth.append((run, mailbox, "opt_out"))
+        if where in ("salesforce", "both"):
+            contact = world.salesforce_contact(run, draw(spelling(mailbox)), first, last, account[run],
+                                               opted_out=opted_out)
+            if draw(st.booleans()):  # converted from a lead, perhaps with another spelling and flag
+                lead_out = draw(st.booleans()) and draw(st.booleans())
+                if lead_out:
+                    truth.append((run, mailbox, "opt_out"))
+                world.salesforce_lead(run, draw(spelling(mailbox)), first, last, "Kontor AG", opted_out=lead_out,
+                                      converted_contact=contact)
+            world.salesforce_won_deal(run, contact, account[run], draw(st.integers(100, 5000)))
+        if where in ("file", "both"):
+            lead = world.file_lead(run, draw(spelling(mailbox)), first, last, "Kontor AG",
+                                   opted_out="x" if opted_out else draw(st.sampled_from(["", "nein", "0"])))
+            world.file_deal(run, lead)
+    seen = set()
+    for _ in range(draw(st.integers(0, 3))):  # HubSpot contacts (one per exact address, as HubSpot allows)
+        mailbox = draw(st.integers(0, len(MAILBOXES) - 1))
+        address, run = draw(spelling(mailbox)), draw(st.sampled_from([1, 2]))
+        if address.strip().lower() in seen:
+            continue
+        seen.add(address.strip().lower())
+        status, basis = draw(st.sampled_from([("SUBSCRIBED", "LEGITIMATE_INTEREST_CLIENT"), ("NOT_SUBSCRIBED", None),
+                                              ("SUBSCRIBED", None)]))
+        opted_out = draw(st.booleans()) and draw(st.booleans())
+        if status == "NOT_SUBSCRIBED" or basis is None or opted_out:
+            truth.append((run, mailbox, "status"))
+        first, last = draw(st.sampled_from(NAMES))
+        world.hubspot_contact(run, address, first, last, "Kontor AG", opted_out=opted_out, status=status, basis=basis)
+    status_events = []
+    for _ in range(draw(st.integers(0, 4))):  # events, with or without a person behind them, early or late
+        mailbox, run = draw(st.integers(0, len(MAILBOXES) - 1)), draw(st.sampled_from([1, 2]))
+        day, kind = draw(st.integers(1, 13)), draw(st.sampled_from(["hard", "soft", "spam", "unsub", "resub"]))
+        address = draw(spelling(mailbox))
+        if kind in ("hard", "soft"):
+            category = draw(st.sampled_from(HARD_BOUNCES)) if kind == "hard" else "MAILBOX_FULL"
+            world.hubspot_event(run, address, "BOUNCE", day, category=category)
+            if kind == "hard":
+                truth.append((run, mailbox, "hard_bounce"))
+        elif kind == "spam":
+            world.hubspot_event(run, address, "SPAMREPORT", day)
+            truth.append((run, mailbox, "spam"))
+        else:
+            status = "UNSUBSCRIBED" if kind == "unsub" else "SUBSCRIBED"
+            world.hubspot_event(run, address, "STATUSCHANGE", day, hour=len(status_events), status=status)
+            status_events.append((run, mailbox, day, len(status_events), status))
+    return world, truth, status_events
+
+
+def must_suppress(truth, status_events, run: int) -> set[str]:
+    """The mailbox keys no list may hold after run ``run``, from the generated signals alone."""
+    local = {i: f"{m[0].replace('.', '') if m[1] == 'gmail.com' else m[0]}@{m[1]}" for i, m in enumerate(MAILBOXES)}
+    bad = {local[m] for r, m, _ in truth if r <= run}
+    latest = {}
+    for r, m, _day, _order, status in sorted(status_events, key=lambda e: (e[0], e[2], e[3])):  # in time order
+        if r <= run:
+            latest[m] = status
+    bad |= {local[m] for m, status in latest.items() if status == "UNSUBSCRIBED"}
+    return bad | {local[4]}  # eu.mailinator.com is a subdomain of an excluded domain
+
+
+@settings(max_examples=int(os.environ.get("SMARKETING_PROPERTY_EXAMPLES", "6")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(generated=worlds())
+def test_no_mailbox_any_source_suppressed_reaches_any_list(run_world, generated):
+    world, truth, status_events = generated
+    for run, reached in enumerate(run_world(world, runs=2), start=1):
+        assert_never_reached(reached, must_suppress(truth, status_events, run))

@@ -1,0 +1,144 @@
+"""Configuration that cannot be wrong in silence: every file in config/ is validated when loaded,
+and a mistake names the file, the key and what is allowed there."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smarketing import cli, settings
+from smarketing.config import PATHS, ConfigError
+
+SHIPPED = PATHS.root / "config"
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    """A copy of the shipped config/ that a test edits; the pipeline reads it."""
+    folder = tmp_path / "config"
+    shutil.copytree(SHIPPED, folder)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(folder))
+    return folder
+
+
+def edit(folder: Path, name: str, old: str, new: str) -> Path:
+    path = folder / f"{name}.yaml"
+    body = path.read_text()
+    assert old in body, f"{old!r} is not in {name}.yaml"
+    path.write_text(body.replace(old, new, 1))
+    return path
+
+
+def test_the_shipped_configuration_is_valid(config, capsys):
+    assert settings.check_all() == {}
+    assert cli.main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    for name in ("nurture", "kpis", "quality", "identity", "sources"):
+        assert f"{name}.yaml: ok" in out
+
+
+# (file, text replaced, replacement, what the error must say)
+MISTAKES = [
+    ("nurture", "\nsuppression:", "\nsupression:", "unknown key 'supression'; allowed here: destinations, programs,"
+                                                    " suppression"),
+    ("nurture", "    destinations: [csv, view, hubspot_list]", "    destination: [csv, view, hubspot_list]",
+     "unknown key 'programs.onboarding.destination'; allowed here: description, destinations, eligibility"),
+    ("nurture", "destinations: [csv, view, hubspot_list]", "destinations: [csv, hubspot]",
+     "programs.onboarding.destinations.1: Input should be 'csv', 'view' or 'hubspot_list'"),
+    ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: ../config/kpis.yaml",
+     "programs.renewal.eligibility: must be a .sql file under sql/"),
+    ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: nurture/programs/renewals.sql",
+     "sql/nurture/programs/renewals.sql does not exist"),
+    ("nurture", "require_legal_basis: true", "require_legal_basis: sometimes",
+     "suppression.require_legal_basis: Input should be a valid boolean"),
+    ("nurture", "example.invalid, mailinator.com]", "example.invalid, mailinator com]",
+     "suppression.excluded_domains: 'mailinator com' is not a domain"),
+    ("nurture", "list_name_prefix:", "list_prefix:", "unknown key 'destinations.hubspot_list.list_prefix'; allowed"
+                                                     " here: conn_id, list_name_prefix"),
+    ("kpis", "marketing_channels:", "marketing_channel:", "unknown key 'marketing_channel'"),
+    ("kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 13 ",
+     "fiscal_year_start_month: Input should be less than or equal to 12"),
+    ("kpis", "abc_thresholds: [0.80, 0.95]", "abc_thresholds: [0.95, 0.80]", "abc_thresholds: needs 0 < A < B <= 1"),
+    ("kpis", "  Prospecting: 10", "  Prospecting: '10%'", "stage_probabilities.Prospecting: Input should be a valid"
+                                                          " number"),
+    ("quality", "max_failure_share: 0.05", "max_failure_share: '100%'",
+     "max_failure_share: Input should be a valid number, unable to parse string as a number (got '100%')"),
+    ("quality", "suites: {}", "suites: {hubspot__contact: {max_failure_share: 0.01}}",
+     "suites: no suite named ['hubspot__contact']"),
+    ("quality", "suites: {}", "suites: {hubspot__contacts: {max_failure: 0.01}}",
+     "unknown key 'suites.hubspot__contacts.max_failure'; allowed here: max_failure_share"),
+    ("quality", "  currencies: [EUR, USD, GBP, CHF]", "  currencies: [EUR, usd]",
+     "parameters.currencies.1: String should match pattern"),
+    ("identity", "fuzzy:", "fuzy:", "unknown key 'fuzy'; allowed here: free_mail_domains, fuzzy, generic_mailboxes,"
+                                   " survivorship"),
+    ("identity", "min_name_similarity: 0.55", "min_name_similarity: 55", "fuzzy.min_name_similarity: Input should be"
+                                                                        " less than or equal to 1"),
+    ("identity", "  email: [hubspot.contacts,", "  e_mail: [hubspot.contacts,", "survivorship.e_mail.[key]"),
+    ("identity", "\nfuzzy:", "\nnormalization: {gmail_dots: false}\nfuzzy:", "'normalization' was removed"),
+    ("sources", "    lookback_minutes: 10\n", "    lookback_minute: 10\n",
+     "unknown key 'systems.hubspot.lookback_minute'; allowed here: conn_id, entities, extra_fields, kind,"
+     " lookback_minutes"),
+    ("sources", "    kind: hubspot\n", "    kind: hubspott\n",
+     "systems.hubspot.kind: Input should be 'hubspot', 'salesforce' or 'demo'"),
+    ("sources", "  people: 120", "  people: many", "demo.people: Input should be a valid integer"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "message"), MISTAKES, ids=[f"{m[0]}:{m[2].strip()[:30]}"
+                                                                           for m in MISTAKES])
+def test_a_mistake_names_the_file_and_the_key(config, name, old, new, message):
+    path = edit(config, name, old, new)
+    with pytest.raises(ConfigError) as raised:
+        settings.load(name)
+    assert str(path) in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_a_file_drop_mistake_names_the_file_and_the_key(config):
+    drops = config / "file_drops.yaml"
+    shutil.copy(PATHS.root / "examples" / "file_drops" / "file_drops.yaml", drops)
+    assert settings.check_all() == {}
+    for old, new, message in (
+        ("    columns:\n      Lead ID", "    colums:\n      Lead ID", "unknown key 'drops.crm_leads.colums'"),
+        ("entity: leads", "entity: contacts", "drops.crm_leads.entity: nothing in the warehouse reads file-drop"
+                                              " entity 'contacts'; entities: ['deals', 'leads']"),
+        ('delimiter: ";"', 'delimiter: ";;"', "drops.crm_leads.delimiter: String should have at most 1 character"),
+        ("encoding: utf-8", "encoding: utf-9", "drops.crm_leads.encoding: unknown encoding 'utf-9'"),
+    ):
+        body = drops.read_text()
+        drops.write_text(body.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            settings.load("file_drops")
+        drops.write_text(body)
+
+
+def test_config_check_lists_every_problem_and_fails(config, capsys):
+    edit(config, "nurture", "\nsuppression:", "\nsupression:")
+    edit(config, "kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 0 ")
+    assert cli.main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "nurture.yaml: invalid\n  unknown key 'supression'" in out
+    assert "kpis.yaml: invalid\n  fiscal_year_start_month: Input should be greater than or equal to 1" in out
+    assert "quality.yaml: ok" in out
+
+
+def test_every_task_checks_the_configuration_before_it_touches_the_warehouse(config, monkeypatch):
+    """The warehouse address is unreachable: a task that got past the check would fail on it instead."""
+    from smarketing import tasks
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", "postgresql://nobody@127.0.0.1:9/none")
+    edit(config, "nurture", "excluded_domains:", "excluded_domain:")
+    for task, args in ((tasks.extract, ("hubspot", "r", None)), (tasks.load_file_drops, ("r", None)),
+                       (tasks.validate, ("r", None)), (tasks.merge, ("r", None)), (tasks.refresh_kpis, ("r", None)),
+                       (tasks.build_nurture_lists, ("r", None))):
+        with pytest.raises(ConfigError, match="unknown key 'suppression.excluded_domain'"):
+            task(*args)
+
+
+def test_a_folder_of_overrides_falls_back_to_the_shipped_files(tmp_path, monkeypatch):
+    (tmp_path / "kpis.yaml").write_text("lead_response_sla_hours: 4\n")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    assert settings.load("kpis")["lead_response_sla_hours"] == 4
+    assert settings.load("kpis")["abc_thresholds"] == (0.8, 0.95)  # the default, the key being left out
+    assert settings.path_of("quality") == SHIPPED / "quality.yaml"
+    assert settings.load("file_drops") == {"drops": {}}
