@@ -34,7 +34,6 @@ from smarketing.warehouse import raw_table
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_FAILURE_SHARE = 0.05
 ROW_KEYS = ["record_id", "version_at"]
 WORK_SCHEMA = "quality_work"
 
@@ -252,7 +251,7 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
             f"suite {name}: {len(bad_keys)} of {element_count} rows ({share:.1%}) failed critical checks, above "
             f"the allowed {max_failure_share:.0%}; nothing of these batches was promoted. Failing: "
             f"{'; '.join(failures)}. See meta.dq_results for run {run_id}; fix the source data or raise "
-            f"max_failure_share for {name} in config/quality.yaml"
+            f"suites.{name}.max_failure_share in config/quality.yaml"
         )
 
     quarantine = (

@@ -82,12 +82,12 @@ def _default_entities(kind: str, system: str) -> tuple[str, ...]:
 
 
 def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
-    from smarketing.quality import DEFAULT_MAX_FAILURE_SHARE, validate_pending
+    """Validate what landed; ``max_failure_share`` overrides config/quality.yaml for every suite."""
+    from smarketing.quality import validate_pending
 
     eng, started = _engine(), datetime.now(UTC)
     entities = _landed_entities()
-    outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities,
-                                max_failure_share if max_failure_share is not None else DEFAULT_MAX_FAILURE_SHARE)
+    outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities, max_failure_share)
     stats = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures} for o in outcomes}
     record_run(eng, run_id, "validate", as_of, started, stats)
     return stats

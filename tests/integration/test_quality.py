@@ -181,3 +181,31 @@ def test_malformed_demo_contacts_are_quarantined_and_data_docs_are_built(empty_w
     ]
     index = data_docs_dir() / "index.html"
     assert index.exists() and "hubspot__contacts" in index.read_text()
+
+
+@pytest.mark.parametrize(("settings", "passes"), [
+    ("", False),                                                        # the shipped 5 %
+    ("suites: {hubspot__contacts: {max_failure_share: 0.2}}", True),    # this suite may fail more
+    ("suites: {hubspot__email_events: {max_failure_share: 0.2}}", False),  # another suite's override
+    ("max_failure_share: 0.2", True),                                   # every suite may fail more
+])
+def test_the_validate_task_honours_the_thresholds_of_quality_yaml(empty_warehouse, tmp_path, monkeypatch,
+                                                                  settings, passes):
+    from smarketing import tasks
+    from smarketing.config import PATHS
+
+    body = (PATHS.root / "config" / "quality.yaml").read_text()
+    if settings.startswith("suites"):
+        body = body.replace("suites: {}", settings)
+    elif settings:
+        body = body.replace("max_failure_share: 0.05", settings)
+    (tmp_path / "quality.yaml").write_text(body)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    rows = [(f"c{n}", contact(email=f"p{n}@example.com"), None) for n in range(18)]
+    rows += [("bad1", contact(email="nope"), "email_valid"), ("bad2", contact(email="also nope"), "email_valid")]
+    land(empty_warehouse, "hubspot__contacts", rows)
+    if passes:
+        assert tasks.validate("run-1", NOW.date())["hubspot__contacts"]["quarantined"] == 2
+    else:
+        with pytest.raises(DataQualityError, match="suite hubspot__contacts: 2 of 20 rows"):
+            tasks.validate("run-1", NOW.date())
