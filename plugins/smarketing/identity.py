@@ -19,6 +19,8 @@ assembled here, so an incremental run touches what changed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +52,16 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
     return settings.load("identity", path=path)
 
 
+def settings_digest(settings: dict[str, Any]) -> str:
+    """A digest of the identity settings: a merge under other settings than the last one
+    recomputes core whole (transform.merge_core), and every record is matched again."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
     fuzzy = settings["fuzzy"]
     return {
+        "settings_digest": settings_digest(settings),
         "generic_mailboxes": list(settings["generic_mailboxes"]),
         "free_mail_domains": list(settings["free_mail_domains"]),
         "fuzzy_enabled": fuzzy["enabled"],

@@ -14,6 +14,7 @@ batches stay unpromoted for the next run. A rerun with nothing new changes nothi
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import date, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from sqlalchemy import Connection, Engine, text
 from smarketing import identity
 from smarketing.config import PATHS
 from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file
+
+log = logging.getLogger(__name__)
 
 # Recomputed for the persons or opportunities in scope (delete, then insert), in this order.
 SCOPED_REBUILDS = ("opportunity_stage_history", "lifecycle_event", "person_lifecycle_history", "consent")
@@ -123,6 +126,12 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
     incremental runs that led here."""
     settings = settings if settings is not None else identity.identity_settings()
     params = identity.sql_params(settings)
+    with eng.connect() as conn:
+        applied = conn.execute(text("select digest from meta.settings_applied where name = 'identity'")).scalar()
+    if applied is not None and applied != params["settings_digest"] and not full:
+        log.warning("config/identity.yaml changed since the last merge: this merge recomputes core from every"
+                    " record (a full refresh), so every person follows the new settings")
+        full = True
     priorities = {f"{attr}_priority": list(order)
                   for attr, order in settings["survivorship"].items()}
     for attr in ("first_name", "last_name", "company_name", "owner_id", "email", "source_channel"):
@@ -171,4 +180,9 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                                       {"snapshot_date": day, "all_opportunities": not known})
         changed["core/opportunity_daily.sql"] = snapshots
         analyze_if_grown(conn, "core", "opportunity_daily", snapshots)
+        conn.execute(text("insert into meta.settings_applied (name, digest) values ('identity', :d)"
+                          " on conflict (name) do update set digest = excluded.digest, applied_at = now()"
+                          " where meta.settings_applied.digest <> excluded.digest"),
+                     {"d": params["settings_digest"]})
+        changed["full_refresh"] = full
     return changed

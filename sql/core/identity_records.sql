@@ -1,6 +1,7 @@
 -- The records identity resolution compares, with their normalised keys, for the records being
 -- refreshed (temp table identity_refresh, see identity.py). Grain: one row per live source record
--- describing a person; email_key is the mailbox key (core.mailbox_key). Parameters: :generic_mailboxes,
+-- describing a person; email_key is the mailbox key (core.mailbox_key). Parameters: :settings_digest,
+-- :generic_mailboxes,
 -- :free_mail_domains (from config/identity.yaml).
 insert into core.identity_record (
     record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
@@ -36,8 +37,9 @@ final as (
             when email_key like '%@%' and split_part(email_key, '@', 2) <> all(cast(:free_mail_domains as text[]))
                 then split_part(email_key, '@', 2)
         end as work_domain,
-        md5(concat_ws('|', email_key, full_name, company_key, linked_record, array_to_string(merged_records, ',')))
-            as fingerprint
+        -- the settings' digest too: records matched under other settings are matched again
+        md5(concat_ws('|', email_key, full_name, company_key, linked_record, array_to_string(merged_records, ','),
+            cast(:settings_digest as text))) as fingerprint
     from keyed
 )
 

@@ -96,3 +96,11 @@ create index on nurture.manual_suppression (mailbox_key);
 
 alter table nurture.list_members add column mailbox_key text;
 
+
+-- Grain: one row per settings file whose values core was built with (its digest), so that a
+-- merge under changed settings recomputes core whole instead of applying them to new records only.
+create table meta.settings_applied (
+    name text primary key,
+    digest text not null,
+    applied_at timestamptz not null default now()
+);
