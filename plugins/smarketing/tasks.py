@@ -122,19 +122,12 @@ def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
 
     eng, started = _engine(), datetime.now(UTC)
     settings = nurture_settings()
-    programs = list(load_programs().values())
-    errors = []
-    try:
-        suppressed, results = build_lists(eng, programs, as_of, run_id, settings)
-    except NurtureError as exc:
-        if "the lists are current in the warehouse" not in str(exc):
-            raise
-        errors.append(str(exc))
-        suppressed, results = {}, []
+    run = build_lists(eng, list(load_programs().values()), as_of, run_id, settings)
+    errors = list(run.failures)
     lists = {r.program: {"members": r.members, "eligible": r.eligible, "added": r.added, "removed": r.removed,
-                         "export_path": str(r.export_path)} for r in results}
+                         "export_path": str(r.export_path)} for r in run.lists}
     pushes = push_nurture_lists(eng, settings, errors)
-    stats = {"suppressed": suppressed, "lists": lists, "pushes": pushes}
+    stats = {"suppressed": run.suppressed, "lists": lists, "pushes": pushes}
     record_run(eng, run_id, "nurture", as_of, started, stats | ({"errors": errors} if errors else {}))
     if errors:
         raise NurtureError("; ".join(errors))

@@ -82,7 +82,8 @@ def see_nurture(world) -> Any:
     exports = world.tmp / "exports"
     shutil.rmtree(exports, ignore_errors=True)
     settings = nurture_settings()
-    suppressed, _ = build_lists(world.engine, list(load_programs().values()), AS_OF, "effects", settings, exports)
+    suppressed = build_lists(world.engine, list(load_programs().values()), AS_OF, "effects", settings,
+                             exports).suppressed
     tasks.push_nurture_lists(world.engine, settings)
     with world.engine.connect() as conn:
         members = conn.exec_driver_sql("select program, person_id from nurture.list_members order by 1, 2").all()

@@ -124,24 +124,29 @@ def _params(program: Program, as_of: date) -> dict[str, Any]:
     return {**program.params, "program": program.name, "as_of": as_of}
 
 
+@dataclass
+class NurtureRun:
+    suppressed: dict[str, int]       # people suppressed per reason
+    lists: list[ListResult]
+    failures: list[str]              # files that could not be written, naming program and path
+
+
 def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
-                settings: dict[str, Any] | None = None,
-                export_dir: Path | None = None) -> tuple[dict[str, int], list[ListResult]]:
-    """Check every program, then rebuild suppression, every list and view in one transaction, then
-    write the files. Returns (people suppressed per reason, one result per program); raises
-    ``NurtureError`` after the commit when a file could not be written, naming program and path."""
+                settings: dict[str, Any] | None = None, export_dir: Path | None = None) -> NurtureRun:
+    """Check every program (``NurtureError`` before any change), then rebuild suppression, every
+    list and view in one transaction, then write the files; a file that cannot be written is
+    reported in ``failures`` and the others are still written."""
     check_programs(eng, programs, as_of)
     with eng.begin() as conn:
         suppressed = _refresh_suppression(conn, settings)
         results = [_build(conn, program, as_of, run_id, export_dir) for program in programs]
         files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
             programs, results, strict=True) if result.export_path is not None]
-    deliver_files(files)
-    return suppressed, results
+    return NurtureRun(suppressed, results, deliver_files(files))
 
 
-def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]]) -> None:
-    """Write each list's file; one failure does not stop the others, all are reported at the end."""
+def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]]) -> list[str]:
+    """Write each list's file; return one line per file that could not be written."""
     failures = []
     for program, result, rows in files:
         assert result.export_path is not None
@@ -149,9 +154,8 @@ def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]]) -
             write_csv_atomically(result.export_path, program.fields, rows)
         except OSError as exc:
             failures.append(f"program {program.name}: could not write {result.export_path}: "
-                            f"{exc.strerror or exc}")
-    if failures:
-        raise NurtureError("the lists are current in the warehouse, but " + "; ".join(failures))
+                            f"{exc.strerror or exc} (the list itself is current in the warehouse)")
+    return failures
 
 
 def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_dir: Path | None = None) -> ListResult:
@@ -161,8 +165,9 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
     with eng.begin() as conn:
         result = _build(conn, program, as_of, run_id, export_dir)
         rows = _export_rows(conn, program, as_of)
-    if result.export_path is not None:
-        deliver_files([(program, result, rows)])
+    failures = deliver_files([(program, result, rows)]) if result.export_path is not None else []
+    if failures:
+        raise NurtureError("; ".join(failures))
     return result
 
 
