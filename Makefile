@@ -51,5 +51,6 @@ lock: install  ## re-pin requirements.lock from the current environment
 	  $(BIN)/pip freeze --all --exclude-editable | grep -iv '^pip=='; } > requirements.lock
 
 clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
-	-$(BIN)/smarketing warehouse stop
+	-$(BIN)/smarketing warehouse remove
+	-SMARKETING_WAREHOUSE_DIR=.test-state/pg $(BIN)/smarketing warehouse remove
 	rm -rf .warehouse .airflow .test-state exports

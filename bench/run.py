@@ -95,14 +95,13 @@ def fresh_database(name: str) -> str:
     import psycopg
 
     from smarketing import embedded
-    from smarketing.config import PATHS
+    from smarketing.config import PATHS, with_database
 
     url = embedded.start(PATHS.warehouse_data)
-    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
         conn.execute(f"drop database if exists {name} with (force)")
         conn.execute(f"create database {name}")
-    return f"{admin}/{name}"
+    return with_database(url, name, "postgresql")
 
 
 STAGES = ("landing", "validate", "merge", "kpis", "nurture")

@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from smarketing.config import with_database
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".test-state"
 AIRFLOW_HOME = STATE / "airflow"
@@ -38,12 +40,11 @@ def warehouse_url() -> str:
 
     data_dir = STATE / "pg"
     url = embedded.start(data_dir, port=embedded.free_port())
-    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
         conn.execute(f"drop database if exists {TEST_DATABASE} with (force)")
         conn.execute(f"create database {TEST_DATABASE}")
-    test_url = url.rsplit("/", 1)[0] + f"/{TEST_DATABASE}"
-    os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"] = test_url.replace("postgresql+psycopg://", "postgresql://")
+    test_url = with_database(url, TEST_DATABASE)
+    os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"] = with_database(url, TEST_DATABASE, "postgresql")
     yield test_url
     embedded.stop(data_dir)
 
@@ -104,17 +105,22 @@ def demo_dataset():
 
 @pytest.fixture
 def login_as(empty_warehouse, warehouse_url):
-    """Connect as a new login user that is a member of the given role."""
-    admin = warehouse_url.replace("postgresql+psycopg://", "postgresql://")
+    """Connect as a new login user that is a member of the given role (with a password: the
+    warehouse authenticates every connection)."""
+    from sqlalchemy.engine import make_url
+
+    admin = with_database(warehouse_url, make_url(warehouse_url).database, "postgresql")
     made = []
 
     def connect(role):
         user = f"test_{role}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"drop role if exists {user}")
-            conn.execute(f"create role {user} login in role {role}")
+            conn.execute(f"create role {user} login password 'test-only-password' in role {role}")
         made.append(user)
-        return psycopg.connect(admin.replace("postgres@", f"{user}@"), autocommit=True)
+        url = make_url(warehouse_url)
+        return psycopg.connect(host=url.host, port=url.port, dbname=url.database, user=user,
+                               password="test-only-password", passfile=os.devnull, autocommit=True)
 
     yield connect
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -1,7 +1,7 @@
 """``smarketing``: the command line for people.
 
     smarketing demo                       run the whole pipeline on demo data and print the results
-    smarketing warehouse start|stop|url   the embedded PostgreSQL warehouse
+    smarketing warehouse start|stop|url|psql   the embedded PostgreSQL warehouse (psql: an authenticated session)
     smarketing migrate                    apply pending warehouse migrations
     smarketing config check               validate every file in config/ (unknown keys, types, values)
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
@@ -30,8 +30,16 @@ def _warehouse(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         stopped = embedded.stop(PATHS.warehouse_data)
         print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+    elif args.action == "remove":
+        embedded.remove(PATHS.warehouse_data)
+        print(f"embedded warehouse stopped and its data deleted ({PATHS.warehouse_data})")
     elif args.action == "create-login":
         return _create_login(args)
+    elif args.action == "psql":
+        import os
+
+        command = embedded.psql_command(PATHS.warehouse_data)
+        os.execv(command[0], command)
     else:
         url = config.warehouse_url(start_embedded=False)
         print(safe_url(url))
@@ -133,15 +141,16 @@ def _identity_score(args: argparse.Namespace) -> int:
     import psycopg
 
     from smarketing import embedded, warehouse
+    from smarketing.config import with_database
     from smarketing.identity_score import score
 
     url = embedded.start(PATHS.warehouse_data)
     database = "smarketing_identity_score"
-    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    admin = with_database(url, "postgres", "postgresql")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"drop database if exists {database} with (force)")
         conn.execute(f"create database {database}")
-    eng = warehouse.engine(url.rsplit("/", 1)[0] + f"/{database}")
+    eng = warehouse.engine(with_database(url, database))
     result = score(eng, scale=args.scale, seed=args.seed)
     print(f"scale: {args.scale} (seed {args.seed})")
     print("\n".join(result.lines()))
@@ -238,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     wh = sub.add_parser("warehouse", help="the embedded PostgreSQL warehouse")
-    wh.add_argument("action", choices=["start", "stop", "url", "create-login"])
+    wh.add_argument("action", choices=["start", "stop", "url", "psql", "create-login", "remove"])
     wh.add_argument("name", nargs="?", help="create-login: the login's name")
     wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
     wh.set_defaults(func=_warehouse)
@@ -285,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     lists.set_defaults(func=_lists)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except RuntimeError as exc:  # ours say what was wrong and what to do; a traceback adds nothing
+        print(f"smarketing: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -67,6 +67,17 @@ def sqlalchemy_url(uri: str) -> str:
     )
 
 
+def with_database(url: str, database: str, driver: str | None = None) -> str:
+    """``url`` pointing at another database (its query, such as ``passfile``, kept); ``driver``
+    replaces the scheme (``postgresql`` for plain libpq, ``postgresql+psycopg2`` for Airflow)."""
+    from sqlalchemy.engine import make_url
+
+    changed = make_url(url).set(database=database)
+    if driver:
+        changed = changed.set(drivername=driver)
+    return changed.render_as_string(hide_password=False)
+
+
 def _uri_from_json(conn_id: str, raw: str) -> str:
     try:
         conn = json.loads(raw)
@@ -151,7 +162,42 @@ def _from_uri(conn_id: str, uri: str) -> ConnectionInfo:
 
 
 def get_connection(conn_id: str) -> ConnectionInfo:
-    """An API connection from ``AIRFLOW_CONN_<ID>`` (JSON or URI) or Airflow's connection store."""
+    """An API connection from ``AIRFLOW_CONN_<ID>`` (JSON or URI) or Airflow's connection store,
+    its secrets checked (``_checked``) and registered with Airflow's log masker."""
+    return _checked(_read_connection(conn_id))
+
+
+SECRET_EXTRAS = ("access_token", "refresh_token", "client_secret", "api_key", "token")
+
+
+def _checked(info: ConnectionInfo) -> ConnectionInfo:
+    """Refuse a secret holding whitespace or a control character: sent as a header it makes the
+    HTTP library raise with the whole value in the message. Never names the value."""
+    secrets = {"password": info.password, "login": info.login}
+    secrets |= {f"extra.{k}": str(info.extra[k]) for k in SECRET_EXTRAS if info.extra.get(k)}
+    for name, value in secrets.items():
+        if value and any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(f"connection '{info.conn_id}': its {name} holds whitespace or a control character"
+                              f" (a line break copied with it?); set it again in {info.env_var} or the connection"
+                              " store")
+    mask_secrets(v for k, v in secrets.items() if v and k != "login")
+    return info
+
+
+def mask_secrets(values) -> None:  # noqa: ANN001 - any iterable of strings
+    """Have Airflow's task logs mask these values (a no-op outside Airflow)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:
+        return
+    for value in values:
+        try:
+            mask_secret(value)
+        except Exception:  # noqa: BLE001 - masking is a second line of defence, never a reason to fail
+            return
+
+
+def _read_connection(conn_id: str) -> ConnectionInfo:
     raw = os.environ.get(_env_var(conn_id), "").strip()
     if raw.startswith("{"):
         try:

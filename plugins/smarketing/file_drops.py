@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from smarketing.landing import COLUMNS, ensure_raw_table, without_nul
 from smarketing.warehouse import copy_rows
 
 SOURCE = "file"
+log = logging.getLogger(__name__)
 
 
 class FileDropError(RuntimeError):
@@ -139,8 +141,9 @@ def _rows(drop: Drop, name: str, content: bytes) -> list[tuple[int, dict[str, An
         needed = [drop.id_column, *_required_source_columns(drop)]
         missing = sorted({c for c in needed if c not in header})
         if missing:
-            raise FileDropError(
-                f"drop {drop.name}: file {name} lacks required column(s) {missing}; its header is {header}"
+            raise FileDropError(  # the header's values are not shown: a file without one has a data row there
+                f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
+                f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
             )
     if not out:
         raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
@@ -169,7 +172,7 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
         try:
             mapped[name] = datetime.strptime(str(value), drop.date_format).date().isoformat()
         except ValueError:
-            return None, f"field {name!r} = {value!r} does not match the date format {drop.date_format!r}"
+            return None, f"field {name!r} does not match the date format {drop.date_format!r}"
     for name in drop.numbers:
         value = mapped.get(name)
         if value in (None, ""):
@@ -181,13 +184,29 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
         try:
             mapped[name] = str(Decimal(cleaned))
         except InvalidOperation:
-            return None, f"field {name!r} = {value!r} is not a number"
+            return None, f"field {name!r} is not a number (decimal separator {drop.decimal!r})"
     mapped["_record_id"] = record_id
     return mapped, ""
 
 
 def load_drop(eng: Engine, drop: Drop, run_id: str) -> DropStats:
-    """Load every new file of ``drop``; a rejected file raises only after the others are loaded."""
+    """Load every new file of ``drop``; a rejected file raises only after the others are loaded.
+    Loads of one drop take turns (an advisory lock): a second one waits, then skips what the first
+    loaded."""
+    with eng.connect() as lock:
+        if not lock.execute(text("select pg_try_advisory_lock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"}
+                            ).scalar():
+            log.info("drop %s: another load of it is running; waiting for it", drop.name)
+            lock.execute(text("select pg_advisory_lock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"})
+        lock.commit()
+        try:
+            return _load_new_files(eng, drop, run_id)
+        finally:
+            lock.execute(text("select pg_advisory_unlock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"})
+            lock.commit()
+
+
+def _load_new_files(eng: Engine, drop: Drop, run_id: str) -> DropStats:
     stats = DropStats(drop.name)
     errors = []
     for name, content in _files(drop):

@@ -142,6 +142,10 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         # to disk, the identity edges of 100,000 persons took minutes instead of seconds.
         conn.execute(text("select set_config('work_mem', :m, true)"), {"m": os.environ.get("SMARKETING_WORK_MEM",
                                                                                           WORK_MEM)})
+        # merges take turns: a second one waits for the first, then finds nothing left to promote
+        if not conn.execute(text("select pg_try_advisory_xact_lock(hashtext('smarketing.merge'))")).scalar():
+            log.info("another merge is running; waiting for it")
+            conn.execute(text("select pg_advisory_xact_lock(hashtext('smarketing.merge'))"))
         changed["staging"] = refresh_staging(conn, full)
         changed["core/account.sql"] = _step(conn, "account")
         changed["core/account_identity.sql"] = _step(conn, "account_identity")

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from smarketing import embedded
+from smarketing.config import with_database
 from tests.conftest import ROOT, STATE
 from tests.fixtures import demo_story
 
@@ -41,8 +42,7 @@ def stack(demo_dataset):
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     url = embedded.start(STATE / "pg", port=embedded.free_port())
-    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
         for database in ("airflow_e2e", "smarketing_e2e"):
             conn.execute(f"drop database if exists {database} with (force)")
             conn.execute(f"create database {database}")
@@ -51,7 +51,7 @@ def stack(demo_dataset):
     env = {
         **os.environ, **connections,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{admin.replace('postgresql://', 'postgresql+psycopg2://')}/airflow_e2e",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": with_database(url, "airflow_e2e", "postgresql+psycopg2"),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -63,7 +63,7 @@ def stack(demo_dataset):
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW_CONN_SMARKETING_WAREHOUSE": f"{admin}/smarketing_e2e",
+        "AIRFLOW_CONN_SMARKETING_WAREHOUSE": with_database(url, "smarketing_e2e", "postgresql"),
         "SMARKETING_EXTRACT_SCHEDULE": "none",
         "SMARKETING_EXPORT_DIR": str(home / "exports"),
     }
@@ -76,7 +76,7 @@ def stack(demo_dataset):
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown
         processes.append((subprocess.Popen([str(Path(sys.executable).with_name("airflow")), *args], env=env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
-    yield env, f"{admin}/airflow_e2e", f"{admin}/smarketing_e2e", logs
+    yield env, with_database(url, "airflow_e2e", "postgresql"), with_database(url, "smarketing_e2e", "postgresql"), logs
     for process, _ in processes:
         os.killpg(process.pid, signal.SIGTERM)
     for process, log in processes:

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from smarketing import settings as config_files
 from smarketing import tasks, warehouse
-from smarketing.config import PATHS
+from smarketing.config import PATHS, with_database
 from smarketing.landing import land_page
 from smarketing.sources.base import RawRecord
 
@@ -353,8 +353,8 @@ def world(engine, warehouse_url, fake_apis, tmp_path_factory):
     tasks.validate("effects-extra", AS_OF)
     tasks.merge("effects-extra", AS_OF)
 
-    side_url = warehouse_url.rsplit("/", 1)[0] + "/smarketing_effects"
-    admin = warehouse_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    side_url = with_database(warehouse_url, "smarketing_effects")
+    admin = with_database(warehouse_url, "postgres", "postgresql")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("drop database if exists smarketing_effects with (force)")
         conn.execute("create database smarketing_effects")
@@ -393,8 +393,8 @@ SIDE_DATABASE = {see_validation, see_extraction, see_file_drops}
 def test_changing_a_key_changes_what_users_see(world, config, monkeypatch, warehouse_url, key):
     observe, edit = EFFECTS[key]
     if observe in SIDE_DATABASE:
-        monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", str(world.side.url.render_as_string(
-            hide_password=False)).replace("postgresql+psycopg://", "postgresql://"))
+        monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", with_database(
+            world.side.url.render_as_string(hide_password=False), "smarketing_effects", "postgresql"))
     if observe not in BASELINES:
         BASELINES[observe] = observe(world)
     file = key.split(":", 1)[0]

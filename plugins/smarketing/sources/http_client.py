@@ -95,7 +95,7 @@ class HttpClient:
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, headers: dict[str, str] | None = None) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
-        what = f"{self.system} {method} {path.split('?')[0]}"
+        what = f"{self.system} {method} {describe(path)}"
         refreshed = False
         last_problem = ""
         for attempt in range(self.policy.max_attempts):
@@ -126,18 +126,26 @@ class HttpClient:
             if status in (401, 403):
                 raise AuthError(
                     f"{self.system} rejected the credentials of connection '{self.conn_id}' (HTTP {status}: "
-                    f"{_api_message(response)}); check the token and its scopes in "
+                    f"{self._redact(_api_message(response))}); check the token and its scopes in "
                     f"AIRFLOW_CONN_{self.conn_id.upper()}",
                     status,
                 )
             if status >= 400:
-                raise ApiError(f"{what} failed with HTTP {status}: {_api_message(response)}", status)
+                raise ApiError(f"{what} failed with HTTP {status}: {self._redact(_api_message(response))}", status)
             try:
                 return response.json()
             except ValueError:
                 last_problem = "a truncated or invalid JSON body"
                 self._wait(what, attempt, self.policy.backoff(attempt), last_problem)
         raise RetriesExhausted(f"{what}: still failing after {self.policy.max_attempts} attempts ({last_problem})")
+
+    def _redact(self, message: str) -> str:
+        """``message`` without the credentials this client sends (an API may echo its headers)."""
+        for value in self.authorize().values():
+            for secret in (value, value.split(" ", 1)[-1]):
+                if len(secret) >= 6:
+                    message = message.replace(secret, "***")
+        return message
 
     def _retry_after(self, response: requests.Response, attempt: int) -> float:
         try:
@@ -150,6 +158,13 @@ class HttpClient:
             log.warning("%s: %s, retrying in %.1f s (attempt %d of %d)", what, problem, seconds, attempt + 1,
                         self.policy.max_attempts)
             self.sleep(seconds)
+
+
+def describe(path: str) -> str:
+    """The call as logs and errors name it: without query, and a path segment holding an address
+    (HubSpot's ``/status/email/{email}``) shown as ``{email}``."""
+    segments = path.split("?", 1)[0].split("/")
+    return "/".join("{email}" if "@" in s or "%40" in s.lower() else s for s in segments)
 
 
 def _api_message(response: requests.Response) -> str:

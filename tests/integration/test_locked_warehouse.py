@@ -1,0 +1,227 @@
+"""A locked warehouse and no secret or personal data outside it, tried as someone on the same host
+would: every connection authenticates, the server keeps its port and leaves the user's folders
+alone, tokens and personal values never reach errors or logs, concurrent loads stay clean."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import threading
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from smarketing import cli, embedded
+from smarketing.config import ConfigError
+from smarketing.sources.fakes import FakeHubSpot, Fault
+from smarketing.sources.http_client import ApiError, RetryPolicy
+
+TOKEN = "pat-na1-PLANTED-SECRET-4711"
+
+
+def parts(warehouse_url: str) -> dict:
+    url = make_url(warehouse_url)
+    return {"host": url.host, "port": url.port, "dbname": url.database}
+
+
+def test_a_connection_without_the_password_is_refused(warehouse_url):
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(**parts(warehouse_url), user="postgres", passfile=os.devnull, connect_timeout=5).close()
+
+
+def test_the_configured_url_connects_and_holds_no_password(warehouse_url, capsys):
+    assert make_url(warehouse_url).password is None
+    with psycopg.connect(warehouse_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("select current_user").fetchone() == ("postgres",)
+    assert cli.main(["warehouse", "url"]) == 0
+    printed = capsys.readouterr().out
+    secret = embedded.password_file(embedded_data_dir(warehouse_url)).read_text().rsplit(":", 1)[1].strip()
+    assert secret and secret not in printed
+
+
+def embedded_data_dir(warehouse_url: str):
+    from tests.conftest import STATE
+
+    return STATE / "pg"
+
+
+def test_a_created_login_needs_its_password(empty_warehouse, warehouse_url, monkeypatch):
+    monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "correct horse battery")
+    assert cli.main(["warehouse", "create-login", "bi_tester", "--role", "smarketing_bi"]) == 0
+    for wrong in ("wrong", ""):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(**parts(warehouse_url), user="bi_tester", password=wrong, passfile=os.devnull,
+                            connect_timeout=5).close()
+    with psycopg.connect(**parts(warehouse_url), user="bi_tester", password="correct horse battery",
+                         passfile=os.devnull) as conn:
+        assert conn.execute("select count(*) from marts.funnel").fetchone() == (0,)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the server runs as another user only"
+                                                                          " when started as root")
+def test_starting_leaves_the_users_folders_alone_and_keeps_its_port(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    data = private / "warehouse"
+    before = {p: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path, private)}
+    port = embedded.free_port()
+    try:
+        first = embedded.start(data, port=port)
+        assert make_url(first).port == port
+        embedded.stop(data)
+        second = embedded.start(data)  # no port given: the one it had
+        assert make_url(second).port == port
+    finally:
+        embedded.remove(data)
+    assert {p: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path, private)} == before
+
+
+def test_a_token_with_a_newline_is_refused_naming_the_connection_and_never_shown(monkeypatch, caplog):
+    from smarketing.sources import get_source
+
+    monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps({"host": "http://127.0.0.1:9",
+                                                                   "password": TOKEN + "\n"}))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigError) as raised:
+        get_source("hubspot").extract("contacts", None).__next__()
+    assert "hubspot_default" in str(raised.value) and "whitespace" in str(raised.value)
+    assert TOKEN not in str(raised.value) and TOKEN not in caplog.text
+
+
+def test_an_api_error_body_that_echoes_the_token_is_redacted(caplog):
+    from smarketing.config import ConnectionInfo
+    from smarketing.sources.hubspot import HubSpotSource
+
+    fake = FakeHubSpot(token=TOKEN)
+    fake.start()
+    try:
+        fake.inject(Fault(status=400, path="/crm/v3/objects/contacts", body=json.dumps(
+            {"status": "error", "message": f"Invalid header Authorization: Bearer {TOKEN}"})))
+        source = HubSpotSource(ConnectionInfo("hubspot_default", fake.url, password=TOKEN),
+                               policy=RetryPolicy(max_attempts=1, base_delay=0, timeout=5))
+        with pytest.raises(ApiError) as raised:
+            next(source.extract("contacts", None))
+    finally:
+        fake.stop()
+    assert "Invalid header Authorization" in str(raised.value)
+    assert TOKEN not in str(raised.value) and TOKEN not in caplog.text
+
+
+def test_retry_warnings_name_the_call_not_the_contact(caplog):
+    from smarketing.config import ConnectionInfo
+    from smarketing.sources.hubspot import HubSpotSource
+
+    fake = FakeHubSpot(token="t")
+    fake.start()
+    try:
+        fake.inject(Fault(status=503, path="/communication-preferences/v3/status/email/", times=1))
+        source = HubSpotSource(ConnectionInfo("hubspot_default", fake.url, password="t"),
+                               policy=RetryPolicy(max_attempts=3, base_delay=0, timeout=5))
+        caplog.set_level(logging.WARNING)
+        source.client.request("GET", "/communication-preferences/v3/status/email/jana.planted%40example.com")
+    finally:
+        fake.stop()
+    assert "retrying" in caplog.text
+    assert "jana.planted" not in caplog.text and "status/email/{email}" in caplog.text
+
+
+def test_a_headerless_file_is_rejected_without_showing_its_first_row(empty_warehouse, tmp_path):
+    from smarketing.file_drops import FileDropError, load_drop, load_drops
+
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "export.csv").write_text("L-1;03.05.2026;jana.planted@example.com\nL-2;04.05.2026;otto@example.com\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
+        "    id_column: Lead ID\n    required: [first_contact_date]\n    columns: {Datum: first_contact_date}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    with pytest.raises(FileDropError) as raised:
+        load_drop(empty_warehouse, drop, "run-1")
+    assert "export.csv" in str(raised.value) and "Lead ID" in str(raised.value)
+    assert "planted" not in str(raised.value)
+    with empty_warehouse.connect() as conn:
+        reasons = conn.exec_driver_sql("select reason from meta.file_loads").scalars().all()
+    assert reasons and not any("planted" in r for r in reasons)
+
+
+def test_a_bad_value_is_quarantined_naming_file_line_and_column_not_the_value(empty_warehouse, tmp_path):
+    from smarketing.file_drops import load_drop, load_drops
+
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "export.csv").write_text("Lead ID;Datum;E-Mail\nL-1;31.02.2026;jana.planted@example.com\n"
+                                       "L-2;04.05.2026;otto@example.com\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
+        "    id_column: Lead ID\n    columns: {Datum: first_contact_date, E-Mail: email}\n"
+        "    dates: [first_contact_date]\n    date_format: '%d.%m.%Y'\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (1, 1)
+    with empty_warehouse.connect() as conn:
+        (reason,) = conn.exec_driver_sql("select reason from quarantine.records").scalars().all()
+    assert "export.csv line 2" in reason and "first_contact_date" in reason and "31.02.2026" not in reason
+
+
+def test_two_loads_of_one_drop_at_once_land_every_row_once(empty_warehouse, tmp_path):
+    from smarketing.file_drops import load_drop, load_drops
+
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    rows = "\n".join(f"L-{n};04.05.2026" for n in range(2000))
+    (folder / "export.csv").write_text(f"Lead ID;Datum\n{rows}\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
+        "    id_column: Lead ID\n    columns: {Datum: first_contact_date}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    errors = []
+
+    def load():
+        try:
+            load_drop(empty_warehouse, drop, "run-1")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select count(*), count(distinct record_id) from raw.file__leads").one() == (
+            2000, 2000)
+        assert conn.exec_driver_sql("select count(*) from meta.file_loads where status = 'loaded'").scalar() == 1
+
+
+def test_two_first_merges_at_once_give_one_clean_result(empty_warehouse, fake_apis):
+    from datetime import date
+
+    from smarketing import tasks
+
+    for system in ("hubspot", "salesforce"):
+        tasks.extract(system, "run-1", date(2026, 6, 30))
+    tasks.validate("run-1", date(2026, 6, 30))
+    errors = []
+
+    def merge():
+        try:
+            tasks.merge("run-1", date(2026, 6, 30))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=merge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with empty_warehouse.connect() as conn:
+        persons = conn.exec_driver_sql("select count(*) from core.person where merged_into_person_id is null").scalar()
+        identities = conn.exec_driver_sql("select count(*), count(distinct (source, entity, source_record_id))"
+                                          " from core.person_identity").one()
+    assert persons > 100 and identities[0] == identities[1]
