@@ -53,3 +53,9 @@ def test_connections_come_from_the_environment_and_no_secret_is_committed():
     documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (PATHS.root / ".env.example").read_text(), re.M))
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", TEXT)) - {"HOSTNAME"}  # HOSTNAME: the container's own
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
+
+
+def test_the_warehouse_is_published_on_the_host_only():
+    for port in COMPOSE["services"]["warehouse"].get("ports", []):
+        assert str(port).startswith("127.0.0.1:"), port
+    assert "ports" not in COMPOSE["services"]["postgres"]
