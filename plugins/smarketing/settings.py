@@ -84,12 +84,30 @@ class SuppressionSettings(Strict):
         return out
 
 
+class CsvSettings(Strict):
+    file_mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "0640"
+    group: str = ""
+
+    @field_validator("group")
+    @classmethod
+    def _group_exists(cls, value: str) -> str:
+        if value:
+            import grp
+
+            try:
+                grp.getgrnam(value)
+            except KeyError:
+                raise ValueError(f"no group {value!r} on this machine") from None
+        return value
+
+
 class HubSpotListSettings(Strict):
     conn_id: Annotated[str, Field(pattern=NAME)] = "hubspot_default"
     list_name_prefix: str = "Smarketing · "
 
 
 class DestinationSettings(Strict):
+    csv: CsvSettings = CsvSettings()
     hubspot_list: HubSpotListSettings = HubSpotListSettings()
 
 

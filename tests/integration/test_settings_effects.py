@@ -90,7 +90,8 @@ def see_nurture(world) -> Any:
         comments = conn.exec_driver_sql("select c.relname, obj_description(c.oid) from pg_class c join pg_namespace n"
                                         " on n.oid = c.relnamespace where n.nspname = 'nurture' and c.relkind = 'v'"
                                         " order by 1").all()
-    files = {p.name: p.read_text() for p in sorted((exports / "nurture").glob("*.csv"))}
+    files = {p.name: (p.read_text(), oct(p.stat().st_mode), p.stat().st_gid)
+             for p in sorted((exports / "nurture").glob("*.csv"))}
     platform = [sorted((item["name"], len(item["members"])) for item in fake.lists.values()) for fake in world.hubspots]
     return suppressed, members, comments, files, platform, [fake.calls() for fake in world.hubspots]
 
@@ -247,6 +248,8 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
         lambda _: ["MAILBOX_FULL"])),
     "nurture:suppression.excluded_domains": (see_nurture, at("suppression.excluded_domains")(
         lambda _: ["granitebank.com"])),
+    "nurture:destinations.csv.file_mode": (see_nurture, at("destinations.csv.file_mode")(lambda _: "0600")),
+    "nurture:destinations.csv.group": (see_nurture, at("destinations.csv.group")(lambda _: "daemon")),
     "nurture:destinations.hubspot_list.conn_id": (see_nurture, at("destinations.hubspot_list.conn_id")(
         lambda _: "hubspot_other")),
     "nurture:destinations.hubspot_list.list_name_prefix": (see_nurture, at("destinations.hubspot_list."

@@ -257,6 +257,7 @@ def test_formula_cells_are_neutralised_in_files_and_pulls(run_world):
     world.file_deal(1, lead)
     run_world(world)
     path = Path(os.environ["SMARKETING_EXPORT_DIR"]) / "nurture" / f"customers_{AS_OF}.csv"
+    assert path.stat().st_mode & 0o777 == 0o640  # group-readable: destinations.csv.file_mode
     with open(path, newline="", encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["first_name"] == '\'=HYPERLINK("http://evil.example","Klick")'

@@ -142,16 +142,21 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
         results = [_build(conn, program, as_of, run_id, export_dir) for program in programs]
         files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
             programs, results, strict=True) if result.export_path is not None]
-    return NurtureRun(suppressed, results, deliver_files(files))
+    csv_settings = (settings if settings is not None else nurture_settings())["destinations"]["csv"]
+    return NurtureRun(suppressed, results, deliver_files(files, csv_settings))
 
 
-def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]]) -> list[str]:
-    """Write each list's file; return one line per file that could not be written."""
+def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
+                  csv_settings: dict[str, Any] | None = None) -> list[str]:
+    """Write each list's file with the configured mode and group; return one line per file that
+    could not be written."""
+    conf = csv_settings if csv_settings is not None else nurture_settings()["destinations"]["csv"]
     failures = []
     for program, result, rows in files:
         assert result.export_path is not None
         try:
-            write_csv_atomically(result.export_path, program.fields, rows)
+            write_csv_atomically(result.export_path, program.fields, rows, int(conf["file_mode"], 8),
+                                 conf["group"] or None)
         except OSError as exc:
             failures.append(f"program {program.name}: could not write {result.export_path}: "
                             f"{exc.strerror or exc} (the list itself is current in the warehouse)")
@@ -274,10 +279,11 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def write_csv_atomically(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+def write_csv_atomically(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]], mode: int = 0o600,
+                         group: str | None = None) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see a partial file.
     Temporary files a killed writer left behind are removed first. Cells a spreadsheet would run
-    as formulas are neutralised (``spreadsheet_safe``)."""
+    as formulas are neutralised (``spreadsheet_safe``). The file gets ``mode`` and, if given, ``group``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*"):
         stale.unlink(missing_ok=True)
@@ -287,6 +293,11 @@ def write_csv_atomically(path: Path, header: Iterable[str], rows: Iterable[Itera
             writer = csv.writer(handle)
             writer.writerow(header)
             writer.writerows([spreadsheet_safe(value) for value in row] for row in rows)
+        os.chmod(tmp, mode)
+        if group:
+            import grp
+
+            os.chown(tmp, -1, grp.getgrnam(group).gr_gid)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
