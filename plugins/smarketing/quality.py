@@ -144,10 +144,33 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         except DataQualityError as exc:
             errors.append(str(exc))
     if context is not None:  # once for all suites: a build per suite compiled the page templates each time
+        _without_values(context)
         context.build_data_docs(site_names=["smarketing"])
     if errors:
         raise DataQualityError(" | ".join(errors))
     return outcomes
+
+
+# What a validation result holds of the checked values themselves (emails, names, amounts).
+VALUE_KEYS = ("partial_unexpected_list", "unexpected_list", "partial_unexpected_counts",
+              "partial_unexpected_index_list", "unexpected_index_query")
+
+
+def _without_values(context: Any) -> None:
+    """Strip the failing values from the stored results before Data Docs render them: the site
+    lives outside the warehouse, so it shows which rows failed (record id, version), never what
+    they held. Quarantine has read the full results already."""
+    store = context.validation_results_store
+    for key in store.list_keys():
+        stored = store.get(key)
+        for outcome in stored.results:
+            result = outcome.result or {}
+            for name in VALUE_KEYS:
+                result.pop(name, None)
+            if "unexpected_index_list" in result:
+                result["unexpected_index_list"] = [{k: row[k] for k in ROW_KEYS if k in row}
+                                                   for row in result["unexpected_index_list"] or []]
+        store.set(key, stored)
 
 
 def _datasource(context: Any, url: str) -> Any:

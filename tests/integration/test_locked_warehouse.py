@@ -225,3 +225,17 @@ def test_two_first_merges_at_once_give_one_clean_result(empty_warehouse, fake_ap
         identities = conn.exec_driver_sql("select count(*), count(distinct (source, entity, source_record_id))"
                                           " from core.person_identity").one()
     assert persons > 100 and identities[0] == identities[1]
+
+
+def test_data_docs_show_which_rows_failed_not_what_they_held(empty_warehouse, warehouse_url):
+    from smarketing.quality import data_docs_dir, validate_pending
+    from tests.integration.test_quality import contact, land
+
+    land(empty_warehouse, "hubspot__contacts", [("good", contact(), None),
+                                                 ("bad-1", contact(email="jana.planted@@example.com"), None)])
+    validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=1.0)
+    pages = "".join(p.read_text(errors="replace") for p in data_docs_dir().rglob("*.html"))
+    assert "hubspot__contacts" in pages and "planted" not in pages
+    with empty_warehouse.connect() as conn:  # quarantine, inside the warehouse, still says why
+        (reason,) = conn.exec_driver_sql("select reason from quarantine.records").scalars().all()
+    assert "email_valid" in reason
