@@ -215,7 +215,8 @@ def _lists(args: argparse.Namespace) -> int:
         rows = conn.execute(text(
             "select email, first_name, last_name,"
             " (select jsonb_object_agg(key, value) from jsonb_each_text(attributes)) as attributes"
-            " from nurture.list_members where program = :p and as_of = :d order by email"),
+            " from nurture.list_members where program = :p and as_of = :d"
+            " and not nurture.is_suppressed(person_id, mailbox_key) order by email"),
             {"p": args.program, "d": as_of}).all()
     records = [{f: (dict(zip(("email", "first_name", "last_name"), r[:3], strict=True)) | (r[3] or {})).get(f)
                 for f in fields} for r in rows]

@@ -1,9 +1,11 @@
 """The mailbox key: which mailbox an address reaches, whatever its spelling.
 
 One rule for identity resolution, email events, consent, suppression, manual suppression, list
-building and the push: Unicode NFC; surrounding whitespace removed; lower case (every letter,
-not only ASCII); the ``+tag`` of the local part dropped; trailing dots of the domain dropped;
-for Gmail, dots of the local part dropped and ``googlemail.com`` read as ``gmail.com``.
+building and the push: Unicode NFC; surrounding whitespace removed; lower-cased and case-folded
+(every letter, not only ASCII: final sigma, long s, dotted capital I); the ``+tag`` of the local
+part dropped (unless nothing precedes it); trailing dots of the domain dropped; for Gmail, dots of
+the local part dropped and ``googlemail.com`` read as ``gmail.com``. Internationalised domains
+are compared as written: ``münchen.de`` and ``xn--mnchen-3ya.de`` are two keys.
 ``ANNA.Berg+News@Example.com `` and ``anna.berg@example.com`` are one mailbox.
 
 The warehouse computes it with ``core.mailbox_key`` (``sql/schema/V016__mailbox_key.sql``);
@@ -29,14 +31,17 @@ ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 def _lower_table() -> tuple[str, str]:
-    """Every non-ASCII character with a one-character lower case other than itself, and that."""
+    """Every non-ASCII character whose one-character lower case, case-folded where that is one
+    character too, differs from it: ``Ä``→``ä``, ``Σ``/``ς``→``σ``, ``ſ``→``s``, ``İ``→``i``."""
     upper, lower = [], []
     for code in range(0x80, sys.maxunicode + 1):
         char = chr(code)
         if 0xD800 <= code <= 0xDFFF:
             continue
-        folded = char.lower()
-        if len(folded) == 1 and folded != char:
+        folded = char.lower() if len(char.lower()) == 1 else ("i" if char == "\u0130" else char)
+        if len(folded.casefold()) == 1:
+            folded = folded.casefold()
+        if folded != char:
             upper.append(char)
             lower.append(folded)
     return "".join(upper), "".join(lower)
@@ -61,7 +66,7 @@ def mailbox_key(email: str | None) -> str | None:
     if "@" not in address:
         return address or None
     local, _, domain = address.partition("@")
-    local = local.split("+", 1)[0]
+    local = local.split("+", 1)[0] or local  # "+tag@x" has no base mailbox to fold into
     domain = domain.rstrip(".")
     if domain in GMAIL_DOMAINS:
         return local.replace(".", "") + "@gmail.com"
@@ -70,4 +75,4 @@ def mailbox_key(email: str | None) -> str | None:
 
 def is_address(email: str) -> bool:
     """Whether ``email`` looks like one address (used to refuse typos before they are stored)."""
-    return bool(ADDRESS.match(fold(email)))
+    return bool(ADDRESS.match(mailbox_key(email) or ""))

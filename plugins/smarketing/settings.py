@@ -16,13 +16,29 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smarketing.config import PATHS, ConfigError
 
 NAME = r"^[a-z][a-z0-9_]{0,40}$"
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
 Share = Annotated[float, Field(ge=0, le=1)]
+# HubSpot's bounce categories (email events API). A category outside this list is a typo that would
+# silently stop suppressing hard bounces; if HubSpot adds one, add it here.
+KNOWN_BOUNCE_CATEGORIES = (
+    "UNKNOWN_USER", "MAILBOX_FULL", "CONTENT", "SPAM", "POLICY", "GREYLISTING", "MAILBOX_MISCONFIGURATION",
+    "ISP_MISCONFIGURATION", "DOMAIN_REPUTATION", "DMARC", "SENDING_DOMAIN_MISCONFIGURATION", "TIMEOUT", "THROTTLED",
+    "UNCATEGORIZED", "IP_REPUTATION", "DNS_FAILURE", "TEMPORARY_PROBLEM", "DOMAIN_MISCONFIGURATION", "REJECTED",
+)
 
 
 class SettingsError(ConfigError):
@@ -67,10 +83,11 @@ class ProgramSettings(Strict):
 
 
 class SuppressionSettings(Strict):
-    require_legal_basis: bool = True
-    hard_bounce_categories: Annotated[list[str], Field(min_length=1)] = [
-        "UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "DOMAIN_MISCONFIGURATION", "REJECTED"]
-    excluded_domains: list[str] = []
+    """Every key must be written out: a missing one must not quietly weaken suppression."""
+
+    require_legal_basis: StrictBool
+    hard_bounce_categories: Annotated[list[Literal[KNOWN_BOUNCE_CATEGORIES]], Field(min_length=1)]  # type: ignore[valid-type]
+    excluded_domains: list[str]
 
     @field_validator("excluded_domains")
     @classmethod
@@ -112,17 +129,17 @@ class DestinationSettings(Strict):
 
 
 class NurtureSettings(Strict):
-    programs: dict[Annotated[str, Field(pattern=NAME)], ProgramSettings] = {}
-    suppression: SuppressionSettings = SuppressionSettings()
+    programs: dict[Annotated[str, Field(pattern=NAME, max_length=41)], ProgramSettings] = {}
+    suppression: SuppressionSettings
     destinations: DestinationSettings = DestinationSettings()
 
 
 # -- kpis.yaml -------------------------------------------------------------------------------------
 
 class KpiSettings(Strict):
-    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
-    lead_response_sla_hours: Annotated[int, Field(gt=0)] = 24
-    attribution_lookback_days: Annotated[int, Field(gt=0)] = 365
+    fiscal_year_start_month: Annotated[StrictInt, Field(ge=1, le=12)] = 1
+    lead_response_sla_hours: Annotated[StrictInt, Field(gt=0, le=24 * 365)] = 24
+    attribution_lookback_days: Annotated[StrictInt, Field(gt=0, le=3650)] = 365
     marketing_channels: list[str] = []
     stage_probabilities: dict[str, Annotated[float, Field(ge=0, le=100)]] = {}
     abc_thresholds: tuple[Share, Share] = (0.8, 0.95)
@@ -149,8 +166,8 @@ class QualityParameters(Strict):
     subscription_statuses: Annotated[list[str], Field(min_length=1)]
     legal_bases: Annotated[list[str], Field(min_length=1)]
     earliest_close_date: date = date(2000, 1, 1)
-    close_date_years_ahead: Annotated[int, Field(ge=0, le=100)] = 5
-    clock_skew_minutes: Annotated[int, Field(ge=0)] = 60
+    close_date_years_ahead: Annotated[StrictInt, Field(ge=0, le=100)] = 5
+    clock_skew_minutes: Annotated[StrictInt, Field(ge=0, le=24 * 60)] = 60
 
 
 class QualitySettings(Strict):
@@ -174,7 +191,7 @@ SURVIVING = Literal["first_name", "last_name", "company_name", "owner_id", "emai
 
 
 class FuzzySettings(Strict):
-    enabled: bool = True
+    enabled: StrictBool = True
     min_name_similarity: Annotated[float, Field(gt=0, le=1)] = 0.55
 
 
@@ -182,7 +199,8 @@ class IdentitySettings(Strict):
     generic_mailboxes: list[str] = []
     free_mail_domains: list[str] = []
     fuzzy: FuzzySettings = FuzzySettings()
-    survivorship: dict[SURVIVING, list[Annotated[str, Field(pattern=r"^(hubspot|salesforce|file)\.[a-z_]+$")]]] = {}
+    survivorship: dict[SURVIVING, list[Literal["hubspot.contacts", "salesforce.leads", "salesforce.contacts",
+                                               "file.leads"]]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -204,7 +222,7 @@ class IdentitySettings(Strict):
 class SystemSettings(Strict):
     kind: Literal["hubspot", "salesforce", "demo"]
     conn_id: Annotated[str, Field(pattern=NAME)] | None = None
-    lookback_minutes: Annotated[int, Field(ge=0)] = 0
+    lookback_minutes: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 60)] = 0
     entities: list[Annotated[str, Field(pattern=NAME)]] | None = None
     extra_fields: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]]] = {}
 
@@ -216,8 +234,8 @@ class SystemSettings(Strict):
 
 
 class DemoSettings(Strict):
-    seed: int = 7
-    people: Annotated[int, Field(gt=0)] = 120
+    seed: StrictInt = 7
+    people: Annotated[StrictInt, Field(gt=0)] = 120
 
 
 class SourcesSettings(Strict):
@@ -257,6 +275,26 @@ class DropSettings(Strict):
             raise ValueError(f"nothing in the warehouse reads file-drop entity {value!r}; entities: {modelled}")
         return value
 
+    @model_validator(mode="after")
+    def _known_fields(self) -> DropSettings:
+        """Mapped fields must be ones the warehouse reads (a typo such as ``email_optout`` would drop
+        an opt-out in silence); ``required``, ``dates`` and ``numbers`` must name fields of the file."""
+        known = staging_fields(self.entity)
+        id_target = self.columns.get(self.id_column, self.id_column)
+        unknown = sorted({t for s, t in self.columns.items() if s != self.id_column} - known)
+        if unknown:
+            raise ValueError(f"columns map to {unknown}, which nothing in the warehouse reads for {self.entity};"
+                             f" fields: {sorted(known)}")
+        targets = set(self.columns.values()) | {id_target}
+        for name in ("required", "dates", "numbers"):
+            stray = sorted(set(getattr(self, name)) - (targets if self.columns else known | {id_target}))
+            if stray:
+                raise ValueError(f"{name} names {stray}, which no column of the file is mapped to")
+        clash = sorted({t for t in self.columns.values() if list(self.columns.values()).count(t) > 1})
+        if clash:
+            raise ValueError(f"two columns map to {clash}")
+        return self
+
     @field_validator("encoding")
     @classmethod
     def _codec(cls, value: str) -> str:
@@ -267,6 +305,12 @@ class DropSettings(Strict):
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
         return value
+
+
+def staging_fields(entity: str) -> set[str]:
+    """The payload fields ``sql/staging/stg_file__<entity>.sql`` reads."""
+    body = (PATHS.sql / "staging" / f"stg_file__{entity}.sql").read_text()
+    return set(re.findall(r"payload ->> '(\w+)'", body))
 
 
 class FileDropSettings(Strict):
@@ -281,6 +325,20 @@ OPTIONAL = {"file_drops"}  # may be absent: no file drops
 
 
 SHIPPED = PATHS.root / "config"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (the later would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def path_of(name: str, folder: Path | None = None) -> Path:
@@ -323,11 +381,13 @@ def load(name: str, folder: Path | None = None, path: Path | None = None) -> dic
             return model().model_dump(mode="python")
         raise SettingsError([f"{path} does not exist"])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except UnicodeDecodeError as exc:
+        raise SettingsError([f"{path} is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"]) from None
     except yaml.YAMLError as exc:
         raise SettingsError([f"{path} is not valid YAML: {exc}"]) from exc
     if raw is None:
-        raw = {}
+        raise SettingsError([f"{path} is empty; delete it to use the shipped {SHIPPED / path.name}"])
     if not isinstance(raw, dict):
         raise SettingsError([f"{path}: the top level must be a mapping of keys, not a {type(raw).__name__}"])
     try:

@@ -17,6 +17,7 @@ import json
 import os
 from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def run_world(engine, tmp_path_factory, monkeypatch):
     from tests.conftest import reset_warehouse
 
     def run(world: World, runs: int = 1, manual: tuple[str, ...] = (), nurture_yaml: str = NURTURE_YAML,
-            before_run=None, failing_runs: tuple[int, ...] = ()) -> list[Reached]:
+            before_run=None, failing_runs: tuple[int, ...] = (), dates: tuple[date, ...] = ()) -> list[Reached]:
         reset_warehouse(engine)
         folder = tmp_path_factory.mktemp("world")
         config, exports = folder / "config", folder / "exports"
@@ -79,12 +80,13 @@ def run_world(engine, tmp_path_factory, monkeypatch):
                 if before_run:
                     before_run(n, folder)
                 error = None
+                as_of = dates[n - 1] if dates else AS_OF
                 if n in failing_runs:
                     with pytest.raises(NurtureError) as raised:
-                        tasks.run_pipeline(f"run-{n}", AS_OF)
+                        tasks.run_pipeline(f"run-{n}", as_of)
                     error = str(raised.value)
                 else:
-                    tasks.run_pipeline(f"run-{n}", AS_OF)
+                    tasks.run_pipeline(f"run-{n}", as_of)
             finally:
                 hubspot.stop()
                 salesforce.stop()
@@ -249,6 +251,24 @@ def test_a_program_that_cannot_be_built_changes_nothing(run_world):
     (reached,) = run_world(world, nurture_yaml=broken, failing_runs=(1,))
     assert "program onboarding" in reached.error and "window_days" in reached.error
     assert reached.everywhere() == {"table": set(), "view": set(), "csv": set(), "pull": set(), "platform": set()}
+
+
+def test_a_rerun_of_an_earlier_date_delivers_nobody_suppressed_since(run_world):
+    """Runs for June 30 and July 1, then Eva is suppressed by hand and June 30 is run again: the
+    view and the pull (July 1's list) and the HubSpot list drop her, and the run succeeds."""
+    world = World()
+    world.hubspot_contact(1, "eva@ost.example", "Eva", "Kühn")
+    account = world.salesforce_account(1, "Ost KG")
+    contact = world.salesforce_contact(1, "eva@ost.example", "Eva", "Kühn", account)
+    world.salesforce_won_deal(1, contact, account, 300)
+
+    def suppress(run: int, _folder: Path) -> None:
+        if run == 3:
+            assert cli.main(["lists", "suppress", "EVA@ost.example", "--reason", "asked by phone"]) == 0
+
+    *_, third = run_world(world, runs=3, before_run=suppress, dates=(AS_OF, AS_OF + timedelta(days=1), AS_OF))
+    assert third.error is None
+    assert_never_reached(third, {"eva@ost.example"})
 
 
 def test_formula_cells_are_neutralised_in_files_and_pulls(run_world):

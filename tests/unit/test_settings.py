@@ -55,6 +55,16 @@ MISTAKES = [
      "suppression.excluded_domains: 'mailinator com' is not a domain"),
     ("nurture", "list_name_prefix:", "list_prefix:", "unknown key 'destinations.hubspot_list.list_prefix'; allowed"
                                                      " here: conn_id, list_name_prefix"),
+    ("nurture", "[UNKNOWN_USER,", "[UNKNOWN_USR,", "suppression.hard_bounce_categories.0: Input should be"),
+    ("nurture", "  require_legal_basis: true", "  # require_legal_basis: true",
+     "suppression.require_legal_basis: Field required"),
+    ("nurture", "  onboarding:\n", "  a_program_name_far_longer_than_any_view_name_may_be:\n",
+     "String should have at most 41 characters"),
+    ("kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: '1' ",
+     "fiscal_year_start_month: Input should be a valid integer"),
+    ("kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 2\nfiscal_year_start_month: 1 ",
+     "key 'fiscal_year_start_month' appears twice"),
+    ("identity", "  email: [hubspot.contacts,", "  email: [hubspot.contact,", "survivorship.email.0: Input should be"),
     ("kpis", "marketing_channels:", "marketing_channel:", "unknown key 'marketing_channel'"),
     ("kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 13 ",
      "fiscal_year_start_month: Input should be less than or equal to 12"),
@@ -104,6 +114,9 @@ def test_a_file_drop_mistake_names_the_file_and_the_key(config):
                                               " entity 'contacts'; entities: ['deals', 'leads']"),
         ('delimiter: ";"', 'delimiter: ";;"', "drops.crm_leads.delimiter: String should have at most 1 character"),
         ("encoding: utf-8", "encoding: utf-9", "drops.crm_leads.encoding: unknown encoding 'utf-9'"),
+        ("      E-mail: email", "      E-mail: email\n      Do not email: email_optout",
+         "drops.crm_leads: columns map to ['email_optout'], which nothing in the warehouse reads for leads"),
+        ("    required: [won_date]", "    required: [won_dat]", "required names ['won_dat']"),
     ):
         body = drops.read_text()
         drops.write_text(body.replace(old, new, 1))
@@ -112,12 +125,22 @@ def test_a_file_drop_mistake_names_the_file_and_the_key(config):
         drops.write_text(body)
 
 
+def test_an_empty_or_unreadable_file_is_an_error_naming_it(config):
+    (config / "nurture.yaml").write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="nurture.yaml is empty; delete it to use the shipped"):
+        settings.load("nurture")
+    (config / "kpis.yaml").write_bytes("lead_response_sla_hours: 4\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="kpis.yaml is not UTF-8"):
+        settings.load("kpis")
+
+
 def test_config_check_lists_every_problem_and_fails(config, capsys):
     edit(config, "nurture", "\nsuppression:", "\nsupression:")
     edit(config, "kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 0 ")
     assert cli.main(["config", "check"]) == 1
     out = capsys.readouterr().out
-    assert "nurture.yaml: invalid\n  unknown key 'supression'" in out
+    assert "nurture.yaml: invalid\n" in out and "  unknown key 'supression'" in out
+    assert "  suppression: Field required" in out  # a missing suppression section is an error, not defaults
     assert "kpis.yaml: invalid\n  fiscal_year_start_month: Input should be greater than or equal to 1" in out
     assert "quality.yaml: ok" in out
 

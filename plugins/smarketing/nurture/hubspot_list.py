@@ -55,7 +55,9 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
             "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
             " join core.person_identity i on i.person_id = m.person_id and i.source = 'hubspot'"
             "  and i.entity = 'contacts' and i.is_active"
-            " where m.program = :p and m.removed_on is null group by m.person_id"), {"p": program}).all())
+            " where m.program = :p and m.removed_on is null"
+            "  and not nurture.is_suppressed(m.person_id, core.mailbox_key(m.email))"
+            " group by m.person_id"), {"p": program}).all())
         members = 0 if retire else conn.execute(text(
             "select count(*) from nurture.list_membership where program = :p and removed_on is null"),
             {"p": program}).scalar_one()

@@ -246,6 +246,7 @@ def _create_view(conn: Connection, program: Program) -> None:
         " m.added_on from nurture.list_membership m join nurture.list_members l on l.program = m.program"
         " and l.person_id = m.person_id and l.as_of = (select max(as_of) from nurture.list_runs r"
         " where r.program = m.program) where m.program = {} and m.removed_on is null"
+        " and not nurture.is_suppressed(m.person_id, l.mailbox_key)"
     ).format(view, psql.Literal(program.name)))
     conn.connection.driver_connection.execute(psql.SQL("comment on view {} is {}").format(
         view, psql.Literal(program.description or None)))
@@ -255,7 +256,8 @@ def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[o
     rows = conn.execute(
         text("select email, first_name, last_name,"
              " (select jsonb_object_agg(key, value) from jsonb_each_text(attributes)) as attributes"
-             " from nurture.list_members where program = :p and as_of = :d order by email"),
+             " from nurture.list_members where program = :p and as_of = :d"
+             " and not nurture.is_suppressed(person_id, mailbox_key) order by email"),
         {"p": program.name, "d": as_of},
     ).all()
     out = []
