@@ -167,6 +167,24 @@ def test_a_bad_value_is_quarantined_naming_file_line_and_column_not_the_value(em
     assert "export.csv line 2" in reason and "first_contact_date" in reason and "31.02.2026" not in reason
 
 
+def twice_at_once(work) -> list[Exception]:
+    """Run ``work`` in two threads at once; return what they raised."""
+    errors = []
+
+    def run():
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_two_loads_of_one_drop_at_once_land_every_row_once(empty_warehouse, tmp_path):
     from smarketing.file_drops import load_drop, load_drops
 
@@ -178,20 +196,7 @@ def test_two_loads_of_one_drop_at_once_land_every_row_once(empty_warehouse, tmp_
         f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
         "    id_column: Lead ID\n    columns: {Datum: first_contact_date}\n")
     (drop,) = load_drops(tmp_path / "file_drops.yaml")
-    errors = []
-
-    def load():
-        try:
-            load_drop(empty_warehouse, drop, "run-1")
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=load) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert twice_at_once(lambda: load_drop(empty_warehouse, drop, "run-1")) == []
     with empty_warehouse.connect() as conn:
         assert conn.exec_driver_sql("select count(*), count(distinct record_id) from raw.file__leads").one() == (
             2000, 2000)
@@ -206,20 +211,7 @@ def test_two_first_merges_at_once_give_one_clean_result(empty_warehouse, fake_ap
     for system in ("hubspot", "salesforce"):
         tasks.extract(system, "run-1", date(2026, 6, 30))
     tasks.validate("run-1", date(2026, 6, 30))
-    errors = []
-
-    def merge():
-        try:
-            tasks.merge("run-1", date(2026, 6, 30))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=merge) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert twice_at_once(lambda: tasks.merge("run-1", date(2026, 6, 30))) == []
     with empty_warehouse.connect() as conn:
         persons = conn.exec_driver_sql("select count(*) from core.person where merged_into_person_id is null").scalar()
         identities = conn.exec_driver_sql("select count(*), count(distinct (source, entity, source_record_id))"
