@@ -259,8 +259,11 @@ def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str
     good, bad = [], []
 
     def reject(number: int, row: object, reason: str) -> None:
+        # the mapped fields too: suppression reads an opt-out from a quarantined row (sql/nurture)
+        mapped = ({drop.columns.get(k, k): v for k, v in row.items()} if isinstance(row, dict) else {})
         bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
-                    "payload": json.dumps({"file": name, "line": number, "row": without_nul(row)}, default=str)})
+                    "payload": json.dumps({"file": name, "line": number, "row": without_nul(row),
+                                           "mapped": without_nul(mapped)}, default=str)})
 
     for number, row, problem in rows:
         if row is not None and without_nul(row) != row:

@@ -6,7 +6,8 @@
 -- earlier unsubscribe), hard_bounce, spam_complaint, email_opt_out (the opt-out flag of any
 -- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
 -- a legal basis, when :require_legal_basis), manual (nurture.manual_suppression),
--- internal_or_test_domain (a domain of :excluded_domains or a subdomain of one).
+-- internal_or_test_domain (a domain of :excluded_domains or a subdomain of one). A record
+-- quarantined for another defect (a bad date, say) still counts for what it says of its mailbox.
 insert into nurture.suppressed_mailbox (mailbox_key, reason, evidence_at, evidence)
 with keyed_events as (
     select email_event.*, coalesce(email_event.email_key, core.mailbox_key(email_event.email)) as mailbox_key
@@ -35,6 +36,38 @@ known_mailboxes as (
     select mailbox_key from consents
     union
     select mailbox_key from core.person_mailbox
+),
+
+quarantined as (  -- a record quarantined for any reason still says what it says about its mailbox
+    select
+        core.mailbox_key(coalesce(
+            records.payload ->> 'email', records.payload -> 'mapped' ->> 'email',
+            records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient'
+        )) as mailbox_key,
+        case
+            when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'SPAMREPORT'
+                then 'spam_complaint'
+            when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'BOUNCE'
+                and records.payload ->> 'category' = any(cast(:hard_bounce_categories as text[])) then 'hard_bounce'
+            when records.entity in ('email_events', 'subscription_statuses') then 'unsubscribed'
+            else 'email_opt_out'
+        end as reason,
+        records.version_at,
+        'quarantine:' || records.source || ':' || records.entity || ':' || records.record_id as evidence
+    from quarantine.records as records
+    where (records.source = 'file' and records.entity = 'leads' and core.is_opt_out_value(coalesce(
+            records.payload ->> 'email_opt_out', records.payload -> 'mapped' ->> 'email_opt_out')))
+        or (records.source = 'hubspot' and records.entity = 'contacts'
+            and lower(records.payload -> 'properties' ->> 'hs_email_optout') = 'true')
+        or (records.source = 'salesforce' and records.entity in ('leads', 'contacts')
+            and lower(records.payload ->> 'HasOptedOutOfEmail') = 'true')
+        or (records.source = 'hubspot' and records.entity = 'subscription_statuses'
+            and records.payload -> 'subscriptionStatuses' @> '[{"status": "NOT_SUBSCRIBED"}]')
+        or (records.source = 'hubspot' and records.entity = 'email_events' and (
+            upper(records.payload ->> 'type') = 'SPAMREPORT'
+            or (upper(records.payload ->> 'type') = 'BOUNCE'
+                and records.payload ->> 'category' = any(cast(:hard_bounce_categories as text[])))
+            or upper(records.payload ->> 'portalSubscriptionStatus') = 'UNSUBSCRIBED'))
 ),
 
 person_facts as (  -- what core knows per person (consent of their contacts, opt-out flags), for all their mailboxes
@@ -87,6 +120,10 @@ reasons as (
         'core.person:' || person_facts.person_id
     from person_facts
     inner join core.person_mailbox as person_mailbox on person_facts.person_id = person_mailbox.person_id
+    union all
+    select quarantined.mailbox_key, quarantined.reason, quarantined.version_at, quarantined.evidence
+    from quarantined
+    where quarantined.mailbox_key is not null
     union all
     select manual.mailbox_key, 'manual', manual.added_at, 'nurture.manual_suppression'
     from nurture.manual_suppression as manual

@@ -42,6 +42,13 @@ begin
 end;
 $$;
 
+-- Whether a "do not email" value opts out: anything but empty or a clear no. A column holding
+-- "x", "yes" or "bounced" must not let the address through.
+create function core.is_opt_out_value(value text) returns boolean
+language sql immutable parallel safe as $$
+    select coalesce(lower(btrim(value)) not in ('', 'false', 'no', 'n', '0', 'f', 'nein'), false)
+$$;
+
 -- Every stored key follows the one rule (the identity settings no longer change it).
 update core.email_event set email_key = core.mailbox_key(email)
 where email_key is distinct from core.mailbox_key(email);

@@ -17,10 +17,7 @@ final as (
         meta.try_date(payload ->> 'first_contact_date')::timestamptz as created_at,
         meta.try_date(payload ->> 'mql_date')::timestamptz as mql_at,
         meta.try_date(payload ->> 'sql_date') as converted_date,
-        -- any value but an empty or a clearly negative one opts out: a "do not email" column
-        -- holding "x", "yes" or "bounced" must not let the address through
-        coalesce(lower(btrim(payload ->> 'email_opt_out')) not in ('', 'false', 'no', 'n', '0', 'f', 'nein'), false)
-            as has_email_opt_out
+        core.is_opt_out_value(payload ->> 'email_opt_out') as has_email_opt_out
     from latest
 )
 

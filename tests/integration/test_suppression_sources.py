@@ -194,6 +194,24 @@ def test_an_opt_out_outlives_the_record_that_carried_it(run_world):
     assert reached.csv == {"noah@sued.example"}
 
 
+def test_an_opt_out_on_a_quarantined_record_still_counts(run_world):
+    """A file row with a date that does not exist and a HubSpot contact without createdate are
+    quarantined; what they say about their mailboxes still suppresses the customers holding them."""
+    world = World()
+    account = world.salesforce_account(1, "Spread AG")
+    for first, address in (("Hedy", "hedy@spread.example"), ("Ida", "ida@spread.example"),
+                           ("Jon", "jon@spread.example")):
+        contact = world.salesforce_contact(1, address, first, "Lamarr", account)
+        world.salesforce_won_deal(1, contact, account, 100)
+    world.file_lead(1, "Hedy@Spread.example", "Hedy", "Lamarr", opted_out="yes", first_contact="31.06.2026")
+    world.hubspot_contact(1, "ida@spread.example", "Ida", "Lamarr", opted_out=True, createdate=False)
+    for n in range(20):  # one bad contact in 21 stays under the 5 % that would stop the batch
+        world.hubspot_contact(1, f"fan{n}@spread.example", "Fan", f"Nr{n}")
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"hedy@spread.example", "ida@spread.example"})
+    assert reached.csv == {"jon@spread.example"}
+
+
 def test_an_unsubscribe_landed_in_a_run_is_off_every_list_at_its_end(run_world):
     """Opt-out latency: listed and pushed after run 1, unsubscribed (another spelling) in run 2."""
     world = World()
