@@ -17,7 +17,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW, extract_schedule
+from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW, extract_schedule, final_on_bad_input
 
 
 @dag(
@@ -48,14 +48,16 @@ def smarketing_extract():
         from smarketing import tasks
         from smarketing.runs import resolve_as_of
 
-        return tasks.extract(system, context["run_id"], resolve_as_of(context))
+        with final_on_bad_input():
+            return tasks.extract(system, context["run_id"], resolve_as_of(context))
 
     @task
     def load_file_drops(**context) -> dict:
         from smarketing import tasks
         from smarketing.runs import resolve_as_of
 
-        return tasks.load_file_drops(context["run_id"], resolve_as_of(context))
+        with final_on_bad_input():
+            return tasks.load_file_drops(context["run_id"], resolve_as_of(context))
 
     @task(outlets=[RAW], trigger_rule="none_failed")  # runs when no system is configured (files only)
     def publish_raw(**context) -> str:

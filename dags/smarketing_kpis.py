@@ -13,7 +13,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS
+from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS, final_on_bad_input
 
 
 @dag(
@@ -33,7 +33,8 @@ def smarketing_kpis():
         from smarketing.runs import resolve_as_of
 
         as_of = resolve_as_of(context)
-        stats = tasks.refresh_kpis(context["run_id"], as_of)
+        with final_on_bad_input():
+            stats = tasks.refresh_kpis(context["run_id"], as_of)
         context["outlet_events"][MARTS].extra = {"as_of": as_of.isoformat()}
         return stats
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS
+from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS, final_on_bad_input
 
 
 @dag(
@@ -34,7 +34,8 @@ def smarketing_nurture():
         from smarketing.runs import resolve_as_of
 
         as_of = resolve_as_of(context)
-        stats = tasks.build_nurture_lists(context["run_id"], as_of)
+        with final_on_bad_input():
+            stats = tasks.build_nurture_lists(context["run_id"], as_of)
         context["outlet_events"][NURTURE].extra = {"as_of": as_of.isoformat()}
         return stats
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS
+from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS, final_on_bad_input
 
 
 @dag(
@@ -37,7 +37,8 @@ def smarketing_transform():
         from smarketing import tasks
         from smarketing.runs import resolve_as_of
 
-        return tasks.validate(context["run_id"], resolve_as_of(context))
+        with final_on_bad_input():
+            return tasks.validate(context["run_id"], resolve_as_of(context))
 
     @task(outlets=[CORE])
     def merge(**context) -> dict:
@@ -45,7 +46,8 @@ def smarketing_transform():
         from smarketing.runs import resolve_as_of
 
         as_of = resolve_as_of(context)
-        stats = tasks.merge(context["run_id"], as_of, full=bool(context["params"].get("full_refresh")))
+        with final_on_bad_input():
+            stats = tasks.merge(context["run_id"], as_of, full=bool(context["params"].get("full_refresh")))
         context["outlet_events"][CORE].extra = {"as_of": as_of.isoformat()}
         return stats
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +20,26 @@ RAW = Asset(name="smarketing_raw", uri="smarketing://warehouse/raw")
 CORE = Asset(name="smarketing_core", uri="smarketing://warehouse/core")
 MARTS = Asset(name="smarketing_marts", uri="smarketing://warehouse/marts")
 NURTURE = Asset(name="smarketing_nurture", uri="smarketing://warehouse/nurture")
+
+
+@contextmanager
+def final_on_bad_input() -> Iterator[None]:
+    """Fail the task at once, without retries, on errors a retry cannot cure: invalid
+    configuration, rejected credentials, a program that cannot be built, a file rejected whole,
+    data that fails its checks, a push the suppression guard stopped. Each message says what to fix."""
+    from smarketing.config import ConfigError
+    from smarketing.file_drops import FileDropError
+    from smarketing.nurture.hubspot_list import UnsafePush
+    from smarketing.nurture.lists import NurtureError
+    from smarketing.quality import DataQualityError
+    from smarketing.sources.http_client import AuthError
+
+    try:
+        yield
+    except (ConfigError, AuthError, NurtureError, FileDropError, DataQualityError, UnsafePush) as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: a retry cannot cure this)") from exc
 
 
 def notify_failure(context: dict[str, Any]) -> None:

@@ -117,7 +117,7 @@ def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     """Suppression, lists and views in one transaction, then the files and the pushes; a failed
     delivery fails the task after the others were attempted, naming program and path or list."""
-    from smarketing.nurture.lists import NurtureError, build_lists
+    from smarketing.nurture.lists import DeliveryError, build_lists
     from smarketing.nurture.programs import load_programs, nurture_settings
 
     eng, started = _engine(), datetime.now(UTC)
@@ -130,7 +130,7 @@ def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     stats = {"suppressed": run.suppressed, "lists": lists, "pushes": pushes}
     record_run(eng, run_id, "nurture", as_of, started, stats | ({"errors": errors} if errors else {}))
     if errors:
-        raise NurtureError("; ".join(errors))
+        raise DeliveryError("; ".join(errors))
     return stats
 
 

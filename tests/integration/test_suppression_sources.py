@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from smarketing import cli, tasks
 from smarketing.mailbox import mailbox_key
-from smarketing.nurture.lists import NurtureError
+from smarketing.nurture.lists import DeliveryError, NurtureError
 from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, connection_env
 from tests.fixtures.world import AS_OF, FILE_DROPS_YAML, HARD_BOUNCES, NURTURE_YAML, World
 
@@ -82,7 +82,7 @@ def run_world(engine, tmp_path_factory, monkeypatch):
                 error = None
                 as_of = dates[n - 1] if dates else AS_OF
                 if n in failing_runs:
-                    with pytest.raises(NurtureError) as raised:
+                    with pytest.raises((NurtureError, DeliveryError)) as raised:
                         tasks.run_pipeline(f"run-{n}", as_of)
                     error = str(raised.value)
                 else:

@@ -1,6 +1,8 @@
 import logging
 from types import SimpleNamespace
 
+import pytest
+
 from smarketing.dag_support import failure_callbacks, notify_failure
 
 
@@ -20,3 +22,20 @@ def test_an_email_notifier_joins_when_alert_recipients_are_set(monkeypatch):
     assert callbacks[0] is notify_failure
     assert type(callbacks[1]).__name__ == "SmtpNotifier"
     assert callbacks[1].to == ["data@example.com", "oncall@example.com"]
+
+
+def test_errors_a_retry_cannot_cure_fail_the_task_at_once_and_others_are_retried():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from smarketing.config import ConfigError
+    from smarketing.dag_support import final_on_bad_input
+    from smarketing.nurture.lists import DeliveryError
+    from smarketing.sources.http_client import AuthError
+
+    for final in (ConfigError("config/nurture.yaml: unknown key 'supression'"), AuthError("HTTP 401", 401)):
+        with pytest.raises(AirflowFailException, match="not retried") as raised, final_on_bad_input():
+            raise final
+        assert raised.value.__cause__ is final
+    for passing in (DeliveryError("program x: could not write /exports/x.csv: No space left"), OSError("disk")):
+        with pytest.raises(type(passing)), final_on_bad_input():
+            raise passing

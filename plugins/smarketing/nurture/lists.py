@@ -52,7 +52,12 @@ class ListResult:
 
 
 class NurtureError(RuntimeError):
-    """A program cannot be built, or a list could not be delivered; the message names which."""
+    """A program cannot be built; the message names which and why. Nothing was changed."""
+
+
+class DeliveryError(RuntimeError):
+    """A list is current in the warehouse but a file or push failed (perhaps for a while: a full
+    disk, an API outage); the message names program and path or list."""
 
 
 def suppression_params(settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -172,7 +177,7 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
         rows = _export_rows(conn, program, as_of)
     failures = deliver_files([(program, result, rows)]) if result.export_path is not None else []
     if failures:
-        raise NurtureError("; ".join(failures))
+        raise DeliveryError("; ".join(failures))
     return result
 
 
