@@ -398,12 +398,20 @@ def load(name: str, folder: Path | None = None, path: Path | None = None) -> dic
 
 def check_all(folder: Path | None = None) -> dict[str, list[str]]:
     """Validate every file; return the problems per file name (none when all are valid)."""
-    problems = {}
+    problems: dict[str, list[str]] = {}
+    loaded = {}
     for name in MODELS:
         try:
-            load(name, folder)
+            loaded[name] = load(name, folder)
         except SettingsError as exc:
             problems[name] = exc.problems
+    if "kpis" in loaded and "quality" in loaded:  # one pipeline, named alike in both files
+        stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
+        for stage in loaded["kpis"]["stage_probabilities"]:
+            if stage not in stages:
+                problems.setdefault("kpis", []).append(
+                    f"{path_of('kpis', folder)}: stage_probabilities.{stage}: not a stage of "
+                    f"{path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
     return problems
 
 

@@ -125,6 +125,13 @@ def test_a_file_drop_mistake_names_the_file_and_the_key(config):
         drops.write_text(body)
 
 
+def test_a_stage_probability_must_name_a_stage_of_the_pipeline(config):
+    edit(config, "kpis", "  Negotiation/Review: 75", "  Negotiation/Reveiw: 75")
+    problems = settings.check_all()
+    assert list(problems) == ["kpis"]
+    assert "stage_probabilities.Negotiation/Reveiw: not a stage of" in problems["kpis"][0]
+
+
 def test_an_empty_or_unreadable_file_is_an_error_naming_it(config):
     (config / "nurture.yaml").write_text("# nothing yet\n")
     with pytest.raises(ConfigError, match="nurture.yaml is empty; delete it to use the shipped"):
