@@ -231,3 +231,16 @@ def test_data_docs_show_which_rows_failed_not_what_they_held(empty_warehouse, wa
     with empty_warehouse.connect() as conn:  # quarantine, inside the warehouse, still says why
         (reason,) = conn.exec_driver_sql("select reason from quarantine.records").scalars().all()
     assert "email_valid" in reason
+
+
+@pytest.mark.parametrize("statement", [
+    "create view raw.innocent as select 1 as x",
+    "create function meta.innocent() returns int language sql as 'select 1'",
+    "create table staging.innocent (x int)",
+    "create view core.person_mailbox_shadow as select * from core.person",
+])
+def test_the_loader_creates_nothing_the_transform_could_run(login_as, statement):
+    """The escalation found: a loader login created a view calling its own function in raw; the next
+    transform, run by a more privileged role, executed it."""
+    with login_as("smarketing_loader") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)
