@@ -138,8 +138,8 @@ def _rows(drop: Drop, name: str, content: bytes) -> list[tuple[int, dict[str, An
                 out.append((number, None, f"line {number} has {len(values)} fields, the header has {len(header)}"))
                 continue
             out.append((number, dict(zip(header, values, strict=True)), ""))
-        needed = [drop.id_column, *_required_source_columns(drop)]
-        missing = sorted({c for c in needed if c not in header})
+        needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]  # a mapped column must be
+        missing = sorted({c for c in needed if c not in header})  # there: a renamed one would drop its field
         if missing:
             raise FileDropError(  # the header's values are not shown: a file without one has a data row there
                 f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"

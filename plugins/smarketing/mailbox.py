@@ -3,7 +3,8 @@
 One rule for identity resolution, email events, consent, suppression, manual suppression, list
 building and the push: Unicode NFC; surrounding whitespace removed; lower-cased and case-folded
 (every letter, not only ASCII: final sigma, long s, dotted capital I); the ``+tag`` of the local
-part dropped (unless nothing precedes it); trailing dots of the domain dropped; for Gmail, dots of
+part dropped (unless nothing precedes it); an address written as ``Name <address>`` or with a
+``mailto:`` prefix is that address; trailing dots of the domain dropped; for Gmail, dots of
 the local part dropped and ``googlemail.com`` read as ``gmail.com``. Internationalised domains
 are compared as written: ``münchen.de`` and ``xn--mnchen-3ya.de`` are two keys.
 ``ANNA.Berg+News@Example.com `` and ``anna.berg@example.com`` are one mailbox.
@@ -63,6 +64,11 @@ def mailbox_key(email: str | None) -> str | None:
     if email is None:
         return None
     address = fold(email)
+    wrapped = re.search(r"<([^<>]*)>[^<]*$", address)  # "Olga Wolf <olga@x.de>": the address inside
+    if wrapped and "@" in wrapped.group(1):
+        address = wrapped.group(1).strip(WHITESPACE)
+    if address.startswith("mailto:"):
+        address = address[len("mailto:"):]
     if "@" not in address:
         return address or None
     local, _, domain = address.partition("@")

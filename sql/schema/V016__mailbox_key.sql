@@ -20,16 +20,25 @@ language sql immutable parallel safe as $$
     end
 $$;
 
--- The mailbox an address reaches: the folded address without the +tag of its local part and
+-- The mailbox an address reaches: the folded address (the one inside "Name <...>", without a
+-- mailto: prefix) without the +tag of its local part and
 -- without trailing dots of its domain; for Gmail without the dots of the local part, and
 -- googlemail.com read as gmail.com. PL/pgSQL so the fold is computed once an address.
 create function core.mailbox_key(email text) returns text
 language plpgsql immutable parallel safe as $$
 declare
     address text := core.email_fold(email);
+    wrapped text := case when position('<' in address) > 0  -- "Olga Wolf <olga@x.de>"
+        then substring(address from '<([^<>]*)>[^<]*$') end;
     local_part text;
     domain_part text;
 begin
+    if position('@' in coalesce(wrapped, '')) > 0 then
+        address := btrim(wrapped, E' \t\n\r\u000b\f\u00a0\ufeff\u200b');
+    end if;
+    if left(address, 7) = 'mailto:' then
+        address := substr(address, 8);
+    end if;
     if position('@' in address) = 0 then
         return nullif(address, '');
     end if;

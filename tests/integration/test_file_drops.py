@@ -58,10 +58,10 @@ def test_a_file_is_loaded_once_by_checksum_even_under_another_name(empty_warehou
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"Lead;Channel\nL-1;Web\n", "lacks required column(s) ['First contact', 'Lead ID']"),
+        (b"Lead;Channel\nL-1;Web\n", "lacks required column(s) ['E-mail', 'First contact', 'Landing page', 'Lead ID']"),
         ("Lead ID;First contact\nL-1;02/06/2026;Müller\n".encode("latin-1") + b"\xfc\n", "is not valid utf-8"),
         (b"", "is empty or has no header row"),
-        (b"Lead ID;First contact\n\n", "has no data rows"),
+        (b"Lead ID;First contact;Channel;Landing page;E-mail\n\n", "has no data rows"),
     ],
     ids=["missing-column", "wrong-encoding", "empty", "header-only"],
 )
@@ -144,3 +144,17 @@ def test_a_row_with_a_nul_character_is_quarantined_and_the_rest_loads(empty_ware
     (reason, page), = rows(empty_warehouse,
                            "select reason, payload -> 'row' ->> 'Landing page' from quarantine.records")
     assert "NUL" in reason and page == "/pri\ufffdcing"
+
+
+def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, tmp_path):
+    """A renamed or misspelled column would silently drop its field, an opt-out for one."""
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "export.csv").write_text("Lead ID;Datum;Do not email\nL-1;04.05.2026;yes\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
+        "    id_column: Lead ID\n    columns: {Datum: first_contact_date, Do not emial: email_opt_out}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    with pytest.raises(FileDropError, match=r"lacks required column\(s\) \['Do not emial'\]"):
+        load_drop(empty_warehouse, drop, "run-1")
+    assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,14 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
         results = [_build(conn, program, as_of, run_id, export_dir) for program in programs]
         files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
             programs, results, strict=True) if result.export_path is not None]
+        # a rerun of an earlier date writes the latest date's file again too: without whoever has
+        # been suppressed since (the views and pulls filter at read time, a file cannot)
+        for program, result in zip(programs, results, strict=True):
+            latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :p"),
+                                  {"p": program.name}).scalar()
+            if result.export_path is not None and latest is not None and latest > as_of:
+                files.append((program, replace(result, as_of=latest, export_path=export_path(
+                    program.name, latest, export_dir)), _export_rows(conn, program, latest)))
     csv_settings = (settings if settings is not None else nurture_settings())["destinations"]["csv"]
     return NurtureRun(suppressed, results, deliver_files(files, csv_settings))
 
