@@ -148,13 +148,10 @@ def test_a_row_with_a_nul_character_is_quarantined_and_the_rest_loads(empty_ware
 
 def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, tmp_path):
     """A renamed or misspelled column would silently drop its field, an opt-out for one."""
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    (folder / "export.csv").write_text("Lead ID;Datum;Do not email\nL-1;04.05.2026;yes\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
-        "    id_column: Lead ID\n    columns: {Datum: first_contact_date, Do not emial: email_opt_out}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    from tests.fixtures.drops import leads_drop
+
+    drop = leads_drop(tmp_path, "Lead ID;Datum;Do not email\nL-1;04.05.2026;yes\n",
+                      "    columns: {Datum: first_contact_date, Do not emial: email_opt_out}\n")
     with pytest.raises(FileDropError, match=r"lacks required column\(s\) \['Do not emial'\]"):
         load_drop(empty_warehouse, drop, "run-1")
     assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0

@@ -18,6 +18,7 @@ from smarketing import cli, embedded
 from smarketing.config import ConfigError
 from smarketing.sources.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import ApiError, RetryPolicy
+from tests.fixtures.drops import leads_drop
 
 TOKEN = "pat-na1-PLANTED-SECRET-4711"
 
@@ -130,15 +131,10 @@ def test_retry_warnings_name_the_call_not_the_contact(caplog):
 
 
 def test_a_headerless_file_is_rejected_without_showing_its_first_row(empty_warehouse, tmp_path):
-    from smarketing.file_drops import FileDropError, load_drop, load_drops
+    from smarketing.file_drops import FileDropError, load_drop
 
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    (folder / "export.csv").write_text("L-1;03.05.2026;jana.planted@example.com\nL-2;04.05.2026;otto@example.com\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
-        "    id_column: Lead ID\n    required: [first_contact_date]\n    columns: {Datum: first_contact_date}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = leads_drop(tmp_path, "L-1;03.05.2026;jana.planted@example.com\nL-2;04.05.2026;otto@example.com\n",
+                      "    required: [first_contact_date]\n    columns: {Datum: first_contact_date}\n")
     with pytest.raises(FileDropError) as raised:
         load_drop(empty_warehouse, drop, "run-1")
     assert "export.csv" in str(raised.value) and "Lead ID" in str(raised.value)
@@ -149,17 +145,12 @@ def test_a_headerless_file_is_rejected_without_showing_its_first_row(empty_wareh
 
 
 def test_a_bad_value_is_quarantined_naming_file_line_and_column_not_the_value(empty_warehouse, tmp_path):
-    from smarketing.file_drops import load_drop, load_drops
+    from smarketing.file_drops import load_drop
 
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    (folder / "export.csv").write_text("Lead ID;Datum;E-Mail\nL-1;31.02.2026;jana.planted@example.com\n"
-                                       "L-2;04.05.2026;otto@example.com\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
-        "    id_column: Lead ID\n    columns: {Datum: first_contact_date, E-Mail: email}\n"
-        "    dates: [first_contact_date]\n    date_format: '%d.%m.%Y'\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = leads_drop(tmp_path, "Lead ID;Datum;E-Mail\nL-1;31.02.2026;jana.planted@example.com\n"
+                                "L-2;04.05.2026;otto@example.com\n",
+                      "    columns: {Datum: first_contact_date, E-Mail: email}\n    dates: [first_contact_date]\n"
+                      "    date_format: '%d.%m.%Y'\n")
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (1, 1)
     with empty_warehouse.connect() as conn:
@@ -186,16 +177,10 @@ def twice_at_once(work) -> list[Exception]:
 
 
 def test_two_loads_of_one_drop_at_once_land_every_row_once(empty_warehouse, tmp_path):
-    from smarketing.file_drops import load_drop, load_drops
+    from smarketing.file_drops import load_drop
 
-    folder = tmp_path / "leads"
-    folder.mkdir()
     rows = "\n".join(f"L-{n};04.05.2026" for n in range(2000))
-    (folder / "export.csv").write_text(f"Lead ID;Datum\n{rows}\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  crm_leads:\n    entity: leads\n    location: {folder}\n    delimiter: ';'\n"
-        "    id_column: Lead ID\n    columns: {Datum: first_contact_date}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = leads_drop(tmp_path, f"Lead ID;Datum\n{rows}\n", "    columns: {Datum: first_contact_date}\n")
     assert twice_at_once(lambda: load_drop(empty_warehouse, drop, "run-1")) == []
     with empty_warehouse.connect() as conn:
         assert conn.exec_driver_sql("select count(*), count(distinct record_id) from raw.file__leads").one() == (
