@@ -130,3 +130,6 @@ create table meta.settings_applied (
     digest text not null,
     applied_at timestamptz not null default now()
 );
+
+-- Replaced by core.mailbox_key everywhere; one rule, one function.
+drop function core.normalize_email(text, boolean, boolean);
