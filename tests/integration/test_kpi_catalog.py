@@ -59,18 +59,21 @@ def test_only_the_loader_writes(login_as):
         conn.execute("delete from marts.funnel")
 
 
-def test_create_login_gives_a_bi_tool_its_own_user(empty_warehouse, warehouse_url, monkeypatch):
+def test_create_login_gives_a_bi_tool_its_own_user(empty_warehouse, admin_url, monkeypatch):
+    """Run by an administrator's connection (the pipeline's own may not make logins)."""
+    import psycopg
+
     from smarketing.cli import main
 
-    monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", warehouse_url.replace("+psycopg", ""))
+    monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", admin_url)
     monkeypatch.delenv("SMARKETING_NEW_LOGIN_PASSWORD", raising=False)
     assert main(["warehouse", "create-login", "metabase_test", "--role", "smarketing_bi"]) == 2
     monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "pw-from-env")
     assert main(["warehouse", "create-login", "metabase_test", "--role", "smarketing_bi"]) == 0
     assert main(["warehouse", "create-login", "metabase_test", "--role", "smarketing_bi"]) == 0  # again: no error
-    with empty_warehouse.connect() as conn:
-        roles = conn.execute(text(
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        roles = [r for (r,) in conn.execute(
             "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid"
-            " join pg_roles u on u.oid = m.member where u.rolname = 'metabase_test'")).scalars().all()
-        conn.exec_driver_sql("drop role metabase_test")
+            " join pg_roles u on u.oid = m.member where u.rolname = 'metabase_test'")]
+        conn.execute("drop role metabase_test")
     assert roles == ["smarketing_bi"]

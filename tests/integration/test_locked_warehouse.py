@@ -14,10 +14,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from smarketing import cli, embedded
+from smarketing import cli, embedded, warehouse
 from smarketing.config import ConfigError
 from smarketing.sources.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import ApiError, RetryPolicy
+from tests.conftest import SERVER
 from tests.fixtures.drops import leads_drop
 
 TOKEN = "pat-na1-PLANTED-SECRET-4711"
@@ -28,30 +29,88 @@ def parts(warehouse_url: str) -> dict:
     return {"host": url.host, "port": url.port, "dbname": url.database}
 
 
-def test_a_connection_without_the_password_is_refused(warehouse_url):
+@pytest.mark.parametrize("user", ["postgres", "smarketing_owner"])
+def test_a_connection_without_the_password_is_refused(warehouse_url, user):
     with pytest.raises(psycopg.OperationalError, match="password"):
-        psycopg.connect(**parts(warehouse_url), user="postgres", passfile=os.devnull, connect_timeout=5).close()
+        psycopg.connect(**parts(warehouse_url), user=user, passfile=os.devnull, connect_timeout=5).close()
 
 
-def test_the_configured_url_connects_and_holds_no_password(warehouse_url, capsys):
+def test_the_pipeline_logs_in_as_its_owner_and_holds_no_password_nor_superuser(warehouse_url, capsys):
     assert make_url(warehouse_url).password is None
-    with psycopg.connect(warehouse_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        assert conn.execute("select current_user").fetchone() == ("postgres",)
+    with psycopg.connect(warehouse_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        assert conn.execute("select current_user").fetchone() == ("smarketing_owner",)
+        assert conn.execute("select rolsuper, rolcreaterole, rolcreatedb from pg_roles"
+                            " where rolname = current_user").fetchone() == (False, False, False)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("copy (select 1) to program 'id'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("create role sneaky superuser")
     assert cli.main(["warehouse", "url"]) == 0
     printed = capsys.readouterr().out
-    secret = embedded.password_file(embedded_data_dir(warehouse_url)).read_text().rsplit(":", 1)[1].strip()
-    assert secret and secret not in printed
+    for line in embedded.password_file(SERVER).read_text().splitlines():
+        secret = line.rsplit(":", 1)[1].strip()
+        assert secret and secret not in printed
 
 
-def embedded_data_dir(warehouse_url: str):
-    from tests.conftest import STATE
+OWNED_BY_OTHERS = """
+    select 'schema', nspname, nspowner::regrole::text from pg_namespace
+    where nspname = any(%(s)s) and nspowner <> 'smarketing_owner'::regrole
+    union all
+    select 'relation', c.oid::regclass::text, c.relowner::regrole::text from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = any(%(s)s) and c.relowner <> 'smarketing_owner'::regrole
+    union all
+    select 'routine', p.oid::regprocedure::text, p.proowner::regrole::text from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = any(%(s)s) and p.proowner <> 'smarketing_owner'::regrole
+""".replace("%(s)s", "%s")  # every object of the pipeline's schemas the owner does not own
+SCHEMAS_THRICE = (list(warehouse.SCHEMAS),) * 3
 
-    return STATE / "pg"
+
+def test_a_warehouse_an_older_version_built_as_superuser_is_handed_to_the_owner(warehouse_url):
+    """Before this version the pipeline ran as superuser; bootstrap hands its objects over and
+    refuses an object of any other role, naming it."""
+    database = "smarketing_handover"
+    owner_url = embedded.fresh_database(SERVER, database)
+    admin = embedded.admin_url(SERVER, database)
+    legacy = warehouse.engine(admin.replace("postgresql://", "postgresql+psycopg://"))
+    warehouse.migrate(legacy)
+    legacy.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("drop role if exists legacy_loader")
+        conn.execute("create role legacy_loader login password 'test-only-password' in role smarketing_loader")
+        conn.execute("grant create on schema raw to legacy_loader")
+        conn.execute("set role legacy_loader")
+        conn.execute("create view raw.innocent as select 1 as x")
+    try:
+        with pytest.raises(psycopg.errors.RaiseException, match="raw.innocent is owned by role legacy_loader"):
+            embedded.bootstrap(SERVER, database)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("drop view raw.innocent")
+        embedded.bootstrap(SERVER, database)
+        with psycopg.connect(owner_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            assert conn.execute(OWNED_BY_OTHERS, SCHEMAS_THRICE).fetchall() == []
+        owner = warehouse.engine(owner_url)
+        assert warehouse.migrate(owner) == []
+        with owner.begin() as conn:  # what a merge does to a table: only its owner may
+            conn.exec_driver_sql("truncate raw.hubspot__contacts")
+            conn.exec_driver_sql("analyze core.person")
+        owner.dispose()
+    finally:
+        embedded.drop_database(SERVER, database)
+        with psycopg.connect(embedded.admin_url(SERVER), autocommit=True) as conn:
+            conn.execute("drop role if exists legacy_loader")
 
 
 def test_a_created_login_needs_its_password(empty_warehouse, warehouse_url, monkeypatch):
     monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "correct horse battery")
+    # the pipeline's own connection is no administrator: it may not make logins, and says who can
+    assert cli.main(["warehouse", "create-login", "bi_tester", "--role", "smarketing_bi"]) == 2
+    # on the embedded warehouse the command uses the server's superuser
+    monkeypatch.delenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE")
+    monkeypatch.setenv("SMARKETING_WAREHOUSE_DIR", str(SERVER))
     assert cli.main(["warehouse", "create-login", "bi_tester", "--role", "smarketing_bi"]) == 0
+    assert cli.main(["warehouse", "create-login", "smarketing_owner", "--role", "smarketing_bi"]) == 2
     for wrong in ("wrong", ""):
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(**parts(warehouse_url), user="bi_tester", password=wrong, passfile=os.devnull,
@@ -223,6 +282,8 @@ def test_data_docs_show_which_rows_failed_not_what_they_held(empty_warehouse, wa
     "create function meta.innocent() returns int language sql as 'select 1'",
     "create table staging.innocent (x int)",
     "create view core.person_mailbox_shadow as select * from core.person",
+    "create function public.lower(text) returns text language sql as 'select $1'",
+    "create schema innocent",
 ])
 def test_the_loader_creates_nothing_the_transform_could_run(login_as, statement):
     """The escalation found: a loader login created a view calling its own function in raw; the next

@@ -18,16 +18,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 from pydantic import BaseModel
 
+from smarketing import embedded, tasks, warehouse
 from smarketing import settings as config_files
-from smarketing import tasks, warehouse
 from smarketing.config import PATHS, with_database
 from smarketing.landing import land_page
 from smarketing.sources.base import RawRecord
+from tests.conftest import SERVER
 
 AS_OF = date(2026, 6, 30)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -363,12 +363,7 @@ def world(engine, warehouse_url, fake_apis, tmp_path_factory):
     tasks.validate("effects-extra", AS_OF)
     tasks.merge("effects-extra", AS_OF)
 
-    side_url = with_database(warehouse_url, "smarketing_effects")
-    admin = with_database(warehouse_url, "postgres", "postgresql")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("drop database if exists smarketing_effects with (force)")
-        conn.execute("create database smarketing_effects")
-    side = warehouse.engine(side_url)
+    side = warehouse.engine(embedded.fresh_database(SERVER, "smarketing_effects"))
     warehouse.migrate(side)
     other = FakeHubSpot(token="other-token")
     other.start()
