@@ -7,9 +7,10 @@
 -- The administrator sets smarketing_owner's password afterwards
 -- (`alter role smarketing_owner password '...'`).
 --
--- Objects an earlier version made as a superuser are handed to smarketing_owner. An object in a
--- pipeline schema owned by any other role stops the script: the pipeline would run it with its
--- own rights (a loader's view calling a loader's function), so a person must look at it first.
+-- Objects an earlier version made as a superuser (or as the administrator running this, such as a
+-- managed server's master user) are handed to smarketing_owner. An object in a pipeline schema
+-- owned by any other role stops the script: the pipeline would run it with its own rights (a
+-- loader's view calling a loader's function), so a person must look at it first.
 set search_path = pg_catalog, pg_temp;
 
 do $bootstrap$
@@ -48,7 +49,7 @@ begin
         where n.nspname = any(pipeline_schemas)
     ) as owned (kind, name, owner_oid)
     cross join lateral (select r.rolname as owner from pg_roles r where r.oid = owned.owner_oid
-                        and r.rolname <> 'smarketing_owner' and not r.rolsuper) as untrusted
+                        and r.rolname not in ('smarketing_owner', current_user) and not r.rolsuper) as untrusted
     limit 1;
     if found then
         raise exception '% % is owned by role %, which the pipeline does not trust', item.kind, item.name, item.owner

@@ -59,3 +59,27 @@ def test_the_warehouse_is_published_on_the_host_only():
     for port in COMPOSE["services"]["warehouse"].get("ports", []):
         assert str(port).startswith("127.0.0.1:"), port
     assert "ports" not in COMPOSE["services"]["postgres"]
+
+
+def test_the_pipeline_connects_as_its_owner_and_only_the_warehouse_holds_the_admin_password():
+    example = (PATHS.root / ".env.example").read_text()
+    (conn,) = re.findall(r"^AIRFLOW_CONN_SMARKETING_WAREHOUSE=(.*)$", example, re.M)
+    assert conn.startswith("postgresql://smarketing_owner:")
+    warehouse = COMPOSE["services"]["warehouse"]
+    assert "./docker/warehouse-init.sh:/docker-entrypoint-initdb.d/10-smarketing.sh:ro" in warehouse["volumes"]
+    assert "./sql/admin/bootstrap.sql:/smarketing/bootstrap.sql:ro" in warehouse["volumes"]
+    airflow_env = COMPOSE["x-airflow-common"]["environment"]
+    assert not any("WAREHOUSE_ADMIN_PASSWORD" in str(v) for v in airflow_env.values())
+    assert "create-login" not in TEXT  # logins are made by the warehouse's own init, as its superuser
+
+
+def test_mounted_folders_are_handed_to_the_airflow_user():
+    init = " ".join(COMPOSE["services"]["airflow-init"]["command"])
+    assert 'chown -R "$${AIRFLOW_UID:-50000}:0" /opt/airflow/logs /opt/airflow/exports' in TEXT
+    assert "mkdir -p /opt/airflow/logs /opt/airflow/exports" in init
+
+
+def test_the_development_auth_manager_is_named_and_replaceable():
+    env = COMPOSE["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].startswith("${AIRFLOW__CORE__AUTH_MANAGER:-")
+    assert "FabAuthManager" in (PATHS.root / "docs" / "operations.md").read_text()
