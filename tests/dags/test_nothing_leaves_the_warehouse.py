@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from datetime import date
+from urllib.parse import quote
 
 from smarketing.demo import prepare_airflow, run_dags
 from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault, connection_env
@@ -24,8 +25,8 @@ NAME_FIELDS = ("firstname", "lastname", "FirstName", "LastName", "Name", "name")
 
 
 def personal_values(dataset) -> set[str]:
-    """Every e-mail address in any served payload, and names of seven letters or more (shorter
-    ones are words a log may hold by chance: 'Ada', 'Grace')."""
+    """Every e-mail address in any served payload (as written and as a URL writes it), and names of
+    seven letters or more (shorter ones are words a log may hold by chance: 'Ada', 'Grace')."""
     found: set[str] = set()
 
     def walk(value, key=""):  # noqa: ANN001
@@ -36,7 +37,7 @@ def personal_values(dataset) -> set[str]:
             for v in value:
                 walk(v, key)
         elif isinstance(value, str):
-            found.update(m.lower() for m in EMAIL.findall(value))
+            found.update(f(m).lower() for m in EMAIL.findall(value) for f in (str, lambda m: quote(m, safe="")))
             if key in NAME_FIELDS and len(value) >= 7 and " " not in value:
                 found.add(value.lower())
 

@@ -167,6 +167,18 @@ def describe(path: str) -> str:
     return "/".join("{email}" if "@" in s or "%40" in s.lower() else s for s in segments)
 
 
+class _PathRedaction(logging.Filter):
+    """urllib3 logs every request's path at DEBUG: drop its query and any address in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(describe(a) if isinstance(a, str) and a.startswith("/") else a for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_PathRedaction())
+
+
 def _api_message(response: requests.Response) -> str:
     """The API's own error message (HubSpot: {"message"}, Salesforce: [{"message", "errorCode"}])."""
     try:
