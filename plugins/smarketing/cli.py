@@ -42,8 +42,7 @@ def _warehouse(args: argparse.Namespace) -> int:
                                         user=embedded.SUPERUSER if args.admin else embedded.OWNER)
         os.execv(command[0], command)
     else:
-        url = config.warehouse_url(start_embedded=False)
-        print(safe_url(url))
+        print(safe_url(config.warehouse_url()))
     return 0
 
 
@@ -107,7 +106,11 @@ def _demo(args: argparse.Namespace) -> int:
     from smarketing import config, warehouse
     from smarketing.report import summary
 
-    url = config.warehouse_url()  # starts the embedded warehouse unless a connection is configured
+    if config.connection_uri() is None:  # the demo's own warehouse, unless one is configured
+        from smarketing import embedded
+
+        embedded.start(PATHS.warehouse_data)
+    url = config.warehouse_url()
     hubspot_url, salesforce_url = demo.start_fake_apis()
     print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
     print("Running the DAGs with dag.test() ...", flush=True)

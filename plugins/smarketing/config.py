@@ -3,7 +3,8 @@
 The warehouse is the Airflow Connection ``smarketing_warehouse``. It is read from
 ``AIRFLOW_CONN_SMARKETING_WAREHOUSE`` (URI or JSON form, as Airflow accepts it), then
 from Airflow's own connection store when running inside a task; when neither has it,
-the embedded PostgreSQL server under the project folder is used.
+the embedded PostgreSQL server under the project folder is used if it is running (only
+``smarketing warehouse start``, the demo and the tests start it).
 """
 
 from __future__ import annotations
@@ -108,20 +109,21 @@ def connection_uri(conn_id: str = WAREHOUSE_CONN_ID) -> str | None:
         return None
 
 
-def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID, start_embedded: bool = True) -> str:
-    """SQLAlchemy URL of the warehouse; starts the embedded server when none is configured."""
+def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
+    """SQLAlchemy URL of the warehouse: the configured connection, else the embedded server when
+    it is running. Never starts a server: a deployment that lost its connection fails here, naming
+    it, instead of quietly writing into a new local database."""
     uri = connection_uri(conn_id)
     if uri:
         return sqlalchemy_url(uri)
     from smarketing import embedded
 
-    if start_embedded:
-        return embedded.start(PATHS.warehouse_data)
     running = embedded.url(PATHS.warehouse_data)
     if running is None:
         raise ConfigError(
-            f"no {_env_var(conn_id)} is set and the embedded warehouse is not running; "
-            "start it with `smarketing warehouse start`"
+            f"no warehouse: {_env_var(conn_id)} is not set (nor the connection '{conn_id}' in Airflow) and the"
+            f" embedded warehouse in {PATHS.warehouse_data} is not running; set the connection, or for local"
+            " use start it with `smarketing warehouse start`"
         )
     return running
 

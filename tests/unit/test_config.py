@@ -38,3 +38,16 @@ def test_json_connection_without_host_says_what_to_set(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", json.dumps({"conn_type": "postgres"}))
     with pytest.raises(ConfigError, match="has no host"):
         connection_uri()
+
+
+def test_without_a_connection_nothing_starts_a_server_and_the_error_says_what_to_set(monkeypatch, tmp_path, capsys):
+    from smarketing import cli
+    from smarketing.config import warehouse_url
+
+    monkeypatch.delenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", raising=False)
+    monkeypatch.setenv("SMARKETING_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    with pytest.raises(ConfigError, match="AIRFLOW_CONN_SMARKETING_WAREHOUSE is not set.*smarketing warehouse start"):
+        warehouse_url()
+    assert cli.main(["migrate"]) != 0
+    assert "AIRFLOW_CONN_SMARKETING_WAREHOUSE" in capsys.readouterr().err
+    assert not (tmp_path / "warehouse").exists(), "no server was set up"
