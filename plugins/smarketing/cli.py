@@ -230,7 +230,7 @@ def _lists(args: argparse.Namespace) -> int:
             {"p": args.program, "d": as_of}).all()
     records = [{f: (dict(zip(("email", "first_name", "last_name"), r[:3], strict=True)) | (r[3] or {})).get(f)
                 for f in fields} for r in rows]
-    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     try:
         if args.format == "json":
             json.dump(records, out, indent=1, default=str)

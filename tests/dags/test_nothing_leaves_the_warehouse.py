@@ -29,7 +29,7 @@ def personal_values(dataset) -> set[str]:
     seven letters or more (shorter ones are words a log may hold by chance: 'Ada', 'Grace')."""
     found: set[str] = set()
 
-    def walk(value, key=""):  # noqa: ANN001
+    def walk(value, key=""):
         if isinstance(value, dict):
             for k, v in value.items():
                 walk(v, k)

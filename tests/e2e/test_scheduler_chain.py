@@ -75,7 +75,7 @@ def stack(demo_dataset):
     processes = []
     for name, args in (("api-server", ["api-server", "--port", str(api_port)]), ("dag-processor", ["dag-processor"]),
                        ("scheduler", ["scheduler"])):
-        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown
+        log = open(logs / f"{name}.log", "w")
         processes.append((subprocess.Popen([str(Path(sys.executable).with_name("airflow")), *args], env=env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
     yield env, with_database(airflow_url, "airflow_e2e"), with_database(url, "smarketing_e2e", "postgresql"), logs

@@ -31,7 +31,7 @@ def core_snapshot(eng) -> dict[str, list[str]]:
                 " order by ordinal_position"), {"t": table}).scalars().all()
             select = ", ".join(f'"{c}"' for c in columns)
             snapshot[table] = sorted(str(tuple(r)) for r in conn.exec_driver_sql(
-                f"select {select} from core.{table}").all())  # noqa: S608 - catalog names
+                f"select {select} from core.{table}").all())
     return snapshot
 
 

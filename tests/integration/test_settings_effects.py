@@ -64,7 +64,7 @@ def see_marts(world) -> Any:
 
     refresh_marts(world.engine, AS_OF, kpi_settings())
     with world.engine.connect() as conn:
-        return {m: digest(conn, f"select * from marts.{m} order by 1, 2") for m in MARTS}  # noqa: S608
+        return {m: digest(conn, f"select * from marts.{m} order by 1, 2") for m in MARTS}
 
 
 def see_nurture(world) -> Any:

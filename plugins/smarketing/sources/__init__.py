@@ -27,14 +27,14 @@ def systems(path: Path | None = None) -> list[str]:
     return list(settings(path)["systems"])
 
 
-def demo_dataset(path: Path | None = None):  # noqa: ANN201 - smarketing.sources.demo.Dataset
+def demo_dataset(path: Path | None = None):
     """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
     demo = settings(path)["demo"]
     return _demo_dataset(demo["seed"], demo["people"])
 
 
 @lru_cache(maxsize=2)
-def _demo_dataset(seed: int, people: int):  # noqa: ANN202
+def _demo_dataset(seed: int, people: int):
     from smarketing.sources import demo
 
     return demo.generate(seed=seed, people=people)

@@ -71,7 +71,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2^attempt)]."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311 - not crypto
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 @dataclass

@@ -99,7 +99,7 @@ class HubSpotSource:
         )
 
     @classmethod
-    def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> HubSpotSource:  # noqa: ANN003
+    def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> HubSpotSource:
         return cls(get_connection(conn_id), **kwargs)
 
     def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:

@@ -145,7 +145,7 @@ class SalesforceSource:
         )
 
     @classmethod
-    def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> SalesforceSource:  # noqa: ANN003
+    def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> SalesforceSource:
         return cls(get_connection(conn_id), **kwargs)
 
     def soql(self, entity: str, since: datetime | None) -> str:

@@ -28,7 +28,7 @@ def connection_env(hubspot: FakeHubSpot, salesforce: FakeSalesforce) -> dict[str
     }
 
 
-def start_demo_fakes(dataset, hubspot_port: int = 0, salesforce_port: int = 0):  # noqa: ANN001, ANN201
+def start_demo_fakes(dataset, hubspot_port: int = 0, salesforce_port: int = 0):
     """Start both fakes on ``dataset``; return (hubspot, salesforce, connection environment)."""
     hubspot, salesforce = FakeHubSpot(dataset), FakeSalesforce(dataset)
     hubspot.start(hubspot_port)
