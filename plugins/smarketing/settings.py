@@ -381,7 +381,7 @@ def load(name: str, folder: Path | None = None, path: Path | None = None) -> dic
             return model().model_dump(mode="python")
         raise SettingsError([f"{path} does not exist"])
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except UnicodeDecodeError as exc:
         raise SettingsError([f"{path} is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"]) from None
     except yaml.YAMLError as exc:
