@@ -1,13 +1,12 @@
-"""The HubSpot and Salesforce connectors over real HTTP against the API fakes."""
+"""The HubSpot and Salesforce connectors over real HTTP against the API fakes (no warehouse:
+landing through them is in tests/integration/test_connector_landing.py)."""
 
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import text
 
 from smarketing.config import ConnectionInfo
-from smarketing.landing import land_entity
 from smarketing.sources.base import SourceError
 from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.http_client import AuthError, BudgetExceeded, CallBudget, RetriesExhausted, RetryPolicy
@@ -219,43 +218,6 @@ def test_salesforce_custom_fields_are_read_and_kept_in_the_payload(salesforce):
     assert got[0].payload["Industry__c"] == "Robotics"
     with pytest.raises(SourceError, match="plain field name"):
         salesforce_source(salesforce, extra_fields={"leads": ["Name; DELETE"]})
-
-
-# --- landing through the connectors ---------------------------------------------------------------
-def test_a_crash_mid_sequence_resumes_without_loss_or_duplicates(empty_warehouse, salesforce):
-    for n in range(1000):
-        salesforce.put(sf_lead(n, T0 + timedelta(minutes=n)))
-    salesforce.inject(Fault(500, times=99, path="/services/data/v62.0/query/", after=2))
-    with pytest.raises(RetriesExhausted):
-        land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-1")
-    with empty_warehouse.connect() as conn:
-        assert conn.execute(text("select count(*) from raw.salesforce__leads")).scalar() == 600
-    salesforce.faults.clear()
-    resumed = land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-2")
-    again = land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-3", lookback=timedelta(days=1))
-    with empty_warehouse.connect() as conn:
-        landed = conn.execute(text("select count(*), count(distinct record_id) from raw.salesforce__leads")).one()
-    assert resumed.new == 400
-    assert again.new == 0 and again.received == 1000
-    assert tuple(landed) == (1000, 1000)
-
-
-def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse, warehouse_url, salesforce):
-    salesforce.put(sf_lead(1, T0))
-    land_entity(empty_warehouse, salesforce_source(salesforce), "leads", "run-1")
-    salesforce.put(sf_lead(1, T0 + timedelta(days=1), Email="new@example.com", Rating__c="Hot"))
-    land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields={"leads": ["Rating__c"]}), "leads",
-                "run-2")
-    from smarketing.quality import validate_pending
-    from smarketing.transform import refresh_staging
-
-    validate_pending(empty_warehouse, warehouse_url, "run-2", [("salesforce", "leads")])
-    with empty_warehouse.begin() as conn:
-        refresh_staging(conn)
-        payloads = conn.execute(text("select payload ->> 'Rating__c' from raw.salesforce__leads order by version_at"))
-        staged = conn.execute(text("select lead_id, email from staging.stg_salesforce__leads")).all()
-        assert [p for (p,) in payloads] == [None, "Hot"]
-    assert staged == [("00Q000000000000001", "new@example.com")]
 
 
 # --- HubSpot consent, forms and campaigns, from the demo dataset ---------------------------------
