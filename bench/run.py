@@ -114,7 +114,7 @@ def land_pages(eng, system: str, entity: str, records, run_id: str) -> int:
 
 def land_generated(eng, people: int, seed: int, run_id: str, landing: Measure, generation: Measure) -> None:
     """Generate the population part by part and land each part; generation time is kept apart."""
-    from smarketing.sources.demo import generate_chunks
+    from smarketing.demo.world import generate_chunks
 
     parts = generate_chunks(seed, people, chunk_people=CHUNK_PEOPLE)
     with measured(landing):
@@ -133,11 +133,11 @@ def land_generated(eng, people: int, seed: int, run_id: str, landing: Measure, g
 
 def run_stages(eng, run_id: str, stages: dict[str, Measure], timings: SqlTimings, full: bool = False) -> None:
     """Validate, merge, KPIs and nurture lists on what landed since the last run."""
+    from smarketing.demo.world import ENTITIES
     from smarketing.kpis import refresh_marts
     from smarketing.nurture.lists import build_list, refresh_suppression
     from smarketing.nurture.programs import load_programs
     from smarketing.quality import validate_pending
-    from smarketing.sources.demo import ENTITIES
     from smarketing.transform import merge_core
 
     url = os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"].replace("postgresql://", "postgresql+psycopg://")

@@ -80,7 +80,7 @@ def empty_warehouse(engine):
 @pytest.fixture(scope="session")
 def fake_apis(demo_dataset):
     """The HubSpot and Salesforce fakes serving the demo dataset; the connections point at them."""
-    from smarketing.sources.fakes import start_demo_fakes
+    from smarketing.demo.fakes import start_demo_fakes
 
     hubspot, salesforce, env = start_demo_fakes(demo_dataset)
     os.environ.update(env)
@@ -102,7 +102,7 @@ def live_records(dataset, system=None):
 @pytest.fixture(scope="session")
 def demo_dataset():
     """The dataset of config/sources.yaml that the fakes serve, with its ground truth."""
-    from smarketing.sources import demo_dataset
+    from smarketing.demo.world import demo_dataset
 
     return demo_dataset()
 

@@ -128,8 +128,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _fakes(args: argparse.Namespace) -> int:
     import time
 
-    from smarketing.sources.demo import generate
-    from smarketing.sources.fakes import start_demo_fakes
+    from smarketing.demo.fakes import start_demo_fakes
+    from smarketing.demo.world import generate
 
     _, _, env = start_demo_fakes(generate(seed=args.seed, people=args.people), args.hubspot_port, args.salesforce_port)
     print("Fake APIs serving the demo dataset. Point the connectors at them with:")
@@ -146,7 +146,7 @@ def _fakes(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from smarketing.sources.demo import generate
+    from smarketing.demo.world import generate
 
     dataset = generate(seed=args.seed, people=args.people)
     dataset.write_ground_truth(Path(args.out))
@@ -248,7 +248,7 @@ def _lists(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from smarketing.sources.demo import AS_OF
+    from smarketing.demo.world import AS_OF
 
     parser = argparse.ArgumentParser(prog="smarketing", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

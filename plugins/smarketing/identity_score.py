@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, text
 
 from smarketing import identity, warehouse
+from smarketing.demo.world import DemoSource, generate
 from smarketing.landing import land_source
-from smarketing.sources.demo import DemoSource, generate
 from smarketing.transform import refresh_staging
 
 DEMO_PEOPLE = 120

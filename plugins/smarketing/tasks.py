@@ -76,7 +76,7 @@ def _default_entities(kind: str, system: str) -> tuple[str, ...]:
         from smarketing.sources.salesforce import OBJECTS
 
         return tuple(OBJECTS)
-    from smarketing.sources.demo import ENTITIES as DEMO
+    from smarketing.demo.world import ENTITIES as DEMO
 
     return DEMO[system]
 

@@ -14,7 +14,7 @@ from datetime import date
 from urllib.parse import quote
 
 from smarketing.demo import prepare_airflow, run_dags
-from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault, connection_env
+from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault, connection_env
 from tests.conftest import AIRFLOW_HOME, STATE, reset_warehouse
 from tests.fixtures import demo_story
 

@@ -36,7 +36,7 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(demo_dataset):
-    from smarketing.sources.fakes import start_demo_fakes
+    from smarketing.demo.fakes import start_demo_fakes
 
     home = STATE / "e2e"
     shutil.rmtree(home, ignore_errors=True)

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from smarketing.demo.fakes import FakeSalesforce, Fault
 from smarketing.landing import land_entity
-from smarketing.sources.fakes import FakeSalesforce, Fault
 from smarketing.sources.http_client import RetriesExhausted
 from tests.unit.test_connectors import T0, salesforce_source, sf_lead
 

@@ -48,7 +48,7 @@ def test_a_kill_during_landing_then_a_rerun_lands_everything_once(empty_warehous
         from smarketing.sources import get_source
         land_entity(warehouse.engine({warehouse_url!r}), get_source("hubspot"), "email_events", "killed")
     """
-    from smarketing.sources.fakes import Fault
+    from smarketing.demo.fakes import Fault
 
     # the 75th window request (spring 2026) stalls, after the windows from July 2025 have landed
     hubspot.inject(Fault(200, times=1, path="/email/public/v1/events", after=74, delay=30,

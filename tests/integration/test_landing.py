@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from smarketing.demo.world import DemoSource
 from smarketing.landing import land_entity, land_source
-from smarketing.sources.demo import DemoSource
 
 
 def raw_count(eng, table):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from smarketing import cli, embedded, warehouse
 from smarketing.config import ConfigError
-from smarketing.sources.fakes import FakeHubSpot, Fault
+from smarketing.demo.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import ApiError, RetryPolicy
 from tests.conftest import SERVER
 from tests.fixtures.drops import leads_drop

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from smarketing.config import PATHS, ConnectionInfo
+from smarketing.demo.fakes import FakeHubSpot, Fault
 from smarketing.kpis import kpi_settings, refresh_marts
 from smarketing.nurture import hubspot_list
 from smarketing.nurture.lists import build_list, refresh_suppression
 from smarketing.nurture.programs import load_programs, nurture_settings
-from smarketing.sources.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
 from smarketing.warehouse import run_script

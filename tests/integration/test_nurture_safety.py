@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from smarketing.config import ConnectionInfo
+from smarketing.demo.fakes import FakeHubSpot
 from smarketing.kpis import kpi_settings, refresh_marts
 from smarketing.nurture import hubspot_list
 from smarketing.nurture.lists import build_list, refresh_suppression
 from smarketing.nurture.programs import load_programs, nurture_settings
-from smarketing.sources.fakes import FakeHubSpot
 from smarketing.sources.http_client import RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
 

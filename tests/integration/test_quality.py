@@ -167,8 +167,8 @@ def test_a_batch_failing_beyond_the_threshold_stops_and_promotes_nothing(empty_w
 
 def test_malformed_demo_contacts_are_quarantined_and_data_docs_are_built(empty_warehouse, warehouse_url,
                                                                          demo_dataset):
+    from smarketing.demo.world import DemoSource
     from smarketing.quality import data_docs_dir
-    from smarketing.sources.demo import DemoSource
 
     for page in DemoSource("hubspot", demo_dataset).extract("contacts", None):
         land_page(empty_warehouse, "hubspot", "contacts", page, "run-1", page[-1].version_at)

@@ -6,11 +6,11 @@ import logging
 import pytest
 
 from smarketing.config import ConfigError, ConnectionInfo
+from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.file_drops import load_drops
 from smarketing.landing import land_entity
 from smarketing.nurture.programs import load_programs
 from smarketing.sources.base import SourceError
-from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.http_client import RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
 from smarketing.sources.salesforce import SalesforceSource

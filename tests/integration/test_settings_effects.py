@@ -168,7 +168,7 @@ def see_extraction(world) -> Any:
 
 
 def see_demo_dataset(world) -> Any:
-    from smarketing.sources import demo_dataset
+    from smarketing.demo.world import demo_dataset
 
     data = demo_dataset()
     return sorted((key, len(records)) for key, records in data.records.items()), sorted(data.person_of.items())[:20]
@@ -324,7 +324,7 @@ def world(engine, warehouse_url, fake_apis, tmp_path_factory):
     """The demo in the session's warehouse (plus one person whose owner the two CRMs disagree on and
     an opportunity without a probability),
     a second database for the stages observed in isolation, and a second HubSpot fake."""
-    from smarketing.sources.fakes import FakeHubSpot
+    from smarketing.demo.fakes import FakeHubSpot
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)

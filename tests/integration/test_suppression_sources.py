@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from smarketing import cli, tasks
+from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, connection_env
 from smarketing.mailbox import mailbox_key
 from smarketing.nurture.lists import DeliveryError, NurtureError
-from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, connection_env
 from tests.fixtures.world import AS_OF, FILE_DROPS_YAML, HARD_BOUNCES, NURTURE_YAML, World
 
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smarketing.config import ConnectionInfo
+from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.base import SourceError
-from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.http_client import RetriesExhausted, RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
 from smarketing.sources.salesforce import SalesforceSource

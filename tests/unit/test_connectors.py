@@ -7,8 +7,8 @@ from itertools import pairwise
 import pytest
 
 from smarketing.config import ConnectionInfo
+from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.base import SourceError
-from smarketing.sources.fakes import FakeHubSpot, FakeSalesforce, Fault
 from smarketing.sources.http_client import AuthError, BudgetExceeded, CallBudget, RetriesExhausted, RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
 from smarketing.sources.salesforce import SalesforceSource
@@ -223,7 +223,7 @@ def test_salesforce_custom_fields_are_read_and_kept_in_the_payload(salesforce):
 # --- HubSpot consent, forms and campaigns, from the demo dataset ---------------------------------
 @pytest.fixture(scope="module")
 def demo_hubspot():
-    from smarketing.sources.demo import generate
+    from smarketing.demo.world import generate
 
     dataset = generate(seed=11, people=60)
     fake = FakeHubSpot(dataset, token="t0ken")

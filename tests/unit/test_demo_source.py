@@ -1,6 +1,6 @@
 import pytest
 
-from smarketing.sources.demo import ENTITIES, POPULATION_END, STORY, DemoSource, generate
+from smarketing.demo.world import ENTITIES, POPULATION_END, STORY, DemoSource, generate
 
 
 def test_same_seed_gives_the_same_records():

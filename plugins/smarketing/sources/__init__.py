@@ -2,18 +2,17 @@
 
 ``config/sources.yaml`` names, per system, its kind: ``hubspot`` and ``salesforce`` are the HTTP
 connectors (configured by an Airflow Connection, ``conn_id``); ``demo`` serves the seeded
-dataset in-process without HTTP.
+dataset of ``smarketing.demo.world`` in-process without HTTP.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from smarketing.sources.base import RawRecord, Source, SourceError
 
-__all__ = ["RawRecord", "Source", "SourceError", "demo_dataset", "get_source", "systems"]
+__all__ = ["RawRecord", "Source", "SourceError", "get_source", "systems"]
 
 
 def settings(path: Path | None = None) -> dict[str, Any]:
@@ -25,19 +24,6 @@ def settings(path: Path | None = None) -> dict[str, Any]:
 
 def systems(path: Path | None = None) -> list[str]:
     return list(settings(path)["systems"])
-
-
-def demo_dataset(path: Path | None = None):
-    """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
-    demo = settings(path)["demo"]
-    return _demo_dataset(demo["seed"], demo["people"])
-
-
-@lru_cache(maxsize=2)
-def _demo_dataset(seed: int, people: int):
-    from smarketing.sources import demo
-
-    return demo.generate(seed=seed, people=people)
 
 
 def get_source(system: str, path: Path | None = None) -> Source:
@@ -56,7 +42,7 @@ def get_source(system: str, path: Path | None = None) -> Source:
         return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities,
                                                 extra_fields=spec["extra_fields"])
     if kind == "demo":
-        from smarketing.sources.demo import DemoSource
+        from smarketing.demo.world import DemoSource, demo_dataset
 
         return DemoSource(system, demo_dataset(path))
     raise SourceError(f"system {system!r} has unknown source kind {kind!r} in config/sources.yaml")

@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -575,3 +576,16 @@ class DemoSource:
         records = [r for r in self.dataset.records.get((self.name, entity), []) if since is None or r.version_at >= since]
         for start in range(0, len(records), self.page_size):
             yield records[start : start + self.page_size]
+
+
+def demo_dataset(path: Path | None = None) -> Dataset:
+    """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
+    from smarketing.sources import settings
+
+    demo = settings(path)["demo"]
+    return _demo_dataset(demo["seed"], demo["people"])
+
+
+@lru_cache(maxsize=2)
+def _demo_dataset(seed: int, people: int) -> Dataset:
+    return generate(seed=seed, people=people)

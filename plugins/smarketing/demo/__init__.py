@@ -1,4 +1,7 @@
-"""Run the whole pipeline through Airflow on the demo data, in one process.
+"""The demo world, apart from the real connectors: ``world`` (the seeded dataset and its ground
+truth), ``fakes`` (HubSpot and Salesforce API fakes serving it over HTTP) and, here, the runner.
+
+The runner runs the whole pipeline through Airflow on the demo data, in one process.
 
 Airflow's metadata lives on SQLite under a project-local ``AIRFLOW_HOME`` (``.airflow/``);
 each DAG runs with ``dag.test()`` in chain order, which pays Airflow's start-up cost once.
@@ -53,8 +56,8 @@ def prepare_airflow(home: Path) -> None:
 def start_fake_apis() -> list[str]:
     """Serve the demo dataset through local fakes of the HubSpot and Salesforce APIs and point the
     connections at them, so the demo runs the production connectors over real HTTP."""
-    from smarketing.sources import demo_dataset
-    from smarketing.sources.fakes import start_demo_fakes
+    from smarketing.demo.fakes import start_demo_fakes
+    from smarketing.demo.world import demo_dataset
 
     hubspot, salesforce, env = start_demo_fakes(demo_dataset())
     os.environ.update(env)

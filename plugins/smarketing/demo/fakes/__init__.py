@@ -4,9 +4,9 @@ They follow the documented request and response shapes, paging, caps, rate limit
 deletes, so the demo and the tests run the production connectors over real HTTP.
 """
 
-from smarketing.sources.fakes.hubspot import FakeHubSpot
-from smarketing.sources.fakes.salesforce import FakeSalesforce
-from smarketing.sources.fakes.server import FakeApi, Fault
+from smarketing.demo.fakes.hubspot import FakeHubSpot
+from smarketing.demo.fakes.salesforce import FakeSalesforce
+from smarketing.demo.fakes.server import FakeApi, Fault
 
 __all__ = ["FakeApi", "FakeHubSpot", "FakeSalesforce", "Fault", "connection_env", "start_demo_fakes"]
 

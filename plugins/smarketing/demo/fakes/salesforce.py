@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from smarketing.sources.demo import Dataset
-from smarketing.sources.fakes.server import FakeApi, Reply
+from smarketing.demo.fakes.server import FakeApi, Reply
+from smarketing.demo.world import Dataset
 from smarketing.sources.salesforce import OBJECTS
 
 SOQL = re.compile(

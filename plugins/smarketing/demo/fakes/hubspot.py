@@ -23,8 +23,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
-from smarketing.sources.demo import Dataset
-from smarketing.sources.fakes.server import FakeApi, Reply
+from smarketing.demo.fakes.server import FakeApi, Reply
+from smarketing.demo.world import Dataset
 
 OBJECT_PATH = re.compile(r"^/crm/v3/objects/(\w+)(/search|/batch/read)?$")
 DEFAULT_PROPERTIES = {
@@ -88,7 +88,7 @@ class FakeHubSpot(FakeApi):
             for record in dataset.records.get(("hubspot", "subscription_statuses"), []):
                 doc = {k: v for k, v in record.payload.items() if k != "contactId"}
                 self.statuses[doc["recipient"]] = doc
-            from smarketing.sources.demo import FORMS
+            from smarketing.demo.world import FORMS
 
             self.forms = [{"id": f["id"], "name": f["name"], "archived": False} for f in FORMS]
             for record in dataset.records.get(("hubspot", "form_submissions"), []):
