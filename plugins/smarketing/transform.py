@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -55,15 +56,35 @@ WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK
 SNAPSHOT_MONTHS = 12
 
 
+LANDING_COLUMNS = {"record_id", "version_at", "is_deleted", "payload", "batch_id"}
+LANDING_NAME = re.compile(r"^[a-z][a-z0-9_]*__[a-z][a-z0-9_]*$")
+
+
+def landing_tables(conn: Connection) -> list[str]:
+    """The tables of ``raw`` that landing made (``<source>__<entity>`` with the landing columns);
+    any other table there is named in a warning and left alone."""
+    columns = dict(conn.exec_driver_sql(
+        "select c.relname, array_agg(a.attname::text) from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'raw'"
+        " join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"
+        " where c.relkind in ('r', 'p') group by c.relname order by c.relname").all())
+    landed = []
+    for table, names in columns.items():
+        if LANDING_NAME.match(table) and LANDING_COLUMNS <= set(names):
+            landed.append(table)
+        else:
+            log.warning("raw.%s is not a landing table (named <source>__<entity>, with columns %s): the merge"
+                        " leaves it alone", table, ", ".join(sorted(LANDING_COLUMNS)))
+    return landed
+
+
 def refresh_staging(conn: Connection, full: bool = False) -> int:
     """Promote validated, not yet promoted batches into ``staging.latest_<table>`` (every batch
     again into emptied tables when ``full``), recording changed records in the temporary table
     ``merge_changes``; then create or replace the source views (stg_*) and those built on them
     (int_*). Returns the number of changed records."""
     template = (PATHS.sql / "staging" / "_latest.sql").read_text()
-    tables = conn.exec_driver_sql(
-        "select table_name from information_schema.tables where table_schema = 'raw' order by table_name"
-    ).scalars().all()
+    tables = landing_tables(conn)
     dbapi = conn.connection.driver_connection
     conn.exec_driver_sql("create temporary table if not exists merge_changes (source text, entity text,"
                          " record_id text) on commit drop")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from smarketing.config import PATHS
+from smarketing.config import PATHS, ConfigError
 
 MIGRATION_NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -26,6 +26,70 @@ class MigrationError(RuntimeError):
 def engine(url: str) -> Engine:
     """One pooled engine per URL and process."""
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+# Who, besides the pipeline's own role and superusers, could put a function or operator where the
+# pipeline's unqualified calls look (its search path), or already has.
+UNTRUSTED_ON_SEARCH_PATH = r"""
+    select format('every role (PUBLIC) may create objects in schema %s', n.nspname)
+    from pg_namespace n
+    where n.nspname = any(current_schemas(false)) and has_schema_privilege('public', n.oid, 'CREATE')
+    union all
+    select format('role %s may create objects in schema %s', r.rolname, n.nspname)
+    from pg_namespace n cross join pg_roles r
+    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname not like 'pg\_%'
+      and r.rolname <> current_user and has_schema_privilege(r.oid, n.oid, 'CREATE')
+      and not has_schema_privilege('public', n.oid, 'CREATE')
+    union all
+    select format('function %s.%s(%s) is owned by role %s', n.nspname, p.proname,
+                  pg_get_function_identity_arguments(p.oid), r.rolname)
+    from pg_proc p join pg_roles r on r.oid = p.proowner join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname <> current_user
+    union all
+    select format('operator %s.%s is owned by role %s', n.nspname, o.oid::regoperator, r.rolname)
+    from pg_operator o join pg_roles r on r.oid = o.oprowner join pg_namespace n on n.oid = o.oprnamespace
+    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname <> current_user
+    order by 1
+"""
+
+
+class UntrustedSearchPath(ConfigError):
+    """Another role could make the pipeline run its code: refuse to run (not retried)."""
+
+
+def check_search_path(conn: Connection) -> None:
+    """Refuse to run where a role other than the pipeline's own could plant a function or operator
+    that an unqualified call of the pipeline would pick (``public`` on a cluster upgraded from
+    PostgreSQL 14 or older lets everyone create there)."""
+    found = conn.execute(text(UNTRUSTED_ON_SEARCH_PATH)).scalars().all()
+    if found:
+        raise UntrustedSearchPath(
+            f"the warehouse is not safe to run in: {'; '.join(found[:3])}"
+            f"{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}. Code placed there could run with the"
+            " pipeline's rights; as an administrator run sql/admin/bootstrap.sql, which revokes that and names"
+            " what to drop")
+
+
+def password_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL keeps for ``password``, computed here, so that
+    ``alter role ... password '<verifier>'`` never sends the password itself (a failed statement
+    is written to the server log whole). PostgreSQL hashes a password after SASLprep; for one that
+    SASLprep would change (rare non-ASCII spellings) the password is returned as it is."""
+    import base64
+    import hashlib
+    import hmac
+    import secrets
+    import unicodedata
+
+    if not password.isascii() and (unicodedata.normalize("NFKC", password) != password
+                                   or any(unicodedata.category(c) in ("Zs", "Cf", "Cc") for c in password)):
+        return password
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored).decode()}:{b64(server).decode()}"
 
 
 def _migrations(folder: Path) -> list[tuple[int, str, Path]]:

@@ -32,6 +32,22 @@ begin
     end loop;
     execute format('alter database %I owner to smarketing_owner', current_database());
 
+    -- public is on every session's search path: an object another role made there could win a
+    -- call the pipeline makes (a reader's public.date_trunc(text, date) beats the built-in on a
+    -- date). PostgreSQL 15 made it so; a cluster upgraded from an older one still lets anyone in.
+    if exists (select from pg_namespace where nspname = 'public') then
+        revoke create on schema public from public;
+        select into item r.rolname as owner from pg_roles r
+        where not r.rolsuper and r.rolname not in ('smarketing_owner', current_user) and r.rolname not like 'pg\_%'
+          and has_schema_privilege(r.oid, 'public', 'CREATE')
+        limit 1;
+        if found then
+            raise exception 'role % may create objects in schema public, on the pipeline''s search path', item.owner
+                using hint = format('Revoke it (revoke create on schema public from %I) and run this script again.',
+                                    item.owner);
+        end if;
+    end if;
+
     select into item kind, name, owner from (
         select 'schema' as kind, n.nspname::text as name, n.nspowner as owner_oid
         from pg_namespace n where n.nspname = any(pipeline_schemas)
@@ -47,6 +63,35 @@ begin
         select 'type', t.oid::regtype::text, t.typowner
         from pg_type t join pg_namespace n on n.oid = t.typnamespace
         where n.nspname = any(pipeline_schemas)
+        union all
+        select 'operator', o.oid::regoperator::text, o.oprowner
+        from pg_operator o join pg_namespace n on n.oid = o.oprnamespace
+        where n.nspname = any(pipeline_schemas || array['public'])
+        union all
+        select 'routine', p.oid::regprocedure::text, p.proowner
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public'
+        union all
+        select 'operator class', c.opcname::text, c.opcowner from pg_opclass c
+        join pg_namespace n on n.oid = c.opcnamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'operator family', f.opfname::text, f.opfowner from pg_opfamily f
+        join pg_namespace n on n.oid = f.opfnamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'collation', c.collname::text, c.collowner from pg_collation c
+        join pg_namespace n on n.oid = c.collnamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'conversion', c.conname::text, c.conowner from pg_conversion c
+        join pg_namespace n on n.oid = c.connamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'text search configuration', c.cfgname::text, c.cfgowner from pg_ts_config c
+        join pg_namespace n on n.oid = c.cfgnamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'text search dictionary', d.dictname::text, d.dictowner from pg_ts_dict d
+        join pg_namespace n on n.oid = d.dictnamespace where n.nspname = any(pipeline_schemas)
+        union all
+        select 'statistics object', x.stxname::text, x.stxowner from pg_statistic_ext x
+        join pg_namespace n on n.oid = x.stxnamespace where n.nspname = any(pipeline_schemas)
     ) as owned (kind, name, owner_oid)
     cross join lateral (select r.rolname as owner from pg_roles r where r.oid = owned.owner_oid
                         and r.rolname not in ('smarketing_owner', current_user) and not r.rolsuper) as untrusted

@@ -44,7 +44,9 @@ def can_read(conn, table):
      ["nurture.list_members", "core.person", "raw.hubspot__contacts", "quarantine.records", "meta.runs"]),
     ("smarketing_marketing", ["marts.funnel", "nurture.list_members", "nurture.suppressed"],
      ["core.person", "raw.salesforce__leads", "staging.int_person_records"]),
-    ("smarketing_loader", ["core.person", "raw.hubspot__contacts", "marts.funnel", "nurture.list_members"], []),
+    ("smarketing_loader", ["raw.hubspot__contacts"],
+     ["core.person", "marts.funnel", "nurture.list_members", "nurture.manual_suppression", "meta.sync_state",
+      "meta.schema_migrations", "staging.int_person_records"]),
 ])
 def test_roles_read_only_what_they_may(login_as, role, readable, closed):
     with login_as(role) as conn:
@@ -52,11 +54,26 @@ def test_roles_read_only_what_they_may(login_as, role, readable, closed):
             **{t: True for t in readable}, **{t: False for t in closed}}
 
 
-def test_only_the_loader_writes(login_as):
+def test_the_loader_lands_rows_and_changes_nothing_else(login_as):
+    """Found: a loader login emptied nurture.manual_suppression, moved extract cursors and deleted
+    applied migrations. It appends raw rows and registers batches, and no more."""
     with login_as("smarketing_bi") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute("delete from marts.funnel")
+        conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+                     " values ('x', now(), '{}', gen_random_uuid(), now())")
     with login_as("smarketing_loader") as conn:
-        conn.execute("delete from marts.funnel")
+        batch = conn.execute("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
+                             " values (gen_random_uuid(), 'ext-1', 'hubspot', 'contacts', 1, 1)"
+                             " returning batch_id").fetchone()[0]
+        conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+                     " values ('x', now(), '{}', %s, now())", (batch,))
+        for statement in ("delete from nurture.manual_suppression", "truncate marts.funnel",
+                          "update meta.sync_state set cursor_at = null",
+                          "delete from meta.schema_migrations where version = 16",
+                          "delete from raw.hubspot__contacts", "update meta.batches set validated_at = now()",
+                          "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new,"
+                          " validated_at) values (gen_random_uuid(), 'ext-2', 'hubspot', 'contacts', 1, 1, now())"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_create_login_gives_a_bi_tool_its_own_user(empty_warehouse, admin_url, monkeypatch):

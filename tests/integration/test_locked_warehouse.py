@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from smarketing import cli, embedded, warehouse
-from smarketing.config import ConfigError
+from smarketing.config import ConfigError, with_database
 from smarketing.demo.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import ApiError, RetryPolicy
 from tests.conftest import SERVER
@@ -291,3 +291,112 @@ def test_the_loader_creates_nothing_the_transform_could_run(login_as, statement)
     transform, run by a more privileged role, executed it."""
     with login_as("smarketing_loader") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement)
+
+
+PLANT = ("create function public.date_trunc(text, date) returns timestamp language sql"
+         " as 'select pg_catalog.date_trunc($1, $2::timestamp)'")
+
+
+def test_no_reader_can_plant_a_function_the_pipeline_would_pick(login_as, admin_url):
+    """Found: a cluster upgraded from PostgreSQL 14 or older lets everyone create in ``public``, on
+    every session's search path; a BI login's public.date_trunc(text, date) beat the built-in on a
+    date and ran as the pipeline in the KPI step."""
+    from smarketing import tasks
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("grant create on schema public to public")  # as such a cluster has it
+    bi = login_as("smarketing_bi")
+    tasks._CHECKED.clear()
+    with pytest.raises(ConfigError, match=r"every role \(PUBLIC\) may create objects in schema public"):
+        tasks.migrate()
+    embedded.bootstrap(SERVER, "smarketing_test")  # the administrator's script closes it
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        bi.execute(PLANT)
+    tasks.migrate()
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:  # granted to one role by name
+        conn.execute("grant create on schema public to test_smarketing_bi")
+    bi.execute(PLANT)
+    with pytest.raises(psycopg.errors.RaiseException, match="role test_smarketing_bi may create objects in schema"):
+        embedded.bootstrap(SERVER, "smarketing_test")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("revoke create on schema public from test_smarketing_bi")
+    tasks._CHECKED.clear()
+    planted = r"function public.date_trunc\(text, date\) is owned by role test_smarketing_bi"
+    with pytest.raises(ConfigError, match=planted):
+        tasks.migrate()
+    with pytest.raises(psycopg.errors.RaiseException, match=r"public.date_trunc\(text,date\) is owned by role"):
+        embedded.bootstrap(SERVER, "smarketing_test")
+    bi.execute("drop function public.date_trunc(text, date)")
+    embedded.bootstrap(SERVER, "smarketing_test")
+    tasks._CHECKED.clear()
+    tasks.migrate()
+
+
+def test_create_login_never_turns_a_warehouse_role_into_a_login(empty_warehouse, monkeypatch, admin_url,
+                                                                 warehouse_url, capsys):
+    """Found: `create-login smarketing_bi --role smarketing_loader` made the BI group a login inside
+    the loader role, so every BI login could truncate core.person."""
+    monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "Tmp-123-not-logged")
+    monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", admin_url)
+    for name in ("smarketing_bi", "smarketing_owner", "pg_execute_server_program", "postgres", "Robert'; drop"):
+        assert cli.main(["warehouse", "create-login", name, "--role", "smarketing_loader"]) == 2, name
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        assert conn.execute("select count(*) from pg_roles where rolcanlogin and rolname like any("
+                            "array['smarketing\\_bi', 'pg\\_%'])").fetchone() == (0,)
+        conn.execute("drop role if exists tool_group")
+        conn.execute("create role tool_group nologin")
+    try:
+        assert cli.main(["warehouse", "create-login", "tool_group", "--role", "smarketing_bi"]) == 2
+        # refused by the server (the pipeline's own login may not make logins): the failed statement
+        # lands in the server log, with the verifier, not the password
+        monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", with_database(warehouse_url, "smarketing_test",
+                                                                              "postgresql"))
+        assert cli.main(["warehouse", "create-login", "tool_login", "--role", "smarketing_bi"]) == 2
+        monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", admin_url)
+        assert cli.main(["warehouse", "create-login", "tool_login", "--role", "smarketing_bi"]) == 0
+        assert cli.main(["warehouse", "create-login", "tool_login", "--role", "smarketing_marketing"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            "login tool_login password changed; its roles: smarketing_bi, smarketing_marketing")
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("drop role if exists tool_group")
+            conn.execute("drop role if exists tool_login")
+    log = (embedded._pgdata(SERVER.resolve()) / "server.log").read_text(errors="replace")
+    assert 'create role "tool_login" login password \'SCRAM-SHA-256$' in log
+    assert "Tmp-123-not-logged" not in log
+
+
+def test_a_password_is_sent_as_its_scram_verifier_and_still_logs_in(admin_url, warehouse_url):
+    verifier = warehouse.password_verifier("correct horse")
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and "correct horse" not in verifier
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("drop role if exists verifier_check")
+        conn.execute(f"create role verifier_check login password '{verifier}'")
+    try:
+        with psycopg.connect(**parts(warehouse_url), user="verifier_check", password="correct horse",
+                             passfile=os.devnull) as conn:
+            assert conn.execute("select current_user").fetchone() == ("verifier_check",)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(**parts(warehouse_url), user="verifier_check", password="correct horsE",
+                            passfile=os.devnull, connect_timeout=5).close()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("drop role if exists verifier_check")
+
+
+def test_a_table_in_raw_that_landing_did_not_make_is_named_and_left_alone(empty_warehouse, caplog):
+    """Found: such a table made the merge retry for minutes, then fail without naming it."""
+    from datetime import date
+
+    from smarketing import tasks
+
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("create table raw.notes (note text)")
+        conn.exec_driver_sql("insert into raw.notes values ('kept')")
+    with caplog.at_level(logging.WARNING):
+        tasks.merge("run-notes", date(2026, 6, 30))
+    assert "raw.notes is not a landing table" in caplog.text
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select note from raw.notes").scalars().all() == ["kept"]
+        assert conn.exec_driver_sql("select to_regclass('staging.latest_notes')").scalar() is None

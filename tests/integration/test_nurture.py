@@ -116,6 +116,7 @@ def test_lists_pull_writes_csv_and_json(nurture, warehouse_url, monkeypatch, cap
     out = tmp_path / "win_back.json"
     assert main(["lists", "pull", "win_back", "--format", "json", "--out", str(out)]) == 0
     assert [r["email"] for r in json.loads(out.read_text())] == ["ben@b.example", "cara@c.example"]
+    assert out.stat().st_mode & 0o777 == 0o600, "personal data: the owner's alone"
     assert main(["lists", "pull", "nope"]) == 2
     assert main(["lists", "suppress", " Ben@B.example ", "--reason", "asked by phone"]) == 0
     build_all(nurture, AS_OF)

@@ -83,3 +83,15 @@ def test_the_development_auth_manager_is_named_and_replaceable():
     env = COMPOSE["x-airflow-common"]["environment"]
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].startswith("${AIRFLOW__CORE__AUTH_MANAGER:-")
     assert "FabAuthManager" in (PATHS.root / "docs" / "operations.md").read_text()
+
+
+def test_airflow_containers_get_the_connection_but_no_warehouse_password():
+    assert all("env_file" not in service for service in COMPOSE["services"].values())
+    assert "env_file" not in COMPOSE["x-airflow-common"]
+    for name in AIRFLOW:
+        env = " ".join(str(v) for v in COMPOSE["services"][name].get("environment", {}).values())
+        for secret in ("WAREHOUSE_ADMIN_PASSWORD", "WAREHOUSE_OWNER_PASSWORD", "METABASE_WAREHOUSE_PASSWORD"):
+            assert secret not in env, (name, secret)
+    for service in COMPOSE["services"].values():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), port
