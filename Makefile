@@ -10,9 +10,9 @@ SCALE ?= 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -34,8 +34,9 @@ bench: install  ## every stage at SCALE x 100,000 people against baselines (not 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-lint: install
+lint: install  ## ruff (stale noqa included) and mypy on the library
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 warehouse-start: install
 	$(BIN)/smarketing warehouse start
@@ -46,9 +47,8 @@ warehouse-stop: install
 warehouse-url: install
 	@$(BIN)/smarketing warehouse url
 
-lock: install  ## re-pin requirements.lock from the current environment
-	{ echo "# Every dependency pinned (Python 3.11). Installed by 'make install'; regenerate with 'make lock'."; \
-	  $(BIN)/pip freeze --all --exclude-editable | grep -iv '^pip=='; } > requirements.lock
+lock: install  ## re-pin requirements.lock (runtime) and requirements-dev.lock (tools) from the environment
+	$(BIN)/python tools/lock.py
 
 clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
 	-$(BIN)/smarketing warehouse remove

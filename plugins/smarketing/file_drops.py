@@ -81,8 +81,8 @@ def load_drops(path: Path | None = None) -> list[Drop]:
         location = spec.pop("location")
         if "://" not in location and not Path(location).is_absolute():
             location = str(PATHS.root / location)
-        drops.append(Drop(name=name, location=location, **{k: tuple(v) if isinstance(v, list) else v
-                                                            for k, v in spec.items()}))
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+        drops.append(Drop(name=name, location=location, **fields))
     return drops
 
 
@@ -91,8 +91,8 @@ def _files(drop: Drop) -> list[tuple[str, bytes]]:
     if "://" in drop.location and not drop.location.startswith("file://"):
         from airflow.sdk import ObjectStoragePath
 
-        folder = ObjectStoragePath(drop.location)
-        return [(p.name, p.read_bytes()) for p in sorted(folder.glob(drop.pattern), key=lambda p: p.name)]
+        remote = ObjectStoragePath(drop.location)
+        return [(p.name, p.read_bytes()) for p in sorted(remote.glob(drop.pattern), key=lambda p: p.name)]
     folder = Path(drop.location.removeprefix("file://"))
     if not folder.is_dir():
         raise FileDropError(f"drop {drop.name}: folder {folder} does not exist")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _cluster(keys: set[str], edges: list[Any], mailboxes: dict[str, tuple[str, str]]) -> _UnionFind:
+def _cluster(keys: set[str], edges: Sequence[Any], mailboxes: dict[str, tuple[str, str]]) -> _UnionFind:
     """Connected components, with one constraint: two different work mailboxes of one domain are
     two people, so a fuzzy edge that would join them is dropped, and so is every fuzzy edge of a
     record whose best matches lie in two such conflicting groups (ambiguous, so not merged)."""
@@ -226,7 +227,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     edges = conn.execute(text(
         "select left_record, right_record, match_rule, match_score from core.identity_edge"
         " where left_record = any(:k) and right_record = any(:k)"), {"k": list(live)}).all()
-    current = dict(conn.execute(text(
+    current: dict[str, int] = dict(conn.execute(text(
         "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id"
         " from core.person_identity i where i.is_active and i.source || ':' || i.entity || ':' || i.source_record_id"
         " = any(:k)"), {"k": list(live)}).all())
@@ -272,7 +273,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
             assignments.append((*_split(key), survivor, *_evidence(best, key)))
 
     # one statement for all new persons: a round trip each made the first run of 6,000 persons 5 s slower
-    new_ids = dict(conn.execute(text(
+    new_ids: dict[str, int] = dict(conn.execute(text(
         "insert into core.person (match_key) select unnest(cast(:m as text[])) on conflict (match_key) do update"
         " set merged_into_person_id = null, is_deleted = false returning match_key, person_id"),
         {"m": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}

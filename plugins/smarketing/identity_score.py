@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
@@ -41,7 +42,7 @@ def _pairs(sizes: Counter) -> int:
     return sum(n * (n - 1) // 2 for n in sizes.values())
 
 
-def pairwise(truth: dict[str, str], predicted: dict[str, object]) -> tuple[float, float, float]:
+def pairwise(truth: Mapping[str, str], predicted: Mapping[str, object]) -> tuple[float, float, float]:
     """Precision, recall and F1 over the records both mappings know."""
     keys = truth.keys() & predicted.keys()
     true_pairs = _pairs(Counter(truth[k] for k in keys))
@@ -66,7 +67,7 @@ def score(eng: Engine, scale: float = 1.0, seed: int = 7) -> Score:
     with eng.begin() as conn:
         identity.resolve(conn)
         seconds = time.perf_counter() - started
-        predicted = dict(conn.execute(text(
+        predicted: dict[str, int] = dict(conn.execute(text(
             "select source || ':' || entity || ':' || source_record_id, person_id from core.person_identity"
             " where is_active")).all())
     # malformed records are quarantined by the suites before resolution ever sees them

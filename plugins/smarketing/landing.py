@@ -21,6 +21,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from smarketing.sources.base import RawRecord, Source
+from smarketing.warehouse import dbapi as warehouse_dbapi
 from smarketing.warehouse import raw_table
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _insert_new(conn: Connection, table: str, chunks: Iterator[bytes]) -> int | 
     incremental one but those the lookback re-reads, nothing is there yet. When a row already is,
     the savepoint is rolled back and the page goes through a temporary table with
     ``on conflict do nothing``."""
-    dbapi = conn.connection.driver_connection
+    dbapi = warehouse_dbapi(conn)
     columns = "(" + ", ".join(COLUMNS) + ")"
     sent: list[bytes] = []
     try:

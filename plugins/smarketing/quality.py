@@ -106,7 +106,9 @@ def _gx_context() -> Any:
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     docs = data_docs_dir()
     docs.mkdir(parents=True, exist_ok=True)
     context.add_data_docs_site(site_name="smarketing", site_config={

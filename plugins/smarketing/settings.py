@@ -393,7 +393,7 @@ def load(name: str, folder: Path | None = None, path: Path | None = None) -> dic
     try:
         return model.model_validate(raw).model_dump(mode="python")
     except ValidationError as exc:
-        raise SettingsError([_message(path, model, e) for e in exc.errors()]) from None
+        raise SettingsError([_message(path, model, dict(e)) for e in exc.errors()]) from None
 
 
 def check_all(folder: Path | None = None) -> dict[str, list[str]]:

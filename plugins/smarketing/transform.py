@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from smarketing import identity
 from smarketing.config import PATHS
 from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file
+from smarketing.warehouse import dbapi as warehouse_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ LANDING_NAME = re.compile(r"^[a-z][a-z0-9_]*__[a-z][a-z0-9_]*$")
 def landing_tables(conn: Connection) -> list[str]:
     """The tables of ``raw`` that landing made (``<source>__<entity>`` with the landing columns);
     any other table there is named in a warning and left alone."""
-    columns = dict(conn.exec_driver_sql(
+    columns: dict[str, list[str]] = dict(conn.exec_driver_sql(
         "select c.relname, array_agg(a.attname::text) from pg_class c"
         " join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'raw'"
         " join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"
@@ -85,7 +86,7 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     (int_*). Returns the number of changed records."""
     template = (PATHS.sql / "staging" / "_latest.sql").read_text()
     tables = landing_tables(conn)
-    dbapi = conn.connection.driver_connection
+    dbapi = warehouse_dbapi(conn)
     conn.exec_driver_sql("create temporary table if not exists merge_changes (source text, entity text,"
                          " record_id text) on commit drop")
     for table in tables:

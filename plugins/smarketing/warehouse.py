@@ -7,11 +7,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from smarketing.config import PATHS, ConfigError
+
+if TYPE_CHECKING:
+    import psycopg
 
 MIGRATION_NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -144,9 +147,17 @@ def migrate(eng: Engine, folder: Path | None = None) -> list[str]:
     return applied_now
 
 
+def dbapi(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``conn`` (COPY, psycopg.sql composition, scripts with '%')."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the SQLAlchemy connection is closed")
+    return driver
+
+
 def run_script(conn: Connection, script: str) -> None:
     """Run several statements without parameters (no placeholder parsing: '%' is just a character)."""
-    conn.connection.driver_connection.execute(script)
+    dbapi(conn).execute(script)
 
 
 def raw_table(source: str, entity: str) -> str:
@@ -177,19 +188,19 @@ def analyze_if_grown(conn: Connection, schema: str, table: str, changed_rows: in
     size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"),
                         {"t": f"{schema}.{table}"}).scalar()
     if changed_rows and (size is None or size < 0 or changed_rows * 10 > size):
-        conn.connection.driver_connection.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, table)))
+        dbapi(conn).execute(sql.SQL("analyze {}").format(sql.Identifier(schema, table)))
 
 
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Bulk-load ``rows`` into ``table`` with COPY FROM STDIN (binary-safe, no row-by-row inserts)."""
     from psycopg import sql
 
-    dbapi = conn.connection.driver_connection
+    driver = dbapi(conn)
     schema, _, name = table.rpartition(".")
     target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
     statement = sql.SQL("copy {} ({}) from stdin").format(target, sql.SQL(", ").join(map(sql.Identifier, columns)))
     count = 0
-    with dbapi.cursor() as cur, cur.copy(statement) as copy:
+    with driver.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
@@ -207,9 +218,10 @@ def table_counts(conn: Connection, schemas: Sequence[str]) -> dict[str, int]:
         ),
         {"schemas": list(schemas)},
     ).all()
-    dbapi = conn.connection.driver_connection
+    driver = dbapi(conn)
     counts = {}
     for schema, name in tables:
         query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))
-        counts[f"{schema}.{name}"] = dbapi.execute(query).fetchone()[0]
+        row = driver.execute(query).fetchone()
+        counts[f"{schema}.{name}"] = row[0] if row else 0
     return counts

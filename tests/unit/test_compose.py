@@ -95,3 +95,16 @@ def test_airflow_containers_get_the_connection_but_no_warehouse_password():
     for service in COMPOSE["services"].values():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), port
+
+
+def test_the_image_installs_the_runtime_lock_without_test_tools():
+    def pins(name):
+        lines = (PATHS.root / name).read_text().splitlines()
+        return {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in lines if "==" in line}
+
+    runtime, dev = pins("requirements.lock"), pins("requirements-dev.lock")
+    assert {"apache-airflow", "great-expectations", "pandas", "sqlalchemy", "psycopg"} <= runtime
+    assert {"pytest", "hypothesis", "ruff", "mypy"} <= dev
+    assert not runtime & dev
+    assert "-r requirements.lock" in (PATHS.root / "requirements-dev.lock").read_text().splitlines()
+    assert "requirements-dev" not in (PATHS.root / "Dockerfile").read_text()

@@ -51,7 +51,7 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
     """Bring the platform list up to the program's current members; ``retire`` empties it (the
     program no longer has this destination)."""
     with eng.connect() as conn:
-        desired = {} if retire else dict(conn.execute(text(
+        desired: dict[int, str] = {} if retire else dict(conn.execute(text(
             "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
             " join core.person_identity i on i.person_id = m.person_id and i.source = 'hubspot'"
             "  and i.entity = 'contacts' and i.is_active"
@@ -74,7 +74,7 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
         raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
     list_id = ensure_list(client, list_name)
     with eng.connect() as conn:
-        synced = dict(conn.execute(text(
+        synced: dict[int, str] = dict(conn.execute(text(
             "select person_id, record_id from nurture.platform_sync where program = :p and platform = :pl"
             " and list_id = :l and in_list"), {"p": program, "pl": PLATFORM, "l": list_id}).all())
     to_add = {p: r for p, r in desired.items() if synced.get(p) != r}

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smarketing.config import PATHS
 from smarketing.nurture.programs import BASE_FIELDS, Program, nurture_settings
+from smarketing.warehouse import dbapi as warehouse_dbapi
 from smarketing.warehouse import run_sql_file, sql_path
 
 log = logging.getLogger(__name__)
@@ -254,14 +255,14 @@ def _create_view(conn: Connection, program: Program) -> None:
     from psycopg import sql as psql
 
     view = psql.Identifier("nurture", f"list_{program.name}")
-    conn.connection.driver_connection.execute(psql.SQL(
+    warehouse_dbapi(conn).execute(psql.SQL(
         "create or replace view {} as select m.person_id, m.email, l.first_name, l.last_name, l.attributes,"
         " m.added_on from nurture.list_membership m join nurture.list_members l on l.program = m.program"
         " and l.person_id = m.person_id and l.as_of = (select max(as_of) from nurture.list_runs r"
         " where r.program = m.program) where m.program = {} and m.removed_on is null"
         " and not nurture.is_suppressed(m.person_id, l.mailbox_key)"
     ).format(view, psql.Literal(program.name)))
-    conn.connection.driver_connection.execute(psql.SQL("comment on view {} is {}").format(
+    warehouse_dbapi(conn).execute(psql.SQL("comment on view {} is {}").format(
         view, psql.Literal(program.description or None)))
 
 

@@ -219,17 +219,17 @@ class FakeHubSpot(FakeApi):
             return Reply(200, {"list": {"listId": list_id, "name": body["name"], "processingType":
                                         body.get("processingType", "MANUAL"), "objectTypeId": "0-1", "size": 0}})
         if method == "PUT" and len(parts) == 3 and parts[1:] == ["memberships", "add-and-remove"]:
-            item = self.lists.get(parts[0])
-            if item is None:
+            found = self.lists.get(parts[0])
+            if found is None:
                 return _error(404, f"list {parts[0]} not found", "OBJECT_NOT_FOUND")
             known = set(self.objects["contacts"])
             to_add = [str(r) for r in body.get("recordIdsToAdd", [])]
             to_remove = [str(r) for r in body.get("recordIdsToRemove", [])]
             self.pushed += to_add
-            added = [r for r in to_add if r in known and r not in item["members"]]
-            removed = [r for r in to_remove if r in item["members"]]
-            item["members"] |= set(added)
-            item["members"] -= set(removed)
+            added = [r for r in to_add if r in known and r not in found["members"]]
+            removed = [r for r in to_remove if r in found["members"]]
+            found["members"] |= set(added)
+            found["members"] -= set(removed)
             return Reply(200, {"recordIdsMissing": [r for r in to_add + to_remove if r not in known],
                                "recordsIdsAdded": added, "recordIdsRemoved": removed})
         return _error(404, f"no route for {method} {path}", "OBJECT_NOT_FOUND")

@@ -160,7 +160,11 @@ class FakeSalesforce(FakeApi):
             for term in reversed([t.strip() for t in parsed.group("order").split(",")]):
                 name, *direction = term.split()
                 descending = bool(direction) and direction[0].upper() == "DESC"
-                rows.sort(key=lambda r, n=name: (_field(r, n) is None, _field(r, n) or 0), reverse=descending)
+                def order_key(r: dict[str, Any], n: str = name) -> tuple[bool, Any]:
+                    value = _field(r, n)
+                    return value is None, value or 0
+
+                rows.sort(key=order_key, reverse=descending)
         if parsed.group("limit"):
             rows = rows[: int(parsed.group("limit"))]
         shaped = [{"attributes": {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}"},
