@@ -98,7 +98,8 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
 
 
 def client(conn_id: str) -> HttpClient:
-    """The HubSpot HTTP client of connection ``conn_id``."""
-    from smarketing.sources.hubspot import HubSpotSource
+    """The HubSpot HTTP client of connection ``conn_id`` (the one the source extracts through)."""
+    from smarketing.config import get_connection
+    from smarketing.sources import hubspot
 
-    return HubSpotSource.from_connection(conn_id).client
+    return hubspot.client(get_connection(conn_id))

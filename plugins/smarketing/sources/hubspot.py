@@ -69,6 +69,21 @@ def epoch_ms(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
+def client(conn: ConnectionInfo, policy: RetryPolicy | None = None, budget: CallBudget | None = None) -> HttpClient:
+    """The HTTP client of a HubSpot connection (private app token as its password): the source
+    extracts through it, the nurture push writes lists through it."""
+    if not conn.password:
+        raise AuthError(f"HubSpot connection '{conn.conn_id}' has no token; set it as the password in "
+                        f"{conn.env_var}")
+    token = conn.password
+    return HttpClient(
+        system="hubspot", conn_id=conn.conn_id, base_url=(conn.host or "https://api.hubapi.com").rstrip("/"),
+        authorize=lambda: {"Authorization": f"Bearer {token}"},
+        budget=budget or CallBudget(int(conn.extra.get("max_calls_per_run", 5000))),
+        policy=policy or RetryPolicy(),
+    )
+
+
 class HubSpotSource:
     """HubSpot objects and email events as ``Source`` entities."""
 
@@ -77,9 +92,8 @@ class HubSpotSource:
     def __init__(self, conn: ConnectionInfo, entities: tuple[str, ...] | None = None,
                  policy: RetryPolicy | None = None, budget: CallBudget | None = None,
                  now: datetime | None = None) -> None:
-        if not conn.password:
-            raise AuthError(f"HubSpot connection '{conn.conn_id}' has no token; set it as the password in "
-                            f"{conn.env_var}")
+        self.client = client(conn, policy, budget)
+        self.budget = self.client.budget
         unknown = set(entities or ()) - set(ENTITIES)
         if unknown:
             raise SourceError(f"HubSpot has no entity {sorted(unknown)}; known: {list(ENTITIES)}")
@@ -90,13 +104,6 @@ class HubSpotSource:
         self.events_window = timedelta(days=int(extra.get("events_window_days", 30)))
         self.backfill_start = parse_hs_datetime(extra.get("backfill_start", "2020-01-01T00:00:00Z"))
         self.now = now
-        self.budget = budget or CallBudget(int(extra.get("max_calls_per_run", 5000)))
-        token = conn.password
-        self.client = HttpClient(
-            system="hubspot", conn_id=conn.conn_id, base_url=(conn.host or "https://api.hubapi.com").rstrip("/"),
-            authorize=lambda: {"Authorization": f"Bearer {token}"}, budget=self.budget,
-            policy=policy or RetryPolicy(),
-        )
 
     @classmethod
     def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> HubSpotSource:
