@@ -35,7 +35,8 @@ def smarketing_extract():
     def migrate() -> list[str]:
         from smarketing import tasks
 
-        return tasks.migrate()
+        with final_on_bad_input():  # an invalid config or an unsafe warehouse: no retry cures it
+            return tasks.migrate()
 
     @task
     def list_systems() -> list[str]:

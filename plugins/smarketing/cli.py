@@ -64,14 +64,22 @@ def _create_login(args: argparse.Namespace) -> int:
     if not args.name or args.role not in roles:
         print(f"usage: smarketing warehouse create-login NAME --role {'|'.join(roles)}", file=sys.stderr)
         return 2
+    reserved = ("postgres", "public", "none", "current_user", "current_role", "session_user", "user", "all")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.name) or args.name.startswith(("smarketing_", "pg_")) \
-            or args.name == "postgres":
-        print(f"{args.name!r} cannot be a tool's login: use lowercase letters, digits and _, not starting with"
-              " smarketing_ or pg_ (those are the warehouse's own roles)", file=sys.stderr)
+            or args.name in reserved:
+        print(f"{args.name!r} cannot be a tool's login: at most 63 lowercase letters, digits and _, not starting"
+              f" with smarketing_ or pg_ (the warehouse's own roles), not one of {', '.join(reserved)}",
+              file=sys.stderr)
         return 2
     password = os.environ.get("SMARKETING_NEW_LOGIN_PASSWORD", "")
     if not password:
         print("set SMARKETING_NEW_LOGIN_PASSWORD to the new login's password", file=sys.stderr)
+        return 2
+    verifier = password_verifier(password)
+    if verifier == password:
+        print("choose another password: this one PostgreSQL would normalise (SASLprep) before hashing, so it"
+              " could only be sent as it is, and a failed statement would write it into the server log",
+              file=sys.stderr)
         return 2
     if config.connection_uri() is None:  # the embedded warehouse: its superuser makes logins
         embedded.start(PATHS.warehouse_data)
@@ -79,15 +87,18 @@ def _create_login(args: argparse.Namespace) -> int:
     else:
         url = config.warehouse_url().replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url) as conn:
-        found = conn.execute("select rolcanlogin, rolsuper from pg_roles where rolname = %s", (args.name,)).fetchone()
+        found = conn.execute(
+            "select rolcanlogin, rolsuper or rolcreaterole or rolcreatedb or rolreplication or rolbypassrls"
+            " or pg_has_role(oid, 'smarketing_owner', 'MEMBER') from pg_roles where rolname = %s",
+            (args.name,)).fetchone()
         if found is not None and (found[1] or not found[0]):
-            print(f"{args.name} is {'an administrator' if found[1] else 'a group role'}, not a tool's login",
-                  file=sys.stderr)
+            print(f"{args.name} is {'an administrator or the pipeline' if found[1] else 'a group role'}, not a"
+                  " tool's login", file=sys.stderr)
             return 2
         verb = "alter" if found else "create"
         try:
             conn.execute(sql.SQL(verb + " role {} login password {}").format(
-                sql.Identifier(args.name), sql.Literal(password_verifier(password))))
+                sql.Identifier(args.name), sql.Literal(verifier)))
             conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(args.role), sql.Identifier(args.name)))
         except psycopg.errors.InsufficientPrivilege:
             print(f"the warehouse connection may not create logins (the pipeline is no administrator); as an"
@@ -246,7 +257,7 @@ def _lists(args: argparse.Namespace) -> int:
                 for f in fields} for r in rows]
     out = sys.stdout
     if args.out:  # personal data: a file only its owner reads, even one that existed before
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         os.fchmod(fd, 0o600)
         out = os.fdopen(fd, "w", newline="", encoding="utf-8")
     try:

@@ -352,8 +352,21 @@ def _bootstrap(data_dir: Path, port: int, host: str, database: str) -> None:
 
     from smarketing.warehouse import password_verifier, sql_path
 
+    _embedded_postgres()
+    # through psql, as an administrator runs it: each statement commits on its own (the revoke on
+    # public holds even when a check stops the script), and the error names what to fix
+    bin_dir = _bin_dir(None)
+    done = subprocess.run([str(bin_dir / "psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+                           "--file", str(sql_path("admin/bootstrap.sql")),
+                           f"host={host} port={port} user={SUPERUSER} dbname={database}"
+                           f" passfile={password_file(data_dir)}"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"sql/admin/bootstrap.sql stopped in database {database}: "
+                           + " ".join(line.strip() for line in done.stderr.splitlines()
+                                      if line.strip().startswith(("psql:", "ERROR", "HINT", "DETAIL")))
+                           .replace(f"psql:{sql_path('admin/bootstrap.sql')}:", "line "))
     with _admin(data_dir, port, host, database) as conn:
-        conn.execute(sql_path("admin/bootstrap.sql").read_text())
         if not _has_password(data_dir, OWNER):
             password = secrets.token_urlsafe(24)
             conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(OWNER),

@@ -193,11 +193,10 @@ def load_drop(eng: Engine, drop: Drop, run_id: str) -> DropStats:
     """Load every new file of ``drop``; a rejected file raises only after the others are loaded.
     Loads of one drop take turns (an advisory lock): a second one waits, then skips what the first
     loaded."""
+    from smarketing.warehouse import take_turn
+
     with eng.connect() as lock:
-        if not lock.execute(text("select pg_try_advisory_lock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"}
-                            ).scalar():
-            log.info("drop %s: another load of it is running; waiting for it", drop.name)
-            lock.execute(text("select pg_advisory_lock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"})
+        take_turn(lock, f"file_drop:{drop.name}", f"drop {drop.name}", session=True)
         lock.commit()
         try:
             return _load_new_files(eng, drop, run_id)

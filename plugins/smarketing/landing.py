@@ -55,6 +55,7 @@ def ensure_raw_table(conn: Connection, source: str, entity: str) -> str:
         " extracted_at timestamptz not null, primary key (record_id, version_at))"
     )
     conn.exec_driver_sql(f"create index if not exists {source}__{entity}_batch_id_idx on {table} (batch_id)")
+    conn.exec_driver_sql(f"call meta.close_checked_batches('{table}')")  # V020: no rows join a checked batch
     return table
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, text
 
 from smarketing import identity
 from smarketing.config import PATHS
-from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file
+from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file, take_turn
 from smarketing.warehouse import dbapi as warehouse_dbapi
 
 log = logging.getLogger(__name__)
@@ -165,9 +165,7 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         conn.execute(text("select set_config('work_mem', :m, true)"), {"m": os.environ.get("SMARKETING_WORK_MEM",
                                                                                           WORK_MEM)})
         # merges take turns: a second one waits for the first, then finds nothing left to promote
-        if not conn.execute(text("select pg_try_advisory_xact_lock(hashtext('smarketing.merge'))")).scalar():
-            log.info("another merge is running; waiting for it")
-            conn.execute(text("select pg_advisory_xact_lock(hashtext('smarketing.merge'))"))
+        take_turn(conn, "smarketing.merge", "merge")
         changed["staging"] = refresh_staging(conn, full)
         changed["core/account.sql"] = _step(conn, "account")
         changed["core/account_identity.sql"] = _step(conn, "account_identity")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -16,6 +17,8 @@ from smarketing.config import PATHS, ConfigError
 if TYPE_CHECKING:
     import psycopg
 
+log = logging.getLogger(__name__)
+
 MIGRATION_NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "nurture", "meta", "quality_work")
@@ -27,33 +30,45 @@ class MigrationError(RuntimeError):
 
 @lru_cache(maxsize=8)
 def engine(url: str) -> Engine:
-    """One pooled engine per URL and process."""
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    """One pooled engine per URL and process, made only where no other role can plant code on its
+    search path (``check_search_path``): every command and task connects through here."""
+    made = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    with made.connect() as conn:
+        check_search_path(conn)
+    return made
 
 
-# Who, besides the pipeline's own role and superusers, could put a function or operator where the
-# pipeline's unqualified calls look (its search path), or already has.
+# Who, besides the pipeline's own role (its members) and superusers, could put a function or
+# operator where the pipeline's unqualified calls look (its search path), or already has. Run with
+# the search path reduced to pg_catalog, so that a planted function cannot run inside the check.
 UNTRUSTED_ON_SEARCH_PATH = r"""
-    select format('every role (PUBLIC) may create objects in schema %s', n.nspname)
-    from pg_namespace n
-    where n.nspname = any(current_schemas(false)) and has_schema_privilege('public', n.oid, 'CREATE')
+    select pg_catalog.format('every role (PUBLIC) may create objects in schema %s', n.nspname)
+    from pg_catalog.pg_namespace n
+    where n.nspname = any(:path) and pg_catalog.has_schema_privilege('public', n.oid, 'CREATE')
     union all
-    select format('role %s may create objects in schema %s', r.rolname, n.nspname)
-    from pg_namespace n cross join pg_roles r
-    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname not like 'pg\_%'
-      and r.rolname <> current_user and has_schema_privilege(r.oid, n.oid, 'CREATE')
-      and not has_schema_privilege('public', n.oid, 'CREATE')
+    select pg_catalog.format('role %s may create objects in schema %s', r.rolname, n.nspname)
+    from pg_catalog.pg_namespace n cross join pg_catalog.pg_roles r
+    where n.nspname = any(:path) and not r.rolsuper and r.rolname !~~ 'pg\_%'
+      and not pg_catalog.pg_has_role(r.oid, :owner, 'MEMBER') and r.rolname <> :me
+      and pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')
+      and not pg_catalog.has_schema_privilege('public', n.oid, 'CREATE')
     union all
-    select format('function %s.%s(%s) is owned by role %s', n.nspname, p.proname,
-                  pg_get_function_identity_arguments(p.oid), r.rolname)
-    from pg_proc p join pg_roles r on r.oid = p.proowner join pg_namespace n on n.oid = p.pronamespace
-    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname <> current_user
+    select pg_catalog.format('function %s.%s(%s) is owned by role %s', n.nspname, p.proname,
+                             pg_catalog.pg_get_function_identity_arguments(p.oid), r.rolname)
+    from pg_catalog.pg_proc p join pg_catalog.pg_roles r on r.oid = p.proowner
+    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = any(:path) and not r.rolsuper and not pg_catalog.pg_has_role(r.oid, :owner, 'MEMBER')
+      and r.rolname <> :me
     union all
-    select format('operator %s.%s is owned by role %s', n.nspname, o.oid::regoperator, r.rolname)
-    from pg_operator o join pg_roles r on r.oid = o.oprowner join pg_namespace n on n.oid = o.oprnamespace
-    where n.nspname = any(current_schemas(false)) and not r.rolsuper and r.rolname <> current_user
+    select pg_catalog.format('operator %s.%s is owned by role %s', n.nspname, o.oid::pg_catalog.regoperator,
+                             r.rolname)
+    from pg_catalog.pg_operator o join pg_catalog.pg_roles r on r.oid = o.oprowner
+    join pg_catalog.pg_namespace n on n.oid = o.oprnamespace
+    where n.nspname = any(:path) and not r.rolsuper and not pg_catalog.pg_has_role(r.oid, :owner, 'MEMBER')
+      and r.rolname <> :me
     order by 1
 """
+OWNER = "smarketing_owner"  # the role that owns the warehouse (sql/admin/bootstrap.sql)
 
 
 class UntrustedSearchPath(ConfigError):
@@ -64,13 +79,59 @@ def check_search_path(conn: Connection) -> None:
     """Refuse to run where a role other than the pipeline's own could plant a function or operator
     that an unqualified call of the pipeline would pick (``public`` on a cluster upgraded from
     PostgreSQL 14 or older lets everyone create there)."""
-    found = conn.execute(text(UNTRUSTED_ON_SEARCH_PATH)).scalars().all()
+    with conn.begin():
+        path, me, has_owner = conn.execute(text(
+            "select pg_catalog.current_schemas(false), current_user,"
+            " exists (select from pg_catalog.pg_roles where rolname = :owner)"), {"owner": OWNER}).one()
+        conn.execute(text("select pg_catalog.set_config('search_path', 'pg_catalog', true)"))
+        found = conn.execute(text(UNTRUSTED_ON_SEARCH_PATH),
+                             {"path": path, "me": me, "owner": OWNER if has_owner else me}).scalars().all()
     if found:
         raise UntrustedSearchPath(
             f"the warehouse is not safe to run in: {'; '.join(found[:3])}"
             f"{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}. Code placed there could run with the"
             " pipeline's rights; as an administrator run sql/admin/bootstrap.sql, which revokes that and names"
             " what to drop")
+
+
+class LockTimeout(RuntimeError):
+    """Another session held the lock longer than we wait; the message names it."""
+
+
+LOCK_WAIT_SECONDS = 1800.0  # a merge of 100,000 persons takes two minutes; SMARKETING_LOCK_WAIT_SECONDS
+LOCK_HOLDER = """
+    select a.usename, a.pid, a.application_name, a.backend_start from pg_catalog.pg_locks l
+    join pg_catalog.pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'advisory' and l.granted and l.objsubid = 1 and l.pid <> pg_catalog.pg_backend_pid()
+      and ((l.classid::bigint << 32) | l.objid::bigint) = pg_catalog.hashtext(:k)::bigint
+"""
+
+
+def take_turn(conn: Connection, key: str, what: str, session: bool = False) -> None:
+    """Take the advisory lock ``key`` (for the transaction, or the session when ``session``),
+    waiting while another run holds it. Any login may take an advisory lock, so the wait is
+    bounded: past ``SMARKETING_LOCK_WAIT_SECONDS`` the error names who holds it."""
+    import os
+    import time
+
+    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"
+    attempt = text(f"select pg_catalog.{function}(pg_catalog.hashtext(:k))")
+    deadline = time.monotonic() + float(os.environ.get("SMARKETING_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
+    delay, said = 0.05, False
+    while not conn.execute(attempt, {"k": key}).scalar():
+        if not said:
+            log.info("%s: another session holds its turn; waiting", what)
+            said = True
+        if time.monotonic() > deadline:
+            holder = conn.execute(text(LOCK_HOLDER), {"k": key}).first()
+            who = (f"user {holder.usename}, pid {holder.pid}"
+                   + (f", application {holder.application_name!r}" if holder.application_name else "")
+                   + (f", connected {holder.backend_start:%Y-%m-%d %H:%M}" if holder.backend_start else "")
+                   if holder else "a session that has ended")
+            raise LockTimeout(f"{what}: another session has held its lock too long ({who}); if it is not a run of"
+                              f" the pipeline, end it (select pg_terminate_backend(pid)) and run again")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 def password_verifier(password: str, iterations: int = 4096) -> str:
@@ -118,7 +179,7 @@ def migrate(eng: Engine, folder: Path | None = None) -> list[str]:
     folder = folder or PATHS.sql / "schema"
     applied_now: list[str] = []
     with eng.begin() as conn:
-        conn.execute(text("select pg_advisory_xact_lock(hashtext('smarketing.migrate'))"))
+        take_turn(conn, "smarketing.migrate", "migrate")
         conn.execute(text("create schema if not exists meta"))
         conn.execute(
             text(

@@ -13,6 +13,12 @@
 -- loader's view calling a loader's function), so a person must look at it first.
 set search_path = pg_catalog, pg_temp;
 
+-- public is on every session's search path: an object another role made there could win a call
+-- the pipeline makes (a reader's public.date_trunc(text, date) beats the built-in on a date).
+-- PostgreSQL 15 made new clusters so; one upgraded from an older version still lets anyone in.
+-- A statement of its own, so that it holds even when a check below stops the script.
+revoke create on schema public from public;
+
 do $bootstrap$
 declare
     -- warehouse.SCHEMAS
@@ -32,19 +38,16 @@ begin
     end loop;
     execute format('alter database %I owner to smarketing_owner', current_database());
 
-    -- public is on every session's search path: an object another role made there could win a
-    -- call the pipeline makes (a reader's public.date_trunc(text, date) beats the built-in on a
-    -- date). PostgreSQL 15 made it so; a cluster upgraded from an older one still lets anyone in.
     if exists (select from pg_namespace where nspname = 'public') then
-        revoke create on schema public from public;
         select into item r.rolname as owner from pg_roles r
-        where not r.rolsuper and r.rolname not in ('smarketing_owner', current_user) and r.rolname not like 'pg\_%'
+        where not r.rolsuper and r.rolname <> current_user and r.rolname not like 'pg\_%'
+          and not pg_has_role(r.oid, 'smarketing_owner', 'MEMBER')
           and has_schema_privilege(r.oid, 'public', 'CREATE')
         limit 1;
         if found then
             raise exception 'role % may create objects in schema public, on the pipeline''s search path', item.owner
-                using hint = format('Revoke it (revoke create on schema public from %I) and run this script again.',
-                                    item.owner);
+                using hint = 'Revoke CREATE on schema public from it (or from the role it has it through) and'
+                             ' run this script again.';
         end if;
     end if;
 
@@ -94,11 +97,13 @@ begin
         join pg_namespace n on n.oid = x.stxnamespace where n.nspname = any(pipeline_schemas)
     ) as owned (kind, name, owner_oid)
     cross join lateral (select r.rolname as owner from pg_roles r where r.oid = owned.owner_oid
-                        and r.rolname not in ('smarketing_owner', current_user) and not r.rolsuper) as untrusted
+                        and r.rolname <> current_user and not r.rolsuper
+                        and not pg_has_role(r.oid, 'smarketing_owner', 'MEMBER')) as untrusted
     limit 1;
     if found then
         raise exception '% % is owned by role %, which the pipeline does not trust', item.kind, item.name, item.owner
-            using hint = 'Look at it, then drop it or make smarketing_owner its owner, and run this script again.';
+            using hint = 'Look at what it does, drop it (as its owner or a superuser) and run this script again;'
+                         ' handing it to smarketing_owner would have the pipeline trust it.';
     end if;
 
     for item in select n.nspname from pg_namespace n

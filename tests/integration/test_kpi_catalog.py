@@ -54,7 +54,7 @@ def test_roles_read_only_what_they_may(login_as, role, readable, closed):
             **{t: True for t in readable}, **{t: False for t in closed}}
 
 
-def test_the_loader_lands_rows_and_changes_nothing_else(login_as):
+def test_the_loader_lands_rows_and_changes_nothing_else(login_as, empty_warehouse):
     """Found: a loader login emptied nurture.manual_suppression, moved extract cursors and deleted
     applied migrations. It appends raw rows and registers batches, and no more."""
     with login_as("smarketing_bi") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -66,6 +66,11 @@ def test_the_loader_lands_rows_and_changes_nothing_else(login_as):
                              " returning batch_id").fetchone()[0]
         conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
                      " values ('x', now(), '{}', %s, now())", (batch,))
+        with empty_warehouse.begin() as owner:  # validation checks the batch; it is closed from then on
+            owner.exec_driver_sql("update meta.batches set validated_at = now() where batch_id = %s", (batch,))
+        with pytest.raises(psycopg.errors.CheckViolation, match="validation has already checked"):
+            conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+                         " values ('late', now(), '{\"email\": \"bad@@evil\"}', %s, now())", (batch,))
         for statement in ("delete from nurture.manual_suppression", "truncate marts.funnel",
                           "update meta.sync_state set cursor_at = null",
                           "delete from meta.schema_migrations where version = 16",

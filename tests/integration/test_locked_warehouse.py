@@ -83,7 +83,7 @@ def test_a_warehouse_an_older_version_built_as_superuser_is_handed_to_the_owner(
         conn.execute("set role legacy_loader")
         conn.execute("create view raw.innocent as select 1 as x")
     try:
-        with pytest.raises(psycopg.errors.RaiseException, match="raw.innocent is owned by role legacy_loader"):
+        with pytest.raises(RuntimeError, match="raw.innocent is owned by role legacy_loader"):
             embedded.bootstrap(SERVER, database)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("drop view raw.innocent")
@@ -306,9 +306,18 @@ def test_no_reader_can_plant_a_function_the_pipeline_would_pick(login_as, admin_
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("grant create on schema public to public")  # as such a cluster has it
     bi = login_as("smarketing_bi")
-    tasks._CHECKED.clear()
+    # a trap inside the check itself: a format() that counts its calls (a sequence outlives a rollback)
+    bi.execute("create sequence public.ran")
+    bi.execute("grant usage on sequence public.ran to public")
+    bi.execute("create function public.format(text, name) returns text language sql"
+               " as 'select $1 || nextval(''public.ran'')'")
+    warehouse.engine.cache_clear()
     with pytest.raises(ConfigError, match=r"every role \(PUBLIC\) may create objects in schema public"):
         tasks.migrate()
+    assert cli.main(["migrate"]) == 1  # every command connects through the same check
+    assert bi.execute("select is_called from public.ran").fetchone() == (False,), "the check ran planted code"
+    bi.execute("drop function public.format(text, name)")
+    bi.execute("drop sequence public.ran")
     embedded.bootstrap(SERVER, "smarketing_test")  # the administrator's script closes it
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         bi.execute(PLANT)
@@ -317,19 +326,19 @@ def test_no_reader_can_plant_a_function_the_pipeline_would_pick(login_as, admin_
     with psycopg.connect(admin_url, autocommit=True) as conn:  # granted to one role by name
         conn.execute("grant create on schema public to test_smarketing_bi")
     bi.execute(PLANT)
-    with pytest.raises(psycopg.errors.RaiseException, match="role test_smarketing_bi may create objects in schema"):
+    with pytest.raises(RuntimeError, match="role test_smarketing_bi may create objects in schema"):
         embedded.bootstrap(SERVER, "smarketing_test")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("revoke create on schema public from test_smarketing_bi")
-    tasks._CHECKED.clear()
+    warehouse.engine.cache_clear()
     planted = r"function public.date_trunc\(text, date\) is owned by role test_smarketing_bi"
     with pytest.raises(ConfigError, match=planted):
         tasks.migrate()
-    with pytest.raises(psycopg.errors.RaiseException, match=r"public.date_trunc\(text,date\) is owned by role"):
+    with pytest.raises(RuntimeError, match=r"public.date_trunc\(text,date\) is owned by role"):
         embedded.bootstrap(SERVER, "smarketing_test")
     bi.execute("drop function public.date_trunc(text, date)")
     embedded.bootstrap(SERVER, "smarketing_test")
-    tasks._CHECKED.clear()
+    warehouse.engine.cache_clear()
     tasks.migrate()
 
 
@@ -339,7 +348,8 @@ def test_create_login_never_turns_a_warehouse_role_into_a_login(empty_warehouse,
     the loader role, so every BI login could truncate core.person."""
     monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "Tmp-123-not-logged")
     monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", admin_url)
-    for name in ("smarketing_bi", "smarketing_owner", "pg_execute_server_program", "postgres", "Robert'; drop"):
+    for name in ("smarketing_bi", "smarketing_owner", "pg_execute_server_program", "postgres", "Robert'; drop",
+                 "public", "none", "x" * 64):
         assert cli.main(["warehouse", "create-login", name, "--role", "smarketing_loader"]) == 2, name
     with psycopg.connect(admin_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from pg_roles where rolcanlogin and rolname like any("
@@ -348,6 +358,9 @@ def test_create_login_never_turns_a_warehouse_role_into_a_login(empty_warehouse,
         conn.execute("create role tool_group nologin")
     try:
         assert cli.main(["warehouse", "create-login", "tool_group", "--role", "smarketing_bi"]) == 2
+        monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "\uff33ecret")  # fullwidth S: SASLprep would change it
+        assert cli.main(["warehouse", "create-login", "tool_login", "--role", "smarketing_bi"]) == 2
+        monkeypatch.setenv("SMARKETING_NEW_LOGIN_PASSWORD", "Tmp-123-not-logged")
         # refused by the server (the pipeline's own login may not make logins): the failed statement
         # lands in the server log, with the verifier, not the password
         monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", with_database(warehouse_url, "smarketing_test",
@@ -400,3 +413,20 @@ def test_a_table_in_raw_that_landing_did_not_make_is_named_and_left_alone(empty_
     with empty_warehouse.connect() as conn:
         assert conn.exec_driver_sql("select note from raw.notes").scalars().all() == ["kept"]
         assert conn.exec_driver_sql("select to_regclass('staging.latest_notes')").scalar() is None
+
+
+def test_a_login_holding_the_merge_lock_is_named_not_waited_for_forever(empty_warehouse, login_as, monkeypatch):
+    """Any login may take an advisory lock of the same key; found: one held smarketing.migrate and
+    migrate hung."""
+    from datetime import date
+
+    from smarketing import tasks
+    from smarketing.warehouse import LockTimeout
+
+    squatter = login_as("smarketing_bi")
+    squatter.execute("select pg_advisory_lock(hashtext('smarketing.merge'))")
+    monkeypatch.setenv("SMARKETING_LOCK_WAIT_SECONDS", "1")
+    with pytest.raises(LockTimeout, match="merge: another session has held its lock too long .user test_smarketing_bi"):
+        tasks.merge("run-lock", date(2026, 6, 30))
+    squatter.execute("select pg_advisory_unlock_all()")
+    tasks.merge("run-lock", date(2026, 6, 30))
