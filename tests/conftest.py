@@ -89,6 +89,17 @@ def fake_apis(demo_dataset):
     salesforce.stop()
 
 
+@pytest.fixture
+def salesforce():
+    """A fresh Salesforce API fake (consumer key "key", secret "secret"), empty."""
+    from smarketing.demo.fakes import FakeSalesforce
+
+    fake = FakeSalesforce(client_id="key", client_secret="secret")
+    fake.start()
+    yield fake
+    fake.stop()
+
+
 def live_records(dataset, system=None):
     """(system, entity, id) of every record whose latest version is not deleted, as the APIs serve them."""
     latest = {}

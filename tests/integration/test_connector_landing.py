@@ -5,18 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from smarketing.demo.fakes import FakeSalesforce, Fault
+from smarketing.demo.fakes import Fault
 from smarketing.landing import land_entity
 from smarketing.sources.http_client import RetriesExhausted
 from tests.unit.test_connectors import T0, salesforce_source, sf_lead
-
-
-@pytest.fixture
-def salesforce():
-    fake = FakeSalesforce(client_id="key", client_secret="secret")
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def test_a_crash_mid_sequence_resumes_without_loss_or_duplicates(empty_warehouse, salesforce):

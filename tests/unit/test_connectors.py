@@ -7,7 +7,7 @@ from itertools import pairwise
 import pytest
 
 from smarketing.config import ConnectionInfo
-from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault
+from smarketing.demo.fakes import FakeHubSpot, Fault
 from smarketing.sources.base import SourceError
 from smarketing.sources.http_client import AuthError, BudgetExceeded, CallBudget, RetriesExhausted, RetryPolicy
 from smarketing.sources.hubspot import HubSpotSource
@@ -36,14 +36,6 @@ def sf_lead(n, modified, **fields):
 @pytest.fixture
 def hubspot():
     fake = FakeHubSpot(token="t0ken")
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def salesforce():
-    fake = FakeSalesforce(client_id="key", client_secret="secret")
     fake.start()
     yield fake
     fake.stop()
