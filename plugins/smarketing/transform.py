@@ -63,15 +63,15 @@ LANDING_NAME = re.compile(r"^[a-z][a-z0-9_]*__[a-z][a-z0-9_]*$")
 
 def landing_tables(conn: Connection) -> list[str]:
     """The tables of ``raw`` that landing made (``<source>__<entity>`` with the landing columns);
-    any other table there is named in a warning and left alone."""
-    columns: dict[str, list[str]] = dict(conn.exec_driver_sql(
-        "select c.relname, array_agg(a.attname::text) from pg_class c"
+    any other table or view there is named in a warning and left alone."""
+    columns: dict[str, tuple[str, list[str]]] = {name: (kind, names) for name, kind, names in conn.exec_driver_sql(
+        "select c.relname, c.relkind::text, array_agg(a.attname::text) from pg_class c"
         " join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'raw'"
         " join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"
-        " where c.relkind in ('r', 'p') group by c.relname order by c.relname").all())
+        " where c.relkind in ('r', 'p', 'v', 'm', 'f') group by c.relname, c.relkind order by c.relname").all()}
     landed = []
-    for table, names in columns.items():
-        if LANDING_NAME.match(table) and LANDING_COLUMNS <= set(names):
+    for table, (kind, names) in columns.items():
+        if kind in ("r", "p") and LANDING_NAME.match(table) and LANDING_COLUMNS <= set(names):
             landed.append(table)
         else:
             log.warning("raw.%s is not a landing table (named <source>__<entity>, with columns %s): the merge"

@@ -407,9 +407,11 @@ def test_a_table_in_raw_that_landing_did_not_make_is_named_and_left_alone(empty_
     with empty_warehouse.begin() as conn:
         conn.exec_driver_sql("create table raw.notes (note text)")
         conn.exec_driver_sql("insert into raw.notes values ('kept')")
+        conn.exec_driver_sql("create view raw.hubspot__notes_view as select * from raw.hubspot__contacts")
     with caplog.at_level(logging.WARNING):
         tasks.merge("run-notes", date(2026, 6, 30))
     assert "raw.notes is not a landing table" in caplog.text
+    assert "raw.hubspot__notes_view is not a landing table" in caplog.text
     with empty_warehouse.connect() as conn:
         assert conn.exec_driver_sql("select note from raw.notes").scalars().all() == ["kept"]
         assert conn.exec_driver_sql("select to_regclass('staging.latest_notes')").scalar() is None
