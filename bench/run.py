@@ -160,10 +160,17 @@ def run_stages(eng, run_id: str, stages: dict[str, Measure], timings: SqlTimings
     m.extra["top_sql"] = timings.top()
 
 
-def copy_baseline(eng) -> Measure:
-    """Server-side COPY of every landed raw row into one unindexed table."""
+def copy_baseline(pipeline_engine) -> Measure:
+    """Server-side COPY of every landed raw row into one unindexed table. A COPY from a server file
+    needs an administrator (the pipeline's own login may not read server files): the baseline runs
+    as the embedded server's superuser."""
     import tempfile
 
+    from smarketing import embedded, warehouse
+    from smarketing.config import PATHS
+
+    admin = embedded.admin_url(PATHS.warehouse_data, pipeline_engine.url.database)
+    eng = warehouse.engine(admin.replace("postgresql://", "postgresql+psycopg://", 1))
     result = Measure()
     with eng.begin() as conn:
         tables = conn.exec_driver_sql("select table_name from information_schema.tables where table_schema = 'raw'"
