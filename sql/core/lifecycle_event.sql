@@ -2,8 +2,8 @@
 -- Rebuilt for the persons in scope (merge_persons).
 insert into core.lifecycle_event (person_id, stage, reached_at)
 with persons as (
-    select * from core.person
-    where merged_into_person_id is null and not is_deleted and person_id in (select person_id from merge_persons)
+    select * from core.active_person
+    where person_id in (select person_id from merge_persons)
 ),
 
 first_opportunity as (

@@ -18,9 +18,8 @@ with first_opportunities as (
 persons as (
     select p.person_id, coalesce(p.source_channel, 'unknown') as channel, p.lead_created_at, p.mql_at, p.sql_at,
         p.customer_at, f.first_opportunity_at
-    from core.person as p
+    from core.active_person as p
     left join first_opportunities as f on p.person_id = f.person_id
-    where p.merged_into_person_id is null and not p.is_deleted
 ),
 
 persons_by_channel as (

@@ -4,8 +4,8 @@
 insert into marts.lead_response_time (person_id, mql_at, mql_month, first_activity_at, response_hours, is_within_sla)
 with mqls as (
     select person_id, mql_at
-    from core.person
-    where merged_into_person_id is null and not is_deleted and mql_at is not null
+    from core.active_person
+    where mql_at is not null
         and mql_at < cast(:as_of as date) + 1
 ),
 

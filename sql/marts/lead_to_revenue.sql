@@ -5,7 +5,7 @@ insert into marts.lead_to_revenue (
     customer_at, first_touch_campaign, last_touch_campaign, opportunities, won_opportunities, won_amount
 )
 with persons as (
-    select * from core.person where merged_into_person_id is null and not is_deleted
+    select * from core.active_person
 ),
 
 opportunities as (

@@ -17,10 +17,8 @@ candidates as (
         person.last_name,
         to_jsonb(eligible) - 'person_id' as attributes
     from eligible
-    inner join core.person as person on eligible.person_id = person.person_id
+    inner join core.active_person as person on eligible.person_id = person.person_id
     where person.email is not null
-        and person.merged_into_person_id is null
-        and not person.is_deleted
         and not exists (select 1 from nurture.suppressed as suppressed where suppressed.person_id = person.person_id)
 ),
 
