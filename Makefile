@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SCALE ?= 1
 
-.PHONY: install demo test test-e2e test-unit lint identity-score bench warehouse-start warehouse-stop warehouse-url lock clean
+.PHONY: install demo test test-e2e test-unit lint hooks identity-score bench warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ test-unit: install
 lint: install  ## ruff (stale noqa included) and mypy on the library
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+hooks: install  ## run make lint's checks before every git commit (.pre-commit-config.yaml)
+	$(BIN)/pre-commit install
 
 warehouse-start: install
 	$(BIN)/smarketing warehouse start

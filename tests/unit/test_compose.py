@@ -108,3 +108,13 @@ def test_the_image_installs_the_runtime_lock_without_test_tools():
     assert not runtime & dev
     assert "-r requirements.lock" in (PATHS.root / "requirements-dev.lock").read_text().splitlines()
     assert "requirements-dev" not in (PATHS.root / "Dockerfile").read_text()
+
+
+def test_the_commit_hooks_run_what_make_lint_runs():
+    hooks = yaml.safe_load((PATHS.root / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    entries = {hook["entry"].split()[0].removeprefix(".venv/bin/") for hook in hooks}
+    makefile = (PATHS.root / "Makefile").read_text()
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    linted = {line.strip().split()[0].removeprefix("$(BIN)/") for line in recipe.splitlines()[1:]}
+    assert entries == linted == {"ruff", "mypy"}
+    assert "make lint" in (PATHS.root / ".ci" / "run").read_text()
