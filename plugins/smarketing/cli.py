@@ -230,9 +230,9 @@ def _lists(args: argparse.Namespace) -> int:
     if args.action == "suppress":
         email = fold(args.email)
         with eng.begin() as conn:
-            conn.execute(text("insert into nurture.manual_suppression (email, reason) values (:e, :r)"
+            conn.execute(text("insert into nurture.manual_suppression (email, reason) values (:email, :reason)"
                               " on conflict (email) do update set reason = excluded.reason"),
-                         {"e": email, "r": args.reason})
+                         {"email": email, "reason": args.reason})
         print(f"mailbox {mailbox_key(email)} (every spelling of it: case, +tags, Gmail dots) is suppressed on"
               " every list from the next nurture run on (nurture.manual_suppression)")
         return 0
@@ -242,17 +242,17 @@ def _lists(args: argparse.Namespace) -> int:
         return 2
     fields = programs[args.program].fields
     with eng.connect() as conn:
-        as_of = args.as_of or conn.execute(text("select max(as_of) from nurture.list_runs where program = :p"),
-                                           {"p": args.program}).scalar()
+        as_of = args.as_of or conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
+                                           {"program": args.program}).scalar()
         if as_of is None:
             print(f"program {args.program!r} has not been built yet; run the nurture DAG", file=sys.stderr)
             return 1
         rows = conn.execute(text(
             "select email, first_name, last_name,"
             " (select jsonb_object_agg(key, value) from jsonb_each_text(attributes)) as attributes"
-            " from nurture.list_members where program = :p and as_of = :d"
+            " from nurture.list_members where program = :program and as_of = :as_of"
             " and not nurture.is_suppressed(person_id, mailbox_key) order by email"),
-            {"p": args.program, "d": as_of}).all()
+            {"program": args.program, "as_of": as_of}).all()
     records = [{f: (dict(zip(("email", "first_name", "last_name"), r[:3], strict=True)) | (r[3] or {})).get(f)
                 for f in fields} for r in rows]
     out = sys.stdout

@@ -201,7 +201,7 @@ def load_drop(eng: Engine, drop: Drop, run_id: str) -> DropStats:
         try:
             return _load_new_files(eng, drop, run_id)
         finally:
-            lock.execute(text("select pg_advisory_unlock(hashtext(:k))"), {"k": f"file_drop:{drop.name}"})
+            lock.execute(text("select pg_advisory_unlock(hashtext(:key))"), {"key": f"file_drop:{drop.name}"})
             lock.commit()
 
 
@@ -212,8 +212,9 @@ def _load_new_files(eng: Engine, drop: Drop, run_id: str) -> DropStats:
         checksum = hashlib.sha256(content).hexdigest()
         with eng.connect() as conn:
             seen = conn.execute(
-                text("select status from meta.file_loads where drop_name = :d and checksum = :c and status = 'loaded'"),
-                {"d": drop.name, "c": checksum},
+                text("select status from meta.file_loads where drop_name = :drop_name and checksum = :checksum"
+                     " and status = 'loaded'"),
+                {"drop_name": drop.name, "checksum": checksum},
             ).first()
         if seen:
             stats.files_skipped += 1
@@ -237,13 +238,14 @@ def _record_file(eng: Engine, drop: Drop, name: str, checksum: str, run_id: str,
                  quarantined: int, reason: str | None, conn: Any = None) -> None:
     statement = text(
         "insert into meta.file_loads (drop_name, file_name, checksum, run_id, status, rows_loaded, rows_quarantined,"
-        " reason) values (:d, :f, :c, :r, :s, :n, :q, :why) on conflict (drop_name, checksum) do update set"
+        " reason) values (:drop_name, :file_name, :checksum, :run_id, :status, :rows_loaded, :rows_quarantined,"
+        " :reason) on conflict (drop_name, checksum) do update set"
         " file_name = excluded.file_name, run_id = excluded.run_id, status = excluded.status,"
         " rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,"
         " reason = excluded.reason, loaded_at = now()"
     )
-    params = {"d": drop.name, "f": name, "c": checksum, "r": run_id, "s": status, "n": rows, "q": quarantined,
-              "why": reason}
+    params = {"drop_name": drop.name, "file_name": name, "checksum": checksum, "run_id": run_id, "status": status,
+              "rows_loaded": rows, "rows_quarantined": quarantined, "reason": reason}
     if conn is not None:
         conn.execute(statement, params)
     else:
@@ -290,15 +292,16 @@ def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str
         ))
         conn.execute(
             text("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
-                 " values (:b, :r, :s, :e, :n, :n)"),
-            {"b": batch_id, "r": run_id, "s": SOURCE, "e": drop.entity, "n": len(latest)},
+                 " values (:batch_id, :run_id, :source, :entity, :rows, :rows)"),
+            {"batch_id": batch_id, "run_id": run_id, "source": SOURCE, "entity": drop.entity, "rows": len(latest)},
         )
         if bad:
             conn.execute(
                 text("insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
-                     " column_name, reason, payload, run_id) values (:s, :e, :record_id, :v, 'file_drop',"
-                     " 'parse', '', :reason, cast(:payload as jsonb), :r) on conflict do nothing"),
-                [{**b, "s": SOURCE, "e": drop.entity, "v": loaded_at, "r": run_id} for b in bad],
+                     " column_name, reason, payload, run_id) values (:source, :entity, :record_id, :version_at,"
+                     " 'file_drop', 'parse', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
+                [{**b, "source": SOURCE, "entity": drop.entity, "version_at": loaded_at, "run_id": run_id}
+                 for b in bad],
             )
         _record_file(eng, drop, name, checksum, run_id, "loaded", len(latest), len(bad), None, conn)
     return len(latest), len(bad)

@@ -156,11 +156,12 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
         conn.execute(text(
             "create temporary table identity_refresh on commit drop as"
             " select source, entity, record_id from merge_changes"
-            " where (source, entity) in (select s, e from unnest(cast(:s as text[]), cast(:e as text[])) as t (s, e))"
+            " where (source, entity) in (select s, e from unnest(cast(:sources as text[]), cast(:entities as text[]))"
+            "  as t (s, e))"
             " union select source, entity, record_id from core.identity_record"
             " where account_source_id in (select record_id from merge_changes"
             "  where source = 'salesforce' and entity = 'accounts')"),
-            {"s": [s for s, _ in PERSON_ENTITIES], "e": [e for _, e in PERSON_ENTITIES]})
+            {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
         conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
                              " (select source, entity, record_id from identity_refresh)")
     refreshed = conn.execute(text(sql_path("core/identity_records.sql").read_text()), params).rowcount
@@ -199,13 +200,13 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         return stats
 
     stale = list(changed | set(gone))
-    conn.execute(text("delete from core.identity_edge where left_record = any(:k) or right_record = any(:k)"),
-                 {"k": stale})
+    conn.execute(text("delete from core.identity_edge"
+                      " where left_record = any(:records) or right_record = any(:records)"), {"records": stale})
     conn.execute(text(sql_path("core/identity_edges.sql").read_text()), params)
     if gone:
         conn.execute(text(
             "update core.person_identity set is_active = false, last_seen_at = now()"
-            " where source || ':' || entity || ':' || source_record_id = any(:k)"), {"k": list(gone)})
+            " where source || ':' || entity || ':' || source_record_id = any(:records)"), {"records": list(gone)})
 
     # Everything reachable from the changed records through edges or shared persons.
     affected = set(stale)
@@ -213,28 +214,30 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     while frontier:
         keys = list(frontier)
         found = set(conn.execute(text(
-            "select right_record from core.identity_edge where left_record = any(:k)"
-            " union select left_record from core.identity_edge where right_record = any(:k)"
+            "select right_record from core.identity_edge where left_record = any(:records)"
+            " union select left_record from core.identity_edge where right_record = any(:records)"
             " union select j.source || ':' || j.entity || ':' || j.source_record_id"
             "  from core.person_identity i join core.person_identity j on i.person_id = j.person_id and j.is_active"
-            "  where i.source || ':' || i.entity || ':' || i.source_record_id = any(:k)"), {"k": keys}).scalars().all())
+            "  where i.source || ':' || i.entity || ':' || i.source_record_id = any(:records)"),
+            {"records": keys}).scalars().all())
         frontier = found - affected
         affected |= found
-    live = set(conn.execute(text("select record_key from identity_records where record_key = any(:k)"),
-                            {"k": list(affected)}).scalars().all())
+    live = set(conn.execute(text("select record_key from identity_records where record_key = any(:records)"),
+                            {"records": list(affected)}).scalars().all())
     stats.affected = len(live)
 
     edges = conn.execute(text(
         "select left_record, right_record, match_rule, match_score from core.identity_edge"
-        " where left_record = any(:k) and right_record = any(:k)"), {"k": list(live)}).all()
+        " where left_record = any(:records) and right_record = any(:records)"), {"records": list(live)}).all()
     current: dict[str, int] = dict(conn.execute(text(
         "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id"
         " from core.person_identity i where i.is_active and i.source || ':' || i.entity || ':' || i.source_record_id"
-        " = any(:k)"), {"k": list(live)}).all())
+        " = any(:records)"), {"records": list(live)}).all())
 
     mailboxes = {key: (domain, email) for key, domain, email in conn.execute(text(
         "select record_key, work_domain, email_key from identity_records"
-        " where record_key = any(:k) and work_domain is not null and not is_generic_mailbox"), {"k": list(live)}).all()}
+        " where record_key = any(:records) and work_domain is not null and not is_generic_mailbox"),
+        {"records": list(live)}).all()}
     uf = _cluster(live, edges, mailboxes)
     best: dict[str, tuple[int, float, str, str]] = {}  # record -> (rule rank, -score, rule, other)
     for left, right, rule, score in edges:
@@ -274,9 +277,10 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
 
     # one statement for all new persons: a round trip each made the first run of 6,000 persons 5 s slower
     new_ids: dict[str, int] = dict(conn.execute(text(
-        "insert into core.person (match_key) select unnest(cast(:m as text[])) on conflict (match_key) do update"
-        " set merged_into_person_id = null, is_deleted = false returning match_key, person_id"),
-        {"m": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}
+        "insert into core.person (match_key) select unnest(cast(:match_keys as text[]))"
+        " on conflict (match_key) do update set merged_into_person_id = null, is_deleted = false"
+        " returning match_key, person_id"),
+        {"match_keys": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}
     for _, keys in new_components:
         stats.new_persons += 1
         for key in keys:
@@ -287,7 +291,8 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     # What the rest of the merge recomputes: every re-assigned record, with its old and new person.
     before = dict(conn.execute(text(
         "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id from core.person_identity i"
-        " where i.source || ':' || i.entity || ':' || i.source_record_id = any(:k)"), {"k": list(gone)}).all())
+        " where i.source || ':' || i.entity || ':' || i.source_record_id = any(:records)"),
+        {"records": list(gone)}).all())
     before.update(current)
     after = {f"{a[0]}:{a[1]}:{a[2]}": a[3] for a in assignments}
     copy_rows(conn, "identity_affected", ("record_key", "source", "entity", "record_id", "old_person_id",
@@ -334,8 +339,9 @@ def _write(conn: Connection, assignments: list[tuple], merges: list[tuple]) -> N
     for merged, survivor, rule, score, evidence in merges:
         conn.execute(text(
             "insert into core.person_merge (merged_person_id, surviving_person_id, match_rule, match_score, evidence)"
-            " values (:m, :s, :r, :sc, :e) on conflict (merged_person_id) do update set"
-            " surviving_person_id = excluded.surviving_person_id"), {"m": merged, "s": survivor, "r": rule,
-                                                                     "sc": score, "e": evidence})
-        conn.execute(text("update core.person set merged_into_person_id = :s, updated_at = now()"
-                          " where person_id = :m or merged_into_person_id = :m"), {"s": survivor, "m": merged})
+            " values (:merged, :survivor, :rule, :score, :evidence) on conflict (merged_person_id) do update set"
+            " surviving_person_id = excluded.surviving_person_id"),
+            {"merged": merged, "survivor": survivor, "rule": rule, "score": score, "evidence": evidence})
+        conn.execute(text("update core.person set merged_into_person_id = :survivor, updated_at = now()"
+                          " where person_id = :merged or merged_into_person_id = :merged"),
+                     {"survivor": survivor, "merged": merged})

@@ -41,8 +41,8 @@ class LandingStats:
 def read_cursor(eng: Engine, source: str, entity: str) -> datetime | None:
     with eng.connect() as conn:
         return conn.execute(
-            text("select cursor_at from meta.sync_state where source = :s and entity = :e"),
-            {"s": source, "e": entity},
+            text("select cursor_at from meta.sync_state where source = :source and entity = :entity"),
+            {"source": source, "entity": entity},
         ).scalar()
 
 
@@ -148,18 +148,20 @@ def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_
         conn.execute(  # a page that brought nothing new has nothing to validate
             text(
                 "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new, validated_at)"
-                " values (:b, :r, :s, :e, :n, :new, case when :new = 0 then now() end)"
+                " values (:batch_id, :run_id, :source, :entity, :received, :new, case when :new = 0 then now() end)"
             ),
-            {"b": batch_id, "r": run_id, "s": source, "e": entity, "n": len(page), "new": new},
+            {"batch_id": batch_id, "run_id": run_id, "source": source, "entity": entity, "received": len(page),
+             "new": new},
         )
         conn.execute(
             text(
-                "insert into meta.sync_state (source, entity, cursor_at, rows_total) values (:s, :e, :c, :new)"
+                "insert into meta.sync_state (source, entity, cursor_at, rows_total)"
+                " values (:source, :entity, :cursor_at, :new)"
                 " on conflict (source, entity) do update set"
                 " cursor_at = greatest(meta.sync_state.cursor_at, excluded.cursor_at),"
                 " rows_total = meta.sync_state.rows_total + excluded.rows_total, updated_at = now()"
             ),
-            {"s": source, "e": entity, "c": page_cursor, "new": new},
+            {"source": source, "entity": entity, "cursor_at": page_cursor, "new": new},
         )
     return new
 

@@ -87,18 +87,18 @@ def failure_share(settings: dict[str, Any], suite: str) -> float:
 def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
     with eng.connect() as conn:
         rows = conn.execute(
-            text("select batch_id from meta.batches where source = :s and entity = :e and validated_at is null"
-                 " order by landed_at"),
-            {"s": source, "e": entity},
+            text("select batch_id from meta.batches where source = :source and entity = :entity"
+                 " and validated_at is null order by landed_at"),
+            {"source": source, "entity": entity},
         )
         return [str(r.batch_id) for r in rows]
 
 
 def _mark_validated(conn: Any, batch_ids: list[str], run_id: str) -> None:
     conn.execute(
-        text("update meta.batches set validated_at = now(), validation_run_id = :r"
+        text("update meta.batches set validated_at = now(), validation_run_id = :run_id"
              " where batch_id = any(cast(:ids as uuid[]))"),
-        {"r": run_id, "ids": batch_ids},
+        {"run_id": run_id, "ids": batch_ids},
     )
 
 
@@ -259,7 +259,8 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
                                f"promoted: {'; '.join(broken)}")
 
     with eng.begin() as conn:
-        conn.execute(text("delete from meta.dq_results where run_id = :r and suite = :s"), {"r": run_id, "s": name})
+        conn.execute(text("delete from meta.dq_results where run_id = :run_id and suite = :suite"),
+                     {"run_id": run_id, "suite": name})
         if dq_rows:
             conn.execute(
                 text("insert into meta.dq_results (run_id, suite, check_name, expectation, column_name, severity,"

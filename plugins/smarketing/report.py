@@ -29,11 +29,11 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         counts = table_counts(conn, SHOWN_SCHEMAS)
         month = conn.execute(
             text("select * from marts.funnel where channel = 'all'"
-                 " and month = date_trunc('month', cast(:d as date))::date"), {"d": as_of}
+                 " and month = date_trunc('month', cast(:as_of as date))::date"), {"as_of": as_of}
         ).mappings().first()
         summary_row = conn.execute(
-            text("select * from marts.kpi_summary where month = date_trunc('month', cast(:d as date))::date"),
-            {"d": as_of},
+            text("select * from marts.kpi_summary where month = date_trunc('month', cast(:as_of as date))::date"),
+            {"as_of": as_of},
         ).mappings().first()
         totals = conn.execute(
             text(
@@ -44,8 +44,8 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         ).mappings().one()
         lists = conn.execute(
             text("select program, members, eligible, suppressed, export_path from nurture.list_runs"
-                 " where as_of = :d order by program"),
-            {"d": as_of},
+                 " where as_of = :as_of order by program"),
+            {"as_of": as_of},
         ).mappings().all()
         quality = conn.execute(
             text("select count(distinct suite) as suites, count(*) as checks,"

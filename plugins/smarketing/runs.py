@@ -45,10 +45,12 @@ def record_run(eng: Engine, run_id: str, stage: str, as_of: date | None, started
         conn.execute(
             text(
                 "insert into meta.runs (run_id, stage, as_of, started_at, finished_at, stats)"
-                " values (:r, :s, :d, :t, :f, cast(:stats as jsonb)) on conflict (run_id, stage) do update set"
+                " values (:run_id, :stage, :as_of, :started_at, :finished_at, cast(:stats as jsonb))"
+                " on conflict (run_id, stage) do update set"
                 " as_of = excluded.as_of, started_at = excluded.started_at, finished_at = excluded.finished_at,"
                 " stats = excluded.stats"
             ),
-            {"r": run_id, "s": stage, "d": as_of, "t": started_at, "f": datetime.now(UTC),
+            {"run_id": run_id, "stage": stage, "as_of": as_of, "started_at": started_at,
+             "finished_at": datetime.now(UTC),
              "stats": json.dumps(stats, default=str)},
         )

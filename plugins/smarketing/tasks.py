@@ -148,7 +148,8 @@ def push_nurture_lists(eng: Engine, settings: dict[str, Any], errors: list[str] 
     targets = {p.name for p in load_programs().values() if "hubspot_list" in p.destinations}
     with eng.connect() as conn:
         retired = set(conn.execute(text("select distinct program from nurture.platform_sync"
-                                        " where platform = :pl and in_list"), {"pl": hubspot_list.PLATFORM}
+                                        " where platform = :platform and in_list"),
+                                   {"platform": hubspot_list.PLATFORM}
                                    ).scalars().all()) - targets
     if not targets and not retired:
         return {}

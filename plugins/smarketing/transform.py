@@ -49,7 +49,7 @@ SCOPE_DELETES = {
                   " or (source = 'hubspot' and source_record_id in (select event_id from merge_email_events))"
                   " or (touch_type = 'campaign_response'"
                   "  and exists (select 1 from merge_changes where entity = 'campaigns'))",
-    "opportunity_daily": "delete from core.opportunity_daily where snapshot_date = :d and opportunity_id in ("  # noqa: S608
+    "opportunity_daily": "delete from core.opportunity_daily where snapshot_date = :day and opportunity_id in ("  # noqa: S608
                          + _OPPORTUNITIES_IN_SCOPE + ")",
 }
 WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
@@ -162,8 +162,8 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
     with eng.begin() as conn:
         # Sorts, hashes and the CTEs read several times stay in memory up to this size each; spilled
         # to disk, the identity edges of 100,000 persons took minutes instead of seconds.
-        conn.execute(text("select set_config('work_mem', :m, true)"), {"m": os.environ.get("SMARKETING_WORK_MEM",
-                                                                                          WORK_MEM)})
+        conn.execute(text("select set_config('work_mem', :work_mem, true)"),
+                     {"work_mem": os.environ.get("SMARKETING_WORK_MEM", WORK_MEM)})
         # merges take turns: a second one waits for the first, then finds nothing left to promote
         take_turn(conn, "smarketing.merge", "merge")
         changed["staging"] = refresh_staging(conn, full)
@@ -196,17 +196,17 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
             changed[f"core/{table}.sql"] = _step(conn, table)
         snapshots = 0
         for day in snapshot_dates(as_of):
-            known = conn.execute(text("select exists (select 1 from core.opportunity_daily where snapshot_date = :d)"),
-                                 {"d": day}).scalar()
+            known = conn.execute(text("select exists (select 1 from core.opportunity_daily"
+                                      " where snapshot_date = :day)"), {"day": day}).scalar()
             if known:
-                conn.execute(text(SCOPE_DELETES["opportunity_daily"]), {"d": day})
+                conn.execute(text(SCOPE_DELETES["opportunity_daily"]), {"day": day})
             snapshots += run_sql_file(conn, "core/opportunity_daily.sql",
                                       {"snapshot_date": day, "all_opportunities": not known})
         changed["core/opportunity_daily.sql"] = snapshots
         analyze_if_grown(conn, "core", "opportunity_daily", snapshots)
-        conn.execute(text("insert into meta.settings_applied (name, digest) values ('identity', :d)"
+        conn.execute(text("insert into meta.settings_applied (name, digest) values ('identity', :digest)"
                           " on conflict (name) do update set digest = excluded.digest, applied_at = now()"
                           " where meta.settings_applied.digest <> excluded.digest"),
-                     {"d": params["settings_digest"]})
+                     {"digest": params["settings_digest"]})
         changed["full_refresh"] = full
     return changed

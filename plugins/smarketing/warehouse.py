@@ -103,7 +103,7 @@ LOCK_HOLDER = """
     select a.usename, a.pid, a.application_name, a.backend_start from pg_catalog.pg_locks l
     join pg_catalog.pg_stat_activity a on a.pid = l.pid
     where l.locktype = 'advisory' and l.granted and l.objsubid = 1 and l.pid <> pg_catalog.pg_backend_pid()
-      and ((l.classid::bigint << 32) | l.objid::bigint) = pg_catalog.hashtext(:k)::bigint
+      and ((l.classid::bigint << 32) | l.objid::bigint) = pg_catalog.hashtext(:key)::bigint
 """
 
 
@@ -115,15 +115,15 @@ def take_turn(conn: Connection, key: str, what: str, session: bool = False) -> N
     import time
 
     function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"
-    attempt = text(f"select pg_catalog.{function}(pg_catalog.hashtext(:k))")
+    attempt = text(f"select pg_catalog.{function}(pg_catalog.hashtext(:key))")
     deadline = time.monotonic() + float(os.environ.get("SMARKETING_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
     delay, said = 0.05, False
-    while not conn.execute(attempt, {"k": key}).scalar():
+    while not conn.execute(attempt, {"key": key}).scalar():
         if not said:
             log.info("%s: another session holds its turn; waiting", what)
             said = True
         if time.monotonic() > deadline:
-            holder = conn.execute(text(LOCK_HOLDER), {"k": key}).first()
+            holder = conn.execute(text(LOCK_HOLDER), {"key": key}).first()
             who = (f"user {holder.usename}, pid {holder.pid}"
                    + (f", application {holder.application_name!r}" if holder.application_name else "")
                    + (f", connected {holder.backend_start:%Y-%m-%d %H:%M}" if holder.backend_start else "")
@@ -201,8 +201,9 @@ def migrate(eng: Engine, folder: Path | None = None) -> list[str]:
                 continue
             run_script(conn, body)
             conn.execute(
-                text("insert into meta.schema_migrations (version, name, checksum) values (:v, :n, :c)"),
-                {"v": version, "n": name, "c": checksum},
+                text("insert into meta.schema_migrations (version, name, checksum)"
+                     " values (:version, :name, :checksum)"),
+                {"version": version, "name": name, "checksum": checksum},
             )
             applied_now.append(path.name)
     return applied_now
@@ -246,8 +247,8 @@ def analyze_if_grown(conn: Connection, schema: str, table: str, changed_rows: in
     the scale (make bench)."""
     from psycopg import sql
 
-    size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:t)"),
-                        {"t": f"{schema}.{table}"}).scalar()
+    size = conn.execute(text("select reltuples from pg_class where oid = to_regclass(:table)"),
+                        {"table": f"{schema}.{table}"}).scalar()
     if changed_rows and (size is None or size < 0 or changed_rows * 10 > size):
         dbapi(conn).execute(sql.SQL("analyze {}").format(sql.Identifier(schema, table)))
 

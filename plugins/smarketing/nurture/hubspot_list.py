@@ -55,12 +55,12 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
             "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
             " join core.person_identity i on i.person_id = m.person_id and i.source = 'hubspot'"
             "  and i.entity = 'contacts' and i.is_active"
-            " where m.program = :p and m.removed_on is null"
+            " where m.program = :program and m.removed_on is null"
             "  and not nurture.is_suppressed(m.person_id, core.mailbox_key(m.email))"
-            " group by m.person_id"), {"p": program}).all())
+            " group by m.person_id"), {"program": program}).all())
         members = 0 if retire else conn.execute(text(
-            "select count(*) from nurture.list_membership where program = :p and removed_on is null"),
-            {"p": program}).scalar_one()
+            "select count(*) from nurture.list_membership where program = :program and removed_on is null"),
+            {"program": program}).scalar_one()
         # the last gate: a person, or the mailbox of the contact record to be sent, suppressed now
         unsafe = conn.execute(text(
             "select count(*) from unnest(cast(:people as bigint[]), cast(:records as text[]))"
@@ -75,8 +75,9 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
     list_id = ensure_list(client, list_name)
     with eng.connect() as conn:
         synced: dict[int, str] = dict(conn.execute(text(
-            "select person_id, record_id from nurture.platform_sync where program = :p and platform = :pl"
-            " and list_id = :l and in_list"), {"p": program, "pl": PLATFORM, "l": list_id}).all())
+            "select person_id, record_id from nurture.platform_sync where program = :program"
+            " and platform = :platform and list_id = :list_id and in_list"),
+            {"program": program, "platform": PLATFORM, "list_id": list_id}).all())
     to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
     to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
     changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
@@ -89,11 +90,12 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
         with eng.begin() as conn:
             conn.execute(text(
                 "insert into nurture.platform_sync (program, platform, list_id, person_id, record_id, in_list)"
-                " values (:p, :pl, :l, :person, :record, :in_list) on conflict (program, platform, person_id)"
+                " values (:program, :platform, :list_id, :person, :record, :in_list)"
+                " on conflict (program, platform, person_id)"
                 " do update set list_id = excluded.list_id, record_id = excluded.record_id,"
                 " in_list = excluded.in_list, synced_at = now()"),
-                [{"p": program, "pl": PLATFORM, "l": list_id, "person": p, "record": r, "in_list": add}
-                 for p, r, add in chunk])
+                [{"program": program, "platform": PLATFORM, "list_id": list_id, "person": p, "record": r,
+                  "in_list": add} for p, r, add in chunk])
     return PushResult(program, list_id, len(to_add), len(to_remove), members - len(desired))
 
 

@@ -151,8 +151,8 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
         # a rerun of an earlier date writes the latest date's file again too: without whoever has
         # been suppressed since (the views and pulls filter at read time, a file cannot)
         for program, result in zip(programs, results, strict=True):
-            latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :p"),
-                                  {"p": program.name}).scalar()
+            latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
+                                  {"program": program.name}).scalar()
             if result.export_path is not None and latest is not None and latest > as_of:
                 files.append((program, replace(result, as_of=latest, export_path=export_path(
                     program.name, latest, export_dir)), _export_rows(conn, program, latest)))
@@ -193,8 +193,8 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
 def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_dir: Path | None) -> ListResult:
     eligibility, statement = _statements(program)
     params = _params(program, as_of)
-    key = {"p": program.name, "d": as_of}
-    conn.execute(text("delete from nurture.list_members where program = :p and as_of = :d"), key)
+    key = {"program": program.name, "as_of": as_of}
+    conn.execute(text("delete from nurture.list_members where program = :program and as_of = :as_of"), key)
     members = conn.execute(text(statement), params).rowcount
     # eligibility SQL comes from the project's own sql/ folder, never from user input
     eligible = conn.execute(text(f"select count(*) from ({eligibility}) as e"), params).scalar_one()  # noqa: S608
@@ -205,7 +205,8 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     conn.execute(
         text(
             "insert into nurture.list_runs (program, as_of, run_id, members, eligible, suppressed, export_path,"
-            " added, removed, unchanged) values (:p, :d, :r, :m, :e, :s, :path, :a, :rm, :u)"
+            " added, removed, unchanged) values (:program, :as_of, :run_id, :members, :eligible, :suppressed,"
+            " :path, :added, :removed, :unchanged)"
             " on conflict (program, as_of) do update set run_id = excluded.run_id, members = excluded.members,"
             " eligible = excluded.eligible, suppressed = excluded.suppressed, export_path = excluded.export_path,"
             " added = excluded.added, removed = excluded.removed, unchanged = excluded.unchanged,"
@@ -215,37 +216,37 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
             " nurture.list_runs.unchanged) is distinct from (excluded.run_id, excluded.members,"
             " excluded.eligible, excluded.export_path, excluded.added, excluded.removed, excluded.unchanged)"
         ),
-        {**key, "r": run_id, "m": members, "e": eligible, "s": eligible - members,
-         "path": str(path) if path else None, "a": added, "rm": removed, "u": unchanged},
+        {**key, "run_id": run_id, "members": members, "eligible": eligible, "suppressed": eligible - members,
+         "path": str(path) if path else None, "added": added, "removed": removed, "unchanged": unchanged},
     )
     return ListResult(program.name, as_of, members, eligible, added, removed, unchanged, path)
 
 
 def _version(conn: Connection, program: str, as_of: date, run_id: str) -> tuple[int, int, int]:
     """Move ``nurture.list_membership`` to this run's members; return (added, removed, unchanged)."""
-    key = {"p": program, "d": as_of, "r": run_id}
-    later = conn.execute(text("select max(as_of) from nurture.list_runs where program = :p and as_of > :d"),
+    key = {"program": program, "as_of": as_of, "run_id": run_id}
+    later = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program and as_of > :as_of"),
                          key).scalar()
     if later is not None:
         log.warning("program %s: a run for %s exists; %s is rebuilt as a snapshot without changing membership",
                     program, later, as_of)
         return 0, 0, 0
     # a rerun of this date first undoes what the date changed
-    conn.execute(text("delete from nurture.list_membership where program = :p and added_on = :d"), key)
+    conn.execute(text("delete from nurture.list_membership where program = :program and added_on = :as_of"), key)
     conn.execute(text("update nurture.list_membership set removed_on = null, removed_run = null"
-                      " where program = :p and removed_on = :d"), key)
+                      " where program = :program and removed_on = :as_of"), key)
     # "not in" (person ids are never null) becomes one hashed lookup; "not exists" was planned as a
     # nested loop over the freshly written list, quadratic in its size (make bench SCALE=1)
     removed = conn.execute(text(
-        "update nurture.list_membership m set removed_on = :d, removed_run = :r"
-        " where m.program = :p and m.removed_on is null and m.person_id not in (select l.person_id"
-        "  from nurture.list_members l where l.program = :p and l.as_of = :d)"), key).rowcount
+        "update nurture.list_membership m set removed_on = :as_of, removed_run = :run_id"
+        " where m.program = :program and m.removed_on is null and m.person_id not in (select l.person_id"
+        "  from nurture.list_members l where l.program = :program and l.as_of = :as_of)"), key).rowcount
     added = conn.execute(text(
         "insert into nurture.list_membership (program, person_id, email, added_on, added_run)"
-        " select l.program, l.person_id, l.email, l.as_of, :r from nurture.list_members l"
-        " where l.program = :p and l.as_of = :d and l.person_id not in (select m.person_id"
-        "  from nurture.list_membership m where m.program = :p and m.removed_on is null)"), key).rowcount
-    total = conn.execute(text("select count(*) from nurture.list_members where program = :p and as_of = :d"),
+        " select l.program, l.person_id, l.email, l.as_of, :run_id from nurture.list_members l"
+        " where l.program = :program and l.as_of = :as_of and l.person_id not in (select m.person_id"
+        "  from nurture.list_membership m where m.program = :program and m.removed_on is null)"), key).rowcount
+    total = conn.execute(text("select count(*) from nurture.list_members where program = :program and as_of = :as_of"),
                          key).scalar_one()
     return added, removed, total - added
 
@@ -270,9 +271,9 @@ def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[o
     rows = conn.execute(
         text("select email, first_name, last_name,"
              " (select jsonb_object_agg(key, value) from jsonb_each_text(attributes)) as attributes"
-             " from nurture.list_members where program = :p and as_of = :d"
+             " from nurture.list_members where program = :program and as_of = :as_of"
              " and not nurture.is_suppressed(person_id, mailbox_key) order by email"),
-        {"p": program.name, "d": as_of},
+        {"program": program.name, "as_of": as_of},
     ).all()
     out = []
     for row in rows:
