@@ -34,9 +34,10 @@ bench: install  ## every stage at SCALE x 100,000 people against baselines (not 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-lint: install  ## ruff (stale noqa included) and mypy on the library
+lint: install  ## ruff (stale noqa included), mypy on the library, sqlfluff on the marts (.sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/sqlfluff lint --disable-progress-bar sql/marts
 
 hooks: install  ## run make lint's checks before every git commit (.pre-commit-config.yaml)
 	$(BIN)/pre-commit install

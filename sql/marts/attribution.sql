@@ -47,9 +47,17 @@ credited as (
 
 final as (
     select
-        c.opportunity_id, c.campaign_id, cp.name, cp.channel, count(*) as touches,
-        sum(c.first_touch_credit), sum(c.last_touch_credit), round(sum(c.linear_credit), 6),
-        round(sum(c.w_shaped_credit), 6), max(c.amount), bool_or(c.is_won)
+        c.opportunity_id,
+        c.campaign_id,
+        cp.name as campaign_name,
+        cp.channel,
+        count(*) as touches,
+        sum(c.first_touch_credit) as first_touch_credit,
+        sum(c.last_touch_credit) as last_touch_credit,
+        round(sum(c.linear_credit), 6) as linear_credit,
+        round(sum(c.w_shaped_credit), 6) as w_shaped_credit,
+        max(c.amount) as opportunity_amount,
+        bool_or(c.is_won) as is_won
     from credited as c
     inner join core.campaign as cp on c.campaign_id = cp.campaign_id
     group by c.opportunity_id, c.campaign_id, cp.name, cp.channel

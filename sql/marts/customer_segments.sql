@@ -42,9 +42,9 @@ scored as (
 
 final as (
     select
-        customer_key, account_id, person_id, revenue, round(coalesce(revenue_share, 0), 6),
+        customer_key, account_id, person_id, revenue, round(coalesce(revenue_share, 0), 6) as revenue_share,
         case when share_before < cast(:abc_a as numeric) then 'A'
-            when share_before < cast(:abc_b as numeric) then 'B' else 'C' end,
+            when share_before < cast(:abc_b as numeric) then 'B' else 'C' end as abc_class,
         last_purchase_date, recency_days, frequency, recency_score, frequency_score, monetary_score,
         case
             when recency_score >= 4 and frequency_score >= 4 then 'Champions'
@@ -53,7 +53,7 @@ final as (
             when recency_score <= 2 and frequency_score >= 3 then 'At risk'
             when recency_score <= 2 and frequency_score <= 2 then 'Hibernating'
             else 'Needs attention'
-        end
+        end as rfm_segment
     from scored
 )
 

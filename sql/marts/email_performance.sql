@@ -24,12 +24,13 @@ counts as (
 
 final as (
     select
-        c.campaign_id, cp.name, c.sent, c.delivered, c.unique_opens, c.unique_clicks, c.bounces, c.unsubscribes,
-        round(c.delivered::numeric / nullif(c.sent, 0), 4),
-        round(c.unique_opens::numeric / nullif(c.delivered, 0), 4),
-        round(c.unique_clicks::numeric / nullif(c.unique_opens, 0), 4),
-        round(c.bounces::numeric / nullif(c.sent, 0), 4),
-        round(c.unsubscribes::numeric / nullif(c.delivered, 0), 4)
+        c.campaign_id, cp.name as campaign_name, c.sent, c.delivered, c.unique_opens, c.unique_clicks, c.bounces,
+        c.unsubscribes,
+        round(c.delivered::numeric / nullif(c.sent, 0), 4) as delivery_rate,
+        round(c.unique_opens::numeric / nullif(c.delivered, 0), 4) as unique_open_rate,
+        round(c.unique_clicks::numeric / nullif(c.unique_opens, 0), 4) as click_to_open_rate,
+        round(c.bounces::numeric / nullif(c.sent, 0), 4) as bounce_rate,
+        round(c.unsubscribes::numeric / nullif(c.delivered, 0), 4) as unsubscribe_rate
     from counts as c
     inner join core.campaign as cp on c.campaign_id = cp.campaign_id
 )

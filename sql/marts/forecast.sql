@@ -56,13 +56,13 @@ months as (
 final as (
     select
         m.month,
-        coalesce(p.open_pipeline, 0),
-        round(coalesce(p.weighted_pipeline, 0), 2),
-        round(f.forecast, 2),
-        coalesce(a.actual_won, 0),
+        coalesce(p.open_pipeline, 0) as open_pipeline,
+        round(coalesce(p.weighted_pipeline, 0), 2) as weighted_pipeline,
+        round(f.forecast, 2) as forecast_at_month_start,
+        coalesce(a.actual_won, 0) as actual_won,
         case when coalesce(a.actual_won, 0) > 0
             then round(greatest(0, 1 - abs(a.actual_won - coalesce(f.forecast, 0)) / a.actual_won), 4)
-        end
+        end as forecast_accuracy
     from months as m
     left join pipeline_by_month as p on m.month = p.month
     left join forecasts as f on m.month = f.month

@@ -25,7 +25,8 @@ persons as (
 persons_by_channel as (
     select * from persons
     union all
-    select person_id, 'all', lead_created_at, mql_at, sql_at, customer_at, first_opportunity_at from persons
+    select person_id, 'all' as channel, lead_created_at, mql_at, sql_at, customer_at, first_opportunity_at
+    from persons
 ),
 
 opportunities as (
@@ -38,7 +39,7 @@ opportunities as (
 opportunities_by_channel as (
     select * from opportunities
     union all
-    select opportunity_id, 'all', created_at, close_date, is_won, amount from opportunities
+    select opportunity_id, 'all' as channel, created_at, close_date, is_won, amount from opportunities
 ),
 
 lead_cohorts as (

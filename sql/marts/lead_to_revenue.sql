@@ -35,8 +35,12 @@ last_touch as (
 final as (
     select
         p.person_id, p.source_channel, p.owner_id, p.account_id, p.lead_created_at, p.mql_at, p.sql_at,
-        o.first_opportunity_at, p.customer_at, f.name, l.name,
-        coalesce(o.opportunities, 0), coalesce(o.won_opportunities, 0), coalesce(o.won_amount, 0)
+        o.first_opportunity_at, p.customer_at,
+        f.name as first_touch_campaign,
+        l.name as last_touch_campaign,
+        coalesce(o.opportunities, 0) as opportunities,
+        coalesce(o.won_opportunities, 0) as won_opportunities,
+        coalesce(o.won_amount, 0) as won_amount
     from persons as p
     left join opportunities as o on p.person_id = o.person_id
     left join first_touch as f on p.person_id = f.person_id

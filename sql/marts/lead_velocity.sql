@@ -9,6 +9,7 @@ final as (
         month, mqls,
         lag(mqls) over (order by month) as previous_month_mqls,
         round((mqls - lag(mqls) over (order by month))::numeric / nullif(lag(mqls) over (order by month), 0), 4)
+            as mql_growth
     from monthly
 )
 

@@ -14,19 +14,19 @@ with opportunities as (
 final as (
     select
         o.opportunity_id,
-        date_trunc('month', o.created_at at time zone 'UTC')::date,
+        date_trunc('month', o.created_at at time zone 'UTC')::date as created_month,
         o.amount,
         o.is_won,
         o.is_closed,
         coalesce(o.source_channel = any(cast(:marketing_channels as text[])), false) or exists (
             select 1 from core.touchpoint as t
             where t.person_id = o.person_id and t.occurred_at <= coalesce(o.lead_created_at, o.created_at)
-        ),
+        ) as is_marketing_sourced,
         exists (
             select 1 from core.touchpoint as t
             where t.person_id = o.person_id and t.occurred_at <= o.created_at
                 and t.occurred_at > o.created_at - make_interval(days => cast(:lookback_days as integer))
-        )
+        ) as is_marketing_influenced
     from opportunities as o
 )
 

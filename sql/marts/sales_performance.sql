@@ -18,11 +18,13 @@ with closed as (
 
 final as (
     select
-        owner_id, segment, count(*), count(*) filter (where is_won),
-        round(avg(is_won::int), 4),
-        round(sum(amount) filter (where is_won) / nullif(sum(amount), 0), 4),
-        round(avg(amount) filter (where is_won), 2),
-        round(avg(cycle_days) filter (where is_won), 2)
+        owner_id, segment,
+        count(*) as closed_opportunities,
+        count(*) filter (where is_won) as won_opportunities,
+        round(avg(is_won::int), 4) as win_rate_by_count,
+        round(sum(amount) filter (where is_won) / nullif(sum(amount), 0), 4) as win_rate_by_amount,
+        round(avg(amount) filter (where is_won), 2) as avg_deal_size,
+        round(avg(cycle_days) filter (where is_won), 2) as avg_sales_cycle_days
     from closed
     group by owner_id, segment
 )

@@ -116,5 +116,5 @@ def test_the_commit_hooks_run_what_make_lint_runs():
     makefile = (PATHS.root / "Makefile").read_text()
     recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
     linted = {line.strip().split()[0].removeprefix("$(BIN)/") for line in recipe.splitlines()[1:]}
-    assert entries == linted == {"ruff", "mypy"}
+    assert entries == linted == {"ruff", "mypy", "sqlfluff"}
     assert "make lint" in (PATHS.root / ".ci" / "run").read_text()
