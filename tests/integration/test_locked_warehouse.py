@@ -20,6 +20,7 @@ from smarketing.demo.fakes import FakeHubSpot, Fault
 from smarketing.sources.http_client import ApiError, RetryPolicy
 from tests.conftest import SERVER
 from tests.fixtures.drops import leads_drop
+from tests.fixtures.ownership import owned_by_others
 
 TOKEN = "pat-na1-PLANTED-SECRET-4711"
 
@@ -52,19 +53,6 @@ def test_the_pipeline_logs_in_as_its_owner_and_holds_no_password_nor_superuser(w
         assert secret and secret not in printed
 
 
-OWNED_BY_OTHERS = """
-    select 'schema', nspname, nspowner::regrole::text from pg_namespace
-    where nspname = any(%(s)s) and nspowner <> 'smarketing_owner'::regrole
-    union all
-    select 'relation', c.oid::regclass::text, c.relowner::regrole::text from pg_class c
-    join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = any(%(s)s) and c.relowner <> 'smarketing_owner'::regrole
-    union all
-    select 'routine', p.oid::regprocedure::text, p.proowner::regrole::text from pg_proc p
-    join pg_namespace n on n.oid = p.pronamespace
-    where n.nspname = any(%(s)s) and p.proowner <> 'smarketing_owner'::regrole
-""".replace("%(s)s", "%s")  # every object of the pipeline's schemas the owner does not own
-SCHEMAS_THRICE = (list(warehouse.SCHEMAS),) * 3
 
 
 def test_a_warehouse_an_older_version_built_as_superuser_is_handed_to_the_owner(warehouse_url):
@@ -76,6 +64,8 @@ def test_a_warehouse_an_older_version_built_as_superuser_is_handed_to_the_owner(
     legacy = warehouse.engine(admin.replace("postgresql://", "postgresql+psycopg://"))
     warehouse.migrate(legacy)
     legacy.dispose()
+    with psycopg.connect(admin) as conn:  # as an older version left it: the superuser owns it all
+        assert {owner for _, _, owner in owned_by_others(conn)} == {"postgres"}
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("drop role if exists legacy_loader")
         conn.execute("create role legacy_loader login password 'test-only-password' in role smarketing_loader")
@@ -89,7 +79,7 @@ def test_a_warehouse_an_older_version_built_as_superuser_is_handed_to_the_owner(
             conn.execute("drop view raw.innocent")
         embedded.bootstrap(SERVER, database)
         with psycopg.connect(owner_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            assert conn.execute(OWNED_BY_OTHERS, SCHEMAS_THRICE).fetchall() == []
+            assert owned_by_others(conn) == []
         owner = warehouse.engine(owner_url)
         assert warehouse.migrate(owner) == []
         with owner.begin() as conn:  # what a merge does to a table: only its owner may

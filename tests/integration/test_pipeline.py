@@ -39,13 +39,14 @@ def checksums(eng):
 def test_the_pipeline_runs_as_its_owner_and_owns_all_it_made(pipeline):
     """Never as superuser (no role may run an object a less trusted role made, and the pipeline's
     own login cannot run programs on the server), and every table it created or swapped is its own."""
-    from tests.integration.test_locked_warehouse import OWNED_BY_OTHERS, SCHEMAS_THRICE
+    from smarketing.warehouse import dbapi
+    from tests.fixtures.ownership import owned_by_others
 
     eng, _ = pipeline
     with eng.connect() as conn:
         assert conn.exec_driver_sql("select rolname, rolsuper from pg_roles where rolname = current_user").one() == (
             "smarketing_owner", False)
-        assert conn.exec_driver_sql(OWNED_BY_OTHERS, SCHEMAS_THRICE).all() == []
+        assert owned_by_others(dbapi(conn)) == []
 
 
 def test_every_source_record_lands_once(pipeline, demo_dataset):
