@@ -4,8 +4,8 @@ measured in the same run on the same rows.
     make bench SCALE=1        # 100,000 people (about 1.3 million source records)
 
 Prints per stage rows, seconds, rows per second and peak memory (RSS of this process), and writes
-``bench/results/<timestamp>.json`` (keys ``stages``, ``baselines``, ``ratios``) with a markdown
-table beside it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table (the
+``bench/results/<timestamp>.json`` (keys ``stages``, ``baselines``, ``ratios``, ``checksums``) with a
+markdown table and the checksums of every output table (``smarketing warehouse checksums``) beside it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table (the
 physical limit for landing), pandas ``DataFrame.to_sql`` with its defaults (what most people
 write), and the whole pipeline again after 1 % of the records changed (incremental versus full).
 """
@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "stages": {k: v.as_dict() for k, v in incremental.items()}}
     baselines["full_refresh_merge"] = refresh.as_dict()
     landing = full["landing"].as_dict()["rows_per_s"]
+    with eng.connect() as conn:  # the output, to compare before and after a change that should keep it
+        checksums = {table: f"{rows} {digest}" for table, (rows, digest) in warehouse.checksums(conn).items()}
     parse = dag_parse_seconds()
     report = {
         "scale": args.scale, "people": people, "generated_records": generation.rows,
@@ -289,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "stages": {k: v.as_dict() for k, v in full.items()},
         "baselines": baselines,
         "dag_parse_seconds": parse,
+        "checksums": checksums,
         "ratios": {
             "landing_vs_copy": round(landing / baselines["copy"]["rows_per_s"], 4) if baselines["copy"]["rows_per_s"]
             else None,
@@ -312,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {m['peak_rss_mb']:.0f} |")
     table += ["", *(f"- {k}: {v}" for k, v in report["ratios"].items())]
     (RESULTS / f"{stamp}.md").write_text("\n".join(table) + "\n")
+    (RESULTS / f"{stamp}.checksums.txt").write_text("".join(f"{t} {c}\n" for t, c in checksums.items()))
     print(f"scale {args.scale} ({people:,} people, {generation.rows:,} records generated in "
           f"{generation.seconds:.1f} s)")
     print("\n".join(table))

@@ -41,6 +41,12 @@ def _warehouse(args: argparse.Namespace) -> int:
         command = embedded.psql_command(PATHS.warehouse_data,
                                         user=embedded.SUPERUSER if args.admin else embedded.OWNER)
         os.execv(command[0], [*command, *args.psql_args])
+    elif args.action == "checksums":
+        from smarketing import warehouse
+
+        with warehouse.engine(config.warehouse_url()).connect() as conn:
+            for table, (rows, digest) in warehouse.checksums(conn).items():
+                print(f"{table} {rows} {digest}")
     else:
         print(safe_url(config.warehouse_url()))
     return 0
@@ -293,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     wh = sub.add_parser("warehouse", help="the embedded PostgreSQL warehouse")
-    wh.add_argument("action", choices=["start", "stop", "url", "psql", "create-login", "remove"])
+    wh.add_argument("action", choices=["start", "stop", "url", "psql", "create-login", "checksums", "remove"],
+                    help="checksums: row count and md5 of every core, marts and nurture table, without the"
+                         " run's time and id (equal before and after a change that keeps the output)")
     wh.add_argument("name", nargs="?", help="create-login: the login's name")
     wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
     wh.add_argument("--admin", action="store_true",

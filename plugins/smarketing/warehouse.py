@@ -287,3 +287,31 @@ def table_counts(conn: Connection, schemas: Sequence[str]) -> dict[str, int]:
         row = driver.execute(query).fetchone()
         counts[f"{schema}.{name}"] = row[0] if row else 0
     return counts
+
+
+# Columns that differ between two runs on the same input: the wall-clock time (a default of now())
+# and the Airflow run id.
+_RUN_COLUMNS = "coalesce(column_default, '') like '%now()%' or column_name = 'run_id' or column_name like '%\\_run'"
+
+
+def checksums(conn: Connection, schemas: Sequence[str] = ("core", "marts", "nurture")) -> dict[str, tuple[int, str]]:
+    """Per table of ``schemas``: its row count and the md5 of its rows in sorted text form, without
+    the columns that hold the run's time or id, so that two runs on the same input agree (a
+    refactor that changes no output keeps every line)."""
+    from psycopg import sql
+
+    columns = conn.execute(text(
+        "select table_schema || '.' || table_name, array_agg(column_name::text order by ordinal_position)"
+        " filter (where not (" + _RUN_COLUMNS + ")) from information_schema.columns"
+        " where table_schema = any(:schemas) and (table_schema, table_name) in (select table_schema, table_name"
+        " from information_schema.tables where table_type = 'BASE TABLE') group by 1 order by 1"),
+        {"schemas": list(schemas)}).all()
+    driver = dbapi(conn)
+    found = {}
+    for table, names in columns:
+        query = sql.SQL("select count(*), md5(coalesce(string_agg(r, E'\\n' order by r), ''))"
+                        " from (select row({})::text as r from {}) as t").format(
+            sql.SQL(", ").join(sql.Identifier(n) for n in names or []), sql.Identifier(*table.split(".")))
+        count, digest = driver.execute(query).fetchone() or (0, "")
+        found[table] = (count, digest)
+    return found
