@@ -262,7 +262,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     assignments: list[tuple[str, str, str, int, str, float, str | None]] = []
     merges: list[tuple[int, int, str, float, str]] = []
     new_components = []
-    for root, keys in components.items():
+    for root, keys in sorted(components.items()):  # new persons get ids in key order: the same on every run
         candidates = sorted({p for p in (current.get(k) for k in keys) if p is not None and home.get(p) == root})
         if not candidates:
             new_components.append((root, sorted(keys)))
