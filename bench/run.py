@@ -5,8 +5,9 @@ measured in the same run on the same rows.
 
 Prints per stage rows, seconds, rows per second and peak memory (RSS of this process), and writes
 ``bench/results/<timestamp>.json`` (keys ``stages``, ``baselines``, ``ratios``, ``checksums``) with a
-markdown table and the checksums of every output table (``smarketing warehouse checksums``) beside it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table (the
-physical limit for landing), pandas ``DataFrame.to_sql`` with its defaults (what most people
+markdown table and the checksums of every output table (``smarketing warehouse checksums``) beside
+it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table (the physical
+limit for landing), pandas ``DataFrame.to_sql`` with its defaults (what most people
 write), and the whole pipeline again after 1 % of the records changed (incremental versus full).
 """
 

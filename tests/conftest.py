@@ -132,7 +132,8 @@ def login_as(empty_warehouse, warehouse_url, admin_url):
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"drop role if exists {user}")
             conn.execute(f"create role {user} login password 'test-only-password' in role {role}")
-        made.append(user)
+        if user not in made:
+            made.append(user)
         url = make_url(warehouse_url)
         return psycopg.connect(host=url.host, port=url.port, dbname=url.database, user=user,
                                password="test-only-password", passfile=os.devnull, autocommit=True)

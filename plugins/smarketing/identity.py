@@ -2,9 +2,9 @@
 
 1. Every live person record (HubSpot contact, Salesforce lead or contact, file-drop lead) has
    normalised keys and a fingerprint of them in ``core.identity_record``, recomputed for the
-   records a merge promotes (``sql/core/identity_records.sql``).
+   records a merge promotes (``sql/identity/records.sql``).
 2. Records that are new or whose fingerprint changed get match edges against all records
-   (``sql/core/identity_edges.sql``): the same normalised email (a shared mailbox such as info@
+   (``sql/identity/edges.sql``): the same normalised email (a shared mailbox such as info@
    also needs the same name), a converted lead's contact, a HubSpot merge, and a fuzzy rule that
    compares full names only within blocks of the same company or work domain.
 3. The records reachable from the changed ones form connected components; each becomes one
@@ -164,7 +164,7 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
             {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
         conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
                              " (select source, entity, record_id from identity_refresh)")
-    refreshed = conn.execute(text(sql_path("core/identity_records.sql").read_text()), params).rowcount
+    refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()), params).rowcount
     analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed
@@ -202,7 +202,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     stale = list(changed | set(gone))
     conn.execute(text("delete from core.identity_edge"
                       " where left_record = any(:records) or right_record = any(:records)"), {"records": stale})
-    conn.execute(text(sql_path("core/identity_edges.sql").read_text()), params)
+    conn.execute(text(sql_path("identity/edges.sql").read_text()), params)
     if gone:
         conn.execute(text(
             "update core.person_identity set is_active = false, last_seen_at = now()"

@@ -3,7 +3,7 @@
 Incremental by construction. Promotion moves the rows of batches validated since the last merge
 into ``staging.latest_<raw table>`` (each record's latest valid version) and notes which records
 changed (``merge_changes``); identity resolution re-matches only records whose keys changed
-(``identity_affected``); ``sql/core/_scope.sql`` turns both into the persons and opportunities
+(``identity_affected``); ``sql/core/merge_*.sql`` turn both into the persons and opportunities
 to recompute, and every core step reads or rewrites only those (and the events, activities and
 touchpoints that hang on them). A full refresh promotes every batch again into empty latest
 tables, so every record counts as changed: the same code path, the whole scope.
@@ -14,6 +14,7 @@ batches stay unpromoted for the next run. A rerun with nothing new changes nothi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -23,35 +24,19 @@ from typing import Any
 from psycopg import sql as psql
 from sqlalchemy import Connection, Engine, text
 
-from smarketing import identity
+from smarketing import identity, models
 from smarketing.config import PATHS
-from smarketing.warehouse import analyze_if_grown, run_script, run_sql_file, take_turn
+from smarketing.warehouse import analyze_if_grown, take_turn
 from smarketing.warehouse import dbapi as warehouse_dbapi
 
 log = logging.getLogger(__name__)
 
-# Recomputed for the persons or opportunities in scope (delete, then insert), in this order.
-SCOPED_REBUILDS = ("opportunity_stage_history", "lifecycle_event", "person_lifecycle_history", "consent")
-# What a scoped step removes before it inserts its scope again (temp tables from sql/core/_scope.sql).
-_OPPORTUNITIES_IN_SCOPE = ("select o.opportunity_id from core.opportunity o where (o.source, o.source_record_id)"
-                           " in (select source, source_record_id from merge_opportunities)")
-SCOPE_DELETES = {
-    "opportunity_stage_history": "delete from core.opportunity_stage_history where opportunity_id in ("  # noqa: S608
-                                 + _OPPORTUNITIES_IN_SCOPE + ")",
-    "lifecycle_event": "delete from core.lifecycle_event where person_id in (select person_id from merge_persons)",
-    "person_lifecycle_history": "delete from core.person_lifecycle_history"
-                                " where person_id in (select person_id from merge_persons)",
-    "consent": "delete from core.consent where person_id in (select person_id from merge_persons)",
-    "mailbox_consent": "delete from core.mailbox_consent where (source, entity, record_id)"
-                       " in (select source, entity, record_id from merge_changes)",
-    "touchpoint": "delete from core.touchpoint where person_id in (select person_id from merge_persons)"
-                  " or (source, source_record_id) in (select source, record_id from merge_changes)"
-                  " or (source = 'hubspot' and source_record_id in (select event_id from merge_email_events))"
-                  " or (touch_type = 'campaign_response'"
-                  "  and exists (select 1 from merge_changes where entity = 'campaigns'))",
-    "opportunity_daily": "delete from core.opportunity_daily where snapshot_date = :day and opportunity_id in ("  # noqa: S608
-                         + _OPPORTUNITIES_IN_SCOPE + ")",
-}
+# Identity resolution (identity.py) between the models of sql/core: what it reads and writes.
+IDENTITY = models.Step(
+    name="identity", run=lambda conn, params: None,
+    reads=frozenset({"staging.int_person_records", "merge_changes"}),
+    writes=frozenset({"core.person", "core.person_identity", "core.person_merge", "core.identity_record",
+                      "core.identity_edge", "identity_affected", "identity_records"}))
 WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12
@@ -133,13 +118,6 @@ def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:
     return dates
 
 
-def _step(conn: Connection, name: str, params: dict[str, Any] | None = None, table: str | None = None) -> int:
-    """Run ``sql/core/<name>.sql``; analyze the table it wrote when it grew much."""
-    rows = run_sql_file(conn, f"core/{name}.sql", params)
-    analyze_if_grown(conn, "core", table or name, rows)
-    return rows
-
-
 def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                full: bool = False) -> dict[str, Any]:
     """Promote, resolve identities and bring core up to date; return what changed per step.
@@ -158,6 +136,14 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                   for attr, order in settings["survivorship"].items()}
     for attr in ("first_name", "last_name", "company_name", "owner_id", "email", "source_channel"):
         priorities.setdefault(f"{attr}_priority", [])
+    params.update(priorities, snapshot_dates=snapshot_dates(as_of))
+
+    def resolve_identities(conn: Connection, _: Any) -> dict[str, int]:
+        stats = vars(identity.resolve(conn, settings, full))
+        analyze_if_grown(conn, "core", "person", stats["new_persons"])
+        analyze_if_grown(conn, "core", "person_identity", stats["changed"])
+        return stats
+
     changed: dict[str, Any] = {}
     with eng.begin() as conn:
         # Sorts, hashes and the CTEs read several times stay in memory up to this size each; spilled
@@ -167,43 +153,13 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         # merges take turns: a second one waits for the first, then finds nothing left to promote
         take_turn(conn, "smarketing.merge", "merge")
         changed["staging"] = refresh_staging(conn, full)
-        changed["core/account.sql"] = _step(conn, "account")
-        changed["core/account_identity.sql"] = _step(conn, "account_identity")
-        changed["identity"] = vars(identity.resolve(conn, settings, full))
-        analyze_if_grown(conn, "core", "person", changed["identity"]["new_persons"])
-        analyze_if_grown(conn, "core", "person_identity", changed["identity"]["changed"])
-        run_script(conn, (PATHS.sql / "core" / "_scope.sql").read_text())
-        changed["core/opportunity.sql"] = _step(conn, "opportunity")
-        conn.exec_driver_sql(  # the persons the opportunities now belong to
-            "insert into merge_persons select o.person_id from core.opportunity o where o.person_id is not null"
-            " and (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)")
+        identity_step = dataclasses.replace(IDENTITY, run=resolve_identities)
+        changed.update(models.run(conn, [identity_step, *models.load("core")], params))
         changed["scope"] = {
             "records": changed["staging"],
             "persons": conn.exec_driver_sql("select count(distinct person_id) from merge_persons").scalar_one(),
             "opportunities": conn.exec_driver_sql("select count(*) from merge_opportunities").scalar_one(),
         }
-        run_script(conn, (PATHS.sql / "core" / "person_records.sql").read_text())
-        changed["core/person_attributes.sql"] = _step(conn, "person_attributes", priorities, table="person")
-        changed["core/campaign.sql"] = _step(conn, "campaign")
-        changed["core/activity.sql"] = _step(conn, "activity")
-        changed["core/email_event.sql"] = _step(conn, "email_event", params)
-        conn.exec_driver_sql(SCOPE_DELETES["mailbox_consent"])
-        changed["core/mailbox_consent.sql"] = _step(conn, "mailbox_consent")
-        conn.exec_driver_sql(SCOPE_DELETES["touchpoint"])
-        changed["core/touchpoint.sql"] = _step(conn, "touchpoint", params)
-        for table in SCOPED_REBUILDS:
-            conn.exec_driver_sql(SCOPE_DELETES[table])
-            changed[f"core/{table}.sql"] = _step(conn, table)
-        snapshots = 0
-        for day in snapshot_dates(as_of):
-            known = conn.execute(text("select exists (select 1 from core.opportunity_daily"
-                                      " where snapshot_date = :day)"), {"day": day}).scalar()
-            if known:
-                conn.execute(text(SCOPE_DELETES["opportunity_daily"]), {"day": day})
-            snapshots += run_sql_file(conn, "core/opportunity_daily.sql",
-                                      {"snapshot_date": day, "all_opportunities": not known})
-        changed["core/opportunity_daily.sql"] = snapshots
-        analyze_if_grown(conn, "core", "opportunity_daily", snapshots)
         conn.execute(text("insert into meta.settings_applied (name, digest) values ('identity', :digest)"
                           " on conflict (name) do update set digest = excluded.digest, applied_at = now()"
                           " where meta.settings_applied.digest <> excluded.digest"),

@@ -1,6 +1,7 @@
--- Grain: one row per company across systems, keyed by its domain, else its normalised name.
+-- grain: one row per company across systems, keyed by its domain, else its normalised name
+-- key: match_key
+-- write: upsert
 -- Salesforce wins the name and industry over HubSpot.
-insert into core.account (match_key, name, domain, industry, created_at)
 with companies as (
     select 1 as priority, account_name as name, domain, industry, created_at
     from staging.stg_salesforce__accounts where not is_deleted
@@ -21,14 +22,10 @@ keyed as (
 ),
 
 final as (
-    select distinct on (match_key) match_key, name, domain, industry, min(created_at) over (partition by match_key)
+    select distinct on (match_key)
+        match_key, name, domain, industry, min(created_at) over (partition by match_key) as created_at
     from keyed
-    order by match_key, priority, created_at
+    order by keyed.match_key, keyed.priority, keyed.created_at
 )
 
 select * from final
-on conflict (match_key) do update
-set name = excluded.name, domain = excluded.domain, industry = excluded.industry, created_at = excluded.created_at,
-    updated_at = now()
-where (core.account.name, core.account.domain, core.account.industry, core.account.created_at)
-    is distinct from (excluded.name, excluded.domain, excluded.industry, excluded.created_at)

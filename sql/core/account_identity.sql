@@ -1,5 +1,6 @@
--- Grain: one row per source record that describes a company, linked to its account.
-insert into core.account_identity (source, entity, source_record_id, account_id, match_rule)
+-- grain: one row per source record that describes a company, linked to its account
+-- key: source, entity, source_record_id
+-- write: upsert
 with companies as (
     select 'salesforce' as source, 'accounts' as entity, account_id as record_id, account_name as name, domain
     from staging.stg_salesforce__accounts where not is_deleted
@@ -10,7 +11,7 @@ with companies as (
 
 final as (
     select
-        c.source, c.entity, c.record_id, a.account_id,
+        c.source, c.entity, c.record_id as source_record_id, a.account_id,
         case when c.domain is not null then 'domain' else 'normalised_name' end as match_rule
     from companies as c
     inner join core.account as a
@@ -21,7 +22,3 @@ final as (
 )
 
 select * from final
-on conflict (source, entity, source_record_id) do update
-set account_id = excluded.account_id, match_rule = excluded.match_rule
-where (core.account_identity.account_id, core.account_identity.match_rule)
-    is distinct from (excluded.account_id, excluded.match_rule)

@@ -1,11 +1,11 @@
--- Grain: one row per sales activity (Salesforce task or event), linked to the person it was with
--- (WhoId: a lead or contact) and the opportunity it was about (WhatId). In scope: changed
--- activities, and those whose person or opportunity is in scope.
-insert into core.activity (source, source_record_id, activity_type, subject, person_id, opportunity_id, owner_id,
-    occurred_at)
+-- grain: one row per sales activity (Salesforce task or event)
+-- key: source, source_record_id
+-- write: upsert
+-- Linked to the person it was with (WhoId: a lead or contact) and the opportunity it was about
+-- (WhatId). In scope: changed activities, and those whose person or opportunity is in scope.
 select
     'salesforce' as source,
-    a.activity_id,
+    a.activity_id as source_record_id,
     a.activity_type,
     a.subject,
     i.person_id,
@@ -24,10 +24,3 @@ where a.activity_id in (
 )
     or a.who_id in (select record_id from identity_affected where source = 'salesforce')
     or a.what_id in (select source_record_id from merge_opportunities where source = 'salesforce')
-on conflict (source, source_record_id) do update
-set activity_type = excluded.activity_type, subject = excluded.subject, person_id = excluded.person_id,
-    opportunity_id = excluded.opportunity_id, owner_id = excluded.owner_id, occurred_at = excluded.occurred_at
-where (core.activity.activity_type, core.activity.subject, core.activity.person_id, core.activity.opportunity_id,
-    core.activity.owner_id, core.activity.occurred_at)
-    is distinct from (excluded.activity_type, excluded.subject, excluded.person_id, excluded.opportunity_id,
-        excluded.owner_id, excluded.occurred_at)

@@ -1,7 +1,9 @@
--- Grain: one row per person, channel, subscription and source: the latest consent state each
--- system holds (HubSpot subscription statuses with legal basis; the HubSpot and Salesforce
--- email opt-out flags). Rebuilt for the persons in scope; suppression reads it.
-insert into core.consent (person_id, channel, subscription, source, status, legal_basis, changed_at)
+-- grain: one row per person, channel, subscription and source
+-- write: scoped
+-- scope: person_id in (select person_id from merge_persons)
+-- The latest consent state each system holds (HubSpot subscription statuses with legal basis; the
+-- HubSpot and Salesforce email opt-out flags). Rebuilt for the persons in scope; suppression reads
+-- it.
 with hubspot_statuses as (
     select i.person_id, s.subscription_name as subscription, 'hubspot' as source, s.status, s.legal_basis,
         s.changed_at

@@ -1,6 +1,7 @@
--- Grain: one row per person per lifecycle stage reached (lead, MQL, SQL, opportunity, customer).
+-- grain: one row per person per lifecycle stage reached (lead, MQL, SQL, opportunity, customer)
+-- write: scoped
+-- scope: person_id in (select person_id from merge_persons)
 -- Rebuilt for the persons in scope (merge_persons).
-insert into core.lifecycle_event (person_id, stage, reached_at)
 with persons as (
     select * from core.active_person
     where person_id in (select person_id from merge_persons)

@@ -1,10 +1,11 @@
--- Grain: one row per source record and subscription that states an address's email consent
--- (HubSpot subscription statuses; the opt-out flags of HubSpot contacts, Salesforce leads and
--- contacts, file-drop leads), deleted records included: an opt-out outlives its record. Keyed by
--- mailbox, not by person, so suppression holds whoever the record belongs to. Only the records
--- promoted by this merge (merge_changes); transform.py deletes their earlier rows first.
-insert into core.mailbox_consent (source, entity, record_id, subscription, email, mailbox_key, status, legal_basis,
-    changed_at, is_record_deleted)
+-- grain: one row per source record and subscription that states an address's email consent (HubSpot
+--     subscription statuses; the opt-out flags of HubSpot contacts, Salesforce leads and contacts,
+--     file-drop leads), deleted records included
+-- write: scoped
+-- scope: (source, entity, record_id) in (select source, entity, record_id from merge_changes)
+-- An opt-out outlives its record. Keyed by mailbox, not by person, so suppression holds whoever the
+-- record belongs to. Only the records promoted by this merge (merge_changes); their earlier rows
+-- are deleted first (scope).
 with changed as (
     select source, entity, record_id from merge_changes
 ),

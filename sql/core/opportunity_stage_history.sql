@@ -1,9 +1,9 @@
--- Grain: one row per opportunity per stage visit, in business time (SCD2 of stage and amount):
--- from Salesforce OpportunityHistory, each change closes the previous one. Rebuilt for the
+-- grain: one row per opportunity per stage visit, in business time (SCD2 of stage and amount)
+-- write: scoped
+-- scope: opportunity_id in (select o.opportunity_id from core.opportunity as o where (o.source,
+--     o.source_record_id) in (select source, source_record_id from merge_opportunities))
+-- From Salesforce OpportunityHistory, each change closes the previous one. Rebuilt for the
 -- opportunities in scope (merge_opportunities).
-insert into core.opportunity_stage_history (
-    opportunity_id, stage_name, amount, probability, entered_at, exited_at, is_current
-)
 with history as (
     select o.opportunity_id, h.stage_name, h.amount, h.probability, h.created_at as entered_at
     from staging.stg_salesforce__opportunity_history as h

@@ -3,6 +3,10 @@
 -- funnel dates are the earliest any system knows. The account comes from the Salesforce
 -- contact's account, else the work domain or company name of any record. Reads person_records
 -- (person_records.sql): the records of the persons in scope.
+-- grain: one row per person in scope (merge_persons)
+-- target: core.person
+-- key: person_id
+-- write: update
 with records as (
     select * from person_records
 ),
@@ -87,24 +91,4 @@ final as (
     left join won as w on pp.person_id = w.person_id
 )
 
-update core.person as p
-set email = f.email,
-    first_name = f.first_name,
-    last_name = f.last_name,
-    company_name = f.company_name,
-    owner_id = f.owner_id,
-    source_channel = f.source_channel,
-    account_id = f.account_id,
-    lead_created_at = f.lead_created_at,
-    mql_at = f.mql_at,
-    sql_at = f.sql_at,
-    customer_at = f.customer_at,
-    lifecycle_stage = f.lifecycle_stage,
-    has_email_opt_out = f.has_email_opt_out,
-    updated_at = now()
-from final as f
-where p.person_id = f.person_id
-    and (p.email, p.first_name, p.last_name, p.company_name, p.owner_id, p.source_channel, p.account_id,
-        p.lead_created_at, p.mql_at, p.sql_at, p.customer_at, p.lifecycle_stage, p.has_email_opt_out)
-    is distinct from (f.email, f.first_name, f.last_name, f.company_name, f.owner_id, f.source_channel, f.account_id,
-        f.lead_created_at, f.mql_at, f.sql_at, f.customer_at, f.lifecycle_stage, f.has_email_opt_out)
+select * from final

@@ -1,6 +1,8 @@
--- Grain: one row per person per lifecycle stage period, in business time (SCD2): each stage is
--- valid from the moment it was reached until the next stage was. Rebuilt for the persons in scope.
-insert into core.person_lifecycle_history (person_id, lifecycle_stage, valid_from, valid_to, is_current)
+-- grain: one row per person per lifecycle stage period, in business time (SCD2)
+-- write: scoped
+-- scope: person_id in (select person_id from merge_persons)
+-- Each stage is valid from the moment it was reached until the next stage was. Rebuilt for the
+-- persons in scope.
 with events as (
     select
         *,
@@ -24,4 +26,4 @@ final as (
     from ordered
 )
 
-select person_id, lifecycle_stage, valid_from, valid_to, valid_to is null from final
+select person_id, lifecycle_stage, valid_from, valid_to, valid_to is null as is_current from final

@@ -1,10 +1,14 @@
--- Grain: one row per marketing interaction of a person: email opens and clicks (bot-filtered
--- ones excluded), form submissions, and campaign responses, with the person's account. The
--- touchpoints in scope (of the persons or email events in scope, from changed records, and every
--- campaign response when campaigns changed) were deleted before (transform.py, SCOPE_DELETES)
--- and are inserted again here.
-insert into core.touchpoint (source, source_record_id, touch_type, person_id, account_id, campaign_id, channel,
-    occurred_at)
+-- grain: one row per marketing interaction of a person
+-- key: source, source_record_id, touch_type
+-- write: scoped
+-- scope: person_id in (select person_id from merge_persons) or (source, source_record_id) in
+--     (select source, record_id from merge_changes) or (source = 'hubspot' and source_record_id in
+--     (select event_id from merge_email_events)) or (touch_type = 'campaign_response' and exists
+--     (select 1 from merge_changes where entity = 'campaigns'))
+-- Email opens and clicks (bot-filtered ones excluded), form submissions, and campaign responses,
+-- with the person's account. The touchpoints in scope (of the persons or email events in scope,
+-- from changed records, and every campaign response when campaigns changed) are deleted
+-- (scope) and inserted again.
 with scope as (
     select source, record_id from merge_changes
     union all
@@ -84,6 +88,3 @@ where u.occurred_at is not null
     and (u.person_id in (select person_id from merge_persons)
         or (u.source, u.source_record_id) in (select source, record_id from scope)
         or (u.touch_type = 'campaign_response' and (select yes from campaigns_changed)))
-on conflict (source, source_record_id, touch_type) do update
-set person_id = excluded.person_id, account_id = excluded.account_id, campaign_id = excluded.campaign_id,
-    channel = excluded.channel, occurred_at = excluded.occurred_at

@@ -1,12 +1,10 @@
--- Grain: one row per opportunity per campaign whose touches reached the opportunity's person in
--- the :lookback_days before the opportunity was created. Credit per model sums to 1 per
--- opportunity: first touch, last touch, linear (equal per touch), and W-shaped (30 % each to the
--- first touch, the last touch before the MQL and the last touch before the opportunity; the other
--- 10 % spread over all touches).
-insert into marts.attribution (
-    opportunity_id, campaign_id, campaign_name, channel, touches, first_touch_credit, last_touch_credit,
-    linear_credit, w_shaped_credit, opportunity_amount, is_won
-)
+-- grain: one row per opportunity per campaign whose touches reached the opportunity's person in the
+--     :lookback_days before the opportunity was created
+-- key: opportunity_id, campaign_id
+-- write: replace
+-- Credit per model sums to 1 per opportunity: first touch, last touch, linear (equal per touch),
+-- and W-shaped (30 % each to the first touch, the last touch before the MQL and the last touch
+-- before the opportunity; the other 10 % spread over all touches).
 with touches as (
     select
         o.opportunity_id, o.amount, o.is_won, t.campaign_id, t.occurred_at, t.source_record_id, t.touch_type,

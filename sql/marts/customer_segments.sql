@@ -1,11 +1,10 @@
--- Grain: one row per customer: an account, else a person without one, that won a deal by the
--- as-of date. ABC by cumulative revenue share (A while the revenue before it is under
--- :abc_a of the total, B under :abc_b, else C); RFM scores 1-5 (5 = most recent, most frequent,
--- most revenue; quintiles, ties broken by customer key) and a named segment.
-insert into marts.customer_segments (
-    customer_key, account_id, person_id, revenue, revenue_share, abc_class, last_purchase_date, recency_days,
-    frequency, recency_score, frequency_score, monetary_score, rfm_segment
-)
+-- grain: one row per customer
+-- key: customer_key
+-- write: replace
+-- An account, else a person without one, that won a deal by the as-of date. ABC by cumulative
+-- revenue share (A while the revenue before it is under :abc_a of the total, B under :abc_b, else
+-- C); RFM scores 1-5 (5 = most recent, most frequent, most revenue; quintiles, ties broken by
+-- customer key) and a named segment.
 with won as (
     select
         coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,

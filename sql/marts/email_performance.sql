@@ -1,10 +1,9 @@
--- Grain: one row per HubSpot email campaign. Unique counts are distinct recipients; events the
--- source flags as filtered (bots, security scanners) are left out. Rates: delivered / sent,
--- unique opens / delivered, unique clicks / unique opens, bounces / sent, unsubscribes / delivered.
-insert into marts.email_performance (
-    campaign_id, campaign_name, sent, delivered, unique_opens, unique_clicks, bounces, unsubscribes,
-    delivery_rate, unique_open_rate, click_to_open_rate, bounce_rate, unsubscribe_rate
-)
+-- grain: one row per HubSpot email campaign
+-- key: campaign_id
+-- write: replace
+-- Unique counts are distinct recipients; events the source flags as filtered (bots, security
+-- scanners) are left out. Rates: delivered / sent, unique opens / delivered, unique clicks / unique
+-- opens, bounces / sent, unsubscribes / delivered.
 with events as (
     select * from core.email_event
     where not is_filtered and campaign_id is not null and occurred_at < cast(:as_of as date) + 1

@@ -1,11 +1,11 @@
--- Grain: one row per month. For the as-of month and later: the open pipeline by expected close
--- month and its weighted value (amount x stage probability: the CRM's, else :stage_probabilities).
--- For the twelve months up to the as-of month: what the pipeline snapshot at the end of the
--- previous month forecast for the month (weighted), what was won, and the accuracy
--- 1 - |actual - forecast| / actual (floored at 0; empty when nothing was won).
-insert into marts.forecast (
-    month, open_pipeline, weighted_pipeline, forecast_at_month_start, actual_won, forecast_accuracy
-)
+-- grain: one row per month
+-- key: month
+-- write: replace
+-- For the as-of month and later: the open pipeline by expected close month and its weighted value
+-- (amount x stage probability: the CRM's, else :stage_probabilities). For the twelve months up to
+-- the as-of month: what the pipeline snapshot at the end of the previous month forecast for the
+-- month (weighted), what was won, and the accuracy 1 - |actual - forecast| / actual (floored at 0;
+-- empty when nothing was won).
 with probabilities as (
     select unnest(cast(:stage_names as text[])) as stage_name, unnest(cast(:stage_probabilities as numeric[])) as pct
 ),

@@ -1,14 +1,11 @@
--- Grain: one row per UTC calendar month per channel (the person's source channel; 'all' is
--- every channel together), from the first month with activity to the as-of month.
+-- grain: one row per UTC calendar month per channel (the person's source channel; 'all' is every
+--     channel together), from the first month with activity to the as-of month
+-- key: month, channel
+-- write: replace
 -- Counts: persons reaching each stage in the month; opportunities created and won in the month.
 -- Rates are cohort conversions: of the persons reaching stage A in the month, the share that
 -- reached stage B by the as-of date (opportunities: of those created in the month, the share won).
 -- Days: the average time between the two stages for that cohort.
-insert into marts.funnel (
-    month, fiscal_year, fiscal_quarter, channel, leads, mqls, sqls, opportunities, won, won_amount,
-    lead_to_mql_rate, mql_to_sql_rate, sql_to_opportunity_rate, opportunity_to_won_rate,
-    avg_days_lead_to_mql, avg_days_mql_to_sql, avg_days_sql_to_won
-)
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
     from core.opportunity where person_id is not null

@@ -1,10 +1,8 @@
--- Grain: one row per month: the dashboard's headline KPIs, read from the other marts so no
--- number is derived twice. Win rate and average deal size are over deals closed in the month.
-insert into marts.kpi_summary (
-    month, fiscal_year, leads, mqls, sqls, won, won_amount, mql_to_sql_rate, win_rate, avg_deal_size,
-    median_response_hours, p90_response_hours, share_within_sla, marketing_sourced_pipeline,
-    marketing_influenced_pipeline, mql_growth
-)
+-- grain: one row per month
+-- key: month
+-- write: replace
+-- The dashboard's headline KPIs, read from the other marts so no number is derived twice. Win rate
+-- and average deal size are over deals closed in the month.
 with funnel as (
     select * from marts.funnel where channel = 'all'
 ),

@@ -1,7 +1,8 @@
--- Grain: one row per person who became an MQL: the first sales activity (Salesforce task or
--- event with that person) at or after the MQL, and whether it came within the SLA
--- (:sla_hours). No activity yet counts as outside the SLA.
-insert into marts.lead_response_time (person_id, mql_at, mql_month, first_activity_at, response_hours, is_within_sla)
+-- grain: one row per person who became an MQL
+-- key: person_id
+-- write: replace
+-- The first sales activity (Salesforce task or event with that person) at or after the MQL, and
+-- whether it came within the SLA (:sla_hours). No activity yet counts as outside the SLA.
 with mqls as (
     select person_id, mql_at
     from core.active_person

@@ -1,9 +1,8 @@
--- Grain: one row per person: every funnel date, source channel, first and last touch campaign,
--- owner, opportunities and won revenue.
-insert into marts.lead_to_revenue (
-    person_id, source_channel, owner_id, account_id, lead_created_at, mql_at, sql_at, first_opportunity_at,
-    customer_at, first_touch_campaign, last_touch_campaign, opportunities, won_opportunities, won_amount
-)
+-- grain: one row per person
+-- key: person_id
+-- write: replace
+-- Every funnel date, source channel, first and last touch campaign, owner, opportunities and won
+-- revenue.
 with persons as (
     select * from core.active_person
 ),

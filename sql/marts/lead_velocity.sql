@@ -1,5 +1,7 @@
--- Grain: one row per month: MQLs and their growth over the previous month ((this - last) / last).
-insert into marts.lead_velocity (month, mqls, previous_month_mqls, mql_growth)
+-- grain: one row per month
+-- key: month
+-- write: replace
+-- MQLs and their growth over the previous month ((this - last) / last).
 with monthly as (
     select month, mqls from marts.funnel where channel = 'all'
 ),

@@ -1,10 +1,10 @@
--- Grain: one row per opportunity. Marketing-sourced: the person's source channel is a marketing
--- channel (:marketing_channels), or marketing touched them before they became a lead.
--- Marketing-influenced: a marketing touch reached them in the :lookback_days before the
--- opportunity was created (every sourced opportunity is influenced too when touched).
-insert into marts.pipeline (
-    opportunity_id, created_month, amount, is_won, is_closed, is_marketing_sourced, is_marketing_influenced
-)
+-- grain: one row per opportunity
+-- key: opportunity_id
+-- write: replace
+-- Marketing-sourced: the person's source channel is a marketing channel (:marketing_channels), or
+-- marketing touched them before they became a lead. Marketing-influenced: a marketing touch reached
+-- them in the :lookback_days before the opportunity was created (every sourced opportunity is
+-- influenced too when touched).
 with opportunities as (
     select o.*, p.source_channel, p.lead_created_at
     from core.opportunity as o

@@ -1,10 +1,9 @@
--- Grain: one row per opportunity owner per segment (the deal's segment, else its account's
--- industry, else 'unknown'), over deals closed by the as-of date. Win rates by count and by
--- amount, average won deal size, and the average sales cycle (created to closed, won deals).
-insert into marts.sales_performance (
-    owner_id, segment, closed_opportunities, won_opportunities, win_rate_by_count, win_rate_by_amount,
-    avg_deal_size, avg_sales_cycle_days
-)
+-- grain: one row per opportunity owner per segment (the deal's segment, else its account's
+--     industry, else 'unknown'), over deals closed by the as-of date
+-- key: owner_id, segment
+-- write: replace
+-- Win rates by count and by amount, average won deal size, and the average sales cycle (created to
+-- closed, won deals).
 with closed as (
     select
         coalesce(o.owner_id, 'unassigned') as owner_id,

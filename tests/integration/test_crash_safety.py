@@ -75,16 +75,16 @@ def test_a_kill_during_the_merge_leaves_core_as_it_was(empty_warehouse, warehous
     tasks.validate("run", AS_OF)
     script = f"""
         from datetime import date
-        from smarketing import transform, warehouse
-        original = transform.run_sql_file
-        def slow(conn, relative, params=None):
-            rows = original(conn, relative, params)
-            if relative == "core/person_attributes.sql":
+        from smarketing import models, transform, warehouse
+        original = models.write
+        def slow(conn, model, params):
+            rows = original(conn, model, params)
+            if model.name == "person_attributes":
                 # hold the transaction open; let the server notice a dead client within half a second
                 conn.exec_driver_sql("set client_connection_check_interval = 500")
                 conn.exec_driver_sql("select pg_sleep(60)")
             return rows
-        transform.run_sql_file = slow
+        models.write = slow
         transform.merge_core(warehouse.engine({warehouse_url!r}), date(2026, 6, 30))
     """
 

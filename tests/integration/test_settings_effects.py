@@ -60,11 +60,11 @@ def digest(conn, query: str) -> str:
 
 
 def see_marts(world) -> Any:
-    from smarketing.kpis import MARTS, kpi_settings, refresh_marts
+    from smarketing.kpis import kpi_settings, refresh_marts
 
-    refresh_marts(world.engine, AS_OF, kpi_settings())
+    marts = refresh_marts(world.engine, AS_OF, kpi_settings())
     with world.engine.connect() as conn:
-        return {m: digest(conn, f"select * from marts.{m} order by 1, 2") for m in MARTS}
+        return {m: digest(conn, f"select * from marts.{m} order by 1, 2") for m in marts}
 
 
 def see_nurture(world) -> Any:

@@ -1,0 +1,314 @@
+"""Models: each SQL file under ``sql/core`` and ``sql/marts`` is one ``select`` with a header that
+says what it is; one runner puts them in order and writes them.
+
+The header is the file's leading comment block. Besides prose, it holds fields, one per line
+(a field continues on the next comment line indented by two or more spaces)::
+
+    -- grain: one row per month per channel
+    -- key: month, channel
+    -- write: replace
+
+``grain``   what one row is (required for tables).
+``key``     the columns that identify a row (required for replace, upsert and update).
+``write``   how the select's rows reach the target:
+            ``replace``  every row again (marts); the runner makes the table from the select's columns
+                         (primary key ``key``) and rebuilds it when they change;
+            ``upsert``   insert, or update the row with the same key when a column differs;
+            ``scoped``   delete the rows ``scope`` selects, then insert (upsert if ``key``);
+            ``update``   update the rows with the same key when a column differs (never inserts);
+            ``temp``     a temporary table of this merge (indexed on ``key``, analysed);
+            ``append``   insert into the target as it is.
+``scope``   the ``where`` condition of the rows a scoped model deletes before it inserts.
+``target``  the table written, when it is not ``<schema>.<file name>`` (``core.person``) or, for
+            temporary tables, the file name.
+``before``  models whose earlier output this one reads (it runs before them).
+
+What a model reads is found in its SQL (every ``schema.table`` it names, the temporary tables
+other models or steps make, the tables behind the views it reads), and a model runs after every
+model and step that writes what it reads, so the order is derived, never kept by hand. The
+insert's column list is the select's column names; an ``updated_at`` column is set on every
+change. Everything runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from smarketing.config import PATHS, ConfigError
+from smarketing.warehouse import analyze_if_grown
+
+log = logging.getLogger(__name__)
+
+# The statements below are composed from the files under sql/ (part of the code, reviewed like it);
+# names from a header must be plain identifiers (parse), so a header cannot smuggle SQL in.
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+WRITES = ("replace", "upsert", "scoped", "update", "temp", "append")
+FIELDS = ("grain", "key", "write", "scope", "target", "before")
+SCHEMAS = ("raw", "staging", "core", "marts", "nurture", "meta")
+_FIELD = re.compile(r"^--\s?([a-z_]+):\s*(.*)$")
+_CONTINUED = re.compile(r"^--\s{2,}(\S.*)$")
+_RELATION = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b(?!\s*\()")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+class ModelError(ConfigError):
+    """A model's header is wrong, or the models cannot be put in order."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    path: Path
+    target: str
+    write: str
+    grain: str
+    key: tuple[str, ...]
+    scope: str | None
+    before: tuple[str, ...]
+    body: str
+
+    @property
+    def is_temp(self) -> bool:
+        return "." not in self.target
+
+    def relations(self) -> set[str]:
+        """The schema-qualified relations the SQL names (its own target included)."""
+        code = _COMMENT.sub("", self.body + "\n" + (self.scope or ""))
+        return {f"{schema}.{name}" for schema, name in _RELATION.findall(code)}
+
+    def words(self) -> set[str]:
+        return set(re.findall(r"\b[a-z_][a-z0-9_]*\b", _COMMENT.sub("", self.body + "\n" + (self.scope or ""))))
+
+
+@dataclass(frozen=True)
+class Step:
+    """Work in Python between models (identity resolution): what it reads and writes is declared."""
+
+    name: str
+    run: Callable[[Connection, Mapping[str, Any]], Any]
+    reads: frozenset[str]
+    writes: frozenset[str]
+    before: tuple[str, ...] = field(default=())
+
+
+def parse(path: Path, schema: str) -> Model:
+    """The model in ``path``; the header's mistakes are named with the file."""
+    text_ = path.read_text()
+    fields: dict[str, str] = {}
+    last = None
+    for line in text_.splitlines():
+        if not line.startswith("--"):
+            break
+        found = _FIELD.match(line)
+        if found and found.group(1) in FIELDS:
+            last = found.group(1)
+            if last in fields:
+                raise ModelError(f"{path}: the field {last!r} is given twice")
+            fields[last] = found.group(2).strip()
+        elif found and found.group(1).islower():
+            raise ModelError(f"{path}: unknown header field {found.group(1)!r} (known: {', '.join(FIELDS)})")
+        elif last and _CONTINUED.match(line):
+            fields[last] += " " + _CONTINUED.match(line).group(1).strip()  # type: ignore[union-attr]
+        else:
+            last = None
+    write = fields.get("write")
+    if write not in WRITES:
+        raise ModelError(f"{path}: 'write: {write}' is not one of {', '.join(WRITES)}" if write else
+                         f"{path}: no 'write:' field in the header (one of {', '.join(WRITES)})")
+    target = fields.get("target") or (path.stem if write == "temp" else f"{schema}.{path.stem}")
+    key = tuple(k.strip() for k in fields.get("key", "").split(",") if k.strip())
+    if write in ("replace", "upsert", "update") and not key:
+        raise ModelError(f"{path}: 'write: {write}' needs a 'key:' field")
+    if write == "scoped" and not fields.get("scope"):
+        raise ModelError(f"{path}: 'write: scoped' needs a 'scope:' field (the rows deleted before the insert)")
+    if "." in target and not fields.get("grain"):
+        raise ModelError(f"{path}: no 'grain:' field (what one row of {target} is)")
+    if write != "scoped" and "scope" in fields:
+        raise ModelError(f"{path}: 'scope:' only applies to 'write: scoped'")
+    for name in (*target.split("."), *key):
+        if not IDENTIFIER.match(name) or target.count(".") > 1:
+            raise ModelError(f"{path}: {name!r} is not a plain lowercase identifier (target and key)")
+    body = text_.rstrip().rstrip(";")
+    if ";" in _COMMENT.sub("", body):
+        raise ModelError(f"{path}: one select per model (found a ';')")
+    return Model(name=path.stem, path=path, target=target, write=write, grain=fields.get("grain", ""), key=key,
+                 scope=fields.get("scope"), before=tuple(b.strip() for b in fields.get("before", "").split(",")
+                                                         if b.strip()), body=body)
+
+
+def load(folder: str) -> list[Model]:
+    """The models of ``sql/<folder>`` (``core`` or ``marts``)."""
+    return [parse(path, folder) for path in sorted((PATHS.sql / folder).glob("*.sql"))]
+
+
+def view_sources(conn: Connection) -> dict[str, set[str]]:
+    """The tables behind each view of the pipeline's schemas (transitively)."""
+    direct: dict[str, set[str]] = {}
+    for view, table in conn.exec_driver_sql(
+            "select distinct v.view_schema || '.' || v.view_name, v.table_schema || '.' || v.table_name"
+            " from information_schema.view_table_usage as v where v.view_schema in ('staging', 'core', 'marts',"
+            " 'nurture')").all():
+        direct.setdefault(view, set()).add(table)
+
+    def expand(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        if name not in direct or name in seen:
+            return {name}
+        return set().union(*(expand(t, seen | {name}) for t in direct[name]))
+    return {view: expand(view) for view in direct}
+
+
+def order(nodes: Iterable[Model | Step], views: Mapping[str, set[str]] | None = None) -> list[Model | Step]:
+    """Every node after the nodes that write what it reads (a model's ``before`` excepted); ties keep
+    the given order. A cycle is named."""
+    nodes = list(nodes)
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ModelError(f"two models or steps have one name: {sorted(n for n in names if names.count(n) > 1)}")
+    views = views or {}
+    writers: dict[str, list[str]] = {}
+    temps: set[str] = set()
+    for n in nodes:
+        for target in ([n.target] if isinstance(n, Model) else sorted(n.writes)):
+            writers.setdefault(target, []).append(n.name)
+            if "." not in target:
+                temps.add(target)
+    creators = {n.target: n.name for n in nodes if isinstance(n, Model) and n.write == "temp"}
+    after: dict[str, set[str]] = {n.name: set() for n in nodes}
+    for n in nodes:
+        for other in n.before:
+            if other not in after:
+                raise ModelError(f"{n.name}: 'before: {other}' names no model or step")
+            after[other].add(n.name)
+        if isinstance(n, Model):
+            reads = set().union(*(views.get(r, {r}) for r in n.relations())) | (n.words() & temps)
+            reads.discard(n.target)
+            if n.target in creators and creators[n.target] != n.name:
+                after[n.name].add(creators[n.target])  # a temp table is made before it is added to
+        else:
+            reads = set(n.reads)
+        for table in reads:
+            after[n.name].update(w for w in writers.get(table, ()) if w != n.name and w not in n.before)
+    done: list[Model | Step] = []
+    placed: set[str] = set()
+    pending = list(nodes)
+    while pending:
+        ready = next((n for n in pending if after[n.name] <= placed), None)
+        if ready is None:
+            raise ModelError("the models depend on each other in a circle: "
+                             + "; ".join(f"{n.name} waits for {', '.join(sorted(after[n.name] - placed))}"
+                                         for n in pending))
+        pending.remove(ready)
+        done.append(ready)
+        placed.add(ready.name)
+    return done
+
+
+def columns(conn: Connection, model: Model, params: Mapping[str, Any]) -> list[str]:
+    """The select's column names, in order (the statement is planned, not run)."""
+    result = conn.execute(text(f"select * from ({model.body}\n) as model limit 0"), dict(params))  # noqa: S608
+    names = [str(c[0]) for c in result.cursor.description or ()]
+    result.close()
+    if len(set(names)) != len(names) or "?column?" in names:
+        raise ModelError(f"{model.path}: every column of the select needs its own name (got {', '.join(names)})")
+    return names
+
+
+def _table_columns(conn: Connection, table: str) -> dict[str, str]:
+    """Column -> type category (pg_type.typcategory) of an existing table; empty when it does not exist."""
+    return dict(conn.execute(text(
+        "select a.attname::text, t.typcategory::text from pg_catalog.pg_attribute as a"
+        " join pg_catalog.pg_type as t on a.atttypid = t.oid"
+        " where a.attrelid = to_regclass(:table) and a.attnum > 0 and not a.attisdropped order by a.attnum"),
+        {"table": table}).all())
+
+
+def _ensure_table(conn: Connection, model: Model, names: list[str], params: Mapping[str, Any]) -> None:
+    """Make a replaced model's table from its select, or again when the select's columns changed."""
+    existing = _table_columns(conn, model.target)
+    conn.execute(text(f"create temporary table model_shape on commit drop as select * from ({model.body}\n)"  # noqa: S608
+                      " as model limit 0"), dict(params))
+    wanted = _table_columns(conn, "pg_temp.model_shape")
+    conn.exec_driver_sql("drop table model_shape")
+    if existing and list(existing) == names and all(
+            existing[c] == wanted[c] or "U" in (existing[c], wanted[c]) for c in names):
+        return
+    if existing:
+        log.warning("%s: the select's columns (%s) differ from the table's (%s): the table is made again",
+                    model.target, ", ".join(names), ", ".join(existing))
+        conn.exec_driver_sql(f"drop table {model.target}")
+    conn.execute(text(f"create table {model.target} as select * from ({model.body}\n) as model with no data"),  # noqa: S608
+                 dict(params))
+    conn.exec_driver_sql(f"alter table {model.target} add primary key ({', '.join(model.key)})")
+
+
+def _changed(left: str, right: str, cols: list[str]) -> str:
+    return (f"({', '.join(f'{left}.{c}' for c in cols)}) is distinct from ({', '.join(f'{right}.{c}' for c in cols)})"
+            if len(cols) > 1 else f"{left}.{cols[0]} is distinct from {right}.{cols[0]}")
+
+
+def _upsert_clause(model: Model, names: list[str], stamped: bool) -> str:
+    rest = [c for c in names if c not in model.key]
+    if not rest:
+        return f"\non conflict ({', '.join(model.key)}) do nothing"
+    sets = [f"{c} = excluded.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
+    return (f"\non conflict ({', '.join(model.key)}) do update set {', '.join(sets)}"
+            f" where {_changed(model.target, 'excluded', rest)}")
+
+
+def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
+    """Write one model as its header says; return the rows written."""
+    names = columns(conn, model, params)
+    missing = [k for k in model.key if k not in names]
+    if missing:
+        raise ModelError(f"{model.path}: the key {', '.join(missing)} is not a column of the select"
+                         f" ({', '.join(names)})")
+    if model.is_temp and model.write == "temp":
+        rows = conn.execute(text(f"create temporary table {model.target} on commit drop as\n{model.body}"),
+                            dict(params)).rowcount
+        if model.key:
+            conn.exec_driver_sql(f"create index on {model.target} ({', '.join(model.key)})")
+        conn.exec_driver_sql(f"analyze {model.target}")
+        return rows
+    existing = _table_columns(conn, model.target) if model.write != "replace" else {}
+    unknown = [c for c in names if existing and c not in existing]
+    if unknown:
+        raise ModelError(f"{model.path}: {model.target} has no column {', '.join(unknown)} (the select's columns"
+                         f" are written to the target's columns of the same name)")
+    stamped = "updated_at" in existing and "updated_at" not in names
+    column_list = ", ".join(names)
+    if model.write == "update":
+        rest = [c for c in names if c not in model.key]
+        sets = [f"{c} = model.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
+        statement = (f"update {model.target} as target set {', '.join(sets)} from ({model.body}\n) as model"  # noqa: S608
+                     f" where {' and '.join(f'target.{k} = model.{k}' for k in model.key)}"
+                     f" and {_changed('target', 'model', rest)}")
+        return conn.execute(text(statement), dict(params)).rowcount
+    if model.write == "replace":
+        _ensure_table(conn, model, names, params)
+        conn.exec_driver_sql(f"delete from {model.target}")  # noqa: S608
+    if model.write == "scoped":
+        conn.execute(text(f"delete from {model.target} where {model.scope}"), dict(params))  # noqa: S608
+    statement = f"insert into {model.target} ({column_list})\n{model.body}"
+    if model.write == "upsert" or (model.write == "scoped" and model.key):
+        statement += _upsert_clause(model, names, stamped)
+    rows = conn.execute(text(statement), dict(params)).rowcount
+    if not model.is_temp:
+        schema, _, table = model.target.partition(".")
+        analyze_if_grown(conn, schema, table, rows)
+    return rows
+
+
+def run(conn: Connection, nodes: Iterable[Model | Step], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run every model and step in order in the caller's transaction; what each wrote, by name."""
+    done: dict[str, Any] = {}
+    for node in order(nodes, view_sources(conn)):
+        done[node.name] = write(conn, node, params) if isinstance(node, Model) else node.run(conn, params)
+    return done

@@ -1,0 +1,34 @@
+-- The scope of this merge, part 1: the opportunities to upsert with their stage history (changed
+-- opportunity records and their history, and opportunities whose person record identity
+-- resolution re-assigned or whose account changed). From the records promoted into staging
+-- (merge_changes) and those identity resolution re-assigned (identity_affected).
+-- write: temp
+with changed as (
+    select source, entity, record_id from merge_changes
+),
+
+direct as (
+    select 'salesforce' as source, record_id as source_record_id from changed
+    where source = 'salesforce' and entity = 'opportunities'
+    union
+    select 'file', record_id from changed where source = 'file' and entity = 'deals'
+    union
+    select 'salesforce', h.payload ->> 'OpportunityId'
+    from staging.latest_salesforce__opportunity_history as h
+    where h.record_id in (
+        select record_id from changed where source = 'salesforce' and entity = 'opportunity_history'
+    )
+),
+
+linked as (  -- opportunities whose person record or account moved
+    select o.source, o.source_record_id
+    from staging.int_opportunities as o
+    where (o.source, o.person_entity, o.person_record_id) in (select source, entity, record_id from identity_affected)
+        or o.account_source_id in (
+            select record_id from changed where source = 'salesforce' and entity = 'accounts'
+        )
+)
+
+select source, source_record_id from direct where source_record_id is not null
+union
+select source, source_record_id from linked
