@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 SCALE ?= 1
+# pytest-xdist processes for make test, each with its own embedded server
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-e2e test-unit lint hooks identity-score bench warehouse-start warehouse-stop warehouse-url lock clean
 
@@ -19,8 +21,8 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 demo: install  ## run the whole pipeline on demo data through Airflow and print the results
 	$(BIN)/smarketing demo
 
-test: install  ## the whole test suite against a real (embedded) PostgreSQL
-	$(BIN)/pytest
+test: install  ## the whole test suite against a real (embedded) PostgreSQL, in TEST_WORKERS processes
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 identity-score: install  ## precision/recall of identity resolution on generated data (SCALE=1 is the demo scale)
 	$(BIN)/smarketing identity-score --scale $(SCALE)
@@ -56,5 +58,6 @@ lock: install  ## re-pin requirements.lock (runtime) and requirements-dev.lock (
 
 clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
 	-$(BIN)/smarketing warehouse remove
-	-SMARKETING_WAREHOUSE_DIR=.test-state/pg $(BIN)/smarketing warehouse remove
+	-for server in .test-state/pg .test-state/*/pg; do test -d $$server && \
+		SMARKETING_WAREHOUSE_DIR=$$server $(BIN)/smarketing warehouse remove; done; true
 	rm -rf .warehouse .airflow .test-state exports

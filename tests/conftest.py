@@ -1,4 +1,5 @@
-"""Test session set-up: one embedded PostgreSQL server and one Airflow home for the whole run.
+"""Test session set-up: one embedded PostgreSQL server and one Airflow home for the whole run
+(per worker, when pytest-xdist runs the tests in several processes).
 
 Airflow reads its settings when first imported, so the environment is set here, before any
 test module imports it. The server and Airflow state live in ``.test-state/`` (git-ignored),
@@ -17,7 +18,8 @@ import pytest
 from smarketing.config import with_database
 
 ROOT = Path(__file__).resolve().parents[1]
-STATE = ROOT / ".test-state"
+# Under pytest-xdist (make test) each worker has its own server, Airflow home and files.
+STATE = ROOT / ".test-state" / os.environ.get("PYTEST_XDIST_WORKER", "")
 AIRFLOW_HOME = STATE / "airflow"
 
 shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)

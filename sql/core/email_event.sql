@@ -12,12 +12,9 @@ with events as (
 ),
 
 emails as (
-    select distinct on (r.email_key) r.email_key, i.person_id
-    from identity_records as r
-    inner join core.person_identity as i
-        on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
-    where r.email_key in (select email_key from events)
-    order by r.email_key, i.person_id
+    select mailbox_key as email_key, person_id
+    from core.mailbox_owner
+    where mailbox_key in (select email_key from events)
 )
 
 select

@@ -36,11 +36,7 @@ forms as (  -- the submissions in scope: changed ones, and those from an address
     from staging.stg_hubspot__form_submissions as f
     where f.submission_id in (select record_id from scope where source = 'hubspot')
         or core.mailbox_key(f.email) in (
-            select r.email_key
-            from identity_records as r
-            inner join core.person_identity as i
-                on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
-            where i.person_id in (select person_id from merge_persons)
+            select mailbox_key from core.record_mailbox where person_id in (select person_id from merge_persons)
         )
 ),
 
@@ -48,14 +44,7 @@ form_touches as (
     select
         'hubspot' as source, f.submission_id, 'form_submission', k.person_id, null::bigint, 'web', f.submitted_at
     from forms as f
-    inner join (
-        select distinct on (r.email_key) r.email_key, i.person_id
-        from identity_records as r
-        inner join core.person_identity as i
-            on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active
-        where r.email_key in (select email_key from forms)
-        order by r.email_key, i.person_id
-    ) as k on f.email_key = k.email_key
+    inner join core.mailbox_owner as k on f.email_key = k.mailbox_key
 ),
 
 campaign_touches as (
