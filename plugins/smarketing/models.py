@@ -290,17 +290,17 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
         statement = (f"update {model.target} as target set {', '.join(sets)} from ({model.body}\n) as model"  # noqa: S608
                      f" where {' and '.join(f'target.{k} = model.{k}' for k in model.key)}"
                      f" and {_changed('target', 'model', rest)}")
-        return conn.execute(text(statement), dict(params)).rowcount
-    if model.write == "replace":
-        _ensure_table(conn, model, names, params)
-        conn.exec_driver_sql(f"delete from {model.target}")  # noqa: S608
-    if model.write == "scoped":
-        conn.execute(text(f"delete from {model.target} where {model.scope}"), dict(params))  # noqa: S608
-    statement = f"insert into {model.target} ({column_list})\n{model.body}"
-    if model.write == "upsert" or (model.write == "scoped" and model.key):
-        statement += _upsert_clause(model, names, stamped)
+    else:
+        if model.write == "replace":
+            _ensure_table(conn, model, names, params)
+            conn.exec_driver_sql(f"delete from {model.target}")  # noqa: S608
+        if model.write == "scoped":
+            conn.execute(text(f"delete from {model.target} where {model.scope}"), dict(params))  # noqa: S608
+        statement = f"insert into {model.target} ({column_list})\n{model.body}"
+        if model.write == "upsert" or (model.write == "scoped" and model.key):
+            statement += _upsert_clause(model, names, stamped)
     rows = conn.execute(text(statement), dict(params)).rowcount
-    if not model.is_temp:
+    if not model.is_temp:  # the models after it plan with its new size and values (an update counts too)
         schema, _, table = model.target.partition(".")
         analyze_if_grown(conn, schema, table, rows)
     return rows
