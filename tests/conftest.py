@@ -115,9 +115,9 @@ def live_records(dataset, system=None):
 @pytest.fixture(scope="session")
 def demo_dataset():
     """The dataset of config/sources.yaml that the fakes serve, with its ground truth."""
-    from smarketing.demo.world import demo_dataset
+    from smarketing.sources import demo_dataset_of
 
-    return demo_dataset()
+    return demo_dataset_of()
 
 
 @pytest.fixture

@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="checksums: row count and md5 of every core, marts and nurture table, without the"
                          " run's time and id (equal before and after a change that keeps the output)")
     wh.add_argument("name", nargs="?", help="create-login: the login's name")
-    wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader")
+    wh.add_argument("--role", help="create-login: smarketing_bi, smarketing_marketing or smarketing_loader; the"
+                                   " password comes from SMARKETING_NEW_LOGIN_PASSWORD")
     wh.add_argument("--admin", action="store_true",
                     help="psql: as the server's superuser instead of the pipeline's login smarketing_owner")
     wh.set_defaults(func=_warehouse)

@@ -12,44 +12,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from smarketing.paths import PATHS, PROJECT_ROOT, ConfigError, Paths  # noqa: F401 - the names users import from here
+
 WAREHOUSE_CONN_ID = "smarketing_warehouse"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
-
-
-@dataclass(frozen=True)
-class Paths:
-    root: Path = PROJECT_ROOT
-
-    @property
-    def sql(self) -> Path:
-        return self.root / "sql"
-
-    @property
-    def expectations(self) -> Path:
-        return self.root / "expectations"
-
-    @property
-    def config(self) -> Path:
-        return Path(os.environ.get("SMARKETING_CONFIG_DIR", self.root / "config"))
-
-    @property
-    def exports(self) -> Path:
-        return Path(os.environ.get("SMARKETING_EXPORT_DIR", self.root / "exports"))
-
-    @property
-    def warehouse_data(self) -> Path:
-        return Path(os.environ.get("SMARKETING_WAREHOUSE_DIR", self.root / ".warehouse"))
-
-
-PATHS = Paths()
 
 
 def _env_var(conn_id: str) -> str:

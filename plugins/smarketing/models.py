@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from smarketing.config import PATHS, ConfigError
 from smarketing.warehouse import analyze_if_grown
@@ -55,8 +57,18 @@ FIELDS = ("grain", "key", "write", "scope", "target", "before")
 SCHEMAS = ("raw", "staging", "core", "marts", "nurture", "meta")
 _FIELD = re.compile(r"^--\s?([a-z_]+):\s*(.*)$")
 _CONTINUED = re.compile(r"^--\s{2,}(\S.*)$")
-_RELATION = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b(?!\s*\()")
+_RELATION = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\s*\.\s*([a-z_][a-z0-9_]*)\b(?!\s*\()")
+# What is not code: string literals (also dollar-quoted), comments. "--" in a string is no comment,
+# ';' in one no statement end.
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/", re.S)
+_QUOTED = re.compile(r'"([a-z_][a-z0-9_]*)"')
 _COMMENT = re.compile(r"--[^\n]*")
+
+
+def code_of(sql: str) -> str:
+    """The SQL without literals and comments, lowercase, simple quoted names unquoted: what
+    finding relations and statement ends looks at."""
+    return _QUOTED.sub(r"\1", _NOT_CODE.sub(" ", sql).lower())
 
 
 class ModelError(ConfigError):
@@ -80,12 +92,13 @@ class Model:
         return "." not in self.target
 
     def relations(self) -> set[str]:
-        """The schema-qualified relations the SQL names (its own target included)."""
-        code = _COMMENT.sub("", self.body + "\n" + (self.scope or ""))
+        """The schema-qualified relations the SQL names (its own target included), in any case or
+        quoting."""
+        code = code_of(self.body + "\n" + (self.scope or ""))
         return {f"{schema}.{name}" for schema, name in _RELATION.findall(code)}
 
     def words(self) -> set[str]:
-        return set(re.findall(r"\b[a-z_][a-z0-9_]*\b", _COMMENT.sub("", self.body + "\n" + (self.scope or ""))))
+        return set(re.findall(r"\b[a-z_][a-z0-9_]*\b", code_of(self.body + "\n" + (self.scope or ""))))
 
 
 @dataclass(frozen=True)
@@ -133,12 +146,19 @@ def parse(path: Path, schema: str) -> Model:
         raise ModelError(f"{path}: no 'grain:' field (what one row of {target} is)")
     if write != "scoped" and "scope" in fields:
         raise ModelError(f"{path}: 'scope:' only applies to 'write: scoped'")
-    for name in (*target.split("."), *key):
-        if not IDENTIFIER.match(name) or target.count(".") > 1:
+    for name in (*target.split(".", 1), *key):
+        if not IDENTIFIER.match(name):
             raise ModelError(f"{path}: {name!r} is not a plain lowercase identifier (target and key)")
+    if "." in target and target.split(".")[0] != schema:
+        raise ModelError(f"{path}: a model in sql/{schema}/ writes {schema}.*, not {target}")
+    if write == "replace" and schema != "marts":
+        raise ModelError(f"{path}: 'write: replace' (the runner makes and drops the table) is for marts only")
+    if (write in ("temp", "append")) == ("." in target):
+        raise ModelError(f"{path}: 'write: {write}' is for this merge's temporary tables (a target without schema),"
+                         " every other write for a table of the model's schema")
     body = text_.rstrip().rstrip(";")
-    if ";" in _COMMENT.sub("", body):
-        raise ModelError(f"{path}: one select per model (found a ';')")
+    if ";" in code_of(body):
+        raise ModelError(f"{path}: one select per model (found a ';' outside strings and comments)")
     return Model(name=path.stem, path=path, target=target, write=write, grain=fields.get("grain", ""), key=key,
                  scope=fields.get("scope"), before=tuple(b.strip() for b in fields.get("before", "").split(",")
                                                          if b.strip()), body=body)
@@ -222,31 +242,43 @@ def columns(conn: Connection, model: Model, params: Mapping[str, Any]) -> list[s
 
 
 def _table_columns(conn: Connection, table: str) -> dict[str, str]:
-    """Column -> type category (pg_type.typcategory) of an existing table; empty when it does not exist."""
+    """Column -> type (format_type) of an existing table; empty when it does not exist."""
     return dict(conn.execute(text(
-        "select a.attname::text, t.typcategory::text from pg_catalog.pg_attribute as a"
-        " join pg_catalog.pg_type as t on a.atttypid = t.oid"
+        "select a.attname::text, format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute as a"
         " where a.attrelid = to_regclass(:table) and a.attnum > 0 and not a.attisdropped order by a.attnum"),
         {"table": table}).all())
 
 
-def _ensure_table(conn: Connection, model: Model, names: list[str], params: Mapping[str, Any]) -> None:
-    """Make a replaced model's table from its select, or again when the select's columns changed."""
+def _primary_key(conn: Connection, table: str) -> tuple[str, ...]:
+    return tuple(conn.execute(text(
+        "select a.attname::text from pg_catalog.pg_index as i"
+        " join lateral unnest(i.indkey) with ordinality as k (attnum, n) on true"
+        " join pg_catalog.pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum"
+        " where i.indrelid = to_regclass(:table) and i.indisprimary order by k.n"), {"table": table}).scalars())
+
+
+def _ensure_table(conn: Connection, model: Model, params: Mapping[str, Any]) -> None:
+    """Make a replaced model's table from its select (primary key ``key``), and again when the
+    select's columns, their types or the key changed."""
     existing = _table_columns(conn, model.target)
     conn.execute(text(f"create temporary table model_shape on commit drop as select * from ({model.body}\n)"  # noqa: S608
                       " as model limit 0"), dict(params))
     wanted = _table_columns(conn, "pg_temp.model_shape")
     conn.exec_driver_sql("drop table model_shape")
-    if existing and list(existing) == names and all(
-            existing[c] == wanted[c] or "U" in (existing[c], wanted[c]) for c in names):
+    if existing == wanted and _primary_key(conn, model.target) == model.key:
         return
     if existing:
-        log.warning("%s: the select's columns (%s) differ from the table's (%s): the table is made again",
-                    model.target, ", ".join(names), ", ".join(existing))
+        log.warning("%s: its select or key changed (columns %s, key %s; the table has %s, key %s): the table is"
+                    " made again", model.target, _shape(wanted), ", ".join(model.key), _shape(existing),
+                    ", ".join(_primary_key(conn, model.target)))
         conn.exec_driver_sql(f"drop table {model.target}")
     conn.execute(text(f"create table {model.target} as select * from ({model.body}\n) as model with no data"),  # noqa: S608
                  dict(params))
     conn.exec_driver_sql(f"alter table {model.target} add primary key ({', '.join(model.key)})")
+
+
+def _shape(columns: Mapping[str, str]) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind in columns.items())
 
 
 def _changed(left: str, right: str, cols: list[str]) -> str:
@@ -292,7 +324,7 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
                      f" and {_changed('target', 'model', rest)}")
     else:
         if model.write == "replace":
-            _ensure_table(conn, model, names, params)
+            _ensure_table(conn, model, params)
             conn.exec_driver_sql(f"delete from {model.target}")  # noqa: S608
         if model.write == "scoped":
             conn.execute(text(f"delete from {model.target} where {model.scope}"), dict(params))  # noqa: S608
@@ -310,5 +342,16 @@ def run(conn: Connection, nodes: Iterable[Model | Step], params: Mapping[str, An
     """Run every model and step in order in the caller's transaction; what each wrote, by name."""
     done: dict[str, Any] = {}
     for node in order(nodes, view_sources(conn)):
-        done[node.name] = write(conn, node, params) if isinstance(node, Model) else node.run(conn, params)
+        if isinstance(node, Step):
+            done[node.name] = node.run(conn, params)
+            continue
+        try:
+            done[node.name] = write(conn, node, params)
+        except DBAPIError as exc:
+            # the model's SQL is wrong for this warehouse (syntax, a missing table or column, a value
+            # its table refuses): named with its file, and not retried (a retry cannot cure it)
+            if isinstance(exc.orig, psycopg.errors.ProgrammingError | psycopg.errors.IntegrityError
+                          | psycopg.errors.DataError):
+                raise ModelError(f"{node.path}: {str(exc.orig).strip()}") from exc
+            raise
     return done

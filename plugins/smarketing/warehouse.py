@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from smarketing.config import PATHS, ConfigError
+from smarketing.paths import PATHS, ConfigError
 
 if TYPE_CHECKING:
     import psycopg

@@ -15,8 +15,9 @@ with won as (
 ),
 
 customers as (
-    select customer_key, max(account_id) as account_id, max(person_id) as person_id, sum(amount) as revenue,
-        max(close_date) as last_purchase_date, count(*) as frequency
+    select
+        customer_key, max(account_id) as account_id, max(person_id) as person_id,
+        cast(sum(amount) as numeric(18, 2)) as revenue, max(close_date) as last_purchase_date, count(*) as frequency
     from won group by customer_key
 ),
 

@@ -56,10 +56,10 @@ months as (
 final as (
     select
         m.month,
-        coalesce(p.open_pipeline, 0) as open_pipeline,
-        round(coalesce(p.weighted_pipeline, 0), 2) as weighted_pipeline,
-        round(f.forecast, 2) as forecast_at_month_start,
-        coalesce(a.actual_won, 0) as actual_won,
+        cast(coalesce(p.open_pipeline, 0) as numeric(18, 2)) as open_pipeline,
+        cast(coalesce(p.weighted_pipeline, 0) as numeric(18, 2)) as weighted_pipeline,
+        cast(f.forecast as numeric(18, 2)) as forecast_at_month_start,
+        cast(coalesce(a.actual_won, 0) as numeric(18, 2)) as actual_won,
         case when coalesce(a.actual_won, 0) > 0
             then round(greatest(0, 1 - abs(a.actual_won - coalesce(f.forecast, 0)) / a.actual_won), 4)
         end as forecast_accuracy

@@ -33,12 +33,12 @@ final as (
     select
         f.month, f.fiscal_year, f.leads, f.mqls, f.sqls, f.won, f.won_amount, f.mql_to_sql_rate,
         round(c.win_rate, 4) as win_rate,
-        round(c.avg_deal_size, 2) as avg_deal_size,
+        cast(c.avg_deal_size as numeric(18, 2)) as avg_deal_size,
         round(r.median_hours::numeric, 2) as median_response_hours,
         round(r.p90_hours::numeric, 2) as p90_response_hours,
         round(r.share_within_sla, 4) as share_within_sla,
-        coalesce(p.sourced, 0) as marketing_sourced_pipeline,
-        coalesce(p.influenced, 0) as marketing_influenced_pipeline,
+        cast(coalesce(p.sourced, 0) as numeric(18, 2)) as marketing_sourced_pipeline,
+        cast(coalesce(p.influenced, 0) as numeric(18, 2)) as marketing_influenced_pipeline,
         v.mql_growth
     from funnel as f
     left join closed as c on f.month = c.month

@@ -39,7 +39,7 @@ final as (
         l.name as last_touch_campaign,
         coalesce(o.opportunities, 0) as opportunities,
         coalesce(o.won_opportunities, 0) as won_opportunities,
-        coalesce(o.won_amount, 0) as won_amount
+        cast(coalesce(o.won_amount, 0) as numeric(18, 2)) as won_amount
     from persons as p
     left join opportunities as o on p.person_id = o.person_id
     left join first_touch as f on p.person_id = f.person_id

@@ -138,3 +138,26 @@ def test_the_checks_pass_and_catch_a_broken_mart(marts):
         ]
     finally:
         refresh_marts(marts, AS_OF, kpi_settings())
+
+
+def test_the_readme_example_mart_runs_on_deals_without_an_owner(marts, tmp_path):
+    """Found: the README's example keyed a mart by owner_id, which the demo's deals leave empty: the
+    run failed. Its rows here are counted by hand from kpi_core.sql plus one won deal without owner."""
+    import re
+
+    from smarketing import models
+
+    readme = (PATHS.root / "README.md").read_text()
+    section = readme[readme.index("### Adding a mart"):]
+    (tmp_path / "won_by_owner.sql").write_text(re.search(r"```sql\n(.*?)```", section, re.S).group(1))
+    example = models.parse(tmp_path / "won_by_owner.sql", "marts")
+    with marts.connect() as conn:
+        outer = conn.begin()
+        conn.exec_driver_sql(
+            "insert into core.opportunity (source, source_record_id, person_id, stage_name, amount, currency,"
+            " owner_id, created_at, close_date, is_closed, is_won) values ('salesforce', 'o14', 1, 'Closed Won',"
+            " 500, 'EUR', null, '2026-06-01 00:00+00', '2026-06-20', true, true)")
+        models.run(conn, [example], {})
+        got = sorted(conn.exec_driver_sql("select owner_id, month::text, won from marts.won_by_owner").all())
+        outer.rollback()
+    assert got == [("u1", "2026-06-01", 1), ("u2", "2026-02-01", 1), ("unassigned", "2026-06-01", 1)]

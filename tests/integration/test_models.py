@@ -1,6 +1,7 @@
 """The model runner against the warehouse: a new mart is one SQL file; upserts touch only what changed."""
 
 import logging
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,51 @@ def test_a_new_mart_is_one_sql_file_and_bi_reads_it(empty_warehouse, login_as, t
                            " from (values ('won', 10.5), ('lost', 2)) as d (stage, amount) group by stage\n")
     with caplog.at_level(logging.WARNING), empty_warehouse.begin() as conn:
         models.run(conn, [grown], {})
-    assert "marts.deals_by_stage: the select's columns (stage, deals, amount) differ" in caplog.text
+    assert ("marts.deals_by_stage: its select or key changed (columns stage text, deals bigint, amount numeric,"
+            " key stage; the table has stage text, deals bigint, key stage): the table is made again") in caplog.text
     with login_as("smarketing_bi") as conn:
         assert sorted(conn.execute("select stage, deals, amount from marts.deals_by_stage").fetchall()) == [
             ("lost", 1, 2), ("won", 1, 10.5)]
     with empty_warehouse.begin() as conn:
         conn.exec_driver_sql("drop table marts.deals_by_stage")
+
+
+def test_a_changed_type_or_key_makes_the_table_again_and_a_bad_select_names_its_file(empty_warehouse, tmp_path):
+    """Found: a column whose type changed within its family (a count made a ratio) was cast back to
+    the old type (BI read 0, 1, 2 for 0.33, 1.33, 1.67), a changed key was ignored, and a row the
+    table refused failed the run with a message that named no file (and was retried)."""
+    header = "-- grain: one row per stage\n-- key: {key}\n-- write: replace\n"
+    rows = "from (values ('won', 'a'), ('won', 'b'), ('lost', 'a')) as d (stage, owner)"
+    with empty_warehouse.begin() as conn:
+        models.run(conn, [mart(tmp_path, header.format(key="stage") + f"select stage, count(*) as deals {rows}"
+                                                                       " group by stage\n")], {})
+        models.run(conn, [mart(tmp_path, header.format(key="stage") + f"select stage, count(*) / 3.0 as deals {rows}"
+                                                                       " group by stage\n")], {})
+        assert sorted(conn.exec_driver_sql("select stage, round(deals, 2) from marts.deals_by_stage").all()) == [
+            ("lost", Decimal("0.33")), ("won", Decimal("0.67"))]
+        models.run(conn, [mart(tmp_path, header.format(key="stage, owner")
+                               + f"select stage, owner, count(*) as deals {rows} group by stage, owner\n")], {})
+        assert conn.exec_driver_sql(
+            "select count(*) from pg_index where indrelid = 'marts.deals_by_stage'::regclass and indisprimary"
+            " and indnkeyatts = 2").scalar() == 1
+    bad = mart(tmp_path, header.format(key="stage") + "select null::text as stage, 1 as deals\n")
+    with pytest.raises(models.ModelError, match=r"deals_by_stage.sql: null value in column \"stage\""), \
+            empty_warehouse.begin() as conn:
+        models.run(conn, [bad], {})
+    with empty_warehouse.begin() as conn:
+        assert conn.exec_driver_sql("select count(*) from marts.deals_by_stage").scalar() == 3  # as it was
+        conn.exec_driver_sql("drop table marts.deals_by_stage")
+
+
+def test_a_mart_whose_file_is_gone_is_named_and_left_for_its_readers(empty_warehouse, caplog):
+    from datetime import date
+
+    from smarketing.kpis import refresh_marts
+
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("create table marts.zz_retired (k int primary key)")
+    with caplog.at_level(logging.WARNING):
+        refresh_marts(empty_warehouse, date(2026, 6, 30))
+    assert "marts marts.zz_retired have no model in sql/marts/ any more and were not refreshed" in caplog.text
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("drop table marts.zz_retired")

@@ -168,9 +168,9 @@ def see_extraction(world) -> Any:
 
 
 def see_demo_dataset(world) -> Any:
-    from smarketing.demo.world import demo_dataset
+    from smarketing.sources import demo_dataset_of
 
-    data = demo_dataset()
+    data = demo_dataset_of()
     return sorted((key, len(records)) for key, records in data.records.items()), sorted(data.person_of.items())[:20]
 
 

@@ -108,3 +108,39 @@ def test_the_shipped_models_parse_and_have_an_order():
     assert core.index("merge_email_events") < core.index("email_event") < core.index("touchpoint")
     assert core.index("snapshot_days") < core.index("opportunity_daily")
     assert core.index("opportunity") < core.index("opportunity_stage_history") < core.index("opportunity_daily")
+
+
+@pytest.mark.parametrize(("folder", "header", "message"), [
+    ("marts", "-- grain: x\n-- key: k\n-- target: nurture.manual_suppression\n-- write: replace\n",
+     "a model in sql/marts/ writes marts.*, not nurture.manual_suppression"),
+    ("core", "-- grain: x\n-- key: k\n-- write: replace\n", "'write: replace' .* is for marts only"),
+    ("core", "-- grain: x\n-- target: core.person\n-- write: append\n", "is for this merge's temporary tables"),
+    ("marts", "-- grain: x\n-- key: k\n-- target: marts.x; drop table core.person\n-- write: replace\n",
+     "'x; drop table core.person' is not a plain lowercase identifier"),
+])
+def test_a_model_writes_only_its_own_schema(tmp_path, folder, header, message):
+    """Found: a mart could name nurture.manual_suppression as its target, and the runner dropped
+    and made it again from the mart's select (a phone suppression was lost)."""
+    with pytest.raises(ModelError, match=message):
+        model(tmp_path, "intruder", header + "select 1 as k\n", schema=folder)
+
+
+def test_a_second_statement_cannot_hide_behind_a_string_and_a_semicolon_in_one_is_fine(tmp_path):
+    """Found: '--' inside a string literal made the rest of the line look like a comment, so a
+    'commit; drop table ...' after it passed the one-statement check and ran."""
+    header = "-- grain: x\n-- key: k\n-- write: replace\n"
+    with pytest.raises(ModelError, match="one select per model"):
+        model(tmp_path, "sneaky", header + "select 1 as k, '--' as x) as q; commit; drop table meta.canary;"
+                                           " select * from (select 1 as k, '--' as x\n")
+    fine = model(tmp_path, "fine", header + "select 1 as k, string_agg(channel, '; ') as channels from marts.b\n")
+    assert fine.relations() == {"marts.b"}
+
+
+def test_a_read_in_capitals_or_quotes_still_orders_the_models(tmp_path):
+    """Found: 'from MARTS.detail' and 'from "marts"."detail"' were not seen as reads, so the
+    summary read last run's detail."""
+    detail = model(tmp_path, "z_detail", "-- grain: x\n-- key: k\n-- write: replace\nselect 1 as k\n")
+    for reference in ("MARTS.Z_DETAIL", '"marts"."z_detail"', "marts . z_detail"):
+        summary = model(tmp_path, "a_summary",
+                        f"-- grain: x\n-- key: k\n-- write: replace\nselect k from {reference}\n")
+        assert [m.name for m in models.order([summary, detail])] == ["z_detail", "a_summary"], reference

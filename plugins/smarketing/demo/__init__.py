@@ -57,9 +57,9 @@ def start_fake_apis() -> list[str]:
     """Serve the demo dataset through local fakes of the HubSpot and Salesforce APIs and point the
     connections at them, so the demo runs the production connectors over real HTTP."""
     from smarketing.demo.fakes import start_demo_fakes
-    from smarketing.demo.world import demo_dataset
+    from smarketing.sources import demo_dataset_of
 
-    hubspot, salesforce, env = start_demo_fakes(demo_dataset())
+    hubspot, salesforce, env = start_demo_fakes(demo_dataset_of())
     os.environ.update(env)
     return [hubspot.url, salesforce.url]
 

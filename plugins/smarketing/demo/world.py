@@ -578,14 +578,8 @@ class DemoSource:
             yield records[start : start + self.page_size]
 
 
-def demo_dataset(path: Path | None = None) -> Dataset:
-    """The seeded dataset of ``config/sources.yaml`` (section ``demo``), built once per process."""
-    from smarketing.sources import settings
-
-    demo = settings(path)["demo"]
-    return _demo_dataset(demo["seed"], demo["people"])
-
-
 @lru_cache(maxsize=2)
-def _demo_dataset(seed: int, people: int) -> Dataset:
+def demo_dataset(seed: int, people: int) -> Dataset:
+    """The seeded dataset (``config/sources.yaml``, section ``demo``: the source registry reads it),
+    built once per process."""
     return generate(seed=seed, people=people)

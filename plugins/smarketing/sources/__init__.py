@@ -8,9 +8,12 @@ dataset of ``smarketing.demo.world`` in-process without HTTP.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smarketing.sources.base import RawRecord, Source, SourceError
+
+if TYPE_CHECKING:
+    from smarketing.demo.world import Dataset
 
 __all__ = ["RawRecord", "Source", "SourceError", "get_source", "systems"]
 
@@ -42,7 +45,15 @@ def get_source(system: str, path: Path | None = None) -> Source:
         return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities,
                                                 extra_fields=spec["extra_fields"])
     if kind == "demo":
-        from smarketing.demo.world import DemoSource, demo_dataset
+        from smarketing.demo.world import DemoSource
 
-        return DemoSource(system, demo_dataset(path))
+        return DemoSource(system, demo_dataset_of(path))
     raise SourceError(f"system {system!r} has unknown source kind {kind!r} in config/sources.yaml")
+
+
+def demo_dataset_of(path: Path | None = None) -> Dataset:
+    """The seeded demo dataset ``config/sources.yaml`` describes (section ``demo``)."""
+    from smarketing.demo.world import demo_dataset
+
+    demo = settings(path)["demo"]
+    return demo_dataset(demo["seed"], demo["people"])
