@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 
@@ -286,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     from smarketing.demo.world import AS_OF
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.pop("PGPASSWORD", None) is not None:
+        # libpq would send it instead of the password the connection or the server's password file holds
+        print("smarketing: PGPASSWORD is ignored (passwords come from the Airflow connection or the embedded"
+              " server's password file)", file=sys.stderr)
     psql_args: list[str] = []
     if argv[:2] == ["warehouse", "psql"]:  # the rest goes to psql itself (-c, -f, ...)
         psql_args = [a for a in argv[2:] if a != "--admin"]

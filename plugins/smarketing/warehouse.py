@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -32,6 +33,9 @@ class MigrationError(RuntimeError):
 def engine(url: str) -> Engine:
     """One pooled engine per URL and process, made only where no other role can plant code on its
     search path (``check_search_path``): every command and task connects through here."""
+    if "passfile=" in url and os.environ.pop("PGPASSWORD", None) is not None:
+        log.warning("PGPASSWORD is ignored: libpq would send it instead of the password in %s",
+                    url.split("passfile=", 1)[1].split("&")[0])
     made = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
     with made.connect() as conn:
         check_search_path(conn)

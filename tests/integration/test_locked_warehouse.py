@@ -422,3 +422,17 @@ def test_a_login_holding_the_merge_lock_is_named_not_waited_for_forever(empty_wa
         tasks.merge("run-lock", date(2026, 6, 30))
     squatter.execute("select pg_advisory_unlock_all()")
     tasks.merge("run-lock", date(2026, 6, 30))
+
+
+def test_a_stray_pgpassword_does_not_lock_the_pipeline_out(empty_warehouse, monkeypatch, capsys):
+    """Found: with PGPASSWORD exported in the shell (after trying a BI login), make demo, warehouse
+    psql and checksums failed: libpq sends it instead of the password file's."""
+    from smarketing import cli
+
+    url = os.environ["AIRFLOW_CONN_SMARKETING_WAREHOUSE"]
+    monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", f"{url}&application_name=stray_pgpassword")  # new engine
+    monkeypatch.setenv("PGPASSWORD", "the-bi-login-password")
+    assert cli.main(["warehouse", "checksums"]) == 0
+    out, err = capsys.readouterr()
+    assert "core.person 0 " in out and "PGPASSWORD is ignored" in err
+    assert "PGPASSWORD" not in os.environ
