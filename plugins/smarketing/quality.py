@@ -2,9 +2,10 @@
 
 Convention, so adding a check needs no code: a raw entity ``raw.<source>__<entity>`` is
 validated when a suite ``expectations/gx/expectations/<source>__<entity>.json`` exists; the rows
-it sees are the typed projection ``sql/quality/<source>__<entity>.sql``, materialised once per
-check in the warehouse (a GX table asset in schema ``quality_work``, so nothing is pulled into
-pandas and no payload is parsed twice), which selects ``record_id``, ``version_at`` and
+it sees are ``sql/quality/<source>__<entity>.sql`` over staging's typed projection of the batch's
+raw rows (``typed_rows``: the payload is cast in one place, the ``sql/staging/stg_*.sql`` the merge
+reads), materialised once per check in the warehouse (a GX table asset in schema
+``quality_work``, so nothing is pulled into pandas), selecting ``record_id``, ``version_at`` and
 ``batch_id`` plus the checked columns. Reference values (pipeline stages, currencies, ...) come
 from ``config/quality.yaml`` as suite parameters.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from smarketing.config import PATHS
+from smarketing.config import PATHS, ConfigError
 from smarketing.warehouse import raw_table
 
 log = logging.getLogger(__name__)
@@ -188,13 +190,12 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
     import great_expectations as gx
 
     suite = context.suites.add_or_update(gx.ExpectationSuite(**json.loads(suite_file.read_text())))
-    projection = (PATHS.sql / "quality" / f"{name}.sql").read_text().strip().rstrip(";")
     ids = ", ".join(f"'{uuid.UUID(b)}'" for b in batch_ids)  # our own UUIDs, re-parsed: safe to inline
     key = uuid.uuid4().hex[:8]
     raw_table(*name.split("__", 1))  # refuses anything but plain identifiers
     table = f"{name}_{key}"
     with eng.begin() as conn:  # parse the payloads once, not once per expectation (see V015)
-        select = f"select * from ({projection}) as rows where batch_id in ({ids})"  # noqa: S608 - see ids
+        select = projection(name, ids)
         conn.exec_driver_sql(f"create unlogged table {WORK_SCHEMA}.{table} as {select}")
     datasource = _datasource(context, url)
     asset = datasource.add_table_asset(name=table, table_name=table, schema_name=WORK_SCHEMA)
@@ -215,6 +216,27 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
         with eng.begin() as conn:
             conn.exec_driver_sql(f"drop table if exists {WORK_SCHEMA}.{table}")
     return next(iter(result.run_results.values()))
+
+
+def typed_rows(name: str, ids: str) -> str:
+    """Staging's typed projection of ``raw.<name>`` (the ``sql/staging/stg_*.sql`` that reads
+    ``staging.latest_<name>``) over the rows of the batches ``ids`` instead of the latest versions;
+    any other landing table it reads gives no rows. Validation checks what the merge will read."""
+    for path in sorted((PATHS.sql / "staging").glob("stg_*.sql")):
+        sql = path.read_text()
+        if re.search(rf"\bstaging\.latest_{name}\b", sql):
+            query = re.sub(r"(?s)\A.*?create or replace view [\w.]+ as\s*", "", sql, count=1)
+            rows = f"(select * from raw.{name} where batch_id in ({ids}))"  # noqa: S608 - checked names, our UUIDs
+            query = re.sub(rf"\bstaging\.latest_{name}\b", rows, query)
+            return re.sub(r"\bstaging\.latest_(\w+)\b", r"(select * from raw.\1 where false)", query)
+    raise ConfigError(f"no staging projection reads raw.{name}: no sql/staging/stg_*.sql reads"
+                      f" staging.latest_{name}")
+
+
+def projection(name: str, ids: str) -> str:
+    """What the suite of ``name`` checks: ``sql/quality/<name>.sql`` over the typed rows (``{typed}``)."""
+    template = (PATHS.sql / "quality" / f"{name}.sql").read_text().strip().rstrip(";")
+    return template.replace("{typed}", f"(\n{typed_rows(name, ids)}\n)")
 
 
 def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, entity: str, suite_file: Path,

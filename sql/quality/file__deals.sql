@@ -1,9 +1,10 @@
--- What the file__deals suite checks: one row per landed closed-deal row.
+-- What the file__deals suite checks: staging's typed projection of the batch's rows (sql/staging/stg_file__deals.sql),
+-- so a payload is cast once.
 select
-    record_id,
-    version_at,
-    batch_id,
-    nullif(btrim(payload ->> 'lead_id'), '') as lead_id,
-    coalesce(meta.try_numeric(payload ->> 'revenue'), meta.try_numeric(payload ->> 'declared_revenue')) as amount,
-    meta.try_date(payload ->> 'won_date')::timestamptz as won_at
-from raw.file__deals
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.lead_id,
+    typed.amount,
+    typed.won_date::timestamptz as won_at
+from {typed} as typed

@@ -1,8 +1,9 @@
--- What the file__leads suite checks: one row per landed file-drop lead.
+-- What the file__leads suite checks: staging's typed projection of the batch's rows (sql/staging/stg_file__leads.sql),
+-- so a payload is cast once.
 select
-    record_id,
-    version_at,
-    batch_id,
-    nullif(btrim(payload ->> 'email'), '') as email,
-    meta.try_date(payload ->> 'first_contact_date') as first_contact_date
-from raw.file__leads
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.email,
+    typed.created_at::date as first_contact_date
+from {typed} as typed

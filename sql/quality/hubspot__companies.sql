@@ -1,9 +1,10 @@
--- What the hubspot__companies suite checks: one row per landed company version (deletions skip checks).
+-- What the hubspot__companies suite checks: staging's typed projection of the batch's rows (sql/staging/stg_hubspot__companies.sql),
+-- so a payload is cast once. Deleted companies are not checked.
 select
-    record_id,
-    version_at,
-    batch_id,
-    lower(nullif(btrim(payload -> 'properties' ->> 'domain'), '')) as domain,
-    nullif(btrim(payload -> 'properties' ->> 'name'), '') as name
-from raw.hubspot__companies
-where not is_deleted
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.domain,
+    typed.company_name as name
+from {typed} as typed
+where not typed.is_deleted

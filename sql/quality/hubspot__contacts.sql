@@ -1,11 +1,12 @@
--- What the hubspot__contacts suite checks: one row per landed contact version. Deletions
--- (archived contacts) are not checked: a delete must reach core whatever its payload holds.
+-- What the hubspot__contacts suite checks: staging's typed projection of the batch's rows (sql/staging/stg_hubspot__contacts.sql),
+-- so a payload is cast once. Deletions (archived contacts) are not checked: a delete must reach core
+-- whatever its payload holds.
 select
-    record_id,
-    version_at,
-    batch_id,
-    nullif(btrim(payload -> 'properties' ->> 'email'), '') as email,
-    meta.try_timestamptz(payload -> 'properties' ->> 'createdate') as created_at,
-    payload -> 'properties' ->> 'lifecyclestage' as lifecycle_stage
-from raw.hubspot__contacts
-where not is_deleted
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.email,
+    typed.created_at,
+    typed.lifecycle_stage
+from {typed} as typed
+where not typed.is_deleted

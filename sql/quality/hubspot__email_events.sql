@@ -1,9 +1,10 @@
--- What the hubspot__email_events suite checks: one row per landed email event.
+-- What the hubspot__email_events suite checks: staging's typed projection of the batch's rows (sql/staging/stg_hubspot__email_events.sql),
+-- so a payload is cast once.
 select
-    record_id,
-    version_at,
-    batch_id,
-    upper(payload ->> 'type') as event_type,
-    lower(nullif(btrim(payload ->> 'recipient'), '')) as recipient,
-    to_timestamp(meta.try_numeric(payload ->> 'created') / 1000.0) as occurred_at
-from raw.hubspot__email_events
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.event_type,
+    typed.email as recipient,
+    typed.occurred_at
+from {typed} as typed

@@ -1,9 +1,10 @@
--- What the salesforce__accounts suite checks: one row per landed account version (deletions skip checks).
+-- What the salesforce__accounts suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__accounts.sql),
+-- so a payload is cast once. Deleted accounts are not checked.
 select
-    record_id,
-    version_at,
-    batch_id,
-    nullif(btrim(payload ->> 'Name'), '') as name,
-    meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
-from raw.salesforce__accounts
-where not is_deleted
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.account_name as name,
+    typed.created_at
+from {typed} as typed
+where not typed.is_deleted

@@ -1,14 +1,15 @@
--- What the salesforce__contacts suite checks: one row per landed contact version (deletions skip checks).
+-- What the salesforce__contacts suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__contacts.sql),
+-- so a payload is cast once, plus whether its account was landed.
 select
-    c.record_id,
-    c.version_at,
-    c.batch_id,
-    lower(nullif(btrim(c.payload ->> 'Email'), '')) as email,
-    nullif(btrim(c.payload ->> 'LastName'), '') as last_name,
-    meta.try_timestamptz(c.payload ->> 'CreatedDate') as created_at,
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.email,
+    typed.last_name,
+    typed.created_at,
     (
-        c.payload ->> 'AccountId' is null
-        or exists (select 1 from raw.salesforce__accounts as a where a.record_id = c.payload ->> 'AccountId')
+        typed.account_id is null
+        or exists (select 1 from raw.salesforce__accounts as a where a.record_id = typed.account_id)
     ) as has_account
-from raw.salesforce__contacts as c
-where not c.is_deleted
+from {typed} as typed
+where not typed.is_deleted

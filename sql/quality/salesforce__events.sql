@@ -1,9 +1,9 @@
--- What the salesforce__events suite checks: one row per landed activity version (deletions skip checks).
+-- What the salesforce__events suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__activities.sql),
+-- so a payload is cast once.
 select
-    record_id,
-    version_at,
-    batch_id,
-    meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
-    (payload ->> 'WhoId' is not null or payload ->> 'WhatId' is not null) as has_subject_record
-from raw.salesforce__events
-where not is_deleted
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.occurred_at as created_at,
+    (typed.who_id is not null or typed.what_id is not null) as has_subject_record
+from {typed} as typed

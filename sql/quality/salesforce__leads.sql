@@ -1,11 +1,12 @@
--- What the salesforce__leads suite checks: one row per landed lead version (deletions skip checks).
+-- What the salesforce__leads suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__leads.sql),
+-- so a payload is cast once.
 select
-    record_id,
-    version_at,
-    batch_id,
-    lower(nullif(btrim(payload ->> 'Email'), '')) as email,
-    nullif(btrim(payload ->> 'LastName'), '') as last_name,
-    nullif(btrim(payload ->> 'Company'), '') as company,
-    meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
-from raw.salesforce__leads
-where not is_deleted
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.email,
+    typed.last_name,
+    typed.company_name as company,
+    typed.created_at
+from {typed} as typed
+where not typed.is_deleted

@@ -1,16 +1,17 @@
--- What the salesforce__opportunities suite checks: one row per landed opportunity version.
+-- What the salesforce__opportunities suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__opportunities.sql),
+-- so a payload is cast once, plus whether its account was landed.
 select
-    o.record_id,
-    o.version_at,
-    o.batch_id,
-    meta.try_numeric(o.payload ->> 'Amount') as amount,
-    coalesce(o.payload ->> 'CurrencyIsoCode', 'EUR') as currency,
-    o.payload ->> 'StageName' as stage_name,
-    meta.try_date(o.payload ->> 'CloseDate') as close_date,
-    meta.try_timestamptz(o.payload ->> 'CreatedDate') as created_at,
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.amount,
+    typed.currency,
+    typed.stage_name,
+    typed.close_date,
+    typed.created_at,
     (
-        o.payload ->> 'AccountId' is null
-        or exists (select 1 from raw.salesforce__accounts as a where a.record_id = o.payload ->> 'AccountId')
+        typed.account_id is null
+        or exists (select 1 from raw.salesforce__accounts as a where a.record_id = typed.account_id)
     ) as has_account
-from raw.salesforce__opportunities as o
-where not o.is_deleted
+from {typed} as typed
+where not typed.is_deleted

@@ -1,14 +1,14 @@
--- What the salesforce__opportunity_history suite checks: one row per landed stage change.
+-- What the salesforce__opportunity_history suite checks: staging's typed projection of the batch's rows (sql/staging/stg_salesforce__opportunity_history.sql),
+-- so a payload is cast once, plus whether its opportunity was landed.
 select
-    h.record_id,
-    h.version_at,
-    h.batch_id,
-    h.payload ->> 'OpportunityId' as opportunity_id,
-    h.payload ->> 'StageName' as stage_name,
-    meta.try_numeric(h.payload ->> 'Amount') as amount,
-    meta.try_timestamptz(h.payload ->> 'CreatedDate') as created_at,
+    typed.record_id,
+    typed.version_at,
+    typed.batch_id,
+    typed.opportunity_id,
+    typed.stage_name,
+    typed.amount,
+    typed.created_at,
     exists (
-        select 1 from raw.salesforce__opportunities as o where o.record_id = h.payload ->> 'OpportunityId'
+        select 1 from raw.salesforce__opportunities as o where o.record_id = typed.opportunity_id
     ) as has_opportunity
-from raw.salesforce__opportunity_history as h
-where not h.is_deleted
+from {typed} as typed

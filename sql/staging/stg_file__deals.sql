@@ -13,7 +13,9 @@ final as (
         nullif(btrim(payload ->> 'segment'), '') as segment,
         coalesce(meta.try_numeric(payload ->> 'revenue'), meta.try_numeric(payload ->> 'declared_revenue'))
             as amount,
-        coalesce(nullif(btrim(payload ->> 'currency'), ''), 'EUR') as currency
+        coalesce(nullif(btrim(payload ->> 'currency'), ''), 'EUR') as currency,
+        record_id,
+        batch_id
     from latest
 )
 

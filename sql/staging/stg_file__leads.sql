@@ -17,7 +17,9 @@ final as (
         meta.try_date(payload ->> 'first_contact_date')::timestamptz as created_at,
         meta.try_date(payload ->> 'mql_date')::timestamptz as mql_at,
         meta.try_date(payload ->> 'sql_date') as converted_date,
-        core.is_opt_out_value(payload ->> 'email_opt_out') as has_email_opt_out
+        core.is_opt_out_value(payload ->> 'email_opt_out') as has_email_opt_out,
+        record_id,
+        batch_id
     from latest
 )
 

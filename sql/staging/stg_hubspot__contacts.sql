@@ -8,7 +8,7 @@ final as (
     select
         record_id as contact_id,
         version_at,
-        is_deleted or coalesce((payload ->> 'archived')::boolean, false) as is_deleted,
+        is_deleted or coalesce(meta.try_boolean(payload ->> 'archived'), false) as is_deleted,
         lower(nullif(btrim(payload -> 'properties' ->> 'email'), '')) as email,
         nullif(btrim(payload -> 'properties' ->> 'firstname'), '') as first_name,
         nullif(btrim(payload -> 'properties' ->> 'lastname'), '') as last_name,
@@ -21,7 +21,9 @@ final as (
         ) as mql_at,
         coalesce(lower(payload -> 'properties' ->> 'hs_email_optout') = 'true', false) as has_email_opt_out,
         nullif(payload -> 'properties' ->> 'hubspot_owner_id', '') as owner_id,
-        string_to_array(nullif(payload -> 'properties' ->> 'hs_merged_object_ids', ''), ';') as merged_contact_ids
+        string_to_array(nullif(payload -> 'properties' ->> 'hs_merged_object_ids', ''), ';') as merged_contact_ids,
+        record_id,
+        batch_id
     from latest
 )
 

@@ -9,11 +9,14 @@ final as (
         record_id as event_id,
         upper(payload ->> 'type') as event_type,
         lower(nullif(btrim(payload ->> 'recipient'), '')) as email,
-        to_timestamp((payload ->> 'created')::bigint / 1000.0) as occurred_at,
+        to_timestamp(meta.try_numeric(payload ->> 'created') / 1000.0) as occurred_at,
         payload ->> 'emailCampaignId' as email_campaign_id,
         payload ->> 'category' as bounce_category,
         payload ->> 'portalSubscriptionStatus' as portal_subscription_status,
-        coalesce((payload ->> 'filteredEvent')::boolean, false) as is_filtered
+        coalesce(meta.try_boolean(payload ->> 'filteredEvent'), false) as is_filtered,
+        record_id,
+        version_at,
+        batch_id
     from events
 )
 

@@ -12,7 +12,10 @@ final as (
         s.value ->> 'id' as subscription_id,
         coalesce(s.value ->> 'name', s.value ->> 'id') as subscription_name,
         s.value ->> 'status' as status,
-        s.value ->> 'legalBasis' as legal_basis
+        s.value ->> 'legalBasis' as legal_basis,
+        l.record_id,
+        l.version_at,
+        l.batch_id
     from latest as l
     cross join lateral jsonb_array_elements(coalesce(l.payload -> 'subscriptionStatuses', '[]')) as s (value)
     where not l.is_deleted

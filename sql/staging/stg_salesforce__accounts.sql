@@ -8,13 +8,15 @@ final as (
     select
         record_id as account_id,
         version_at,
-        is_deleted or coalesce((payload ->> 'IsDeleted')::boolean, false) as is_deleted,
+        is_deleted or coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false) as is_deleted,
         nullif(btrim(payload ->> 'Name'), '') as account_name,
         lower(nullif(regexp_replace(coalesce(payload ->> 'Website', ''), '^(https?://)?(www\.)?([^/]*).*$', '\3'), ''))
             as domain,
         nullif(payload ->> 'Industry', '') as industry,
         payload ->> 'OwnerId' as owner_id,
-        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
+        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
+        record_id,
+        batch_id
     from latest
 )
 

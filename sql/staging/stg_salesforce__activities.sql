@@ -10,13 +10,13 @@ events as (
 
 unioned as (
     select
-        'tasks' as entity, record_id, payload, is_deleted,
+        'tasks' as entity, record_id, version_at, batch_id, payload, is_deleted,
         coalesce(payload ->> 'TaskSubtype', payload ->> 'Type', 'Task') as activity_type,
         meta.try_timestamptz(payload ->> 'CreatedDate') as occurred_at
     from tasks
     union all
     select
-        'events', record_id, payload, is_deleted, coalesce(payload ->> 'Type', 'Event'),
+        'events', record_id, version_at, batch_id, payload, is_deleted, coalesce(payload ->> 'Type', 'Event'),
         coalesce(meta.try_timestamptz(payload ->> 'StartDateTime'), meta.try_timestamptz(payload ->> 'CreatedDate'))
     from events
 ),
@@ -30,9 +30,12 @@ final as (
         payload ->> 'WhoId' as who_id,
         payload ->> 'WhatId' as what_id,
         payload ->> 'OwnerId' as owner_id,
-        occurred_at
+        occurred_at,
+        record_id,
+        version_at,
+        batch_id
     from unioned
-    where not is_deleted and not coalesce((payload ->> 'IsDeleted')::boolean, false)
+    where not is_deleted and not coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false)
 )
 
 select * from final

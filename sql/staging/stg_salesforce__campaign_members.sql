@@ -11,13 +11,13 @@ final as (
         payload ->> 'LeadId' as lead_id,
         payload ->> 'ContactId' as contact_id,
         payload ->> 'Status' as member_status,
-        coalesce((payload ->> 'HasResponded')::boolean, false) as has_responded,
+        coalesce(meta.try_boolean(payload ->> 'HasResponded'), false) as has_responded,
         coalesce(
             meta.try_date(payload ->> 'FirstRespondedDate')::timestamptz,
             meta.try_timestamptz(payload ->> 'CreatedDate')
         ) as responded_at
     from latest
-    where not is_deleted and not coalesce((payload ->> 'IsDeleted')::boolean, false)
+    where not is_deleted and not coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false)
 )
 
 select * from final

@@ -11,7 +11,7 @@ final as (
         payload ->> 'Type' as campaign_type,
         meta.try_date(payload ->> 'StartDate')::timestamptz as started_at
     from latest
-    where not is_deleted and not coalesce((payload ->> 'IsDeleted')::boolean, false)
+    where not is_deleted and not coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false)
 )
 
 select * from final

@@ -8,15 +8,19 @@ final as (
     select
         record_id as contact_id,
         version_at,
-        is_deleted or coalesce((payload ->> 'IsDeleted')::boolean, false) as is_deleted,
+        is_deleted or coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false) as is_deleted,
         payload ->> 'AccountId' as account_id,
         lower(nullif(btrim(payload ->> 'Email'), '')) as email,
         nullif(btrim(payload ->> 'FirstName'), '') as first_name,
         nullif(btrim(payload ->> 'LastName'), '') as last_name,
         payload ->> 'LeadSource' as lead_source,
-        coalesce((payload ->> 'HasOptedOutOfEmail')::boolean, false) as has_email_opt_out,
+        -- an opt-out flag no parser reads counts as an opt-out
+        coalesce(meta.try_boolean(payload ->> 'HasOptedOutOfEmail'), payload ->> 'HasOptedOutOfEmail' is not null)
+            as has_email_opt_out,
         payload ->> 'OwnerId' as owner_id,
-        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
+        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
+        record_id,
+        batch_id
     from latest
 )
 

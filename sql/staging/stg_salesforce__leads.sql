@@ -8,20 +8,24 @@ final as (
     select
         record_id as lead_id,
         version_at,
-        is_deleted or coalesce((payload ->> 'IsDeleted')::boolean, false) as is_deleted,
+        is_deleted or coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false) as is_deleted,
         lower(nullif(btrim(payload ->> 'Email'), '')) as email,
         nullif(btrim(payload ->> 'FirstName'), '') as first_name,
         nullif(btrim(payload ->> 'LastName'), '') as last_name,
         nullif(btrim(payload ->> 'Company'), '') as company_name,
         payload ->> 'LeadSource' as lead_source,
         payload ->> 'Status' as status,
-        coalesce((payload ->> 'IsConverted')::boolean, false) as is_converted,
+        coalesce(meta.try_boolean(payload ->> 'IsConverted'), false) as is_converted,
         meta.try_date(payload ->> 'ConvertedDate') as converted_date,
         payload ->> 'ConvertedContactId' as converted_contact_id,
         payload ->> 'ConvertedOpportunityId' as converted_opportunity_id,
-        coalesce((payload ->> 'HasOptedOutOfEmail')::boolean, false) as has_email_opt_out,
+        -- an opt-out flag no parser reads counts as an opt-out
+        coalesce(meta.try_boolean(payload ->> 'HasOptedOutOfEmail'), payload ->> 'HasOptedOutOfEmail' is not null)
+            as has_email_opt_out,
         payload ->> 'OwnerId' as owner_id,
-        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
+        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
+        record_id,
+        batch_id
     from latest
 )
 

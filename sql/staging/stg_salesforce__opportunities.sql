@@ -8,7 +8,7 @@ final as (
     select
         record_id as opportunity_id,
         version_at,
-        is_deleted or coalesce((payload ->> 'IsDeleted')::boolean, false) as is_deleted,
+        is_deleted or coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false) as is_deleted,
         payload ->> 'AccountId' as account_id,
         payload ->> 'ContactId' as contact_id,
         payload ->> 'Name' as opportunity_name,
@@ -20,9 +20,11 @@ final as (
         payload ->> 'OwnerId' as owner_id,
         nullif(payload ->> 'Product_Line__c', '') as product_line,
         meta.try_date(payload ->> 'CloseDate') as close_date,
-        coalesce((payload ->> 'IsClosed')::boolean, false) as is_closed,
-        coalesce((payload ->> 'IsWon')::boolean, false) as is_won,
-        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
+        coalesce(meta.try_boolean(payload ->> 'IsClosed'), false) as is_closed,
+        coalesce(meta.try_boolean(payload ->> 'IsWon'), false) as is_won,
+        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
+        record_id,
+        batch_id
     from latest
 )
 

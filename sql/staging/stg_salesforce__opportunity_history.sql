@@ -12,9 +12,12 @@ final as (
         meta.try_numeric(payload ->> 'Amount') as amount,
         meta.try_numeric(payload ->> 'Probability') as probability,
         meta.try_date(payload ->> 'CloseDate') as close_date,
-        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at
+        meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
+        record_id,
+        version_at,
+        batch_id
     from latest
-    where not is_deleted and not coalesce((payload ->> 'IsDeleted')::boolean, false)
+    where not is_deleted and not coalesce(meta.try_boolean(payload ->> 'IsDeleted'), false)
 )
 
 select * from final

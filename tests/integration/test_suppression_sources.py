@@ -217,6 +217,20 @@ def test_an_opt_out_on_a_quarantined_record_still_counts(run_world):
     assert reached.csv == {"jon@spread.example"}
 
 
+def test_an_opt_out_flag_no_parser_reads_keeps_the_merge_going_and_counts_as_an_opt_out(run_world):
+    """Found: staging cast the CRM's flags with ::boolean, so one contact whose HasOptedOutOfEmail
+    held 'ja' stopped every merge from then on. Validation now reads the same projection, which
+    casts safely, and an opt-out flag nobody can read counts as an opt-out."""
+    world = World()
+    account = world.salesforce_account(1, "Flagge GmbH")
+    for first, address, flag in (("Uta", "uta@flagge.example", "ja"), ("Udo", "udo@flagge.example", False)):
+        contact = world.salesforce_contact(1, address, first, "Flagge", account, opted_out=flag)
+        world.salesforce_won_deal(1, contact, account, 100)
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"uta@flagge.example"})
+    assert reached.csv == {"udo@flagge.example"}
+
+
 def test_an_unsubscribe_landed_in_a_run_is_off_every_list_at_its_end(run_world):
     """Opt-out latency: listed and pushed after run 1, unsubscribed (another spelling) in run 2."""
     world = World()
