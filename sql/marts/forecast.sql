@@ -18,17 +18,17 @@ open_now as (
     select o.close_date, coalesce(o.amount, 0) as amount, coalesce(o.probability, p.pct, 0) / 100.0 as probability
     from core.opportunity as o
     left join probabilities as p on o.stage_name = p.stage_name
-    where not o.is_closed and o.created_at < (select day from as_of) + 1
+    where not o.is_closed and o.created_at < (select as_of.day from as_of) + 1
 ),
 
 pipeline_by_month as (
-    select greatest(date_trunc('month', close_date)::date, (select month from as_of)) as month,
+    select greatest(date_trunc('month', close_date)::date, (select as_of.month from as_of)) as month,
         sum(amount) as open_pipeline, sum(amount * probability) as weighted_pipeline
     from open_now group by 1
 ),
 
 past_months as (
-    select (date_trunc('month', (select day from as_of)) - make_interval(months => n))::date as month
+    select (date_trunc('month', (select as_of.day from as_of)) - make_interval(months => n))::date as month
     from generate_series(0, 11) as n
 ),
 
@@ -43,7 +43,7 @@ forecasts as (
 
 actuals as (
     select date_trunc('month', close_date)::date as month, sum(coalesce(amount, 0)) as actual_won
-    from core.opportunity where is_won and close_date <= (select day from as_of)
+    from core.opportunity where is_won and close_date <= (select as_of.day from as_of)
     group by 1
 ),
 
