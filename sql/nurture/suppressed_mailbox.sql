@@ -58,9 +58,9 @@ quarantined as (  -- a record quarantined for any reason still says what it says
     where (records.source = 'file' and records.entity = 'leads' and core.is_opt_out_value(coalesce(
             records.payload ->> 'email_opt_out', records.payload -> 'mapped' ->> 'email_opt_out')))
         or (records.source = 'hubspot' and records.entity = 'contacts'
-            and lower(records.payload -> 'properties' ->> 'hs_email_optout') = 'true')
+            and core.is_opt_out_value(records.payload -> 'properties' ->> 'hs_email_optout'))
         or (records.source = 'salesforce' and records.entity in ('leads', 'contacts')
-            and lower(records.payload ->> 'HasOptedOutOfEmail') = 'true')
+            and core.is_opt_out_value(records.payload ->> 'HasOptedOutOfEmail'))
         or (records.source = 'hubspot' and records.entity = 'subscription_statuses'
             and records.payload -> 'subscriptionStatuses' @> '[{"status": "NOT_SUBSCRIBED"}]')
         or (records.source = 'hubspot' and records.entity = 'email_events' and (

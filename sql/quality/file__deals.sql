@@ -6,5 +6,6 @@ select
     typed.batch_id,
     typed.lead_id,
     typed.amount,
+    typed.currency,
     typed.won_date::timestamptz as won_at
 from {typed} as typed

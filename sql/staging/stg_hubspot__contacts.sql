@@ -19,7 +19,7 @@ final as (
         meta.try_timestamptz(
             payload -> 'properties' ->> 'hs_lifecyclestage_marketingqualifiedlead_date'
         ) as mql_at,
-        coalesce(lower(payload -> 'properties' ->> 'hs_email_optout') = 'true', false) as has_email_opt_out,
+        core.is_opt_out_value(payload -> 'properties' ->> 'hs_email_optout') as has_email_opt_out,
         nullif(payload -> 'properties' ->> 'hubspot_owner_id', '') as owner_id,
         string_to_array(nullif(payload -> 'properties' ->> 'hs_merged_object_ids', ''), ';') as merged_contact_ids,
         record_id,

@@ -14,9 +14,7 @@ final as (
         nullif(btrim(payload ->> 'FirstName'), '') as first_name,
         nullif(btrim(payload ->> 'LastName'), '') as last_name,
         payload ->> 'LeadSource' as lead_source,
-        -- an opt-out flag no parser reads counts as an opt-out
-        coalesce(meta.try_boolean(payload ->> 'HasOptedOutOfEmail'), payload ->> 'HasOptedOutOfEmail' is not null)
-            as has_email_opt_out,
+        core.is_opt_out_value(payload ->> 'HasOptedOutOfEmail') as has_email_opt_out,
         payload ->> 'OwnerId' as owner_id,
         meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
         record_id,

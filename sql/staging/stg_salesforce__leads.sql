@@ -19,9 +19,7 @@ final as (
         meta.try_date(payload ->> 'ConvertedDate') as converted_date,
         payload ->> 'ConvertedContactId' as converted_contact_id,
         payload ->> 'ConvertedOpportunityId' as converted_opportunity_id,
-        -- an opt-out flag no parser reads counts as an opt-out
-        coalesce(meta.try_boolean(payload ->> 'HasOptedOutOfEmail'), payload ->> 'HasOptedOutOfEmail' is not null)
-            as has_email_opt_out,
+        core.is_opt_out_value(payload ->> 'HasOptedOutOfEmail') as has_email_opt_out,
         payload ->> 'OwnerId' as owner_id,
         meta.try_timestamptz(payload ->> 'CreatedDate') as created_at,
         record_id,

@@ -1,6 +1,7 @@
 """Great Expectations suites: each catches its bad rows and lets the good ones through."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -209,3 +210,13 @@ def test_the_validate_task_honours_the_thresholds_of_quality_yaml(empty_warehous
     else:
         with pytest.raises(DataQualityError, match="suite hubspot__contacts: 2 of 20 rows"):
             tasks.validate("run-1", NOW.date())
+
+
+def test_nan_and_infinity_read_as_no_number(empty_warehouse):
+    """Found by a trial: 'Infinity' passed "amount not negative" and failed the merge; 'NaN'
+    reached core and failed every rate of its month. Both are numerics to PostgreSQL."""
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql(
+            "select meta.try_numeric('NaN'), meta.try_numeric('Infinity'), meta.try_numeric('-Infinity'),"
+            " meta.try_numeric('1250.50'), meta.try_numeric('1,5')").one() == (None, None, None, Decimal("1250.50"),
+                                                                                  None)

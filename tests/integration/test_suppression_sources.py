@@ -231,6 +231,36 @@ def test_an_opt_out_flag_no_parser_reads_keeps_the_merge_going_and_counts_as_an_
     assert reached.csv == {"udo@flagge.example"}
 
 
+def test_an_unreadable_hubspot_opt_out_and_one_on_a_quarantined_contact_both_suppress(run_world):
+    """Found by a trial: HubSpot's hs_email_optout counted only when it read exactly 'true', in
+    staging and for quarantined records alike, so 'ja' and '1' let the address onto the lists.
+    Every source's flag now goes through core.is_opt_out_value."""
+    world = World()
+    account = world.salesforce_account(1, "Opt AG")
+    for first, address in (("Ada", "ada@opt.example"), ("Bea", "bea@opt.example"), ("Cem", "cem@opt.example")):
+        contact = world.salesforce_contact(1, address, first, "Opt", account)
+        world.salesforce_won_deal(1, contact, account, 100)
+    world.hubspot_contact(1, "ada@opt.example", "Ada", "Opt", opted_out="ja")
+    world.hubspot_contact(1, "bea@opt.example", "Bea", "Opt", opted_out="1", createdate=False)  # quarantined
+    for n in range(20):  # one bad contact in 22 stays under the 5 % that would stop the batch
+        world.hubspot_contact(1, f"fan{n}@opt.example", "Fan", f"Nr{n}")
+    (reached,) = run_world(world)
+    assert_never_reached(reached, {"ada@opt.example", "bea@opt.example"})
+    assert reached.csv == {"cem@opt.example"}
+
+
+def test_a_revenue_no_amount_column_holds_is_quarantined_and_the_rest_goes_on(run_world):
+    """Found by a trial: a revenue above what numeric(18, 2) holds passed "not negative" and then
+    failed every merge (numeric field overflow) until the file was replaced."""
+    revenue = "99999999999999999999"
+    world = World()
+    for n in range(20):  # one bad deal in 21 stays under the 5 % that would stop the batch
+        world.file_deal(1, world.file_lead(1, f"buyer{n}@deal.example", "Buyer", f"Nr{n}"))
+    world.file_deal(1, world.file_lead(1, "odd@deal.example", "Odd", "Deal"), revenue=revenue)
+    (reached,) = run_world(world)
+    assert reached.csv == {f"buyer{n}@deal.example" for n in range(20)}
+
+
 def test_an_unsubscribe_landed_in_a_run_is_off_every_list_at_its_end(run_world):
     """Opt-out latency: listed and pushed after run 1, unsubscribed (another spelling) in run 2."""
     world = World()
