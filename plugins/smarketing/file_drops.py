@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,7 +161,11 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
     record_id = str(row.get(drop.id_column) or "").strip()
     if not record_id:
         return None, f"no value in id column {drop.id_column!r}"
-    mapped = {drop.columns.get(k, k): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    # a mapped column wins over an unmapped one that happens to carry the field's name (an extra
+    # "email_opt_out" column once blanked the mapped "Do not email" and let the address through)
+    mapped = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k not in drop.columns}
+    mapped.update({drop.columns[k]: (v.strip() if isinstance(v, str) else v) for k, v in row.items()
+                   if k in drop.columns})
     for name in drop.required:
         if mapped.get(name) in (None, ""):
             return None, f"required field {name!r} is empty"
@@ -180,11 +185,19 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
             continue
         cleaned = str(value).replace(" ", "")
         if drop.decimal != ".":
+            # '.' only groups thousands then: "1200.50" is no number there (it read as 120050)
+            if "." in cleaned and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+(" + re.escape(drop.decimal) + r"\d*)?",
+                                                   cleaned):
+                return None, (f"field {name!r} is not a number (decimal separator {drop.decimal!r},"
+                              " '.' groups thousands)")
             cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
         try:
-            mapped[name] = str(Decimal(cleaned))
+            number = Decimal(cleaned)
         except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite():  # 'Infinity' and 'NaN' are Decimals, and no amount
             return None, f"field {name!r} is not a number (decimal separator {drop.decimal!r})"
+        mapped[name] = str(number)
     mapped["_record_id"] = record_id
     return mapped, ""
 

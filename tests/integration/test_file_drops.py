@@ -155,3 +155,25 @@ def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, t
     with pytest.raises(FileDropError, match=r"lacks required column\(s\) \['Do not emial'\]"):
         load_drop(empty_warehouse, drop, "run-1")
     assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0
+
+
+def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse, drops):
+    """Found by a trial: with decimal ',', '1200.50' loaded as 120050; 'Infinity' and 'NaN' loaded
+    as amounts; an unmapped column named like a mapped field overwrote it."""
+    folder = Path(drops["deals"].location)
+    for old in folder.iterdir():
+        old.unlink()
+    (folder / "deals_trial.csv").write_text(
+        "Lead ID;Won on;Segment;Revenue;Declared revenue;revenue\n"
+        "L-1;20/05/2026;SMB;1.200,50;;\n"
+        "L-2;20/05/2026;SMB;1200.50;;\n"
+        "L-3;20/05/2026;SMB;Infinity;;\n"
+        "L-4;20/05/2026;SMB;NaN;;\n"
+        "L-5;20/05/2026;SMB;12.000;;999\n")
+    stats = load_drop(empty_warehouse, drops["deals"], "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (2, 3)
+    assert rows(empty_warehouse, "select record_id, payload ->> 'revenue' from raw.file__deals order by 1") == [
+        ("L-1", "1200.50"), ("L-5", "12000")]
+    assert [r for (r,) in rows(empty_warehouse, "select reason from quarantine.records order by record_id")] == [
+        f"deals_trial.csv line {n}: field 'revenue' is not a number (decimal separator ','{extra})"
+        for n, extra in ((3, ", '.' groups thousands"), (4, ""), (5, ""))]
