@@ -268,9 +268,12 @@ def _ensure_table(conn: Connection, model: Model, params: Mapping[str, Any]) -> 
     if existing == wanted and _primary_key(conn, model.target) == model.key:
         return
     if existing:
-        log.warning("%s: its select or key changed (columns %s, key %s; the table has %s, key %s): the table is"
-                    " made again", model.target, _shape(wanted), ", ".join(model.key), _shape(existing),
-                    ", ".join(_primary_key(conn, model.target)))
+        # a warning when readers lose rows for the moment; a table still empty (a new install) is no news
+        filled = conn.exec_driver_sql(f"select exists (select from {model.target})").scalar()  # noqa: S608
+        log.log(logging.WARNING if filled else logging.INFO,
+                "%s: its select or key changed (columns %s, key %s; the table has %s, key %s): the table is"
+                " made again", model.target, _shape(wanted), ", ".join(model.key), _shape(existing),
+                ", ".join(_primary_key(conn, model.target)))
         conn.exec_driver_sql(f"drop table {model.target}")
     conn.execute(text(f"create table {model.target} as select * from ({model.body}\n) as model with no data"),  # noqa: S608
                  dict(params))
