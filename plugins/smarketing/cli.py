@@ -37,8 +37,6 @@ def _warehouse(args: argparse.Namespace) -> int:
     elif args.action == "create-login":
         return _create_login(args)
     elif args.action == "psql":
-        import os
-
         command = embedded.psql_command(PATHS.warehouse_data,
                                         user=embedded.SUPERUSER if args.admin else embedded.OWNER)
         os.execv(command[0], [*command, *args.psql_args])
@@ -58,7 +56,6 @@ def _create_login(args: argparse.Namespace) -> int:
     SMARKETING_NEW_LOGIN_PASSWORD. Never turns a group role, the pipeline's owner or an
     administrator into a login; for an existing login it changes the password and says which
     roles the login holds."""
-    import os
     import re
 
     import psycopg
@@ -220,7 +217,6 @@ def _config(args: argparse.Namespace) -> int:
 def _lists(args: argparse.Namespace) -> int:
     import csv
     import json
-    import os
     from pathlib import Path
 
     from sqlalchemy import text

@@ -62,7 +62,6 @@ _RELATION = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\s*\.\s*([a-z_][a-z0-9_]*
 # ';' in one no statement end.
 _NOT_CODE = re.compile(r"'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/", re.S)
 _QUOTED = re.compile(r'"([a-z_][a-z0-9_]*)"')
-_COMMENT = re.compile(r"--[^\n]*")
 
 
 def code_of(sql: str) -> str:
