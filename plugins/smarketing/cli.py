@@ -7,6 +7,8 @@
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
     smarketing identity-score [--scale N] precision and recall of identity resolution against that truth
+    smarketing files status [DROP]        what the next run does with each file of the drops, and why
+    smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
     smarketing lists suppress EMAIL --reason TEXT                     keep an address off every list
 """
@@ -214,6 +216,43 @@ def _config(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _files(args: argparse.Namespace) -> int:
+    from smarketing import config, settings, warehouse
+    from smarketing.file_drops import load_drop, load_drops, plan
+
+    settings.require_valid()
+    drops = {d.name: d for d in load_drops()}
+    if not drops:
+        print(f"no file drops: {settings.path_of('file_drops')} is absent or lists none", file=sys.stderr)
+        return 1
+    if args.drop and args.drop not in drops:
+        print(f"no drop {args.drop!r}; drops: {', '.join(sorted(drops))}", file=sys.stderr)
+        return 2
+    eng = warehouse.engine(config.warehouse_url())
+    if args.action == "reload":
+        if not args.drop:
+            print("usage: smarketing files reload DROP", file=sys.stderr)
+            return 2
+        stats = load_drop(eng, drops[args.drop], f"reload_{date.today().isoformat()}", force=True)
+        print(f"drop {args.drop}: {stats.files_loaded} file(s) loaded again ({stats.rows_loaded} rows,"
+              f" {stats.rows_quarantined} quarantined, {stats.rows_deleted} marked deleted)")
+        for name, reason in {**stats.skipped, **stats.rejected}.items():
+            print(f"  {name}: {reason}")
+        print("The next run (`smarketing run`, or the DAGs) validates and merges them.")
+        return 1 if stats.rejected else 0
+    for name in [args.drop] if args.drop else sorted(drops):
+        drop = drops[name]
+        print(f"drop {name} ({drop.mode}, {drop.entity}) in {drop.location}")
+        steps, outside = plan(eng, drop)
+        if not steps and not outside:
+            print(f"  no file matches {drop.pattern!r}")
+        for step in steps:
+            print(f"  {step.file.name}: {'loads on the next run' if step.action == 'load' else step.reason}")
+        for file, reason in outside.items():
+            print(f"  {file}: {reason}")
+    return 0
+
+
 def _lists(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -336,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--scale", type=float, default=1.0, help="times the demo population of 120 people")
     score.add_argument("--seed", type=int, default=7)
     score.set_defaults(func=_identity_score)
+
+    files = sub.add_parser("files", help="the file drops of config/file_drops.yaml",
+                           description="See what the next run does with each file, or load a drop's files again.")
+    files.add_argument("action", choices=["status", "reload"])
+    files.add_argument("drop", nargs="?", help="a drop's name (status: default every drop)")
+    files.set_defaults(func=_files)
 
     lists = sub.add_parser("lists", help="nurture lists for marketing",
                            description="Pull a nurture list, or suppress an address on every list.")

@@ -4,10 +4,17 @@ Each drop in ``config/file_drops.yaml`` names a folder (a local path, or any URL
 ``ObjectStoragePath`` reads, such as ``s3://bucket/exports``), a file pattern, the format, and
 how to map columns to fields. Rules:
 
-- a file is loaded once, recognised by its SHA-256 checksum (renaming it changes nothing);
+- a load is one file's content read with the drop's mapping. A drop in ``append`` mode applies
+  every file whose content or mapping differs from the last load of that file name (a copy of a
+  file already loaded under another name is skipped); a drop in ``snapshot`` mode applies only its
+  newest file (last in name order), which is the whole current state: the drop's records missing
+  from it are marked deleted. A changed mapping applies the files again; a file whose name, size
+  and modification time match its last load (or its last rejection) is skipped without reading;
 - a file is loaded whole in one transaction or not at all: one that cannot be decoded, lacks a
-  required column, or has no rows is rejected with the reason in ``meta.file_loads`` and an error
-  naming the file; nothing of it lands;
+  mapped column, repeats a column name, or has no rows is rejected with the reason in
+  ``meta.file_loads`` (no row content) and the drop's other files and every other drop go on;
+- files are read as streams in chunks, so a file's size is bounded by disk, not memory; only
+  files inside the drop's folder are read (a symlink or ``..`` leading out is skipped, named);
 - a malformed row (missing id or required value, a date or number that does not parse, a broken
   JSON line, the wrong number of fields) goes to ``quarantine.records`` with its reason, and the
   rest of the file loads;
@@ -25,20 +32,26 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, text
+import msgspec
+from sqlalchemy import Connection, Engine, text
 
 from smarketing.config import PATHS
-from smarketing.landing import COLUMNS, ensure_raw_table, without_nul
+from smarketing.landing import ensure_raw_table, without_nul
 from smarketing.warehouse import copy_rows
 
 SOURCE = "file"
+MODES = ("append", "snapshot")
+CHUNK_ROWS = 5000  # rows shaped and copied at a time: memory stays flat whatever the file's size
 log = logging.getLogger(__name__)
+_ENCODE = msgspec.json.Encoder(enc_hook=str).encode
 
 
 class FileDropError(RuntimeError):
@@ -52,6 +65,7 @@ class Drop:
     location: str
     pattern: str = "*.csv"
     format: str = "csv"
+    mode: str = "append"
     delimiter: str = ","
     encoding: str = "utf-8"
     id_column: str = "id"
@@ -62,15 +76,40 @@ class Drop:
     date_format: str = "%Y-%m-%d"
     decimal: str = "."
 
+    @property
+    def mapping_digest(self) -> str:
+        """What decides how a file's rows become records: a load is a file's content read with this."""
+        reading = {k: v for k, v in asdict(self).items() if k not in ("name", "location", "pattern")}
+        return hashlib.sha256(json.dumps(reading, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DropFile:
+    """One file of a drop, as listed: its name, size and modification time, and how to open it."""
+
+    name: str
+    size: int
+    modified: str
+    path: Any  # pathlib.Path or airflow.sdk.ObjectStoragePath
+
+    def open(self) -> BinaryIO:
+        return self.path.open("rb")
+
 
 @dataclass
 class DropStats:
     drop: str
     files_loaded: int = 0
     files_skipped: int = 0
-    files_rejected: list[str] = field(default_factory=list)
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_deleted: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # file -> reason
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> reason
+
+    @property
+    def files_rejected(self) -> list[str]:
+        return list(self.rejected)
 
 
 def load_drops(path: Path | None = None) -> list[Drop]:
@@ -87,68 +126,104 @@ def load_drops(path: Path | None = None) -> list[Drop]:
     return drops
 
 
-def _files(drop: Drop) -> list[tuple[str, bytes]]:
-    """(name, content) of every file matching the drop's pattern, in name order."""
+def list_files(drop: Drop) -> tuple[list[DropFile], dict[str, str]]:
+    """The files matching the drop's pattern in name order, and those left out with the reason
+    (a match that leads outside the drop's folder, through a symlink or ``..``)."""
+    outside: dict[str, str] = {}
     if "://" in drop.location and not drop.location.startswith("file://"):
         from airflow.sdk import ObjectStoragePath
 
         remote = ObjectStoragePath(drop.location)
-        return [(p.name, p.read_bytes()) for p in sorted(remote.glob(drop.pattern), key=lambda p: p.name)]
+        prefix = str(remote).rstrip("/") + "/"
+        files = []
+        for p in sorted(remote.glob(drop.pattern), key=lambda p: str(p)):
+            if not str(p).startswith(prefix):
+                outside[str(p)] = "outside the drop's location"
+            elif p.is_file():
+                st = p.stat()
+                files.append(DropFile(str(p)[len(prefix):], st.st_size, str(st.st_mtime), p))
+        return files, outside
     folder = Path(drop.location.removeprefix("file://"))
     if not folder.is_dir():
         raise FileDropError(f"drop {drop.name}: folder {folder} does not exist")
-    return [(p.name, p.read_bytes()) for p in sorted(folder.glob(drop.pattern)) if p.is_file()]
+    root = folder.resolve()
+    files = []
+    for path in sorted(folder.glob(drop.pattern)):
+        name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+        if not path.resolve().is_relative_to(root) or ".." in Path(name).parts:
+            outside[name] = f"leads outside the drop's folder {folder} (a symlink or '..'): not read"
+            continue
+        if path.is_file():
+            local = path.stat()
+            files.append(DropFile(name, local.st_size, datetime.fromtimestamp(local.st_mtime, UTC).isoformat(), path))
+    return files, outside
 
 
-def _decode(drop: Drop, name: str, content: bytes) -> str:
+# -- reading ---------------------------------------------------------------------------------------
+
+Row = tuple[int, dict[str, Any] | None, str]  # line number, row (None when malformed), problem
+
+
+def _text(drop: Drop, name: str, handle: BinaryIO) -> io.TextIOWrapper:
     try:
-        text_ = content.decode(drop.encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
+        return io.TextIOWrapper(handle, encoding=drop.encoding, newline="" if drop.format == "csv" else None)
+    except LookupError as exc:
+        raise FileDropError(f"drop {drop.name}: file {name}: unknown encoding {drop.encoding!r}") from exc
+
+
+def _rows(drop: Drop, name: str, handle: BinaryIO) -> Iterator[Row]:
+    """Every data row of a file, read as a stream; raises FileDropError for the whole file."""
+    stream = _text(drop, name, handle)
+    try:
+        yield from (_json_rows(stream) if drop.format == "jsonl" else _csv_rows(drop, name, stream))
+    except UnicodeError as exc:
         raise FileDropError(f"drop {drop.name}: file {name} is not valid {drop.encoding}: {exc}") from exc
-    return text_.removeprefix("\ufeff")  # a byte-order mark is not part of the first column name
+    except csv.Error as exc:
+        raise FileDropError(f"drop {drop.name}: file {name} cannot be read as CSV: {exc}") from exc
 
 
-def _rows(drop: Drop, name: str, content: bytes) -> list[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, row or None, problem) for every data row; raises FileDropError for the whole file."""
-    body = _decode(drop, name, content)
-    out: list[tuple[int, dict[str, Any] | None, str]] = []
-    if drop.format == "jsonl":
-        for number, line in enumerate(body.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                out.append((number, None, f"line {number} is not valid JSON: {exc.msg}"))
-                continue
-            if not isinstance(row, dict):
-                out.append((number, None, f"line {number} is a JSON {type(row).__name__}, not an object"))
-                continue
-            out.append((number, row, ""))
-    else:
-        reader = csv.reader(io.StringIO(body, newline=""), delimiter=drop.delimiter)
-        header = next(reader, None)
-        if not header or not any(h.strip() for h in header):
-            raise FileDropError(f"drop {drop.name}: file {name} is empty or has no header row")
-        header = [h.strip() for h in header]
-        for values in reader:
-            number = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                out.append((number, None, f"line {number} has {len(values)} fields, the header has {len(header)}"))
-                continue
-            out.append((number, dict(zip(header, values, strict=True)), ""))
-        needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]  # a mapped column must be
-        missing = sorted({c for c in needed if c not in header})  # there: a renamed one would drop its field
-        if missing:
-            raise FileDropError(  # the header's values are not shown: a file without one has a data row there
-                f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
-                f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
-            )
-    if not out:
-        raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
-    return out
+def _json_rows(stream: io.TextIOWrapper) -> Iterator[Row]:
+    for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark is not part of the data
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"line {number} is not valid JSON: {exc.msg}"
+            continue
+        if not isinstance(row, dict):
+            yield number, None, f"line {number} is a JSON {type(row).__name__}, not an object"
+            continue
+        yield number, row, ""
+
+
+def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
+    reader = csv.reader(stream, delimiter=drop.delimiter)
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise FileDropError(f"drop {drop.name}: file {name} is empty or has no header row")
+    header = [h.strip() for h in header]
+    header[0] = header[0].removeprefix("\ufeff").strip()  # a byte-order mark is not part of the name
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:  # which of the two would hold the value is a guess
+        raise FileDropError(f"drop {drop.name}: file {name} repeats column name(s) {repeated} in its header")
+    needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]  # a mapped column must be
+    missing = sorted({c for c in needed if c not in header})  # there: a renamed one would drop its field
+    if missing:
+        raise FileDropError(  # the header's values are not shown: a file without one has a data row there
+            f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
+            f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
+        )
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            yield number, None, f"line {number} has {len(values)} fields, the header has {len(header)}"
+            continue
+        yield number, dict(zip(header, values, strict=True)), ""
 
 
 def _required_source_columns(drop: Drop) -> list[str]:
@@ -202,63 +277,156 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
     return mapped, ""
 
 
-def load_drop(eng: Engine, drop: Drop, run_id: str) -> DropStats:
-    """Load every new file of ``drop``; a rejected file raises only after the others are loaded.
-    Loads of one drop take turns (an advisory lock): a second one waits, then skips what the first
-    loaded."""
+# -- deciding what to load -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """What a run does with one file: ``load`` it, or ``skip`` it for ``reason``."""
+
+    file: DropFile
+    action: str
+    reason: str = ""
+    checksum: str | None = None
+
+
+def _checksum(file: DropFile) -> str:
+    digest = hashlib.sha256()
+    with file.open() as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _loads(conn: Connection, drop: Drop) -> list[Any]:
+    """The drop's recorded loads and rejections, oldest first."""
+    return list(conn.execute(text(
+        "select file_name, checksum, mapping_digest, size_bytes, modified, status, reason, loaded_at"
+        " from meta.file_loads where drop_name = :drop order by loaded_at, file_name"), {"drop": drop.name}))
+
+
+def plan(eng: Engine, drop: Drop, force: bool = False) -> tuple[list[Step], dict[str, str]]:
+    """What the next load of ``drop`` does with each of its files, and the files left out with the
+    reason (outside the folder). ``force`` loads again what the recorded loads would skip."""
+    files, outside = list_files(drop)
+    with eng.connect() as conn:
+        records = _loads(conn, drop)
+    digest = drop.mapping_digest
+    last_of_name = {r.file_name: r for r in records}  # the latest attempt per name (records are oldest first)
+    applied = [r for r in records if r.status == "loaded" and r.mapping_digest == digest]
+    last_applied = applied[-1] if applied else None
+    steps: list[Step] = []
+    if drop.mode == "snapshot" and files:
+        newest = files[-1]
+        steps += [Step(f, "skip", f"older than {newest.name}, the newest file of this snapshot drop")
+                  for f in files[:-1]]
+        files = [newest]
+    for file in files:
+        if force:
+            steps.append(Step(file, "load"))
+            continue
+        last = last_of_name.get(file.name)
+        # in force: its last load under this name (a snapshot's only if no other file applied since)
+        current = last is not None and last.mapping_digest == digest and (
+            last.status == "rejected" or drop.mode == "append" or last is last_applied)
+        if current and last is not None and (last.size_bytes, last.modified) == (file.size, file.modified):
+            steps.append(Step(file, "skip", _unchanged(last)))  # not read again
+            continue
+        checksum = _checksum(file)
+        if current and last is not None and last.checksum == checksum:
+            steps.append(Step(file, "skip", _unchanged(last), checksum))
+            continue
+        copy = next((r for r in applied if r.checksum == checksum and r.file_name != file.name), None)
+        if copy and drop.mode == "append":
+            steps.append(Step(file, "skip", f"the same content as {copy.file_name}, loaded {_when(copy)}", checksum))
+            continue
+        steps.append(Step(file, "load", "", checksum))
+    return steps, outside
+
+
+def _when(record: Any) -> str:
+    return f"{record.loaded_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _unchanged(record: Any) -> str:
+    if record.status == "rejected":
+        return f"unchanged since it was rejected {_when(record)}: {record.reason}"
+    return f"unchanged since it was loaded {_when(record)}"
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+def load_drop(eng: Engine, drop: Drop, run_id: str, force: bool = False) -> DropStats:
+    """Apply the new or changed files of ``drop`` (every file again when ``force``). A rejected file
+    is recorded and named in the result; the others go on. Loads of one drop take turns (an
+    advisory lock): a second one waits, then skips what the first loaded."""
     from smarketing.warehouse import take_turn
 
     with eng.connect() as lock:
         take_turn(lock, f"file_drop:{drop.name}", f"drop {drop.name}", session=True)
         lock.commit()
         try:
-            return _load_new_files(eng, drop, run_id)
+            return _apply(eng, drop, run_id, force)
         finally:
             lock.execute(text("select pg_advisory_unlock(hashtext(:key))"), {"key": f"file_drop:{drop.name}"})
             lock.commit()
 
 
-def _load_new_files(eng: Engine, drop: Drop, run_id: str) -> DropStats:
+def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
     stats = DropStats(drop.name)
-    errors = []
-    for name, content in _files(drop):
-        checksum = hashlib.sha256(content).hexdigest()
-        with eng.connect() as conn:
-            seen = conn.execute(
-                text("select status from meta.file_loads where drop_name = :drop_name and checksum = :checksum"
-                     " and status = 'loaded'"),
-                {"drop_name": drop.name, "checksum": checksum},
-            ).first()
-        if seen:
-            stats.files_skipped += 1
+    steps, outside = plan(eng, drop, force)
+    for name, reason in outside.items():
+        log.warning("drop %s: file %s %s", drop.name, name, reason)
+        stats.skipped[name] = reason
+    for step in steps:
+        file = step.file
+        if step.action == "skip":
+            log.info("drop %s: file %s skipped: %s", drop.name, file.name, step.reason)
+            stats.skipped[file.name] = step.reason
+            if step.checksum:  # touched but the same: next time the quick check suffices
+                _restamp(eng, drop, file, step.checksum)
             continue
+        checksum = step.checksum or _checksum(file)
         try:
-            loaded, quarantined = _load_file(eng, drop, name, content, checksum, run_id)
+            loaded, quarantined, deleted = _load_file(eng, drop, file, checksum, run_id)
         except FileDropError as exc:
-            _record_file(eng, drop, name, checksum, run_id, "rejected", 0, 0, str(exc))
-            stats.files_rejected.append(name)
-            errors.append(str(exc))
+            log.warning("%s; the drop's other files and the other drops go on", exc)
+            _record_file(eng, drop, file, checksum, run_id, "rejected", reason=str(exc))
+            stats.rejected[file.name] = str(exc)
             continue
+        log.info("drop %s: file %s loaded: %d rows, %d quarantined, %d marked deleted",
+                 drop.name, file.name, loaded, quarantined, deleted)
         stats.files_loaded += 1
         stats.rows_loaded += loaded
         stats.rows_quarantined += quarantined
-    if errors:
-        raise FileDropError("; ".join(errors) + " (other files of the drop were loaded)")
+        stats.rows_deleted += deleted
+    stats.files_skipped = len(stats.skipped)
     return stats
 
 
-def _record_file(eng: Engine, drop: Drop, name: str, checksum: str, run_id: str, status: str, rows: int,
-                 quarantined: int, reason: str | None, conn: Any = None) -> None:
+def _restamp(eng: Engine, drop: Drop, file: DropFile, checksum: str) -> None:
+    with eng.begin() as conn:
+        conn.execute(text("update meta.file_loads set size_bytes = :size, modified = :modified"
+                          " where drop_name = :drop and file_name = :name and checksum = :checksum"
+                          " and mapping_digest = :digest and modified is distinct from :modified"),
+                     {"size": file.size, "modified": file.modified, "drop": drop.name, "name": file.name,
+                      "checksum": checksum, "digest": drop.mapping_digest})
+
+
+def _record_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: str, status: str,
+                 rows: int = 0, quarantined: int = 0, deleted: int = 0, reason: str | None = None,
+                 conn: Any = None) -> None:
     statement = text(
-        "insert into meta.file_loads (drop_name, file_name, checksum, run_id, status, rows_loaded, rows_quarantined,"
-        " reason) values (:drop_name, :file_name, :checksum, :run_id, :status, :rows_loaded, :rows_quarantined,"
-        " :reason) on conflict (drop_name, checksum) do update set"
-        " file_name = excluded.file_name, run_id = excluded.run_id, status = excluded.status,"
-        " rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,"
-        " reason = excluded.reason, loaded_at = now()"
+        "insert into meta.file_loads (drop_name, file_name, checksum, mapping_digest, size_bytes, modified, run_id,"
+        " status, rows_loaded, rows_quarantined, rows_deleted, reason) values (:drop_name, :file_name, :checksum,"
+        " :digest, :size, :modified, :run_id, :status, :rows_loaded, :rows_quarantined, :rows_deleted, :reason)"
+        " on conflict (drop_name, file_name, checksum, mapping_digest) do update set"
+        " size_bytes = excluded.size_bytes, modified = excluded.modified, run_id = excluded.run_id,"
+        " status = excluded.status, rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,"
+        " rows_deleted = excluded.rows_deleted, reason = excluded.reason, loaded_at = clock_timestamp()"
     )
-    params = {"drop_name": drop.name, "file_name": name, "checksum": checksum, "run_id": run_id, "status": status,
-              "rows_loaded": rows, "rows_quarantined": quarantined, "reason": reason}
+    params = {"drop_name": drop.name, "file_name": file.name, "checksum": checksum, "digest": drop.mapping_digest,
+              "size": file.size, "modified": file.modified, "run_id": run_id, "status": status, "rows_loaded": rows,
+              "rows_quarantined": quarantined, "rows_deleted": deleted, "reason": reason}
     if conn is not None:
         conn.execute(statement, params)
     else:
@@ -266,55 +434,89 @@ def _record_file(eng: Engine, drop: Drop, name: str, checksum: str, run_id: str,
             own.execute(statement, params)
 
 
-def _load_file(eng: Engine, drop: Drop, name: str, content: bytes, checksum: str, run_id: str) -> tuple[int, int]:
-    rows = _rows(drop, name, content)
+def _quarantine_payload(name: str, number: int, row: object, mapped: object) -> str:
+    return _ENCODE({"file": name, "line": number, "row": without_nul(row), "mapped": without_nul(mapped)}).decode()
+
+
+def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: str) -> tuple[int, int, int]:
+    """Land one file in one transaction: (rows loaded, rows quarantined, records marked deleted)."""
+    name = file.name
     loaded_at = datetime.now(UTC)
     batch_id = str(uuid.uuid4())
-    good, bad = [], []
-
-    def reject(number: int, row: object, reason: str) -> None:
-        # the mapped fields too: suppression reads an opt-out from a quarantined row (sql/nurture)
-        mapped = ({drop.columns.get(k, k): v for k, v in row.items()} if isinstance(row, dict) else {})
-        bad.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
-                    "payload": json.dumps({"file": name, "line": number, "row": without_nul(row),
-                                           "mapped": without_nul(mapped)}, default=str)})
-
-    for number, row, problem in rows:
-        if row is not None and without_nul(row) != row:
-            reject(number, row, "contains a NUL character (0x00), which PostgreSQL cannot store; stored here as"
-                                " U+FFFD")
-            continue
-        shaped, reason = _shape(drop, row) if row is not None else (None, problem)
-        if shaped is None:
-            reject(number, row, reason)
-            continue
-        record_id = shaped.pop("_record_id")
-        good.append((record_id, number, row, shaped | {"_file": name, "_line": number}))
-    latest: dict[str, dict[str, Any]] = {}
-    lines: dict[str, int] = {}
-    for record_id, number, row, payload in reversed(good):  # the last line of an id in a file wins
-        if record_id in latest:
-            reject(number, row, f"id {record_id!r} appears again on line {lines[record_id]}, which is loaded")
-            continue
-        latest[record_id], lines[record_id] = payload, number
+    quarantine = text(
+        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
+        " reason, payload, run_id) values (:source, :entity, :record_id, :version_at, 'file_drop', 'parse', '',"
+        " :reason, cast(:payload as jsonb), :run_id) on conflict do nothing")
     with eng.begin() as conn:
         table = ensure_raw_table(conn, SOURCE, drop.entity)
-        copy_rows(conn, table, COLUMNS, (
-            (record_id, loaded_at, False, json.dumps(payload, separators=(",", ":")), batch_id, loaded_at)
-            for record_id, payload in latest.items()
-        ))
+        conn.exec_driver_sql("create temporary table drop_rows (record_id text, line integer, payload jsonb)"
+                             " on commit drop")
+        seen = bad = 0
+        with file.open() as handle:
+            rows = _rows(drop, name, handle)
+            while chunk := list(islice(rows, CHUNK_ROWS)):
+                seen += len(chunk)
+                good, rejected = [], []
+                for number, row, problem in chunk:
+                    reason = problem
+                    if row is not None and without_nul(row) != row:
+                        reason = "contains a NUL character (0x00), which PostgreSQL cannot store; stored here as U+FFFD"
+                    shaped = None
+                    if not reason and row is not None:
+                        shaped, reason = _shape(drop, row)
+                    if shaped is None:
+                        # the mapped fields too: suppression reads an opt-out from a quarantined row (sql/nurture)
+                        mapped = {drop.columns.get(k, k): v for k, v in row.items()} if isinstance(row, dict) else {}
+                        rejected.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
+                                         "payload": _quarantine_payload(name, number, row, mapped)})
+                        continue
+                    record_id = shaped.pop("_record_id")
+                    shaped |= {"_drop": drop.name, "_file": name, "_line": number}
+                    good.append((record_id, number, _ENCODE(shaped).decode()))
+                copy_rows(conn, "drop_rows", ("record_id", "line", "payload"), good)
+                if rejected:
+                    conn.execute(quarantine, [{**r, "source": SOURCE, "entity": drop.entity, "version_at": loaded_at,
+                                               "run_id": run_id} for r in rejected])
+                bad += len(rejected)
+        if not seen:
+            raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
+        params = {"source": SOURCE, "entity": drop.entity, "version_at": loaded_at, "run_id": run_id,
+                  "batch_id": batch_id, "drop": drop.name, "file": name}
+        # within a file the last line of an id wins; the earlier ones are quarantined saying so
+        bad += conn.execute(text(
+            "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
+            " reason, payload, run_id)"
+            " select :source, :entity, cast(:file as text) || ':' || d.line, :version_at, 'file_drop', 'parse', '',"
+            "     cast(:file as text) || ' line ' || d.line || ': id ' || quote_literal(d.record_id)"
+            "     || ' appears again on line ' || d.last_line || ', which is loaded',"
+            "     jsonb_build_object('file', cast(:file as text), 'line', d.line, 'mapped', d.payload), :run_id"
+            " from (select *, max(line) over (partition by record_id) as last_line from drop_rows) as d"
+            " where d.line < d.last_line on conflict do nothing"), params).rowcount
+        loaded = conn.execute(text(
+            f"insert into {table} (record_id, version_at, is_deleted, payload, batch_id, extracted_at)"  # noqa: S608 - raw_table() checks the name
+            " select distinct on (record_id) record_id, :version_at, false, payload, cast(:batch_id as uuid),"
+            " :version_at from drop_rows order by record_id, line desc"), params).rowcount
+        deleted = _mark_missing_deleted(conn, drop, table, params) if drop.mode == "snapshot" else 0
         conn.execute(
             text("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
-                 " values (:batch_id, :run_id, :source, :entity, :rows, :rows)"),
-            {"batch_id": batch_id, "run_id": run_id, "source": SOURCE, "entity": drop.entity, "rows": len(latest)},
+                 " values (:batch_id, :run_id, :source, :entity, :received, :new)"),
+            params | {"received": loaded + deleted, "new": loaded + deleted},
         )
-        if bad:
-            conn.execute(
-                text("insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
-                     " column_name, reason, payload, run_id) values (:source, :entity, :record_id, :version_at,"
-                     " 'file_drop', 'parse', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
-                [{**b, "source": SOURCE, "entity": drop.entity, "version_at": loaded_at, "run_id": run_id}
-                 for b in bad],
-            )
-        _record_file(eng, drop, name, checksum, run_id, "loaded", len(latest), len(bad), None, conn)
-    return len(latest), len(bad)
+        _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn)
+    return loaded, bad, deleted
+
+
+def _mark_missing_deleted(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> int:
+    """A snapshot is the drop's whole current state: each record of the drop whose latest version is
+    live and which the new file lacks gets a deleted version (its last payload, ``is_deleted``).
+    A record belongs to the drop by its payload's ``_drop``, or, for rows landed before that was
+    recorded, by a file name the drop loaded."""
+    return conn.execute(text(
+        f"insert into {table} (record_id, version_at, is_deleted, payload, batch_id, extracted_at)"  # noqa: S608 - raw_table() checks the name
+        " select l.record_id, :version_at, true, l.payload, cast(:batch_id as uuid), :version_at from ("
+        f"     select distinct on (record_id) record_id, is_deleted, payload from {table}"
+        "     where version_at < :version_at and (payload ->> '_drop' = :drop or (payload ->> '_drop' is null"
+        "         and payload ->> '_file' in (select file_name from meta.file_loads where drop_name = :drop)))"
+        "     order by record_id, version_at desc) as l"
+        " where not l.is_deleted and not exists (select 1 from drop_rows as d where d.record_id = l.record_id)"),
+        params).rowcount

@@ -257,6 +257,7 @@ class DropSettings(Strict):
     location: str
     pattern: str = "*.csv"
     format: Literal["csv", "jsonl"] = "csv"
+    mode: Literal["append", "snapshot"] = "append"
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8"
     id_column: str = "id"
@@ -266,6 +267,13 @@ class DropSettings(Strict):
     numbers: list[str] = []
     date_format: str = "%Y-%m-%d"
     decimal: Annotated[str, Field(min_length=1, max_length=1)] = "."
+
+    @field_validator("pattern")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if value.startswith("/") or ".." in re.split(r"[/\\]", value):
+            raise ValueError(f"pattern {value!r} reaches outside the drop's folder (an absolute path or '..')")
+        return value
 
     @field_validator("entity")
     @classmethod

@@ -44,15 +44,25 @@ def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
 
 
 def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
-    from smarketing.file_drops import load_drop, load_drops
+    """Apply every drop's new files. A rejected file, or a drop whose folder cannot be read, is
+    logged as a warning and named in the result; the other files and drops go on."""
+    import logging
+
+    from smarketing.file_drops import FileDropError, load_drop, load_drops
 
     eng, started = _engine(), datetime.now(UTC)
-    stats = {}
+    stats: dict[str, Any] = {}
     try:
         for drop in load_drops():
-            result = load_drop(eng, drop, run_id)
+            try:
+                result = load_drop(eng, drop, run_id)
+            except (FileDropError, OSError) as exc:
+                logging.getLogger(__name__).warning("drop %s was not read: %s", drop.name, exc)
+                stats[drop.name] = {"error": str(exc)}
+                continue
             stats[drop.name] = {"files_loaded": result.files_loaded, "files_skipped": result.files_skipped,
-                                "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+                                "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined,
+                                "rows_deleted": result.rows_deleted, "files_rejected": result.rejected}
     finally:
         record_run(eng, run_id, "file_drops", as_of, started, stats)
     return stats

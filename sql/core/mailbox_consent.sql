@@ -33,7 +33,7 @@ flags as (
     from staging.stg_salesforce__contacts
     where contact_id in (select record_id from changed where source = 'salesforce' and entity = 'contacts')
     union all
-    select 'file', 'leads', lead_id, email, has_email_opt_out, version_at, false
+    select 'file', 'leads', lead_id, email, has_email_opt_out, version_at, is_deleted
     from staging.stg_file__leads
     where lead_id in (select record_id from changed where source = 'file' and entity = 'leads')
 ),

@@ -5,7 +5,7 @@ with salesforce as (
 ),
 
 file_deals as (
-    select * from staging.stg_file__deals
+    select * from staging.stg_file__deals where not is_deleted
 ),
 
 final as (

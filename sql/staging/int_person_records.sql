@@ -18,7 +18,7 @@ salesforce_contacts as (
 ),
 
 file_leads as (
-    select * from staging.stg_file__leads
+    select * from staging.stg_file__leads where not is_deleted
 ),
 
 unioned as (

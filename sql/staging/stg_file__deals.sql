@@ -1,4 +1,5 @@
--- Grain: one row per closed-won deal of the deals file drop, its latest version.
+-- Grain: one row per closed-won deal of the deals file drop, its latest version (deleted: missing
+-- from the newest file of a snapshot drop).
 create or replace view staging.stg_file__deals as
 with latest as (
     select * from staging.latest_file__deals
@@ -15,7 +16,8 @@ final as (
             as amount,
         coalesce(nullif(btrim(payload ->> 'currency'), ''), 'EUR') as currency,
         record_id,
-        batch_id
+        batch_id,
+        is_deleted  -- last: create or replace view appends columns only
     from latest
 )
 

@@ -1,4 +1,5 @@
--- Grain: one row per lead of the leads file drop (config/file_drops.yaml), its latest version.
+-- Grain: one row per lead of the leads file drop (config/file_drops.yaml), its latest version
+-- (deleted: missing from the newest file of a snapshot drop).
 create or replace view staging.stg_file__leads as
 with latest as (
     select * from staging.latest_file__leads
@@ -19,7 +20,8 @@ final as (
         meta.try_date(payload ->> 'sql_date') as converted_date,
         core.is_opt_out_value(payload ->> 'email_opt_out') as has_email_opt_out,
         record_id,
-        batch_id
+        batch_id,
+        is_deleted  -- last: create or replace view appends columns only
     from latest
 )
 

@@ -1,5 +1,6 @@
 """File drops: loaded once, whole or not at all, bad rows quarantined; CSV exports alone feed the funnel."""
 
+import os
 import shutil
 from dataclasses import replace
 from datetime import date
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from smarketing.config import PATHS
-from smarketing.file_drops import FileDropError, load_drop, load_drops
+from smarketing.config import PATHS, ConfigError
+from smarketing.file_drops import load_drop, load_drops
 
 EXAMPLES = PATHS.root / "examples" / "file_drops"
 
@@ -47,11 +48,13 @@ def test_good_files_load_and_a_bad_row_is_quarantined_with_its_reason(empty_ware
     assert payload["first_contact_date"] == "2026-05-03" and payload["origin_channel"] == "Paid search"
 
 
-def test_a_file_is_loaded_once_by_checksum_even_under_another_name(empty_warehouse, drops):
+def test_a_copy_under_another_name_is_skipped_saying_so(empty_warehouse, drops):
     load_drop(empty_warehouse, drops["leads"], "run-1")
     shutil.copy(drops["dir"] / "leads" / "leads_2026-05.csv", drops["dir"] / "leads" / "leads_2026-05-resent.csv")
     again = load_drop(empty_warehouse, drops["leads"], "run-2")
     assert (again.files_loaded, again.files_skipped, again.rows_loaded) == (0, 3, 0)
+    assert again.skipped["leads_2026-05-resent.csv"].startswith("the same content as leads_2026-05.csv, loaded ")
+    assert again.skipped["leads_2026-06.csv"].startswith("unchanged since it was loaded ")
     assert rows(empty_warehouse, "select count(*) from raw.file__leads") == [(8,)]
 
 
@@ -62,19 +65,120 @@ def test_a_file_is_loaded_once_by_checksum_even_under_another_name(empty_warehou
         ("Lead ID;First contact\nL-1;02/06/2026;Müller\n".encode("latin-1") + b"\xfc\n", "is not valid utf-8"),
         (b"", "is empty or has no header row"),
         (b"Lead ID;First contact;Channel;Landing page;E-mail\n\n", "has no data rows"),
+        (b"Lead ID;First contact;Channel;Landing page;E-mail;E-mail\nL-1;02/06/2026;Web;/;a@example.com;\n",
+         "repeats column name(s) ['E-mail']"),
     ],
-    ids=["missing-column", "wrong-encoding", "empty", "header-only"],
+    ids=["missing-column", "wrong-encoding", "empty", "header-only", "repeated-column"],
 )
 def test_a_malformed_file_is_rejected_whole_and_the_others_still_load(empty_warehouse, drops, content, reason):
     (drops["dir"] / "leads" / "leads_broken.csv").write_bytes(content)
-    with pytest.raises(FileDropError, match=r"file leads_broken.csv") as err:
-        load_drop(empty_warehouse, drops["leads"], "run-1")
-    assert reason in str(err.value)
-    assert rows(empty_warehouse, "select file_name, status from meta.file_loads order by file_name") == [
-        ("leads_2026-05.csv", "loaded"), ("leads_2026-06.csv", "loaded"), ("leads_broken.csv", "rejected"),
+    stats = load_drop(empty_warehouse, drops["leads"], "run-1")
+    assert list(stats.rejected) == ["leads_broken.csv"] and stats.files_loaded == 2
+    assert reason in stats.rejected["leads_broken.csv"]
+    assert rows(empty_warehouse, "select file_name, status, reason like '%' || :reason || '%' from meta.file_loads"
+                                 " order by file_name", reason=reason) == [
+        ("leads_2026-05.csv", "loaded", None), ("leads_2026-06.csv", "loaded", None),
+        ("leads_broken.csv", "rejected", True),
     ]
     assert rows(empty_warehouse, "select count(*) from raw.file__leads where payload->>'_file' = 'leads_broken.csv'") \
         == [(0,)]
+
+
+def test_an_unchanged_rejected_file_is_not_read_again_and_a_fixed_one_loads(empty_warehouse, drops):
+    broken = drops["dir"] / "leads" / "leads_broken.csv"
+    broken.write_bytes(b"Lead;Channel\nL-1;Web\n")
+    load_drop(empty_warehouse, drops["leads"], "run-1")
+    # same size and modification time, other bytes: proof the second run does not read it
+    stamp = broken.stat()
+    broken.write_bytes(b"Lead;Channel\nL-2;Web\n")
+    os.utime(broken, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    again = load_drop(empty_warehouse, drops["leads"], "run-2")
+    assert again.rejected == {} and again.files_loaded == 0
+    assert again.skipped["leads_broken.csv"].startswith("unchanged since it was rejected ")
+    assert "lacks required column(s)" in again.skipped["leads_broken.csv"]
+    broken.write_bytes(b"Lead ID;First contact;Channel;Landing page;E-mail\nL-2001;01/06/2026;Web;/;\n")
+    fixed = load_drop(empty_warehouse, drops["leads"], "run-3")
+    assert (fixed.files_loaded, fixed.rows_loaded, fixed.rejected) == (1, 1, {})
+
+
+def test_a_file_edited_or_reverted_applies_again(empty_warehouse, drops):
+    """Append mode: each file's latest content is applied; going back to earlier content is a change too."""
+    folder = Path(drops["leads"].location)
+    may = folder / "leads_2026-05.csv"
+    original = may.read_text()
+    load_drop(empty_warehouse, drops["leads"], "run-1")
+    may.write_text(original.replace("Paid search;/pricing;mira", "Webinar;/pricing;mira"))
+    assert load_drop(empty_warehouse, drops["leads"], "run-2").files_loaded == 1
+    may.write_text(original)
+    assert load_drop(empty_warehouse, drops["leads"], "run-3").files_loaded == 1
+    latest = rows(empty_warehouse, "select payload ->> 'origin_channel' from raw.file__leads where record_id = 'L-1001'"
+                                   " order by version_at desc limit 1")
+    assert latest == [("Paid search",)]
+
+
+def test_a_changed_mapping_applies_the_files_again(empty_warehouse, drops):
+    load_drop(empty_warehouse, drops["leads"], "run-1")
+    remapped = replace(drops["leads"], columns={**drops["leads"].columns, "Landing page": "landing_page_path"})
+    again = load_drop(empty_warehouse, remapped, "run-2")
+    assert (again.files_loaded, again.files_skipped) == (2, 0)
+    assert rows(empty_warehouse, "select payload ->> 'landing_page_path' from raw.file__leads"
+                                 " where record_id = 'L-1001' order by version_at desc limit 1") == [("/pricing",)]
+
+
+def test_a_snapshot_drop_applies_its_newest_file_and_marks_missing_records_deleted(empty_warehouse, drops):
+    folder = Path(drops["leads"].location)
+    snapshot = replace(drops["leads"], mode="snapshot")
+    first = load_drop(empty_warehouse, snapshot, "run-1")
+    assert first.skipped == {"leads_2026-05.csv": "older than leads_2026-06.csv, the newest file of this snapshot"
+                                                  " drop"}
+    assert (first.rows_loaded, first.rows_deleted) == (3, 0)
+    june = folder / "leads_2026-06.csv"
+    original = june.read_text()
+    june.write_text("\n".join(line for line in original.splitlines() if not line.startswith("L-1009")) + "\n")
+    second = load_drop(empty_warehouse, snapshot, "run-2")
+    assert (second.rows_loaded, second.rows_deleted) == (2, 1)
+    june.write_text(original)  # reverted: L-1009 is back
+    third = load_drop(empty_warehouse, snapshot, "run-3")
+    assert (third.rows_loaded, third.rows_deleted) == (3, 0)
+    assert rows(empty_warehouse, "select is_deleted from raw.file__leads where record_id = 'L-1009'"
+                                 " order by version_at") == [(False,), (True,), (False,)]
+    assert load_drop(empty_warehouse, snapshot, "run-4").files_loaded == 0
+
+
+def test_files_outside_the_drop_folder_are_not_read(empty_warehouse, drops, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("Lead ID;First contact;Channel;Landing page;E-mail\nL-666;01/06/2026;Web;/;x@example.com\n")
+    (Path(drops["leads"].location) / "leads_link.csv").symlink_to(secret)
+    stats = load_drop(empty_warehouse, drops["leads"], "run-1")
+    assert "outside the drop's folder" in stats.skipped["leads_link.csv"]
+    assert rows(empty_warehouse, "select count(*) from raw.file__leads where record_id = 'L-666'") == [(0,)]
+
+
+def test_a_pattern_reaching_outside_the_folder_is_a_config_error(tmp_path):
+    from tests.fixtures.drops import leads_drop
+
+    with pytest.raises(ConfigError, match=r"pattern '\.\./\*\.csv' reaches outside the drop's folder"):
+        leads_drop(tmp_path, "Lead ID\nL-1\n", "    pattern: '../*.csv'\n")
+
+
+def test_a_file_larger_than_a_chunk_streams_through(empty_warehouse, drops, monkeypatch):
+    """Rows are shaped and copied CHUNK_ROWS at a time; duplicates across chunks still resolve."""
+    from smarketing import file_drops
+
+    monkeypatch.setattr(file_drops, "CHUNK_ROWS", 2)
+    folder = Path(drops["leads"].location)
+    for old in folder.iterdir():
+        old.unlink()
+    lines = [f"L-{n};01/06/2026;Web;/;" for n in range(7)] + ["L-1;02/06/2026;Fair;/;", "L-9;31/02/2026;Web;/;"]
+    (folder / "leads_big.csv").write_text("Lead ID;First contact;Channel;Landing page;E-mail\n" + "\n".join(lines))
+    stats = load_drop(empty_warehouse, drops["leads"], "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (7, 2)
+    assert rows(empty_warehouse, "select payload ->> 'origin_channel' from raw.file__leads where record_id = 'L-1'") \
+        == [("Fair",)]
+    assert sorted(r for (r,) in rows(empty_warehouse, "select reason from quarantine.records")) == [
+        "leads_big.csv line 10: field 'first_contact_date' does not match the date format '%d/%m/%Y'",
+        "leads_big.csv line 3: id 'L-1' appears again on line 9, which is loaded",
+    ]
 
 
 def test_byte_order_mark_and_json_lines(empty_warehouse, drops, tmp_path):
@@ -103,15 +207,13 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
     June 2026: leads L-1006, L-1007, L-1009 (3; L-1008's 31/06 is quarantined); deals L-1003
     (declared 25,000.00, 2 June) and L-1007 (3,150.50, 29 June): 2 won, 28,150.50.
     recent_customers as of 30 June: tom.weber@example.org and jan.vogt@example.com.
+    An empty file beside the leads is rejected, and everything else still runs.
     """
     from smarketing import tasks
+    from smarketing.report import summary
 
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(EXAMPLES / "file_drops.yaml", config / "file_drops.yaml")
-    shutil.copy(EXAMPLES / "nurture.yaml", config / "nurture.yaml")
-    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    files_only_config(tmp_path, monkeypatch)
+    (tmp_path / "leads" / "leads_2026-07.csv").write_bytes(b"")
 
     stats = tasks.run_pipeline("csv-only", date(2026, 6, 30))
 
@@ -127,6 +229,41 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
                                     " order by email")
     assert [m for (m,) in members] == ["jan.vogt@example.com", "tom.weber@example.org"]
     assert stats["file_drops"]["crm_leads"]["rows_quarantined"] == 1
+    assert list(stats["file_drops"]["crm_leads"]["files_rejected"]) == ["leads_2026-07.csv"]
+    shown = summary(empty_warehouse, "postgresql://x@y/z", date(2026, 6, 30))
+    assert "crm_leads: 2 file(s) loaded, 1 rejected:\n    file leads_2026-07.csv is empty" in shown
+
+
+def test_a_lead_missing_from_a_new_snapshot_leaves_the_funnel(empty_warehouse, tmp_path, monkeypatch):
+    """A snapshot drop's newest file is the whole state: a lead no longer in it no longer counts."""
+    from smarketing import tasks
+
+    files_only_config(tmp_path, monkeypatch, extra="    mode: snapshot\n")
+    (tmp_path / "leads" / "leads_2026-05.csv").unlink()
+    june = tmp_path / "leads" / "leads_2026-06.csv"
+    tasks.run_pipeline("snapshot-1", date(2026, 6, 30))
+    june_leads = "select leads from marts.funnel where channel = 'all' and month = '2026-06-01'"
+    assert rows(empty_warehouse, june_leads) == [(3,)]
+    june.write_text("\n".join(line for line in june.read_text().splitlines() if not line.startswith("L-1009")))
+    tasks.run_pipeline("snapshot-2", date(2026, 6, 30))
+    assert rows(empty_warehouse, june_leads) == [(2,)]
+    assert rows(empty_warehouse, "select p.is_deleted from core.person as p join core.person_identity as i"
+                                 " using (person_id) where i.source_record_id = 'L-1009'") == [(True,)]
+
+
+def files_only_config(tmp_path, monkeypatch, extra: str = "") -> None:
+    """config/ of examples/file_drops (no API), its drops reading copies of the example files in
+    ``tmp_path``; ``extra`` adds YAML lines to the leads drop."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text("systems: {}\n")
+    shutil.copytree(EXAMPLES / "leads", tmp_path / "leads")
+    shutil.copytree(EXAMPLES / "deals", tmp_path / "deals")
+    drops = (EXAMPLES / "file_drops.yaml").read_text().replace("examples/file_drops/", f"{tmp_path}/")
+    (config / "file_drops.yaml").write_text(drops.replace("    pattern: \"leads_*.csv\"\n",
+                                                          "    pattern: \"leads_*.csv\"\n" + extra))
+    shutil.copy(EXAMPLES / "nurture.yaml", config / "nurture.yaml")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
 
 
 def test_a_row_with_a_nul_character_is_quarantined_and_the_rest_loads(empty_warehouse, drops):
@@ -152,8 +289,8 @@ def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, t
 
     drop = leads_drop(tmp_path, "Lead ID;Datum;Do not email\nL-1;04.05.2026;yes\n",
                       "    columns: {Datum: first_contact_date, Do not emial: email_opt_out}\n")
-    with pytest.raises(FileDropError, match=r"lacks required column\(s\) \['Do not emial'\]"):
-        load_drop(empty_warehouse, drop, "run-1")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert "lacks required column(s) ['Do not emial']" in stats.rejected["export.csv"]
     assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0
 
 
@@ -177,3 +314,28 @@ def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse,
     assert [r for (r,) in rows(empty_warehouse, "select reason from quarantine.records order by record_id")] == [
         f"deals_trial.csv line {n}: field 'revenue' is not a number (decimal separator ','{extra})"
         for n, extra in ((3, ", '.' groups thousands"), (4, ""), (5, ""))]
+
+
+def test_files_status_says_what_the_next_run_does_and_reload_applies_again(empty_warehouse, tmp_path, monkeypatch,
+                                                                          capsys):
+    from smarketing import cli
+
+    files_only_config(tmp_path, monkeypatch)
+    (tmp_path / "leads" / "leads_2026-07.csv").write_bytes(b"")
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  leads_2026-05.csv: loads on the next run", "  leads_2026-06.csv: loads on the next run",
+        "  leads_2026-07.csv: loads on the next run"]
+    drop = next(d for d in load_drops() if d.name == "crm_leads")
+    load_drop(empty_warehouse, drop, "run-1")
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    shown = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split(": ", 1)[0] for line in shown] == ["  leads_2026-05.csv", "  leads_2026-06.csv",
+                                                          "  leads_2026-07.csv"]
+    assert shown[0].endswith("unchanged since it was loaded " + shown[0].rsplit("loaded ", 1)[1])
+    assert "unchanged since it was rejected" in shown[2] and "is empty or has no header row" in shown[2]
+    assert cli.main(["files", "reload", "crm_leads"]) == 1  # one file is still rejected
+    out = capsys.readouterr().out
+    assert out.startswith("drop crm_leads: 2 file(s) loaded again (8 rows, 1 quarantined, 0 marked deleted)")
+    assert rows(empty_warehouse, "select count(distinct version_at) from raw.file__leads") == [(4,)]
+    assert cli.main(["files", "reload", "no_such_drop"]) == 2
