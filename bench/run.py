@@ -229,7 +229,7 @@ def dag_parse_seconds() -> dict[str, float]:
     import sys
 
     from smarketing.config import PATHS
-    from smarketing.demo import airflow_env
+    from smarketing.local_airflow import airflow_env
 
     probe = ("import sys, time, importlib.util\n"
              "import airflow.sdk\n"

@@ -24,7 +24,7 @@ AIRFLOW_HOME = STATE / "airflow"
 
 shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 shutil.rmtree(STATE / "data_docs", ignore_errors=True)
-from smarketing.demo import airflow_env  # noqa: E402 - pure function, no airflow import
+from smarketing.local_airflow import airflow_env  # noqa: E402 - pure function, no airflow import
 
 os.environ.update(airflow_env(AIRFLOW_HOME, ROOT))
 os.environ["SMARKETING_EXPORT_DIR"] = str(STATE / "exports")

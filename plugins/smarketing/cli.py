@@ -1,6 +1,7 @@
 """``smarketing``: the command line for people.
 
     smarketing demo                       run the whole pipeline on demo data and print the results
+    smarketing run [--as-of D] [--full-refresh] [--only STAGE]   the same on your own sources (config/)
     smarketing warehouse start|stop|url|psql [--admin]   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
     smarketing config check               validate every file in config/ (unknown keys, types, values)
@@ -127,31 +128,58 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from smarketing import demo
+    return _run(args, demo=True)
 
-    as_of = date.fromisoformat(args.as_of)
+
+def _run(args: argparse.Namespace, demo: bool = False) -> int:
+    """Run the DAGs through Airflow in this process (``dag.test``), then print the summary."""
+    from smarketing import local_airflow
+
+    as_of = args.as_of
+    if as_of > date.today():
+        print(f"--as-of {as_of} is in the future: a business date can only be today or earlier", file=sys.stderr)
+        return 2
+    only = getattr(args, "only", None)
+    stages = tuple(d for d in local_airflow.DAG_ORDER if not only or d.removeprefix("smarketing_") in only)
     print(f"Preparing Airflow metadata (SQLite) in {PATHS.root / '.airflow'} ...", flush=True)
-    demo.prepare_airflow(PATHS.root / ".airflow")
+    local_airflow.prepare_airflow(PATHS.root / ".airflow")
 
-    from smarketing import config, warehouse
+    from sqlalchemy import text
+
+    from smarketing import config, settings, warehouse
     from smarketing.report import summary
 
-    if config.connection_uri() is None:  # the demo's own warehouse, unless one is configured
+    settings.require_valid()
+    if config.connection_uri() is None:  # the local warehouse, unless one is configured
         from smarketing import embedded
 
         embedded.start(PATHS.warehouse_data)
     url = config.warehouse_url()
-    hubspot_url, salesforce_url = demo.start_fake_apis()
-    print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
-    print("Running the DAGs with dag.test() ...", flush=True)
-    outcomes = demo.run_dags(as_of)
+    if demo:
+        from smarketing.demo import start_fake_apis
+
+        hubspot_url, salesforce_url = start_fake_apis()
+        print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
+    print(f"Running {', '.join(stages)} for {as_of} with dag.test() ...", flush=True)
+    outcomes = local_airflow.run_dags(as_of, stages, {"full_refresh": True} if getattr(args, "full_refresh", False)
+                                      else None)
     for outcome in outcomes:
-        print(f"  {outcome.dag_id:<24} {outcome.state:<8} {outcome.seconds:6.1f} s")
-    if any(o.state != "success" for o in outcomes) or len(outcomes) != len(demo.DAG_ORDER):
-        print("The pipeline failed; the task logs above say why.", file=sys.stderr)
+        print(f"  {outcome.dag_id:<24} {outcome.state if outcome.ok else outcome.problem():<8}"
+              f" {outcome.seconds:6.1f} s")
+    if len(outcomes) != len(stages) or not all(o.ok for o in outcomes):
+        print("The run failed; the task logs above say why.", file=sys.stderr)
         return 1
+    eng = warehouse.engine(url)
+    with eng.connect() as conn:
+        built = conn.execute(text("select as_of from meta.runs where stage = 'kpis' and as_of is not null"
+                                  " order by finished_at desc limit 1")).scalar()
+    if built is None:
+        print("\nNo KPIs built yet: run the transform and kpis stages (without --only) for results.")
+        return 0
+    if built != as_of:
+        print(f"\nThe marts are from the last KPI run, as of {built} (this run did not build them).")
     print()
-    print(summary(warehouse.engine(url), url, as_of))
+    print(summary(eng, url, built))
     return 0
 
 
@@ -228,8 +256,15 @@ def _files(args: argparse.Namespace) -> int:
     if args.drop and args.drop not in drops:
         print(f"no drop {args.drop!r}; drops: {', '.join(sorted(drops))}", file=sys.stderr)
         return 2
-    eng = warehouse.engine(config.warehouse_url())
+    try:
+        eng = warehouse.engine(config.warehouse_url())
+    except config.ConfigError:
+        if args.action == "reload":
+            raise
+        eng = None  # no warehouse yet: nothing was loaded
+        print("(no warehouse running or configured: nothing has been loaded yet)")
     if args.action == "reload":
+        assert eng is not None
         if not args.drop:
             print("usage: smarketing files reload DROP", file=sys.stderr)
             return 2
@@ -320,6 +355,7 @@ def _lists(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from smarketing.demo.world import AS_OF
+    from smarketing.local_airflow import STAGES
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.pop("PGPASSWORD", None) is not None:
@@ -335,8 +371,20 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the demo data through Airflow")
-    demo.add_argument("--as-of", default=AS_OF.isoformat(), help="business date of the run (default %(default)s)")
+    demo.add_argument("--as-of", type=date.fromisoformat, default=AS_OF,
+                      help="business date of the run (default %(default)s)")
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run the DAGs on the configured sources through Airflow, then show results",
+                         description="Run the four DAGs once, in this process, on the sources of config/ (APIs"
+                                     " through their Airflow connections, file drops), then print the summary."
+                                     " Exits non-zero when a task failed or nothing ran.")
+    run.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
+                     help="business date (YYYY-MM-DD, today or earlier; default today)")
+    run.add_argument("--full-refresh", action="store_true", help="recompute core from every landed row")
+    run.add_argument("--only", action="append", choices=list(STAGES), metavar="STAGE",
+                     help=f"run only this stage (repeatable): {', '.join(STAGES)}")
+    run.set_defaults(func=_run)
 
     wh = sub.add_parser("warehouse", help="the embedded PostgreSQL warehouse")
     wh.add_argument("action", choices=["start", "stop", "url", "psql", "create-login", "checksums", "remove"],

@@ -304,12 +304,16 @@ def _loads(conn: Connection, drop: Drop) -> list[Any]:
         " from meta.file_loads where drop_name = :drop order by loaded_at, file_name"), {"drop": drop.name}))
 
 
-def plan(eng: Engine, drop: Drop, force: bool = False) -> tuple[list[Step], dict[str, str]]:
+def plan(eng: Engine | None, drop: Drop, force: bool = False) -> tuple[list[Step], dict[str, str]]:
     """What the next load of ``drop`` does with each of its files, and the files left out with the
-    reason (outside the folder). ``force`` loads again what the recorded loads would skip."""
+    reason (outside the folder). ``force`` loads again what the recorded loads would skip; without
+    a warehouse (``eng`` None, or one not yet migrated) nothing was loaded yet."""
     files, outside = list_files(drop)
-    with eng.connect() as conn:
-        records = _loads(conn, drop)
+    records = []
+    if eng is not None:
+        with eng.connect() as conn:
+            if conn.execute(text("select to_regclass('meta.file_loads') is not null")).scalar():
+                records = _loads(conn, drop)
     digest = drop.mapping_digest
     last_of_name = {r.file_name: r for r in records}  # the latest attempt per name (records are oldest first)
     applied = [r for r in records if r.status == "loaded" and r.mapping_digest == digest]

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from smarketing.demo import DAG_ORDER, prepare_airflow, run_dags
+from smarketing.local_airflow import DAG_ORDER, prepare_airflow, run_dags
 from tests.conftest import AIRFLOW_HOME, live_records, reset_warehouse
 from tests.fixtures import demo_story
 
@@ -44,3 +44,24 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
     hubspot, salesforce = fake_apis
     assert hubspot.calls("/crm/v3/objects/contacts/search") > 0, "extract went through the HubSpot API"
     assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"
+
+
+def test_a_failed_task_is_reported_and_stops_the_chain(outcomes, tmp_path, monkeypatch):
+    """A HubSpot system without its Airflow connection: extract fails at once, nothing runs after it."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text("systems:\n  hubspot:\n    kind: hubspot\n    conn_id: no_such_connection\n")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    (extract,) = run_dags(date(2026, 6, 30))
+    assert (extract.dag_id, extract.ok) == ("smarketing_extract", False)
+    assert "task(s) failed" in extract.problem()
+
+
+def test_a_business_date_before_the_dags_start_date_still_runs_every_task(outcomes, engine):
+    """The DAGs start in 2026; a run for 2018 ran no task and said success. Runs last in this
+    module: it rebuilds the marts for 2018."""
+    (kpis,) = run_dags(date(2018, 11, 30), ("smarketing_kpis",))
+    assert kpis.ok and kpis.tasks == {"success": 1}
+    with engine.connect() as conn:
+        assert conn.execute(text("select as_of from meta.runs where stage = 'kpis' order by finished_at desc"
+                                 " limit 1")).scalar() == date(2018, 11, 30)

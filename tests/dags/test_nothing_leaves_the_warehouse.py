@@ -13,8 +13,8 @@ import re
 from datetime import date
 from urllib.parse import quote
 
-from smarketing.demo import prepare_airflow, run_dags
 from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault, connection_env
+from smarketing.local_airflow import prepare_airflow, run_dags
 from tests.conftest import AIRFLOW_HOME, STATE, reset_warehouse
 from tests.fixtures import demo_story
 
