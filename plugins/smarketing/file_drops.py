@@ -39,10 +39,12 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import Connection, Engine, text
 
+from smarketing import file_catalog
 from smarketing.config import PATHS
 from smarketing.landing import ensure_raw_table, without_nul
 from smarketing.warehouse import copy_rows
@@ -60,6 +62,8 @@ class FileDropError(RuntimeError):
 
 @dataclass(frozen=True)
 class Drop:
+    """One drop of ``config/file_drops.yaml``; ``entity`` is one of ``file_catalog.ENTITIES``."""
+
     name: str
     entity: str
     location: str
@@ -69,11 +73,12 @@ class Drop:
     delimiter: str = ","
     encoding: str = "utf-8"
     id_column: str = "id"
-    columns: dict[str, str] = field(default_factory=dict)  # file column -> field; empty: keep names
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file column -> fields; empty: its names
+    constants: dict[str, str] = field(default_factory=dict)  # field -> the value of every row
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> {file value: value}
     required: tuple[str, ...] = ()
-    dates: tuple[str, ...] = ()
-    numbers: tuple[str, ...] = ()
-    date_format: str = "%Y-%m-%d"
+    date_format: tuple[str, ...] = ("iso",)
+    timezone: str = "UTC"
     decimal: str = "."
 
     @property
@@ -122,6 +127,7 @@ def load_drops(path: Path | None = None) -> list[Drop]:
         if "://" not in location and not Path(location).is_absolute():
             location = str(PATHS.root / location)
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+        fields["columns"] = {column: tuple(targets) for column, targets in spec["columns"].items()}
         drops.append(Drop(name=name, location=location, **fields))
     return drops
 
@@ -216,6 +222,11 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
             f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
             f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
         )
+    fields = file_catalog.fields_of(drop.entity)
+    unread = [h for h in header if h not in drop.columns and h != drop.id_column and h not in fields]
+    if unread:
+        log.info("drop %s: file %s: column(s) %s map to no field of %s: kept with each record, feeding nothing",
+                 drop.name, name, unread, drop.entity)
     for values in reader:
         number = reader.line_num
         if not any(v.strip() for v in values):
@@ -227,53 +238,99 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
 
 
 def _required_source_columns(drop: Drop) -> list[str]:
-    reverse = {target: source for source, target in drop.columns.items()}
-    return [reverse.get(f, f) for f in drop.required]
+    reverse = {target: source for source, targets in drop.columns.items() for target in targets}
+    return [reverse.get(f, f) for f in _required(drop) if f not in drop.constants]
+
+
+def _required(drop: Drop) -> list[str]:
+    return [*(f.name for f in file_catalog.entity(drop.entity).fields if f.required), *drop.required]
+
+
+def _mapped(drop: Drop, row: dict[str, Any]) -> dict[str, Any]:
+    """The row under field names, the drop's `values` applied: a mapped column wins over an
+    unmapped one that happens to carry a field's name (an extra "email_opt_out" column once
+    blanked the mapped "Do not email" and let the address through); constants win over both
+    (settings refuse a field that is both). A quarantined row keeps this too: suppression reads
+    what it says of its mailbox."""
+    mapped = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k not in drop.columns}
+    for column, targets in drop.columns.items():
+        if column in row:
+            value = row[column].strip() if isinstance(row[column], str) else row[column]
+            mapped.update(dict.fromkeys(targets, value))
+    mapped |= drop.constants
+    for name, mapping in drop.values.items():
+        value = mapped.get(name)
+        if isinstance(value, str) and value:
+            folded = {k.casefold(): v for k, v in mapping.items()}
+            mapped[name] = mapping.get(value, folded.get(value.casefold(), value))
+    return mapped
+
+
+def _moment(value: str, drop: Drop) -> datetime | None:
+    """The instant ``value`` names under the drop's date formats (the first that fits) and time
+    zone (for a value without an offset; a date alone is its midnight)."""
+    for fmt in drop.date_format:
+        try:
+            parsed = datetime.fromisoformat(value) if fmt == "iso" else datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(drop.timezone))
+    return None
+
+
+def _number(value: str, drop: Drop) -> Decimal | None:
+    cleaned = value.replace(" ", "")
+    if drop.decimal != ".":
+        # '.' only groups thousands then: "1200.50" is no number there (it read as 120050)
+        if "." in cleaned and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+(" + re.escape(drop.decimal) + r"\d*)?",
+                                               cleaned):
+            return None
+        cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None  # 'Infinity' and 'NaN' are Decimals, and no amount
 
 
 def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """Map and type one row; (None, reason) when it is malformed."""
+    """Map and type one row by the entity catalog; (None, reason) when it is malformed."""
     record_id = str(row.get(drop.id_column) or "").strip()
     if not record_id:
         return None, f"no value in id column {drop.id_column!r}"
-    # a mapped column wins over an unmapped one that happens to carry the field's name (an extra
-    # "email_opt_out" column once blanked the mapped "Do not email" and let the address through)
-    mapped = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k not in drop.columns}
-    mapped.update({drop.columns[k]: (v.strip() if isinstance(v, str) else v) for k, v in row.items()
-                   if k in drop.columns})
-    for name in drop.required:
+    mapped = _mapped(drop, row)
+    fields = file_catalog.fields_of(drop.entity)
+    system = mapped.get("system") or ""
+    for name in _required(drop):
         if mapped.get(name) in (None, ""):
             return None, f"required field {name!r} is empty"
-    for name in drop.dates:
+    for name, spec in fields.items():
         value = mapped.get(name)
         if value in (None, ""):
             mapped[name] = None
             continue
-        try:
-            mapped[name] = datetime.strptime(str(value), drop.date_format).date().isoformat()
-        except ValueError:
-            return None, f"field {name!r} does not match the date format {drop.date_format!r}"
-    for name in drop.numbers:
-        value = mapped.get(name)
-        if value in (None, ""):
-            mapped[name] = None
-            continue
-        cleaned = str(value).replace(" ", "")
-        if drop.decimal != ".":
-            # '.' only groups thousands then: "1200.50" is no number there (it read as 120050)
-            if "." in cleaned and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+(" + re.escape(drop.decimal) + r"\d*)?",
-                                                   cleaned):
-                return None, (f"field {name!r} is not a number (decimal separator {drop.decimal!r},"
-                              " '.' groups thousands)")
-            cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
-        try:
-            number = Decimal(cleaned)
-        except InvalidOperation:
-            number = Decimal("NaN")
-        if not number.is_finite():  # 'Infinity' and 'NaN' are Decimals, and no amount
-            return None, f"field {name!r} is not a number (decimal separator {drop.decimal!r})"
-        mapped[name] = str(number)
-    mapped["_record_id"] = record_id
+        value = str(value)
+        if spec.kind in ("date", "timestamp"):
+            instant = _moment(value, drop)
+            if instant is None:
+                return None, f"field {name!r} matches no date format of the drop ({', '.join(drop.date_format)})"
+            mapped[name] = instant.astimezone(ZoneInfo(drop.timezone)).date().isoformat() if spec.kind == "date" \
+                else instant.astimezone(UTC).isoformat()
+        elif spec.kind == "number":
+            number = _number(value, drop)
+            if number is None:
+                return None, (f"field {name!r} is not a number (decimal separator {drop.decimal!r}"
+                              + (", '.' groups thousands)" if drop.decimal != "." and "." in value else ")"))
+            mapped[name] = str(number)
+        elif spec.kind == "id" and system:
+            mapped[name] = f"{system}:{value}"
+        vocabulary = file_catalog.VOCABULARY.get((drop.entity, name))
+        if vocabulary:
+            mapped[name] = value.strip().lower()
+            if mapped[name] not in vocabulary:
+                return None, (f"field {name!r} is none of {', '.join(vocabulary)} (map the file's own values"
+                              f" with the drop's `values`)")
+    mapped["_record_id"] = f"{system}:{record_id}" if system else record_id
     return mapped, ""
 
 
@@ -470,7 +527,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                         shaped, reason = _shape(drop, row)
                     if shaped is None:
                         # the mapped fields too: suppression reads an opt-out from a quarantined row (sql/nurture)
-                        mapped = {drop.columns.get(k, k): v for k, v in row.items()} if isinstance(row, dict) else {}
+                        mapped = _mapped(drop, row) if isinstance(row, dict) else {}
                         rejected.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
                                          "payload": _quarantine_payload(name, number, row, mapped)})
                         continue

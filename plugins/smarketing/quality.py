@@ -2,12 +2,12 @@
 
 Convention, so adding a check needs no code: a raw entity ``raw.<source>__<entity>`` is
 validated when a suite ``expectations/gx/expectations/<source>__<entity>.json`` exists; the rows
-it sees are ``sql/quality/<source>__<entity>.sql`` over staging's typed projection of the batch's
-raw rows (``typed_rows``: the payload is cast in one place, the ``sql/staging/stg_*.sql`` the merge
-reads), materialised once per check in the warehouse (a GX table asset in schema
-``quality_work``, so nothing is pulled into pandas), selecting ``record_id``, ``version_at`` and
-``batch_id`` plus the checked columns. Reference values (pipeline stages, currencies, ...) come
-from ``config/quality.yaml`` as suite parameters.
+it sees are ``sql/quality/<source>__<entity>.sql`` (for a file-drop entity, by default every
+column) over staging's typed projection of the batch's raw rows (``typed_rows``: the payload is
+cast in one place, the staging view the merge reads), materialised once per check in the
+warehouse (a GX table asset in schema ``quality_work``, so nothing is pulled into pandas),
+selecting ``record_id``, ``version_at`` and ``batch_id`` plus the checked columns. Reference
+values (pipeline stages, currencies, ...) come from ``config/quality.yaml`` as suite parameters.
 
 Each expectation carries a severity. Rows failing a ``critical`` one move to
 ``quarantine.records`` with the reason and the others go on; ``warning`` failures are recorded
@@ -222,10 +222,11 @@ def typed_rows(name: str, ids: str) -> str:
     """Staging's typed projection of ``raw.<name>`` (the ``sql/staging/stg_*.sql`` that reads
     ``staging.latest_<name>``) over the rows of the batches ``ids`` instead of the latest versions;
     any other landing table it reads gives no rows. Validation checks what the merge will read."""
-    for path in sorted((PATHS.sql / "staging").glob("stg_*.sql")):
-        sql = path.read_text()
-        if re.search(rf"\bstaging\.latest_{name}\b", sql):
-            query = re.sub(r"(?s)\A.*?create or replace view [\w.]+ as\s*", "", sql, count=1)
+    from smarketing.transform import staging_views
+
+    for view, sql in staging_views():
+        if view.startswith("stg_") and re.search(rf"\bstaging\.latest_{name}\b", sql):
+            query = re.sub(r"(?s)\A.*?create or replace view [\w.]+ as\s*", "", sql, count=1)  # from its select
             rows = f"(select * from raw.{name} where batch_id in ({ids}))"  # noqa: S608 - checked names, our UUIDs
             query = re.sub(rf"\bstaging\.latest_{name}\b", rows, query)
             return re.sub(r"\bstaging\.latest_(\w+)\b", r"(select * from raw.\1 where false)", query)
@@ -233,9 +234,17 @@ def typed_rows(name: str, ids: str) -> str:
                       f" staging.latest_{name}")
 
 
+# A file-drop entity's staging view has one column per catalog field: its suite checks them as they
+# are, except on deletions (a record missing from a snapshot must reach core whatever it held).
+FILE_PROJECTION = "select typed.* from {typed} as typed where not typed.is_deleted"
+
+
 def projection(name: str, ids: str) -> str:
-    """What the suite of ``name`` checks: ``sql/quality/<name>.sql`` over the typed rows (``{typed}``)."""
-    template = (PATHS.sql / "quality" / f"{name}.sql").read_text().strip().rstrip(";")
+    """What the suite of ``name`` checks: ``sql/quality/<name>.sql`` over the typed rows (``{typed}``);
+    for a file-drop entity without such a file, its typed rows (``FILE_PROJECTION``)."""
+    path = PATHS.sql / "quality" / f"{name}.sql"
+    template = path.read_text().strip().rstrip(";") if path.exists() or not name.startswith("file__") \
+        else FILE_PROJECTION
     return template.replace("{typed}", f"(\n{typed_rows(name, ids)}\n)")
 
 

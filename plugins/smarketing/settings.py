@@ -253,7 +253,7 @@ class SourcesSettings(Strict):
 # -- file_drops.yaml -------------------------------------------------------------------------------
 
 class DropSettings(Strict):
-    entity: Annotated[str, Field(pattern=NAME)]
+    entity: str
     location: str
     pattern: str = "*.csv"
     format: Literal["csv", "jsonl"] = "csv"
@@ -261,12 +261,35 @@ class DropSettings(Strict):
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8"
     id_column: str = "id"
-    columns: dict[str, str] = {}
+    columns: dict[str, list[str]] = {}
+    constants: dict[str, str] = {}
+    values: dict[str, dict[str, str]] = {}
     required: list[str] = []
-    dates: list[str] = []
-    numbers: list[str] = []
-    date_format: str = "%Y-%m-%d"
+    date_format: list[str] = ["iso"]
+    timezone: str = "UTC"
     decimal: Annotated[str, Field(min_length=1, max_length=1)] = "."
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            retired = sorted(k for k in ("dates", "numbers") if k in value)
+            if retired:
+                raise ValueError(f"{' and '.join(retired)} are no longer set: the entity catalog types every field"
+                                 " (docs/file_drops.md); delete them")
+        return value
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _one_or_several(cls, value: Any) -> Any:  # `Created: first_contact_date` or `Created: [a, b]`
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("pattern")
     @classmethod
@@ -278,30 +301,11 @@ class DropSettings(Strict):
     @field_validator("entity")
     @classmethod
     def _modelled(cls, value: str) -> str:
-        modelled = sorted(p.stem.removeprefix("stg_file__") for p in (PATHS.sql / "staging").glob("stg_file__*.sql"))
-        if value not in modelled:
-            raise ValueError(f"nothing in the warehouse reads file-drop entity {value!r}; entities: {modelled}")
-        return value
+        from smarketing.file_catalog import ENTITIES
 
-    @model_validator(mode="after")
-    def _known_fields(self) -> DropSettings:
-        """Mapped fields must be ones the warehouse reads (a typo such as ``email_optout`` would drop
-        an opt-out in silence); ``required``, ``dates`` and ``numbers`` must name fields of the file."""
-        known = staging_fields(self.entity)
-        id_target = self.columns.get(self.id_column, self.id_column)
-        unknown = sorted({t for s, t in self.columns.items() if s != self.id_column} - known)
-        if unknown:
-            raise ValueError(f"columns map to {unknown}, which nothing in the warehouse reads for {self.entity};"
-                             f" fields: {sorted(known)}")
-        targets = set(self.columns.values()) | {id_target}
-        for name in ("required", "dates", "numbers"):
-            stray = sorted(set(getattr(self, name)) - (targets if self.columns else known | {id_target}))
-            if stray:
-                raise ValueError(f"{name} names {stray}, which no column of the file is mapped to")
-        clash = sorted({t for t in self.columns.values() if list(self.columns.values()).count(t) > 1})
-        if clash:
-            raise ValueError(f"two columns map to {clash}")
-        return self
+        if value not in ENTITIES:
+            raise ValueError(f"no file-drop entity {value!r}; entities: {', '.join(ENTITIES)} (docs/file_drops.md)")
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -314,11 +318,41 @@ class DropSettings(Strict):
             raise ValueError(f"unknown encoding {value!r}") from None
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-def staging_fields(entity: str) -> set[str]:
-    """The payload fields ``sql/staging/stg_file__<entity>.sql`` reads."""
-    body = (PATHS.sql / "staging" / f"stg_file__{entity}.sql").read_text()
-    return set(re.findall(r"payload ->> '(\w+)'", body))
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> DropSettings:
+        """Every name a drop uses must be a field of its entity (a typo such as ``email_optout``
+        would drop an opt-out in silence), and each field gets its value from one place."""
+        from smarketing.file_catalog import VOCABULARY, fields_of
+
+        if not self.date_format:
+            raise ValueError("date_format lists no format")
+        known = set(fields_of(self.entity))
+        allowed = f"fields of {self.entity}: {', '.join(fields_of(self.entity))} (docs/file_drops.md)"
+        targets = [t for ts in self.columns.values() for t in ts]
+        for what, names in (("columns map to", targets), ("constants set", list(self.constants)),
+                            ("values map", list(self.values)), ("required names", self.required)):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise ValueError(f"{what} {unknown}, which {self.entity} does not have; {allowed}")
+        clash = sorted({t for t in targets if targets.count(t) > 1} | (set(targets) & set(self.constants)))
+        if clash:
+            raise ValueError(f"{clash} would get values from two places (two columns, or a column and a constant)")
+        for name, words in ((n, w) for (e, n), w in VOCABULARY.items() if e == self.entity):
+            stray = sorted({v for v in self.values.get(name, {}).values() if v.lower() not in words})
+            if stray:
+                raise ValueError(f"values.{name} maps to {stray}; {name} is one of {', '.join(words)}")
+        return self
 
 
 class FileDropSettings(Strict):

@@ -24,8 +24,9 @@ from typing import Any
 from psycopg import sql as psql
 from sqlalchemy import Connection, Engine, text
 
-from smarketing import identity, models
+from smarketing import file_catalog, identity, models
 from smarketing.config import PATHS
+from smarketing.landing import ensure_raw_table
 from smarketing.warehouse import analyze_if_grown, take_turn
 from smarketing.warehouse import dbapi as warehouse_dbapi
 
@@ -70,6 +71,8 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     ``merge_changes``; then create or replace the source views (stg_*) and those built on them
     (int_*). Returns the number of changed records."""
     template = (PATHS.sql / "staging" / "_latest.sql").read_text()
+    for name in file_catalog.ENTITIES:  # every file entity's views exist before its first file lands
+        ensure_raw_table(conn, "file", name)
     tables = landing_tables(conn)
     dbapi = warehouse_dbapi(conn)
     conn.exec_driver_sql("create temporary table if not exists merge_changes (source text, entity text,"
@@ -101,10 +104,24 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     conn.exec_driver_sql("drop table promoting")
     conn.exec_driver_sql("create index on merge_changes (source, entity, record_id)")
     conn.exec_driver_sql("analyze merge_changes")
-    folder = PATHS.sql / "staging"
-    for path in sorted(folder.glob("stg_*.sql")) + sorted(folder.glob("int_*.sql")):
-        conn.exec_driver_sql(path.read_text())
+    for _, statement in staging_views():
+        conn.exec_driver_sql(statement)
     return total
+
+
+def staging_views() -> list[tuple[str, str]]:
+    """(view, statement) of every staging view in the order they are made: the file-drop views
+    from the entity catalog (dropped first: a catalog change may rename their columns, which
+    ``create or replace`` refuses; the views built on them are made again after them), then
+    ``sql/staging/stg_*.sql``, then ``int_*.sql``."""
+    folder = PATHS.sql / "staging"
+    views = []
+    for name in file_catalog.ENTITIES:
+        views.append((f"stg_file__{name}", f"drop view if exists staging.stg_file__{name} cascade;\n"
+                                           + file_catalog.staging_sql(name)))
+    for path in sorted(folder.glob("stg_*.sql")) + sorted(folder.glob("int_*.sql")):
+        views.append((path.stem, path.read_text()))
+    return views
 
 
 def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:

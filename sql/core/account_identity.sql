@@ -7,6 +7,9 @@ with companies as (
     union all
     select 'hubspot', 'companies', company_id, company_name, domain
     from staging.stg_hubspot__companies where not is_deleted
+    union all
+    select 'file', 'accounts', record_id, name, domain
+    from staging.stg_file__accounts where not is_deleted
 ),
 
 final as (

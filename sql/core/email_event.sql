@@ -1,24 +1,44 @@
--- grain: one row per HubSpot email event, linked to a person holding its mailbox (the mailbox key,
---     as identity resolution keys records) and to the campaign
+-- grain: one row per email event (HubSpot, file drops), linked to a person holding its mailbox (the
+--     mailbox key, as identity resolution keys records) and to the campaign
 -- key: source, source_record_id
 -- write: upsert
--- Only the events in scope (merge_email_events).
+-- Only the events in scope (merge_email_events). A file drop's event types become HubSpot's: a
+-- hard bounce is a BOUNCE of category HARD_BOUNCE (suppressed whatever the hard-bounce categories
+-- of config/nurture.yaml say), an unsubscribe a STATUSCHANGE to UNSUBSCRIBED.
 with events as (
     select
-        e.*,
-        core.mailbox_key(e.email) as email_key
+        'hubspot' as source, e.event_id, e.event_type, e.email, e.occurred_at, e.email_campaign_id,
+        e.bounce_category, e.is_filtered, e.portal_subscription_status
     from staging.stg_hubspot__email_events as e
-    where e.event_id in (select event_id from merge_email_events)
+    where e.event_id in (select event_id from merge_email_events where source = 'hubspot')
+    union all
+    select
+        'file', e.record_id,
+        case e.type
+            when 'send' then 'SENT' when 'delivered' then 'DELIVERED' when 'open' then 'OPEN' when 'click' then 'CLICK'
+            when 'hard_bounce' then 'BOUNCE' when 'soft_bounce' then 'BOUNCE' when 'complaint' then 'SPAMREPORT'
+            else 'STATUSCHANGE'
+        end,
+        e.email, e.occurred_at, e.campaign_id,
+        case e.type when 'hard_bounce' then 'HARD_BOUNCE' when 'soft_bounce' then 'SOFT_BOUNCE' end,
+        false,
+        case e.type when 'unsubscribe' then 'UNSUBSCRIBED' when 'resubscribe' then 'SUBSCRIBED' end
+    from staging.stg_file__email_events as e
+    where not e.is_deleted and e.record_id in (select event_id from merge_email_events where source = 'file')
+),
+
+keyed as (
+    select *, core.mailbox_key(email) as email_key from events
 ),
 
 emails as (
     select mailbox_key as email_key, person_id
     from core.mailbox_owner
-    where mailbox_key in (select email_key from events)
+    where mailbox_key in (select email_key from keyed)
 )
 
 select
-    'hubspot' as source,
+    e.source,
     e.event_id as source_record_id,
     k.person_id,
     c.campaign_id,
@@ -29,6 +49,6 @@ select
     e.bounce_category,
     e.is_filtered,
     e.portal_subscription_status as subscription_status
-from events as e
+from keyed as e
 left join emails as k on e.email_key = k.email_key
-left join core.campaign as c on c.source = 'hubspot' and e.email_campaign_id = c.source_record_id
+left join core.campaign as c on e.source = c.source and e.email_campaign_id = c.source_record_id

@@ -1,6 +1,6 @@
 -- grain: one row per source record and subscription that states an address's email consent (HubSpot
---     subscription statuses; the opt-out flags of HubSpot contacts, Salesforce leads and contacts,
---     file-drop leads), deleted records included
+--     subscription statuses, file-drop subscriptions; the opt-out flags of HubSpot contacts,
+--     Salesforce leads and contacts, file-drop leads and contacts), deleted records included
 -- write: scoped
 -- scope: (source, entity, record_id) in (select source, entity, record_id from merge_changes)
 -- An opt-out outlives its record. Keyed by mailbox, not by person, so suppression holds whoever the
@@ -17,6 +17,13 @@ statuses as (
         false as is_record_deleted
     from staging.stg_hubspot__subscription_statuses as s
     where s.contact_id in (select record_id from changed where source = 'hubspot' and entity = 'subscription_statuses')
+    union all
+    select
+        'file', 'subscriptions', s.record_id, coalesce(s.subscription, 'all'), s.email,
+        case s.status when 'subscribed' then 'SUBSCRIBED' when 'unsubscribed' then 'NOT_SUBSCRIBED' else 'OPTED_OUT' end,
+        s.legal_basis, coalesce(s.changed_at, s.version_at), s.is_deleted
+    from staging.stg_file__subscriptions as s
+    where s.record_id in (select record_id from changed where source = 'file' and entity = 'subscriptions')
 ),
 
 flags as (
@@ -33,9 +40,13 @@ flags as (
     from staging.stg_salesforce__contacts
     where contact_id in (select record_id from changed where source = 'salesforce' and entity = 'contacts')
     union all
-    select 'file', 'leads', lead_id, email, has_email_opt_out, version_at, is_deleted
+    select 'file', 'leads', record_id, email, email_opt_out, version_at, is_deleted
     from staging.stg_file__leads
-    where lead_id in (select record_id from changed where source = 'file' and entity = 'leads')
+    where record_id in (select record_id from changed where source = 'file' and entity = 'leads')
+    union all
+    select 'file', 'contacts', record_id, email, email_opt_out, version_at, is_deleted
+    from staging.stg_file__contacts
+    where record_id in (select record_id from changed where source = 'file' and entity = 'contacts')
 ),
 
 opt_outs as (

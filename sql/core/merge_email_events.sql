@@ -3,14 +3,15 @@
 -- when campaigns changed.
 -- before: email_event
 -- write: temp
-select record_id as event_id from merge_changes where source = 'hubspot' and entity = 'email_events'
+select source, record_id as event_id from merge_changes
+where (source, entity) in (('hubspot', 'email_events'), ('file', 'email_events'))
 union
-select source_record_id from core.email_event where person_id in (select person_id from merge_persons)
+select source, source_record_id from core.email_event where person_id in (select person_id from merge_persons)
 union
-select e.source_record_id
+select e.source, e.source_record_id
 from core.email_event as e
 inner join identity_records as r on e.email_key = r.email_key
 where r.record_key in (select record_key from identity_affected)
 union
-select source_record_id from core.email_event
-where campaign_id is null and exists (select 1 from merge_changes where source = 'hubspot' and entity = 'campaigns')
+select source, source_record_id from core.email_event
+where campaign_id is null and exists (select 1 from merge_changes where entity = 'campaigns')

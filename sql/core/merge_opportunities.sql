@@ -13,6 +13,10 @@ direct as (
     union
     select 'file', record_id from changed where source = 'file' and entity = 'deals'
     union
+    select 'file', h.deal_id
+    from staging.stg_file__deal_stages as h
+    where h.record_id in (select record_id from changed where source = 'file' and entity = 'deal_stages')
+    union
     select 'salesforce', h.payload ->> 'OpportunityId'
     from staging.latest_salesforce__opportunity_history as h
     where h.record_id in (
@@ -24,9 +28,7 @@ linked as (  -- opportunities whose person record or account moved
     select o.source, o.source_record_id
     from staging.int_opportunities as o
     where (o.source, o.person_entity, o.person_record_id) in (select source, entity, record_id from identity_affected)
-        or o.account_source_id in (
-            select record_id from changed where source = 'salesforce' and entity = 'accounts'
-        )
+        or (o.source, o.account_source_id) in (select source, record_id from changed where entity = 'accounts')
 )
 
 select source, source_record_id from direct where source_record_id is not null

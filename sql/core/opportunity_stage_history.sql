@@ -2,7 +2,7 @@
 -- write: scoped
 -- scope: opportunity_id in (select o.opportunity_id from core.opportunity as o where (o.source,
 --     o.source_record_id) in (select source, source_record_id from merge_opportunities))
--- From Salesforce OpportunityHistory, each change closes the previous one. Rebuilt for the
+-- From Salesforce OpportunityHistory and file-drop deal stages; each change closes the previous one. Rebuilt for the
 -- opportunities in scope (merge_opportunities).
 with history as (
     select o.opportunity_id, h.stage_name, h.amount, h.probability, h.created_at as entered_at
@@ -10,6 +10,12 @@ with history as (
     inner join core.opportunity as o on o.source = 'salesforce' and h.opportunity_id = o.source_record_id
     where h.created_at is not null
         and h.opportunity_id in (select source_record_id from merge_opportunities where source = 'salesforce')
+    union all
+    select o.opportunity_id, h.stage, h.amount, h.probability, h.changed_at
+    from staging.stg_file__deal_stages as h
+    inner join core.opportunity as o on o.source = 'file' and h.deal_id = o.source_record_id
+    where not h.is_deleted
+        and h.deal_id in (select source_record_id from merge_opportunities where source = 'file')
 ),
 
 deduplicated as (

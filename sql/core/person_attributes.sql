@@ -1,7 +1,7 @@
 -- Person attributes and funnel dates from every active record of the person. Survivorship per
 -- attribute follows the source order of config/identity.yaml (:first_name_priority, ...);
--- funnel dates are the earliest any system knows. The account comes from the Salesforce
--- contact's account, else the work domain or company name of any record. Reads person_records
+-- funnel dates are the earliest any system knows. The account comes from the account a record
+-- names (a Salesforce contact's, a file-drop lead's or contact's), else the work domain or company name of any record. Reads person_records
 -- (person_records.sql): the records of the persons in scope.
 -- grain: one row per person in scope (merge_persons)
 -- target: core.person
@@ -29,7 +29,7 @@ record_accounts as (
     select r.person_id, a.account_id, 1 as how
     from records as r
     inner join core.account_identity as ai
-        on ai.source = 'salesforce' and ai.entity = 'accounts' and r.account_source_id = ai.source_record_id
+        on ai.source = r.source and ai.entity = 'accounts' and r.account_source_id = ai.source_record_id
     inner join core.account as a on ai.account_id = a.account_id
     union all
     select r.person_id, a.account_id, 2

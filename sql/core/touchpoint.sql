@@ -2,17 +2,17 @@
 -- key: source, source_record_id, touch_type
 -- write: scoped
 -- scope: person_id in (select person_id from merge_persons) or (source, source_record_id) in
---     (select source, record_id from merge_changes) or (source = 'hubspot' and source_record_id in
---     (select event_id from merge_email_events)) or (touch_type = 'campaign_response' and exists
+--     (select source, record_id from merge_changes) or (source, source_record_id) in
+--     (select source, event_id from merge_email_events) or (touch_type = 'campaign_response' and exists
 --     (select 1 from merge_changes where entity = 'campaigns'))
--- Email opens and clicks (bot-filtered ones excluded), form submissions, and campaign responses,
--- with the person's account. The touchpoints in scope (of the persons or email events in scope,
--- from changed records, and every campaign response when campaigns changed) are deleted
--- (scope) and inserted again.
+-- Email opens and clicks (bot-filtered ones excluded), form submissions, and campaign responses
+-- (Salesforce and file-drop campaign members), with the person's account. The touchpoints in
+-- scope (of the persons or email events in scope, from changed records, and every campaign response
+-- when campaigns changed) are deleted (scope) and inserted again.
 with scope as (
     select source, record_id from merge_changes
     union all
-    select 'hubspot', event_id from merge_email_events
+    select source, event_id from merge_email_events
 ),
 
 campaigns_changed as (
@@ -26,7 +26,7 @@ email_touches as (
     from core.email_event as e
     where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered
         and (e.person_id in (select person_id from merge_persons)
-            or e.source_record_id in (select event_id from merge_email_events))
+            or (e.source, e.source_record_id) in (select source, event_id from merge_email_events))
 ),
 
 forms as (  -- the submissions in scope: changed ones, and those from an address of a person in scope
@@ -63,10 +63,27 @@ campaign_touches as (
             or (select yes from campaigns_changed))
 ),
 
+file_campaign_touches as (
+    select
+        'file', m.record_id, 'campaign_response', i.person_id, c.campaign_id, c.channel,
+        coalesce(m.responded_at, c.started_at)
+    from staging.stg_file__campaign_members as m
+    inner join core.person_identity as i  -- the contact if named, else the lead
+        on i.source = 'file' and i.is_active
+            and i.entity = case when m.contact_id is null then 'leads' else 'contacts' end
+            and i.source_record_id = coalesce(m.contact_id, m.lead_id)
+    left join core.campaign as c on c.source = 'file' and m.campaign_id = c.source_record_id
+    where not m.is_deleted and (m.responded or m.responded_at is not null)
+        and (i.person_id in (select person_id from merge_persons)
+            or m.record_id in (select record_id from scope where source = 'file')
+            or (select yes from campaigns_changed))
+),
+
 unioned as (
     select * from email_touches
     union all select * from form_touches
     union all select * from campaign_touches
+    union all select * from file_campaign_touches
 )
 
 select

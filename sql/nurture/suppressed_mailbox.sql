@@ -3,7 +3,8 @@
 -- is decided; sql/nurture/suppressed.sql extends it to every person holding such a mailbox and
 -- sql/nurture/list_members.sql enforces both. Reasons: unsubscribed (a HubSpot subscription
 -- status NOT_SUBSCRIBED, or the mailbox's latest subscription event: a later resubscribe lifts an
--- earlier unsubscribe), hard_bounce, spam_complaint, email_opt_out (the opt-out flag of any
+-- earlier unsubscribe), hard_bounce (a bounce of :hard_bounce_categories, or a file drop's hard
+-- bounce), spam_complaint, email_opt_out (the opt-out flag of any
 -- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
 -- a legal basis, when :require_legal_basis), manual (nurture.manual_suppression),
 -- internal_or_test_domain (a domain of :excluded_domains or a subdomain of one). A record
@@ -49,14 +50,22 @@ quarantined as (  -- a record quarantined for any reason still says what it says
                 then 'spam_complaint'
             when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'BOUNCE'
                 and records.payload ->> 'category' = any(cast(:hard_bounce_categories as text[])) then 'hard_bounce'
-            when records.entity in ('email_events', 'subscription_statuses') then 'unsubscribed'
+            when records.source = 'file' and records.entity = 'email_events'
+                and lower(records.payload -> 'mapped' ->> 'type') = 'complaint' then 'spam_complaint'
+            when records.source = 'file' and records.entity = 'email_events'
+                and lower(records.payload -> 'mapped' ->> 'type') = 'hard_bounce' then 'hard_bounce'
+            when records.entity in ('email_events', 'subscription_statuses', 'subscriptions') then 'unsubscribed'
             else 'email_opt_out'
         end as reason,
         records.version_at,
         'quarantine:' || records.source || ':' || records.entity || ':' || records.record_id as evidence
     from quarantine.records as records
-    where (records.source = 'file' and records.entity = 'leads' and core.is_opt_out_value(coalesce(
+    where (records.source = 'file' and records.entity in ('leads', 'contacts') and core.is_opt_out_value(coalesce(
             records.payload ->> 'email_opt_out', records.payload -> 'mapped' ->> 'email_opt_out')))
+        or (records.source = 'file' and records.entity = 'email_events'
+            and lower(records.payload -> 'mapped' ->> 'type') in ('complaint', 'hard_bounce', 'unsubscribe'))
+        or (records.source = 'file' and records.entity = 'subscriptions'
+            and lower(records.payload -> 'mapped' ->> 'status') in ('unsubscribed', 'opted_out'))
         or (records.source = 'hubspot' and records.entity = 'contacts'
             and core.is_opt_out_value(records.payload -> 'properties' ->> 'hs_email_optout'))
         or (records.source = 'salesforce' and records.entity in ('leads', 'contacts')
@@ -110,7 +119,8 @@ reasons as (
     union all
     select events.mailbox_key, 'hard_bounce', events.occurred_at, events.source || ':email_events:' || events.source_record_id
     from events
-    where events.event_type = 'BOUNCE' and events.bounce_category = any(cast(:hard_bounce_categories as text[]))
+    where events.event_type = 'BOUNCE'
+        and (events.bounce_category = any(cast(:hard_bounce_categories as text[])) or events.bounce_category = 'HARD_BOUNCE')
     union all
     select events.mailbox_key, 'spam_complaint', events.occurred_at, events.source || ':email_events:' || events.source_record_id
     from events

@@ -1,11 +1,11 @@
--- What the file__deals suite checks: staging's typed projection of the batch's rows (sql/staging/stg_file__deals.sql),
--- so a payload is cast once.
+-- What the file__deals suite checks: every field of the batch's deals (staging's typed projection)
+-- and two derived ones: the currency of an amount ('missing' when a deal has an amount but no
+-- currency, which no currency list holds) and the person record the deal names.
 select
-    typed.record_id,
-    typed.version_at,
-    typed.batch_id,
-    typed.lead_id,
-    typed.amount,
-    typed.currency,
-    typed.won_date::timestamptz as won_at
+    typed.*,
+    case
+        when coalesce(typed.amount, typed.declared_amount) is not null then coalesce(typed.currency, 'missing')
+    end as amount_currency,
+    coalesce(typed.contact_id, typed.lead_id) as person_record_id
 from {typed} as typed
+where not typed.is_deleted

@@ -1,4 +1,6 @@
 -- Grain: one row per opportunity from any source, with the source record that names its person.
+-- A file-drop deal is won when it has a won date or the stage Closed Won, lost likewise; its
+-- close date defaults to that date (in UTC), its probability to 100 or 0 when closed.
 create or replace view staging.int_opportunities as
 with salesforce as (
     select * from staging.stg_salesforce__opportunities where not is_deleted
@@ -31,8 +33,24 @@ final as (
     from salesforce
     union all
     select
-        'file', deal_id, 'leads', lead_id, null, null, 'Closed Won', amount, currency, null, 100, null, null, segment,
-        won_date::timestamptz, won_date, true, true
+        'file',
+        record_id,
+        case when contact_id is not null then 'contacts' else 'leads' end,
+        coalesce(contact_id, lead_id),
+        account_id,
+        name,
+        coalesce(stage, case when won_date is not null then 'Closed Won' when lost_date is not null then 'Closed Lost' end),
+        coalesce(amount, declared_amount),
+        currency,
+        origin_channel,
+        coalesce(probability, case when won_date is not null then 100 when lost_date is not null then 0 end),
+        owner_id,
+        product_line,
+        segment,
+        coalesce(created_date, won_date, lost_date),
+        coalesce(close_date, (coalesce(won_date, lost_date) at time zone 'UTC')::date),
+        won_date is not null or lost_date is not null or stage in ('Closed Won', 'Closed Lost'),
+        won_date is not null or stage = 'Closed Won'
     from file_deals
 )
 

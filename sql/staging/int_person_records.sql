@@ -1,6 +1,7 @@
 -- Grain: one row per live source record that describes a person (HubSpot contact, Salesforce
--- lead or contact, file-drop lead), with the links a source itself asserts: a converted lead
--- names its contact, a HubSpot contact names the contacts merged into it.
+-- lead or contact, file-drop lead or contact), with the links a source itself asserts: a converted
+-- lead names its contact (a file-drop contact may name its lead), a HubSpot contact names the
+-- contacts merged into it.
 create or replace view staging.int_person_records as
 with hubspot_contacts as (
     select * from staging.stg_hubspot__contacts where not is_deleted
@@ -19,6 +20,10 @@ salesforce_contacts as (
 
 file_leads as (
     select * from staging.stg_file__leads where not is_deleted
+),
+
+file_contacts as (
+    select * from staging.stg_file__contacts where not is_deleted
 ),
 
 unioned as (
@@ -42,10 +47,16 @@ unioned as (
     from salesforce_contacts
     union all
     select
-        'file', 'leads', lead_id, email, first_name, last_name,
-        company_name, origin_channel, created_at, mql_at, converted_date, has_email_opt_out,
-        null, null, null, null
+        'file', 'leads', record_id, email, first_name, last_name,
+        company, origin_channel, first_contact_date, mql_date, (sql_date at time zone 'UTC')::date, email_opt_out,
+        owner_id, account_id, 'file:contacts:' || contact_id, null
     from file_leads
+    union all
+    select
+        'file', 'contacts', record_id, email, first_name, last_name,
+        company, origin_channel, first_contact_date, mql_date, (sql_date at time zone 'UTC')::date, email_opt_out,
+        owner_id, account_id, 'file:leads:' || lead_id, null
+    from file_contacts
 ),
 
 final as (

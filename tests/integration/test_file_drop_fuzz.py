@@ -26,8 +26,9 @@ files = st.fixed_dictionaries({
     "header": st.sampled_from([["id", "when", "amount", "note"], ["when", "amount"], ["id", "id", "when"]]),
 })
 
-DROP = Drop(name="fuzz", entity="fuzz_rows", location="", pattern="*.csv", id_column="id",
-            required=("when",), dates=("when",), numbers=("amount",), date_format="%Y-%m-%d")
+DROP = Drop(name="fuzz", entity="deals", location="", pattern="*.csv", id_column="id",
+            columns={"when": ("won_date",), "amount": ("amount",), "note": ("segment",)}, required=("won_date",),
+            date_format=("%Y-%m-%d",))
 
 
 def render(spec) -> tuple[bytes, int]:
@@ -65,7 +66,7 @@ def test_every_row_is_loaded_or_quarantined_or_the_file_is_rejected(fuzz_drop, s
     (folder / "export.csv").write_bytes(content)
     with eng.begin() as conn:
         conn.exec_driver_sql("truncate meta.file_loads, quarantine.records")
-        conn.exec_driver_sql("drop table if exists raw.file__fuzz_rows")
+        conn.exec_driver_sql("truncate raw.file__deals")
     stats = load_drop(eng, replace(DROP, location=str(folder)), "fuzz")
     if stats.rejected:
         assert "file export.csv" in stats.rejected["export.csv"]

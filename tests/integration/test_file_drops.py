@@ -41,11 +41,10 @@ def test_good_files_load_and_a_bad_row_is_quarantined_with_its_reason(empty_ware
     ]
     assert rows(empty_warehouse, "select record_id, reason from quarantine.records") == [
         ("leads_2026-06.csv:4",
-         "leads_2026-06.csv line 4: field 'first_contact_date' does not match the date format "
-         "'%d/%m/%Y'"),
+         "leads_2026-06.csv line 4: field 'first_contact_date' matches no date format of the drop (%d/%m/%Y)"),
     ]
     payload = rows(empty_warehouse, "select payload from raw.file__leads where record_id = 'L-1001'")[0][0]
-    assert payload["first_contact_date"] == "2026-05-03" and payload["origin_channel"] == "Paid search"
+    assert payload["first_contact_date"] == "2026-05-03T00:00:00+00:00" and payload["origin_channel"] == "Paid search"
 
 
 def test_a_copy_under_another_name_is_skipped_saying_so(empty_warehouse, drops):
@@ -118,10 +117,10 @@ def test_a_file_edited_or_reverted_applies_again(empty_warehouse, drops):
 
 def test_a_changed_mapping_applies_the_files_again(empty_warehouse, drops):
     load_drop(empty_warehouse, drops["leads"], "run-1")
-    remapped = replace(drops["leads"], columns={**drops["leads"].columns, "Landing page": "landing_page_path"})
+    remapped = replace(drops["leads"], columns={**drops["leads"].columns, "Landing page": ("landing_page", "company")})
     again = load_drop(empty_warehouse, remapped, "run-2")
     assert (again.files_loaded, again.files_skipped) == (2, 0)
-    assert rows(empty_warehouse, "select payload ->> 'landing_page_path' from raw.file__leads"
+    assert rows(empty_warehouse, "select payload ->> 'company' from raw.file__leads"
                                  " where record_id = 'L-1001' order by version_at desc limit 1") == [("/pricing",)]
 
 
@@ -176,7 +175,7 @@ def test_a_file_larger_than_a_chunk_streams_through(empty_warehouse, drops, monk
     assert rows(empty_warehouse, "select payload ->> 'origin_channel' from raw.file__leads where record_id = 'L-1'") \
         == [("Fair",)]
     assert sorted(r for (r,) in rows(empty_warehouse, "select reason from quarantine.records")) == [
-        "leads_big.csv line 10: field 'first_contact_date' does not match the date format '%d/%m/%Y'",
+        "leads_big.csv line 10: field 'first_contact_date' matches no date format of the drop (%d/%m/%Y)",
         "leads_big.csv line 3: id 'L-1' appears again on line 9, which is loaded",
     ]
 
@@ -188,8 +187,9 @@ def test_byte_order_mark_and_json_lines(empty_warehouse, drops, tmp_path):
         '\ufeff{"id": "a", "when": "2026-06-01"}\n{"id": "b", "when": "2026-06-02"}\n{broken\n[1, 2]\n\n'
         '{"id": "", "when": "2026-06-03"}\n'
     )
-    drop = replace(drops["leads"], name="events", entity="web_events", location=str(folder), pattern="*.jsonl",
-                   format="jsonl", id_column="id", columns={}, required=(), dates=("when",), date_format="%Y-%m-%d")
+    drop = replace(drops["leads"], name="events", entity="activities", location=str(folder), pattern="*.jsonl",
+                   format="jsonl", id_column="id", columns={"when": ("occurred_at",)}, required=(),
+                   date_format=("%Y-%m-%d",))
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (2, 3)
     reasons = [r for (r,) in rows(empty_warehouse, "select reason from quarantine.records order by record_id")]
@@ -301,7 +301,7 @@ def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse,
     for old in folder.iterdir():
         old.unlink()
     (folder / "deals_trial.csv").write_text(
-        "Lead ID;Won on;Segment;Revenue;Declared revenue;revenue\n"
+        "Lead ID;Won on;Segment;Revenue;Declared revenue;amount\n"
         "L-1;20/05/2026;SMB;1.200,50;;\n"
         "L-2;20/05/2026;SMB;1200.50;;\n"
         "L-3;20/05/2026;SMB;Infinity;;\n"
@@ -309,10 +309,10 @@ def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse,
         "L-5;20/05/2026;SMB;12.000;;999\n")
     stats = load_drop(empty_warehouse, drops["deals"], "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (2, 3)
-    assert rows(empty_warehouse, "select record_id, payload ->> 'revenue' from raw.file__deals order by 1") == [
+    assert rows(empty_warehouse, "select record_id, payload ->> 'amount' from raw.file__deals order by 1") == [
         ("L-1", "1200.50"), ("L-5", "12000")]
     assert [r for (r,) in rows(empty_warehouse, "select reason from quarantine.records order by record_id")] == [
-        f"deals_trial.csv line {n}: field 'revenue' is not a number (decimal separator ','{extra})"
+        f"deals_trial.csv line {n}: field 'amount' is not a number (decimal separator ','{extra})"
         for n, extra in ((3, ", '.' groups thousands"), (4, ""), (5, ""))]
 
 

@@ -197,7 +197,7 @@ def test_a_bad_value_is_quarantined_naming_file_line_and_column_not_the_value(em
 
     drop = leads_drop(tmp_path, "Lead ID;Datum;E-Mail\nL-1;31.02.2026;jana.planted@example.com\n"
                                 "L-2;04.05.2026;otto@example.com\n",
-                      "    columns: {Datum: first_contact_date, E-Mail: email}\n    dates: [first_contact_date]\n"
+                      "    columns: {Datum: first_contact_date, E-Mail: email}\n"
                       "    date_format: '%d.%m.%Y'\n")
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (1, 1)
@@ -228,7 +228,8 @@ def test_two_loads_of_one_drop_at_once_land_every_row_once(empty_warehouse, tmp_
     from smarketing.file_drops import load_drop
 
     rows = "\n".join(f"L-{n};04.05.2026" for n in range(2000))
-    drop = leads_drop(tmp_path, f"Lead ID;Datum\n{rows}\n", "    columns: {Datum: first_contact_date}\n")
+    drop = leads_drop(tmp_path, f"Lead ID;Datum\n{rows}\n",
+                      "    columns: {Datum: first_contact_date}\n    date_format: '%d.%m.%Y'\n")
     assert twice_at_once(lambda: load_drop(empty_warehouse, drop, "run-1")) == []
     with empty_warehouse.connect() as conn:
         assert conn.exec_driver_sql("select count(*), count(distinct record_id) from raw.file__leads").one() == (

@@ -28,7 +28,7 @@ def test_hostile_source_and_entity_names_are_refused_before_any_sql():
 def test_hostile_names_in_config_files_are_refused(tmp_path):
     drops = tmp_path / "file_drops.yaml"
     drops.write_text(json.dumps({"drops": {"d": {"entity": HOSTILE, "location": str(tmp_path)}}}))
-    with pytest.raises(ConfigError, match="must be lowercase letters"):
+    with pytest.raises(ConfigError, match="no file-drop entity"):
         load_drops(drops)
     programs = tmp_path / "nurture.yaml"
     programs.write_text(json.dumps({"programs": {HOSTILE: {"eligibility": "nurture/programs/won_recently.sql"}}}))

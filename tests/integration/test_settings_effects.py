@@ -284,7 +284,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "sources:demo.seed": (see_demo_dataset, at("demo.seed")(lambda _: 8)),
     "sources:demo.people": (see_demo_dataset, at("demo.people")(lambda _: 30)),
     "file_drops:drops.*.entity": (see_file_drops, lambda doc: doc["drops"]["crm_closed_deals"].update(
-        entity="leads", columns={}, required=[], dates=[], numbers=[])),  # the deals' mapping is no lead's
+        entity="leads", columns={}, required=[], constants={})),  # the deals' mapping is no lead's
     "file_drops:drops.*.location": (see_file_drops, at("drops.crm_closed_deals.location")(
         lambda v: v.replace("deals", "leads"))),
     "file_drops:drops.*.pattern": (see_file_drops, each_drop("pattern", lambda _: "leads_2026-05.csv")),
@@ -295,8 +295,11 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "file_drops:drops.*.id_column": (see_file_drops, at("drops.crm_closed_deals.id_column")(lambda _: "Segment")),
     "file_drops:drops.*.columns": (see_file_drops, each_drop("columns", lambda _: {})),
     "file_drops:drops.*.required": (see_file_drops, at("drops.crm_leads.required")(lambda _: ["email"])),
-    "file_drops:drops.*.dates": (see_file_drops, each_drop("dates", lambda _: [])),
-    "file_drops:drops.*.numbers": (see_file_drops, each_drop("numbers", lambda _: [])),
+    "file_drops:drops.*.constants": (see_file_drops, at("drops.crm_closed_deals.constants")(
+        lambda _: {"currency": "CHF"})),
+    "file_drops:drops.*.values": (see_file_drops, at("drops.crm_leads.values")(
+        lambda _: {"origin_channel": {"Paid search": "paid_search"}})),
+    "file_drops:drops.*.timezone": (see_file_drops, each_drop("timezone", lambda _: "Pacific/Auckland")),
     "file_drops:drops.*.date_format": (see_file_drops, each_drop("date_format", lambda _: "%m/%d/%Y")),
     "file_drops:drops.*.decimal": (see_file_drops, each_drop("decimal", lambda _: ".")),
 }

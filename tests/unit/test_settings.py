@@ -109,13 +109,22 @@ def test_a_file_drop_mistake_names_the_file_and_the_key(config):
     shutil.copy(PATHS.root / "examples" / "file_drops" / "file_drops.yaml", drops)
     assert settings.check_all() == {}
     for old, new, message in (
-        ("    columns:\n      Lead ID", "    colums:\n      Lead ID", "unknown key 'drops.crm_leads.colums'"),
-        ("entity: leads", "entity: contacts", "drops.crm_leads.entity: nothing in the warehouse reads file-drop"
-                                              " entity 'contacts'; entities: ['deals', 'leads']"),
+        ("    columns:\n      First contact", "    colums:\n      First contact",
+         "unknown key 'drops.crm_leads.colums'"),
+        ("entity: leads", "entity: prospects", "drops.crm_leads.entity: no file-drop entity 'prospects'; entities:"
+                                               " leads, contacts, accounts, deals, deal_stages, activities"),
         ('delimiter: ";"', 'delimiter: ";;"', "drops.crm_leads.delimiter: String should have at most 1 character"),
         ("encoding: utf-8", "encoding: utf-9", "drops.crm_leads.encoding: unknown encoding 'utf-9'"),
         ("      E-mail: email", "      E-mail: email\n      Do not email: email_optout",
-         "drops.crm_leads: columns map to ['email_optout'], which nothing in the warehouse reads for leads"),
+         "drops.crm_leads: columns map to ['email_optout'], which leads does not have; fields of leads: email,"),
+        ("    constants: {currency: EUR}", "    constants: {currency: EUR, curency: USD}",
+         "constants set ['curency'], which deals does not have"),
+        ("      Segment: segment", "      Segment: segment\n      Revenue2: amount",
+         "['amount'] would get values from two places"),
+        ('    date_format: "%d/%m/%Y"\n    decimal', '    date_format: "%d/%m/%Y"\n    timezone: Europe/Berlinn\n'
+         '    decimal', "unknown time zone 'Europe/Berlinn'"),
+        ("    required: [first_contact_date]", "    required: [first_contact_date]\n    dates: [first_contact_date]",
+         "dates are no longer set: the entity catalog types every field"),
         ("    required: [won_date]", "    required: [won_dat]", "required names ['won_dat']"),
     ):
         body = drops.read_text()
