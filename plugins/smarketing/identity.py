@@ -139,13 +139,15 @@ def _cluster(keys: set[str], edges: Sequence[Any], mailboxes: dict[str, tuple[st
     return uf
 
 
-PERSON_ENTITIES = (("hubspot", "contacts"), ("salesforce", "leads"), ("salesforce", "contacts"), ("file", "leads"))
+# The arms of staging.int_person_records: a changed record of these is re-matched.
+PERSON_ENTITIES = (("hubspot", "contacts"), ("salesforce", "leads"), ("salesforce", "contacts"), ("file", "leads"),
+                   ("file", "contacts"))
 
 
 def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False) -> int:
     """Recompute ``core.identity_record`` for the person records promoted by this merge (temp
-    table ``merge_changes``, see transform.refresh_staging) and the Salesforce contacts of changed
-    accounts; all of them when ``full`` or when nothing was promoted in this transaction. Exposes
+    table ``merge_changes``, see transform.refresh_staging) and the records naming a changed
+    account; all of them when ``full`` or when nothing was promoted in this transaction. Exposes
     the table as the temporary view ``identity_records``. Returns the records refreshed."""
     if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
         conn.exec_driver_sql("delete from core.identity_record")
@@ -159,8 +161,8 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
             " where (source, entity) in (select s, e from unnest(cast(:sources as text[]), cast(:entities as text[]))"
             "  as t (s, e))"
             " union select source, entity, record_id from core.identity_record"
-            " where account_source_id in (select record_id from merge_changes"
-            "  where source = 'salesforce' and entity = 'accounts')"),
+            " where (source, account_source_id) in (select source, record_id from merge_changes"
+            "  where entity = 'accounts')"),
             {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
         conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
                              " (select source, entity, record_id from identity_refresh)")

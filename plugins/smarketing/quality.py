@@ -324,3 +324,42 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
     if failures:
         log.warning("suite %s: %d rows quarantined; %s", name, len(bad_keys), "; ".join(failures))
     return SuiteOutcome(name, element_count, len(bad_keys), failures)
+
+
+CORE_SUITE = "core"
+
+
+def check_core(eng: Engine, run_id: str) -> dict[str, int]:
+    """Cross-entity checks over core after a merge (``sql/quality/core/*.sql``, each one select of
+    ``checked`` and ``unexpected``): warnings, recorded in ``meta.dq_results`` under suite ``core``
+    and logged, never quarantining (the rows are consistent one by one). Returns unexpected per check."""
+    found = {}
+    with eng.begin() as conn:
+        for path in sorted((PATHS.sql / "quality" / CORE_SUITE).glob("*.sql")):
+            checked, unexpected = conn.execute(text(path.read_text())).one()
+            found[path.stem] = unexpected
+            conn.execute(
+                text("insert into meta.dq_results (run_id, suite, check_name, expectation, column_name, severity,"
+                     " success, element_count, unexpected_count, unexpected_percent) values (:run_id, :suite,"
+                     " :check, :check, '', 'warning', :success, :checked, :unexpected, :percent)"
+                     " on conflict (run_id, suite, check_name) do update set success = excluded.success,"
+                     " element_count = excluded.element_count, unexpected_count = excluded.unexpected_count,"
+                     " unexpected_percent = excluded.unexpected_percent, evaluated_at = now()"),
+                {"run_id": run_id, "suite": CORE_SUITE, "check": path.stem, "success": unexpected == 0,
+                 "checked": checked, "unexpected": unexpected,
+                 "percent": 100.0 * unexpected / checked if checked else None})
+            if unexpected:
+                log.warning("core check %s [warning]: %d of %d unexpected (%s)", path.stem, unexpected, checked,
+                            _why(path))
+    return found
+
+
+def _why(path: Path) -> str:
+    """The ``-- why:`` line of a check file (continued on ``--     `` lines)."""
+    lines = path.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("-- why:")), None)
+    if start is None:
+        return ""
+    words = [lines[start].removeprefix("-- why:").strip()]
+    words += [line.removeprefix("--").strip() for line in lines[start + 1:] if line.startswith("--     ")]
+    return " ".join(words)

@@ -43,7 +43,7 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             )
         ).mappings().one()
         lists = conn.execute(
-            text("select program, members, eligible, suppressed, export_path from nurture.list_runs"
+            text("select program, members, eligible, suppressed, export_path, suppressed_reasons from nurture.list_runs"
                  " where as_of = :as_of order by program"),
             {"as_of": as_of},
         ).mappings().all()
@@ -51,9 +51,13 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             text("select count(distinct suite) as suites, count(*) as checks,"
                  " count(*) filter (where not success and severity = 'critical') as critical,"
                  " count(*) filter (where not success and severity <> 'critical') as warnings"
-                 " from meta.dq_results where run_id = (select run_id from meta.dq_results"
-                 " order by evaluated_at desc limit 1)")
+                 " from meta.dq_results where suite <> 'core' and run_id = (select run_id from meta.dq_results"
+                 " where suite <> 'core' order by evaluated_at desc limit 1)")
         ).mappings().one()
+        core_checks = conn.execute(text(  # the cross-entity checks of the latest merge
+            "select check_name, unexpected_count, element_count from meta.dq_results where suite = 'core'"
+            " and run_id = (select run_id from meta.dq_results where suite = 'core' order by evaluated_at desc"
+            " limit 1) order by check_name")).all()
         pushed = conn.execute(text(
             "select program, count(*) filter (where in_list) as n from nurture.platform_sync group by program"
             " order by program")).all()
@@ -103,15 +107,25 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing "
         f"(rows quarantined: {counts.get('quarantine.records', 0)}), {quality['warnings']} warnings"
     )
+    if core_checks:
+        failing = [f"{name} {n} of {of}" for name, n, of in core_checks if n]
+        lines.append(f"  {len(core_checks)} cross-entity checks on core (sql/quality/core): "
+                     + (f"warnings: {', '.join(failing)}" if failing else "no warnings"))
     from smarketing.quality import data_docs_dir
 
     lines.append(f"  Data Docs: {_shown_path(str(data_docs_dir() / 'index.html'))}")
     lines += ["", "Nurture lists"]
     for item in lists:
+        why = item["suppressed_reasons"] or {}
+        kept_off = f": {', '.join(f'{r} {n}' for r, n in sorted(why.items()))}" if why else ""
         lines.append(
             f"  {item['program']}: {item['members']} members "
-            f"({item['eligible']} eligible, {item['suppressed']} suppressed) -> {_shown_path(item['export_path'])}"
+            f"({item['eligible']} eligible, {item['suppressed']} suppressed{kept_off})"
+            f" -> {_shown_path(item['export_path'])}"
         )
+        if item["members"] == 0 and item["eligible"] and why.get("no_email") == item["eligible"]:
+            lines.append("    empty because no eligible person has an email address (map one in the leads or"
+                         " contacts export)")
     if pushed:
         lines.append("  on the HubSpot lists: " + ", ".join(f"{program} {n}" for program, n in pushed))
     if reasons:

@@ -200,7 +200,7 @@ class IdentitySettings(Strict):
     free_mail_domains: list[str] = []
     fuzzy: FuzzySettings = FuzzySettings()
     survivorship: dict[SURVIVING, list[Literal["hubspot.contacts", "salesforce.leads", "salesforce.contacts",
-                                               "file.leads"]]] = {}
+                                               "file.contacts", "file.leads"]]] = {}
 
     @model_validator(mode="before")
     @classmethod

@@ -105,10 +105,13 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
 
 
 def merge(run_id: str, as_of: date, full: bool = False) -> dict[str, Any]:
+    """The merge into core, then the cross-entity checks over it (warnings in meta.dq_results)."""
+    from smarketing.quality import check_core
     from smarketing.transform import merge_core
 
     eng, started = _engine(), datetime.now(UTC)
     stats = merge_core(eng, as_of, full=full)
+    stats["core_checks"] = check_core(eng, run_id)
     record_run(eng, run_id, "merge", as_of, started, stats)
     return stats
 

@@ -5,7 +5,7 @@
 -- (amount x stage probability: the CRM's, else :stage_probabilities). For the twelve months up to
 -- the as-of month: what the pipeline snapshot at the end of the previous month forecast for the
 -- month (weighted), what was won, and the accuracy 1 - |actual - forecast| / actual (floored at 0;
--- empty when nothing was won).
+-- empty when nothing was won, or when the snapshot expected no deal to close in the month).
 with probabilities as (
     select unnest(cast(:stage_names as text[])) as stage_name, unnest(cast(:stage_probabilities as numeric[])) as pct
 ),
@@ -60,8 +60,8 @@ final as (
         cast(coalesce(p.weighted_pipeline, 0) as numeric(18, 2)) as weighted_pipeline,
         cast(f.forecast as numeric(18, 2)) as forecast_at_month_start,
         cast(coalesce(a.actual_won, 0) as numeric(18, 2)) as actual_won,
-        case when coalesce(a.actual_won, 0) > 0
-            then round(greatest(0, 1 - abs(a.actual_won - coalesce(f.forecast, 0)) / a.actual_won), 4)
+        case when coalesce(a.actual_won, 0) > 0 and f.forecast is not null
+            then round(greatest(0, 1 - abs(a.actual_won - f.forecast) / a.actual_won), 4)
         end as forecast_accuracy
     from months as m
     left join pipeline_by_month as p on m.month = p.month

@@ -5,7 +5,9 @@
 -- Counts: persons reaching each stage in the month; opportunities created and won in the month.
 -- Rates are cohort conversions: of the persons reaching stage A in the month, the share that
 -- reached stage B by the as-of date (opportunities: of those created in the month, the share won).
--- Days: the average time between the two stages for that cohort.
+-- End to end: of the month's leads (MQLs), the share that became customers by the as-of date, and
+-- the median days from first contact to the first won deal. Days: the average time between the
+-- two stages for that cohort. Months run from the first month any stage was reached.
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
     from core.opportunity where person_id is not null
@@ -44,7 +46,11 @@ lead_cohorts as (
         count(*) as leads,
         avg((mql_at is not null and mql_at <= cast(:as_of as date) + 1)::int) as lead_to_mql_rate,
         avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
-            as avg_days_lead_to_mql
+            as avg_days_lead_to_mql,
+        avg((customer_at is not null and customer_at <= cast(:as_of as date) + 1)::int) as lead_to_won_rate,
+        percentile_cont(0.5) within group (order by extract(epoch from customer_at - lead_created_at) / 86400)
+            filter (where customer_at >= lead_created_at and customer_at <= cast(:as_of as date) + 1)
+            as median_days_first_contact_to_won
     from persons_by_channel where lead_created_at is not null group by 1, 2
 ),
 
@@ -52,7 +58,8 @@ mql_cohorts as (
     select date_trunc('month', mql_at at time zone 'UTC')::date as month, channel,
         count(*) as mqls,
         avg((sql_at is not null and sql_at <= cast(:as_of as date) + 1)::int) as mql_to_sql_rate,
-        avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql
+        avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql,
+        avg((customer_at is not null and customer_at <= cast(:as_of as date) + 1)::int) as mql_to_won_rate
     from persons_by_channel where mql_at is not null group by 1, 2
 ),
 
@@ -78,9 +85,15 @@ wins as (
     from opportunities_by_channel where is_won group by 1, 2
 ),
 
-bounds as (
+bounds as (  -- from the first month any stage was reached (an export may lack lead dates)
     select min(month) as first_month, date_trunc('month', cast(:as_of as date))::date as last_month
-    from (select month from lead_cohorts union all select month from opportunity_cohorts) as m
+    from (
+        select month from lead_cohorts
+        union all select month from mql_cohorts
+        union all select month from sql_cohorts
+        union all select month from opportunity_cohorts
+        union all select month from wins
+    ) as m
 ),
 
 grid as (
@@ -108,7 +121,10 @@ final as (
         round(o.opportunity_to_won_rate, 4) as opportunity_to_won_rate,
         round(l.avg_days_lead_to_mql, 2) as avg_days_lead_to_mql,
         round(m.avg_days_mql_to_sql, 2) as avg_days_mql_to_sql,
-        round(s.avg_days_sql_to_won, 2) as avg_days_sql_to_won
+        round(s.avg_days_sql_to_won, 2) as avg_days_sql_to_won,
+        round(l.lead_to_won_rate, 4) as lead_to_won_rate,
+        round(m.mql_to_won_rate, 4) as mql_to_won_rate,
+        round(cast(l.median_days_first_contact_to_won as numeric), 2) as median_days_first_contact_to_won
     from grid as g
     left join lead_cohorts as l on g.month = l.month and g.channel = l.channel
     left join mql_cohorts as m on g.month = m.month and g.channel = m.channel

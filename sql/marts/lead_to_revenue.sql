@@ -33,7 +33,7 @@ last_touch as (
 
 final as (
     select
-        p.person_id, p.source_channel, p.owner_id, p.account_id, p.lead_created_at, p.mql_at, p.sql_at,
+        p.person_id, coalesce(p.source_channel, 'unknown') as source_channel, p.owner_id, p.account_id, p.lead_created_at, p.mql_at, p.sql_at,
         o.first_opportunity_at, p.customer_at,
         f.name as first_touch_campaign,
         l.name as last_touch_campaign,

@@ -81,7 +81,7 @@ def test_forecast_weighted_pipeline_and_accuracy(marts):
     assert len(got) == 13  # July 2025 .. June 2026, and July 2026 for the open deal
     assert got[date(2026, 7, 1)] == (2000.0, 1500.0, None, 0.0, None)  # 2,000 at 75 %
     assert got[date(2026, 6, 1)] == (0.0, 0.0, 600.0, 1000.0, 0.6)  # end-of-May snapshot: 1,000 at 60 %
-    assert got[date(2026, 2, 1)] == (0.0, 0.0, None, 4000.0, 0.0)  # nothing forecast, 4,000 won
+    assert got[date(2026, 2, 1)] == (0.0, 0.0, None, 4000.0, None)  # nothing forecast, 4,000 won: no accuracy
 
 
 def test_sales_performance_per_owner_and_segment(marts):

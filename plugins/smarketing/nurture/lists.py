@@ -19,6 +19,7 @@ the warehouse consistent and fails the run naming the program and the path.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
@@ -198,6 +199,9 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     members = conn.execute(text(statement), params).rowcount
     # eligibility SQL comes from the project's own sql/ folder, never from user input
     eligible = conn.execute(text(f"select count(*) from ({eligibility}) as e"), params).scalar_one()  # noqa: S608
+    reasons: dict[str, int] = dict(conn.execute(text(
+        f"select s.reason, count(distinct e.person_id) from ({eligibility}) as e"  # noqa: S608 - as above
+        " inner join nurture.suppressed as s on e.person_id = s.person_id group by s.reason"), params).all())
     added, removed, unchanged = _version(conn, program.name, as_of, run_id)
     path = export_path(program.name, as_of, export_dir) if "csv" in program.destinations else None
     if "view" in program.destinations:
@@ -205,19 +209,21 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     conn.execute(
         text(
             "insert into nurture.list_runs (program, as_of, run_id, members, eligible, suppressed, export_path,"
-            " added, removed, unchanged) values (:program, :as_of, :run_id, :members, :eligible, :suppressed,"
-            " :path, :added, :removed, :unchanged)"
+            " added, removed, unchanged, suppressed_reasons) values (:program, :as_of, :run_id, :members, :eligible,"
+            " :suppressed, :path, :added, :removed, :unchanged, cast(:reasons as jsonb))"
             " on conflict (program, as_of) do update set run_id = excluded.run_id, members = excluded.members,"
             " eligible = excluded.eligible, suppressed = excluded.suppressed, export_path = excluded.export_path,"
             " added = excluded.added, removed = excluded.removed, unchanged = excluded.unchanged,"
-            " changed_at = now()"
+            " suppressed_reasons = excluded.suppressed_reasons, changed_at = now()"
             " where (nurture.list_runs.run_id, nurture.list_runs.members, nurture.list_runs.eligible,"
             " nurture.list_runs.export_path, nurture.list_runs.added, nurture.list_runs.removed,"
-            " nurture.list_runs.unchanged) is distinct from (excluded.run_id, excluded.members,"
-            " excluded.eligible, excluded.export_path, excluded.added, excluded.removed, excluded.unchanged)"
+            " nurture.list_runs.unchanged, nurture.list_runs.suppressed_reasons) is distinct from (excluded.run_id,"
+            " excluded.members, excluded.eligible, excluded.export_path, excluded.added, excluded.removed,"
+            " excluded.unchanged, excluded.suppressed_reasons)"
         ),
         {**key, "run_id": run_id, "members": members, "eligible": eligible, "suppressed": eligible - members,
-         "path": str(path) if path else None, "added": added, "removed": removed, "unchanged": unchanged},
+         "path": str(path) if path else None, "added": added, "removed": removed, "unchanged": unchanged,
+         "reasons": json.dumps(reasons, sort_keys=True)},
     )
     return ListResult(program.name, as_of, members, eligible, added, removed, unchanged, path)
 
