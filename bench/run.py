@@ -9,6 +9,8 @@ markdown table and the checksums of every output table (``smarketing warehouse c
 it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table (the physical
 limit for landing), pandas ``DataFrame.to_sql`` with its defaults (what most people
 write), and the whole pipeline again after 1 % of the records changed (incremental versus full).
+Beside them, a 200 MB CSV export (``--file-drop-mb``) loaded as a file drop in a process of its own,
+for the loader's peak memory (bench/file_drop.py).
 """
 
 from __future__ import annotations
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help=f"x {PEOPLE_PER_SCALE:,} people")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print the slowest SQL statements of each stage")
+    parser.add_argument("--file-drop-mb", type=float, default=200,
+                        help="size of the CSV export loaded as a file drop in a process of its own (0: none)")
     args = parser.parse_args(argv)
 
     from smarketing import warehouse
@@ -286,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     with eng.connect() as conn:  # the output, to compare before and after a change that should keep it
         checksums = {table: f"{rows} {digest}" for table, (rows, digest) in warehouse.checksums(conn).items()}
     parse = dag_parse_seconds()
+    if args.file_drop_mb:  # after the pipeline's stages: its rows are not the pipeline's
+        from bench.file_drop import measure as file_drop
+
+        drop = file_drop(url.replace("postgresql://", "postgresql+psycopg://"), args.file_drop_mb)
+        full["file_drop"] = Measure(drop["rows"], drop["seconds"], drop["peak_rss_mb"],
+                                    {"file_mb": drop["file_mb"], "rejected": drop["rejected"]})
     report = {
         "scale": args.scale, "people": people, "generated_records": generation.rows,
         "generation": generation.as_dict(),
@@ -302,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline_seconds": round(full_seconds, 1),
             "incremental_seconds": round(incremental_seconds, 1),
             "slowest_dag_parse_seconds": max(parse.values()),
+            "file_drop_peak_rss_mb": full["file_drop"].peak_rss_mb if "file_drop" in full else None,
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

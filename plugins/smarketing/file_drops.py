@@ -278,6 +278,21 @@ def _moment(value: str, drop: Drop) -> datetime | None:
     return None
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u00a0\u200b\u200c\u200d\u2060\ufeff"))  # no-break and zero-width spaces
+_ANGLED = re.compile(r"^[^<>]*<([^<>]+)>\s*$")
+
+
+def _address(value: str) -> str:
+    """The address an export's cell holds: without invisible spaces, a display name and angle
+    brackets (``Grace Hopper <grace@example.com>``) or a ``mailto:``. Whatever is left and is no
+    address is caught by the entity's suite."""
+    cleaned = value.translate(_INVISIBLE).strip()
+    angled = _ANGLED.match(cleaned)
+    if angled:
+        cleaned = angled.group(1).strip()
+    return cleaned.removeprefix("mailto:").removeprefix("MAILTO:").strip()
+
+
 def _number(value: str, drop: Drop) -> Decimal | None:
     cleaned = value.replace(" ", "")
     if drop.decimal != ".":
@@ -322,6 +337,8 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
                 return None, (f"field {name!r} is not a number (decimal separator {drop.decimal!r}"
                               + (", '.' groups thousands)" if drop.decimal != "." and "." in value else ")"))
             mapped[name] = str(number)
+        elif spec.kind == "email":
+            mapped[name] = _address(value)
         elif spec.kind == "id" and system:
             mapped[name] = f"{system}:{value}"
         vocabulary = file_catalog.VOCABULARY.get((drop.entity, name))
@@ -495,6 +512,13 @@ def _record_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id:
             own.execute(statement, params)
 
 
+def _has_nul(row: dict[str, Any]) -> bool:
+    """Whether a row holds NUL anywhere (a CSV row's keys and values are strings: one join says it)."""
+    if all(isinstance(v, str) for v in row.values()):
+        return "\x00" in "".join(row) or "\x00" in "".join(row.values())
+    return without_nul(row) != row
+
+
 def _quarantine_payload(name: str, number: int, row: object, mapped: object) -> str:
     return _ENCODE({"file": name, "line": number, "row": without_nul(row), "mapped": without_nul(mapped)}).decode()
 
@@ -520,7 +544,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                 good, rejected = [], []
                 for number, row, problem in chunk:
                     reason = problem
-                    if row is not None and without_nul(row) != row:
+                    if row is not None and _has_nul(row):
                         reason = "contains a NUL character (0x00), which PostgreSQL cannot store; stored here as U+FFFD"
                     shaped = None
                     if not reason and row is not None:

@@ -339,3 +339,29 @@ def test_files_status_says_what_the_next_run_does_and_reload_applies_again(empty
     assert out.startswith("drop crm_leads: 2 file(s) loaded again (8 rows, 1 quarantined, 0 marked deleted)")
     assert rows(empty_warehouse, "select count(distinct version_at) from raw.file__leads") == [(4,)]
     assert cli.main(["files", "reload", "no_such_drop"]) == 2
+
+
+def test_addresses_are_read_as_addresses_and_a_non_address_never_reaches_core(empty_warehouse, tmp_path,
+                                                                               monkeypatch):
+    """Found by trials: an address in angle brackets or with a zero-width space was exported as
+    written, and an invalid address in a leads export reached core."""
+    from smarketing import tasks
+
+    files_only_config(tmp_path, monkeypatch)
+    quality = (PATHS.root / "config" / "quality.yaml").read_text()
+    (tmp_path / "config" / "quality.yaml").write_text(  # one bad row of five must not stop the file
+        quality.replace("suites: {}", "suites: {file__leads: {max_failure_share: 0.5}}"))
+    for old in (tmp_path / "leads").iterdir():
+        old.unlink()
+    (tmp_path / "leads" / "leads_2026-06.csv").write_text(
+        "Lead ID;First contact;Channel;Landing page;E-mail\n"
+        "L-1;02/06/2026;Web;/;<ada@example.com>\n"
+        "L-2;02/06/2026;Web;/;Grace Hopper <grace@example.com>\n"
+        "L-3;02/06/2026;Web;/;zw\u200bsp@example.com\u00a0\n"
+        "L-4;02/06/2026;Web;/;mailto:linus@example.com\n"
+        "L-5;02/06/2026;Web;/;not-an-address\n", encoding="utf-8")
+    tasks.run_pipeline("addresses", date(2026, 6, 30))
+    assert rows(empty_warehouse, "select email from core.person where email is not null order by 1") == [
+        ("ada@example.com",), ("grace@example.com",), ("linus@example.com",), ("zwsp@example.com",)]
+    assert rows(empty_warehouse, "select record_id, expectation from quarantine.records") == [
+        ("L-5", "email_valid")]

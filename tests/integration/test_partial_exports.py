@@ -6,9 +6,10 @@ The exports (as of 2026-06-30, amounts in EUR):
 - L2, L3: only an MQL date, 15 and 20 March (an MQL export without lead dates); L3 has no address.
 - L4-L7: first contact 1 April, won 20 April: 1,000, 1,100, 900 and 12,000 declared revenue.
 - L8, L9: no address, first contact 1 June, won 20 June: 1,500 and 1,600.
-Won deals: 2,000, 1,000, 1,100, 900, 12,000, 1,500, 1,600; median 1,500, median absolute
-deviation 500: 12,000 has a modified z-score of 10,500 / (1.4826 x 500) = 14.2 (over 3.5) and is
-60 % of the won amount, the one outlier.
+- L404: a deal won 20 June, 1,000, for a lead no export delivered.
+Won deals: 2,000, 1,000, 1,100, 900, 12,000, 1,500, 1,600, 1,000; median 1,300, median absolute
+deviation 300: 12,000 has a modified z-score of 10,700 / (1.4826 x 300) = 24 (over 3.5) and is
+57 % of the won amount, the one outlier.
 """
 
 import shutil
@@ -39,6 +40,7 @@ L6;20.04.2026;900,00;
 L7;20.04.2026;;12.000,00
 L8;20.06.2026;1.500,00;
 L9;20.06.2026;1.600,00;
+L404;20.06.2026;1.000,00;
 """
 DROPS = """drops:
   leads:
@@ -105,10 +107,10 @@ def test_a_deal_won_before_the_first_contact_is_a_warning_and_history_moves_forw
     assert inconsistent == [(0,)]
 
 
-def test_one_deal_far_above_the_others_is_flagged_by_a_robust_rule(partial):
+def test_one_deal_far_above_the_others_and_one_of_nobody_are_flagged(partial):
     eng, stats = partial
     assert stats["merge"]["core_checks"] == {"amount_outlier": 1, "close_before_created": 0,
-                                             "won_before_first_contact": 1}
+                                             "deal_person_unknown": 1, "won_before_first_contact": 1}
 
 
 def test_one_label_for_an_unknown_channel(partial):
@@ -123,7 +125,7 @@ def test_no_forecast_gives_no_accuracy(partial):
     eng, _ = partial
     assert rows(eng, "select month, actual_won, forecast_accuracy from marts.forecast where actual_won > 0"
                      " order by month") == [(date(2026, 4, 1), 15000, None), (date(2026, 5, 1), 2000, None),
-                                            (date(2026, 6, 1), 3100, None)]
+                                            (date(2026, 6, 1), 4100, None)]
 
 
 def test_the_summary_says_why_a_list_is_empty_and_shows_the_warnings(partial):
@@ -135,5 +137,5 @@ def test_the_summary_says_why_a_list_is_empty_and_shows_the_warnings(partial):
     shown = summary(eng, "postgresql://x@y/z", AS_OF)
     assert ("  recent_customers: 0 members (2 eligible, 2 suppressed: no_email 2)" in shown
             and "    empty because no eligible person has an email address" in shown)
-    assert ("3 cross-entity checks on core (sql/quality/core): warnings: amount_outlier 1 of 7,"
-            " won_before_first_contact 1 of 7") in shown
+    assert ("4 cross-entity checks on core (sql/quality/core): warnings: amount_outlier 1 of 8,"
+            " deal_person_unknown 1 of 8, won_before_first_contact 1 of 7") in shown
