@@ -205,9 +205,16 @@ _CAST = {
 
 def staging_sql(name: str) -> str:
     """``staging.stg_file__<name>``: each record's latest version of every drop of the entity, one
-    column per field, typed (the only place a file-drop payload is cast)."""
+    column per field, typed (the only place a file-drop payload is cast); an entity naming a lead
+    and a contact also gets the person record it belongs to (``person_entity``, ``person_record_id``:
+    the contact when named, else the lead)."""
     spec = entity(name)
     columns = [f"        {_CAST[f.kind].format(f.name)} as {f.name}," for f in (*spec.fields, *COMMON)]
+    if {"lead_id", "contact_id"} <= set(spec.names):  # the person a record names: its contact, else its lead
+        columns += ["        case when nullif(btrim(payload ->> 'contact_id'), '') is null then 'leads'"
+                    " else 'contacts' end as person_entity,",
+                    "        coalesce(nullif(btrim(payload ->> 'contact_id'), ''), nullif(btrim(payload ->> 'lead_id'),"
+                    " '')) as person_record_id,"]
     return "\n".join([
         f"-- Grain: one row per file-drop record of entity {name} ({spec.doc}), its latest version;",
         "-- deleted: missing from the newest file of a snapshot drop. Made from smarketing.file_catalog.",

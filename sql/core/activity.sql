@@ -40,10 +40,8 @@ file_activities as (
         a.owner_id,
         a.occurred_at
     from staging.stg_file__activities as a
-    left join core.person_identity as i  -- the contact if named, else the lead
-        on i.source = 'file' and i.is_active
-            and i.entity = case when a.contact_id is null then 'leads' else 'contacts' end
-            and i.source_record_id = coalesce(a.contact_id, a.lead_id)
+    left join core.person_identity as i
+        on i.source = 'file' and i.is_active and i.entity = a.person_entity and i.source_record_id = a.person_record_id
     left join core.opportunity as o on o.source = 'file' and a.deal_id = o.source_record_id
     where not a.is_deleted and (
         a.record_id in (
@@ -52,7 +50,7 @@ file_activities as (
             select source_record_id from core.activity
             where source = 'file' and person_id in (select person_id from merge_persons)
         )
-        or coalesce(a.contact_id, a.lead_id) in (select record_id from identity_affected where source = 'file')
+        or a.person_record_id in (select record_id from identity_affected where source = 'file')
         or a.deal_id in (select source_record_id from merge_opportunities where source = 'file')
     )
 )

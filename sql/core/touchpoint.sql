@@ -68,10 +68,8 @@ file_campaign_touches as (
         'file', m.record_id, 'campaign_response', i.person_id, c.campaign_id, c.channel,
         coalesce(m.responded_at, c.started_at)
     from staging.stg_file__campaign_members as m
-    inner join core.person_identity as i  -- the contact if named, else the lead
-        on i.source = 'file' and i.is_active
-            and i.entity = case when m.contact_id is null then 'leads' else 'contacts' end
-            and i.source_record_id = coalesce(m.contact_id, m.lead_id)
+    inner join core.person_identity as i
+        on i.source = 'file' and i.is_active and i.entity = m.person_entity and i.source_record_id = m.person_record_id
     left join core.campaign as c on c.source = 'file' and m.campaign_id = c.source_record_id
     where not m.is_deleted and (m.responded or m.responded_at is not null)
         and (i.person_id in (select person_id from merge_persons)

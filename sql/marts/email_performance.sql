@@ -1,23 +1,28 @@
--- grain: one row per HubSpot email campaign
+-- grain: one row per email campaign (HubSpot, file drops)
 -- key: campaign_id
 -- write: replace
--- Unique counts are distinct recipients; events the source flags as filtered (bots, security
--- scanners) are left out. Rates: delivered / sent, unique opens / delivered, unique clicks / unique
--- opens, bounces / sent, unsubscribes / delivered.
+-- Unique counts are distinct recipients (by mailbox key, so case and +tag variants of an address
+-- count once); events the source flags as filtered (bots, security scanners) are left out. An
+-- event implies the ones before it, as exports often lack them: a bounce, delivery, open or click
+-- means the email was sent; an open or click that it was delivered; a click that it was opened.
+-- Rates: delivered / sent, unique opens / delivered, unique clicks / unique opens, bounces / sent,
+-- unsubscribes (changes to UNSUBSCRIBED, not re-subscribes) / delivered.
 with events as (
-    select * from core.email_event
+    select *, coalesce(email_key, core.mailbox_key(email)) as recipient from core.email_event
     where not is_filtered and campaign_id is not null and occurred_at < cast(:as_of as date) + 1
 ),
 
 counts as (
     select
         campaign_id,
-        count(distinct email) filter (where event_type = 'SENT') as sent,
-        count(distinct email) filter (where event_type = 'DELIVERED') as delivered,
-        count(distinct email) filter (where event_type = 'OPEN') as unique_opens,
-        count(distinct email) filter (where event_type = 'CLICK') as unique_clicks,
-        count(distinct email) filter (where event_type = 'BOUNCE') as bounces,
-        count(distinct email) filter (where event_type = 'STATUSCHANGE') as unsubscribes
+        count(distinct recipient) filter (where event_type in ('SENT', 'DELIVERED', 'BOUNCE', 'OPEN', 'CLICK'))
+            as sent,
+        count(distinct recipient) filter (where event_type in ('DELIVERED', 'OPEN', 'CLICK')) as delivered,
+        count(distinct recipient) filter (where event_type in ('OPEN', 'CLICK')) as unique_opens,
+        count(distinct recipient) filter (where event_type = 'CLICK') as unique_clicks,
+        count(distinct recipient) filter (where event_type = 'BOUNCE') as bounces,
+        count(distinct recipient) filter (where event_type = 'STATUSCHANGE' and subscription_status = 'UNSUBSCRIBED')
+            as unsubscribes
     from events group by campaign_id
 ),
 

@@ -35,8 +35,8 @@ final as (
     select
         'file',
         record_id,
-        case when contact_id is not null then 'contacts' else 'leads' end,
-        coalesce(contact_id, lead_id),
+        person_entity,
+        person_record_id,
         account_id,
         name,
         coalesce(stage, case when won_date is not null then 'Closed Won' when lost_date is not null then 'Closed Lost' end),
