@@ -365,3 +365,20 @@ def test_addresses_are_read_as_addresses_and_a_non_address_never_reaches_core(em
         ("ada@example.com",), ("grace@example.com",), ("linus@example.com",), ("zwsp@example.com",)]
     assert rows(empty_warehouse, "select record_id, expectation from quarantine.records") == [
         ("L-5", "email_valid")]
+
+
+def test_an_amount_without_a_currency_is_quarantined_not_labelled_eur(empty_warehouse, tmp_path, monkeypatch):
+    """Every file-drop amount was labelled EUR; a drop now names its currency (a column or a constant)."""
+    from smarketing import tasks
+
+    files_only_config(tmp_path, monkeypatch)
+    drops = (tmp_path / "config" / "file_drops.yaml").read_text()
+    (tmp_path / "config" / "file_drops.yaml").write_text(drops.replace("    constants: {currency: EUR}", ""))
+    quality = (PATHS.root / "config" / "quality.yaml").read_text()
+    (tmp_path / "config" / "quality.yaml").write_text(
+        quality.replace("suites: {}", "suites: {file__deals: {max_failure_share: 1}}"))
+    tasks.run_pipeline("no-currency", date(2026, 6, 30))
+    assert rows(empty_warehouse, "select record_id, expectation from quarantine.records where entity = 'deals'"
+                                 " order by 1") == [("L-1001", "currency_known"), ("L-1003", "currency_known"),
+                                                    ("L-1007", "currency_known")]
+    assert rows(empty_warehouse, "select count(*) from core.opportunity") == [(0,)]
