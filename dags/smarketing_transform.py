@@ -5,10 +5,14 @@ Scheduled on the `smarketing_raw` Asset.
 
 1. **validate**: runs the Great Expectations suites in `expectations/` over every newly landed
    batch, in the warehouse. Rows failing a critical expectation go to `quarantine.records` with
-   the reason; if too large a share of a batch fails, the task fails and nothing reaches core.
-2. **merge**: promotes the validated batches into staging and merges what changed into `core.*`:
-   identity resolution gives one stable `person_id` per human across HubSpot and Salesforce.
-   Trigger with `full_refresh` on to recompute core from every landed row.
+   the reason; a suite with too large a share of failing rows holds its batches back (nothing of
+   them reaches core, though what they say of a mailbox already suppresses it).
+2. **merge**: promotes the validated batches of every other suite into staging and merges what
+   changed into `core.*`: identity resolution gives one stable `person_id` per human across
+   HubSpot, Salesforce and file drops. Trigger with `full_refresh` on to recompute core from
+   every landed row. Then cross-entity checks over core, as warnings.
+3. **quality_gate**: fails the run, naming each held suite and its failing checks, after the
+   merge (so one bad export delays only its own rows).
 
 Publishes `smarketing_core`, which schedules **smarketing_kpis**.
 """
@@ -51,7 +55,15 @@ def smarketing_transform():
         context["outlet_events"][CORE].extra = {"as_of": as_of.isoformat()}
         return stats
 
-    validate() >> merge()
+    @task(trigger_rule="all_done")
+    def quality_gate(validated: dict) -> None:
+        from smarketing import tasks
+
+        with final_on_bad_input():
+            tasks.quality_gate(validated)
+
+    validated = validate()
+    validated >> merge() >> quality_gate(validated)
 
 
 smarketing_transform()

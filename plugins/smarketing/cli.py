@@ -246,7 +246,7 @@ def _config(args: argparse.Namespace) -> int:
 
 def _files(args: argparse.Namespace) -> int:
     from smarketing import config, settings, warehouse
-    from smarketing.file_drops import load_drop, load_drops, plan
+    from smarketing.file_drops import FileDropError, load_drop, load_drops, plan
 
     settings.require_valid()
     drops = {d.name: d for d in load_drops()}
@@ -272,20 +272,31 @@ def _files(args: argparse.Namespace) -> int:
         print(f"drop {args.drop}: {stats.files_loaded} file(s) loaded again ({stats.rows_loaded} rows,"
               f" {stats.rows_quarantined} quarantined, {stats.rows_deleted} marked deleted)")
         for name, reason in {**stats.skipped, **stats.rejected}.items():
-            print(f"  {name}: {reason}")
+            print(f"  {_shown(name)}: {reason}")
         print("The next run (`smarketing run`, or the DAGs) validates and merges them.")
         return 1 if stats.rejected else 0
+    unreadable = 0
     for name in [args.drop] if args.drop else sorted(drops):
         drop = drops[name]
-        print(f"drop {name} ({drop.mode}, {drop.entity}) in {drop.location}")
-        steps, outside = plan(eng, drop)
+        print(f"drop {name} ({drop.mode}, {drop.entity}) in {_shown(drop.location)}")
+        try:
+            steps, outside = plan(eng, drop)
+        except (FileDropError, OSError) as exc:
+            print(f"  cannot be read: {_shown(str(exc))}")
+            unreadable += 1
+            continue
         if not steps and not outside:
             print(f"  no file matches {drop.pattern!r}")
         for step in steps:
-            print(f"  {step.file.name}: {'loads on the next run' if step.action == 'load' else step.reason}")
+            print(f"  {_shown(step.file.name)}: {step.reason if step.reason else 'loads on the next run'}")
         for file, reason in outside.items():
-            print(f"  {file}: {reason}")
-    return 0
+            print(f"  {_shown(file)}: {reason}")
+    return 1 if unreadable else 0
+
+
+def _shown(text: str) -> str:
+    """``text`` with control characters escaped: a file name must not rewrite the terminal's lines."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _lists(args: argparse.Namespace) -> int:

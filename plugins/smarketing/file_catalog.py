@@ -101,7 +101,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("currency", "text", "ISO 4217 code of the amounts (config/quality.yaml currencies)"),
                Field("probability", "number", "win probability in percent (0 to 100)"),
                Field("created_date", "timestamp", "when the deal was opened"),
-               Field("close_date", "date", "expected or actual close date (default: the won or lost date)"),
+               Field("close_date", "date", "expected or actual close date (default: the day of the won or lost"
+                                           " date in the drop's time zone)"),
                Field("won_date", "timestamp", "when the deal was won (sets it won and closed)"),
                Field("lost_date", "timestamp", "when the deal was lost (sets it lost and closed)"),
                Field("owner_id", "text", "the sales rep owning the deal"),
@@ -175,6 +176,15 @@ VOCABULARY = {
                                "unsubscribe", "resubscribe"),
     ("subscriptions", "status"): ("subscribed", "unsubscribed", "opted_out"),
 }
+# Other ways exports write those values (compared without case, spaces, hyphens and underscores).
+VARIANTS = {
+    "send": ("sent", "processed"), "delivered": ("delivery",), "open": ("opened", "opens"),
+    "click": ("clicked", "clicks"), "hard_bounce": ("hardbounced", "bounced(hard)"),
+    "soft_bounce": ("softbounced", "bounced(soft)"), "complaint": ("spam", "spamreport", "complained", "abuse"),
+    "unsubscribe": ("unsubscribed", "optout", "optedout"), "resubscribe": ("resubscribed",),
+    "subscribed": ("subscribe", "optin", "optedin"), "unsubscribed": ("unsubscribe", "notsubscribed"),
+    "opted_out": ("optout", "optedout"),
+}
 COMMON = (Field("system", "text", "the system the export comes from (set it as a constant): ids of drops with"
                                   " different systems never collide"),)
 
@@ -240,12 +250,12 @@ def staging_sql(name: str) -> str:
 
 SETTINGS = (  # the keys of a drop in config/file_drops.yaml, for docs/file_drops.md
     ("`entity`", "one of the entities below"),
-    ("`location`, `pattern`", "the folder (or an `s3://`-style URL) and the file names in it (`*.csv`); nothing"
-                              " outside the folder is read"),
+    ("`location`, `pattern`", "the folder (or an `s3://`-style URL; a relative path is taken from the project"
+                              " folder) and the file names in it (`*.csv`); nothing outside the folder is read"),
     ("`format`, `delimiter`, `encoding`", "`csv` (with its delimiter) or `jsonl`; the text encoding"),
     ("`mode`", "`append`: every file adds records; `snapshot`: the newest file (last by name) is the whole current"
                " state, and records missing from it are deleted"),
-    ("`id_column`", "the column holding the record's id"),
+    ("`id_column`", "the column holding the record's id (default `id`)"),
     ("`columns`", "file column: field, or file column: [field, field] to fill several fields from one column (an"
                   " MQL export's date is the lead date and the MQL date); without `columns`, columns named like"
                   " fields are read as them"),

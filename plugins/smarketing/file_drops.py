@@ -25,6 +25,7 @@ how to map columns to fields. Rules:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -188,6 +189,41 @@ def _rows(drop: Drop, name: str, handle: BinaryIO) -> Iterator[Row]:
         raise FileDropError(f"drop {drop.name}: file {name} cannot be read as CSV: {exc}") from exc
 
 
+def _refuse_utf8_in_a_legacy_encoding(drop: Drop, file: DropFile) -> None:
+    """A one-byte encoding (latin-1, cp1252, ...) decodes any bytes: UTF-8 read so turns "Дмитрий"
+    into "Ð”Ð¼Ð¸Ñ‚Ñ€Ð¸Ð¹". A file whose first megabyte holds non-ASCII bytes that are valid UTF-8 is
+    rejected under such a drop (a legacy file with such bytes is next to impossible)."""
+    try:
+        if codecs.lookup(drop.encoding).name.replace("_", "-") in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
+            return
+    except LookupError:
+        return  # the load names the unknown encoding
+    with file.open() as handle:
+        head = handle.read(1 << 20)
+    if max(head, default=0) < 0x80:
+        return
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a character cut by the megabyte's end is no evidence
+            return
+    raise FileDropError(f"drop {drop.name}: file {file.name} is UTF-8, not {drop.encoding} (its accented letters would"
+                        " load garbled); set the drop's encoding to utf-8")
+
+
+class _RepeatedKeys(ValueError):
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(keys)
+        self.keys = keys
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _RepeatedKeys(sorted({k for k in keys if keys.count(k) > 1}))
+    return dict(pairs)
+
+
 def _json_rows(stream: io.TextIOWrapper) -> Iterator[Row]:
     for number, line in enumerate(stream, start=1):
         if number == 1:
@@ -195,14 +231,20 @@ def _json_rows(stream: io.TextIOWrapper) -> Iterator[Row]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_once_each)
         except json.JSONDecodeError as exc:
             yield number, None, f"line {number} is not valid JSON: {exc.msg}"
+            continue
+        except _RepeatedKeys as exc:  # which of the two values holds is a guess, as with CSV headers
+            yield number, None, f"line {number} repeats key(s) {exc.keys}"
             continue
         if not isinstance(row, dict):
             yield number, None, f"line {number} is a JSON {type(row).__name__}, not an object"
             continue
         yield number, row, ""
+
+
+csv.field_size_limit(16 * 2**20)  # a notes column of a CRM export runs past the 128 KB default
 
 
 def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
@@ -263,6 +305,9 @@ def _mapped(drop: Drop, row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and value:
             folded = {k.casefold(): v for k, v in mapping.items()}
             mapped[name] = mapping.get(value, folded.get(value.casefold(), value))
+    for entity, name in file_catalog.VOCABULARY:
+        if entity == drop.entity and name in mapped:  # the shared word, where the value writes one
+            mapped[name] = _vocabulary_word(entity, name, mapped[name]) or mapped[name]
     return mapped
 
 
@@ -291,6 +336,19 @@ def _address(value: str) -> str:
     if angled:
         cleaned = angled.group(1).strip()
     return cleaned.removeprefix("mailto:").removeprefix("MAILTO:").strip()
+
+
+def _vocabulary_word(entity: str, name: str, value: Any) -> str | None:
+    """The word of a field's fixed vocabulary that ``value`` writes, ignoring case, spaces, hyphens
+    and underscores, and the usual variants (``HardBounce``, ``Unsubscribed``, ``spam``); None
+    when it is none of them."""
+    if not isinstance(value, str):
+        return None
+    folded = re.sub(r"[\s_\-]", "", value.casefold())
+    words = file_catalog.VOCABULARY.get((entity, name), ())
+    by_form = {w.replace("_", ""): w for w in words} | {
+        v: w for w, variants in file_catalog.VARIANTS.items() for v in variants if w in words}
+    return by_form.get(folded)
 
 
 def _number(value: str, drop: Drop) -> Decimal | None:
@@ -342,11 +400,13 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
         elif spec.kind == "id" and system:
             mapped[name] = f"{system}:{value}"
         vocabulary = file_catalog.VOCABULARY.get((drop.entity, name))
-        if vocabulary:
-            mapped[name] = value.strip().lower()
-            if mapped[name] not in vocabulary:
-                return None, (f"field {name!r} is none of {', '.join(vocabulary)} (map the file's own values"
-                              f" with the drop's `values`)")
+        if vocabulary and value not in vocabulary:  # _mapped gave the shared word where there is one
+            return None, (f"field {name!r} is none of {', '.join(vocabulary)} (map the file's own values"
+                          f" with the drop's `values`)")
+    if drop.entity == "deals" and mapped.get("close_date") is None:  # closed on the day it was won or lost,
+        closed = mapped.get("won_date") or mapped.get("lost_date")  # as the drop's time zone counts days
+        if closed:
+            mapped["close_date"] = datetime.fromisoformat(closed).astimezone(ZoneInfo(drop.timezone)).date().isoformat()
     mapped["_record_id"] = f"{system}:{record_id}" if system else record_id
     return mapped, ""
 
@@ -361,6 +421,7 @@ class Step:
     action: str
     reason: str = ""
     checksum: str | None = None
+    rejected: str = ""  # skipped as unchanged since rejected: the rejection's reason
 
 
 def _checksum(file: DropFile) -> str:
@@ -400,24 +461,26 @@ def plan(eng: Engine | None, drop: Drop, force: bool = False) -> tuple[list[Step
         files = [newest]
     for file in files:
         if force:
-            steps.append(Step(file, "load"))
+            steps.append(Step(file, "load", "loads on the next run: a reload applies every file again"))
             continue
         last = last_of_name.get(file.name)
         # in force: its last load under this name (a snapshot's only if no other file applied since)
         current = last is not None and last.mapping_digest == digest and (
             last.status == "rejected" or drop.mode == "append" or last is last_applied)
         if current and last is not None and (last.size_bytes, last.modified) == (file.size, file.modified):
-            steps.append(Step(file, "skip", _unchanged(last)))  # not read again
+            steps.append(Step(file, "skip", _unchanged(last), rejected=last.reason or ""))  # not read again
             continue
         checksum = _checksum(file)
         if current and last is not None and last.checksum == checksum:
-            steps.append(Step(file, "skip", _unchanged(last), checksum))
+            steps.append(Step(file, "skip", _unchanged(last), checksum, rejected=last.reason or ""))
             continue
         copy = next((r for r in applied if r.checksum == checksum and r.file_name != file.name), None)
         if copy and drop.mode == "append":
             steps.append(Step(file, "skip", f"the same content as {copy.file_name}, loaded {_when(copy)}", checksum))
             continue
-        steps.append(Step(file, "load", "", checksum))
+        why = ("new" if last is None else "the drop's mapping changed since it was loaded"
+               if last.mapping_digest != digest else "changed since it was last read")
+        steps.append(Step(file, "load", f"loads on the next run ({why})", checksum))
     return steps, outside
 
 
@@ -452,13 +515,22 @@ def load_drop(eng: Engine, drop: Drop, run_id: str, force: bool = False) -> Drop
 def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
     stats = DropStats(drop.name)
     steps, outside = plan(eng, drop, force)
+    if force:  # a reload applies every file again: what validation held back of the drop is superseded
+        with eng.begin() as conn:
+            conn.execute(text("update meta.batches set superseded_at = now() where validated_at is null"
+                              " and superseded_at is null and batch_id in (select batch_id from meta.file_loads"
+                              " where drop_name = :drop)"), {"drop": drop.name})
     for name, reason in outside.items():
         log.warning("drop %s: file %s %s", drop.name, name, reason)
         stats.skipped[name] = reason
     for step in steps:
         file = step.file
         if step.action == "skip":
-            log.info("drop %s: file %s skipped: %s", drop.name, file.name, step.reason)
+            if step.rejected:  # still rejected: its problem stands until the file changes
+                log.warning("drop %s: file %s is still rejected: %s", drop.name, file.name, step.reason)
+                stats.rejected[file.name] = step.rejected
+            else:
+                log.info("drop %s: file %s skipped: %s", drop.name, file.name, step.reason)
             stats.skipped[file.name] = step.reason
             if step.checksum:  # touched but the same: next time the quick check suffices
                 _restamp(eng, drop, file, step.checksum)
@@ -467,7 +539,10 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
         try:
             loaded, quarantined, deleted = _load_file(eng, drop, file, checksum, run_id)
         except FileDropError as exc:
-            log.warning("%s; the drop's other files and the other drops go on", exc)
+            kept = _keep_opt_outs(eng, drop, file, str(exc), run_id)
+            log.warning("%s; the drop's other files and the other drops go on%s", exc,
+                        f"; {kept} row(s) in it that opt an address out or unsubscribe, bounce or complain still"
+                        " suppress their mailboxes" if kept else "")
             _record_file(eng, drop, file, checksum, run_id, "rejected", reason=str(exc))
             stats.rejected[file.name] = str(exc)
             continue
@@ -481,6 +556,73 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
     return stats
 
 
+def _suppresses(entity: str, mapped: dict[str, Any]) -> bool:
+    """Whether a row says its mailbox must get no mail: an opt-out flag, an unsubscribe, a hard
+    bounce or a complaint, an unsubscribed or opted-out status (as sql/nurture/suppressed_mailbox.sql
+    reads quarantined rows)."""
+    if entity in ("leads", "contacts"):
+        flag = str(mapped.get("email_opt_out") or "").strip().lower()
+        return flag not in ("", "false", "no", "n", "0", "f", "nein")
+    if entity == "email_events":
+        return mapped.get("type") in ("unsubscribe", "hard_bounce", "complaint")
+    if entity == "subscriptions":
+        return mapped.get("status") in ("unsubscribed", "opted_out")
+    return False
+
+
+def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> int:
+    """Read a rejected file again as far as it goes, forgiving (undecodable bytes replaced, no
+    column checks), and quarantine each row that suppresses its mailbox: the file stays rejected,
+    but an opt-out in it is never lost. Returns the rows kept."""
+    if drop.entity not in ("leads", "contacts", "email_events", "subscriptions"):
+        return 0
+    kept = []
+    try:
+        encoding = _readable_encoding(file, drop.encoding)
+        with file.open() as handle:
+            stream = io.TextIOWrapper(handle, encoding=encoding or drop.encoding, errors="replace",
+                                      newline="" if drop.format == "csv" else None)
+            if drop.format == "jsonl":
+                rows: Iterator[tuple[int, Any]] = ((n, r) for n, r, _ in _json_rows(stream))
+            else:
+                reader = csv.reader(stream, delimiter=drop.delimiter)
+                header = [h.strip().removeprefix("\ufeff") for h in next(reader, [])]
+                rows = ((reader.line_num, dict(zip(header, values, strict=False))) for values in reader)
+            for number, row in rows:
+                if isinstance(row, dict) and not _has_nul(row):
+                    mapped = _mapped(drop, row)
+                    if mapped.get("email") and _suppresses(drop.entity, mapped):
+                        kept.append({"record_id": f"{file.name}:{number}", "payload": _quarantine_payload(
+                            file.name, number, None, mapped), "reason": f"{file.name} line {number}: its file was"
+                            f" rejected ({reason}); kept for what it says of its mailbox"})
+    except (OSError, UnicodeError, csv.Error, LookupError) as exc:
+        log.warning("drop %s: file %s could not be read for its opt-outs either: %s", drop.name, file.name, exc)
+    if kept:
+        with eng.begin() as conn:
+            conn.execute(text(
+                "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
+                " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
+                " 'rejected_file', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
+                [k | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for k in kept])
+    return len(kept)
+
+
+def _readable_encoding(file: DropFile, declared: str) -> str | None:
+    """The first of the declared encoding, UTF-8 and Windows-1252 that decodes the whole file (a
+    rejected export is often just in another one); None when none does."""
+    for encoding in dict.fromkeys((declared, "utf-8", "cp1252")):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with file.open() as handle:
+                while chunk := handle.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except (UnicodeError, LookupError):
+            continue
+        return encoding
+    return None
+
+
 def _restamp(eng: Engine, drop: Drop, file: DropFile, checksum: str) -> None:
     with eng.begin() as conn:
         conn.execute(text("update meta.file_loads set size_bytes = :size, modified = :modified"
@@ -492,19 +634,21 @@ def _restamp(eng: Engine, drop: Drop, file: DropFile, checksum: str) -> None:
 
 def _record_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: str, status: str,
                  rows: int = 0, quarantined: int = 0, deleted: int = 0, reason: str | None = None,
-                 conn: Any = None) -> None:
+                 conn: Any = None, batch_id: str | None = None) -> None:
     statement = text(
         "insert into meta.file_loads (drop_name, file_name, checksum, mapping_digest, size_bytes, modified, run_id,"
-        " status, rows_loaded, rows_quarantined, rows_deleted, reason) values (:drop_name, :file_name, :checksum,"
-        " :digest, :size, :modified, :run_id, :status, :rows_loaded, :rows_quarantined, :rows_deleted, :reason)"
+        " status, rows_loaded, rows_quarantined, rows_deleted, reason, batch_id) values (:drop_name, :file_name,"
+        " :checksum, :digest, :size, :modified, :run_id, :status, :rows_loaded, :rows_quarantined, :rows_deleted,"
+        " :reason, cast(:batch_id as uuid))"
         " on conflict (drop_name, file_name, checksum, mapping_digest) do update set"
         " size_bytes = excluded.size_bytes, modified = excluded.modified, run_id = excluded.run_id,"
         " status = excluded.status, rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,"
-        " rows_deleted = excluded.rows_deleted, reason = excluded.reason, loaded_at = clock_timestamp()"
+        " rows_deleted = excluded.rows_deleted, reason = excluded.reason, batch_id = excluded.batch_id,"
+        " loaded_at = clock_timestamp()"
     )
     params = {"drop_name": drop.name, "file_name": file.name, "checksum": checksum, "digest": drop.mapping_digest,
               "size": file.size, "modified": file.modified, "run_id": run_id, "status": status, "rows_loaded": rows,
-              "rows_quarantined": quarantined, "rows_deleted": deleted, "reason": reason}
+              "rows_quarantined": quarantined, "rows_deleted": deleted, "reason": reason, "batch_id": batch_id}
     if conn is not None:
         conn.execute(statement, params)
     else:
@@ -537,6 +681,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
         conn.exec_driver_sql("create temporary table drop_rows (record_id text, line integer, payload jsonb)"
                              " on commit drop")
         seen = bad = 0
+        _refuse_utf8_in_a_legacy_encoding(drop, file)
         with file.open() as handle:
             rows = _rows(drop, name, handle)
             while chunk := list(islice(rows, CHUNK_ROWS)):
@@ -565,6 +710,14 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                 bad += len(rejected)
         if not seen:
             raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
+        if bad == seen:  # not one row read: the mapping, more likely than every row, is wrong
+            example = conn.execute(text("select reason from quarantine.records where source = :source and entity"
+                                        " = :entity and version_at = :version_at and run_id = :run_id limit 1"),
+                                   {"source": SOURCE, "entity": drop.entity, "version_at": loaded_at,
+                                    "run_id": run_id}).scalar()
+            raise FileDropError(f"drop {drop.name}: file {name}: every one of its {seen} rows failed, the first"
+                                f" as {str(example).removeprefix(name + ' ')!r}; are the drop's date_format,"
+                                " decimal and delimiter the file's?")
         params = {"source": SOURCE, "entity": drop.entity, "version_at": loaded_at, "run_id": run_id,
                   "batch_id": batch_id, "drop": drop.name, "file": name}
         # within a file the last line of an id wins; the earlier ones are quarantined saying so
@@ -587,7 +740,13 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                  " values (:batch_id, :run_id, :source, :entity, :received, :new)"),
             params | {"received": loaded + deleted, "new": loaded + deleted},
         )
-        _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn)
+        # earlier versions of this file (of the whole drop, for a snapshot) that validation held back
+        # are superseded: the new content is what counts, and a fixed file releases the drop
+        conn.execute(text(
+            "update meta.batches set superseded_at = now() where validated_at is null and superseded_at is null"
+            " and batch_id <> cast(:batch_id as uuid) and batch_id in (select batch_id from meta.file_loads"
+            " where drop_name = :drop and (file_name = :file or :whole))"), params | {"whole": drop.mode == "snapshot"})
+        _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn, batch_id=batch_id)
     return loaded, bad, deleted
 
 

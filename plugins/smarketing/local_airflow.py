@@ -71,8 +71,10 @@ def prepare_airflow(home: Path) -> None:
 
 def run_dags(as_of: date, dag_ids: tuple[str, ...] = DAG_ORDER, conf: dict[str, Any] | None = None
              ) -> list[DagOutcome]:
-    """Run each DAG once with ``dag.test()`` for the business date ``as_of`` (``conf`` adds Params);
-    stops at the first DAG that failed or ran no task."""
+    """Run each DAG once with ``dag.test()`` for the business date ``as_of`` (``conf`` adds Params).
+    The chain goes on as the Asset schedule would: while each DAG's tasks that publish an Asset
+    succeeded (the transform's merge publishes its Asset before its quality gate may fail the run);
+    it stops at a DAG that ran no task or published nothing."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
@@ -84,20 +86,26 @@ def run_dags(as_of: date, dag_ids: tuple[str, ...] = DAG_ORDER, conf: dict[str, 
         dag = bag.dags[dag_id]
         params = {"as_of": as_of.isoformat(), **{k: v for k, v in (conf or {}).items() if k in dag.params}}
         run = dag.test(logical_date=datetime.now(UTC), run_conf=params)
-        outcome = DagOutcome(dag_id, str(getattr(run.state, "value", run.state)), time.monotonic() - started,
-                             _task_states(dag_id, run.run_id))
+        instances = _task_states(dag_id, run.run_id)
+        states = dict(instances)  # a mapped task: the state of its last instance
+        counts: dict[str, int] = {}
+        for _, state in instances:
+            counts[state] = counts.get(state, 0) + 1
+        outcome = DagOutcome(dag_id, str(getattr(run.state, "value", run.state)), time.monotonic() - started, counts)
         outcomes.append(outcome)
-        if not outcome.ok:
+        published = all(states.get(t.task_id) == "success" for t in dag.tasks if t.outlets)
+        if not outcome.ok and not (published and counts.get("success")):
             break
     return outcomes
 
 
-def _task_states(dag_id: str, run_id: str) -> dict[str, int]:
+def _task_states(dag_id: str, run_id: str) -> list[tuple[str, str]]:
+    """(task id, state) of every task instance of one DAG run, mapped ones in map index order."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(TaskInstance.state, func.count()).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id).group_by(TaskInstance.state)).all()
-    return {str(getattr(state, "value", state)): n for state, n in rows}
+        rows = session.execute(select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id).order_by(TaskInstance.map_index)).all()
+    return [(task_id, str(getattr(state, "value", state))) for task_id, state in rows]

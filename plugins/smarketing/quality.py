@@ -41,7 +41,12 @@ WORK_SCHEMA = "quality_work"
 
 
 class DataQualityError(RuntimeError):
-    """A suite failed beyond its allowed share, or could not be evaluated; its batches were not promoted."""
+    """A suite failed beyond its allowed share, or could not be evaluated; its batches were not promoted.
+    ``outcomes`` holds the suites that passed in the same validation."""
+
+    def __init__(self, message: str, outcomes: list[SuiteOutcome] | None = None) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes or []
 
 
 @dataclass
@@ -90,7 +95,7 @@ def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
     with eng.connect() as conn:
         rows = conn.execute(
             text("select batch_id from meta.batches where source = :source and entity = :entity"
-                 " and validated_at is null order by landed_at"),
+                 " and validated_at is null and superseded_at is null order by landed_at"),
             {"source": source, "entity": entity},
         )
         return [str(r.batch_id) for r in rows]
@@ -151,7 +156,7 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         _without_values(context)
         context.build_data_docs(site_names=["smarketing"])
     if errors:
-        raise DataQualityError(" | ".join(errors))
+        raise DataQualityError(" | ".join(errors), outcomes)
     return outcomes
 
 

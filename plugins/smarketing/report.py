@@ -64,12 +64,12 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         reasons = conn.execute(
             text("select reason, count(*) as n from nurture.suppressed group by reason order by reason")
         ).all()
-        drops = conn.execute(text(  # each file's latest attempt: a file rejected then fixed counts as loaded
-            "select drop_name, count(*) filter (where status = 'loaded') as loaded,"
-            " array_agg(reason order by file_name) filter (where status = 'rejected') as rejected"
-            " from (select distinct on (drop_name, file_name) * from meta.file_loads"
-            "       order by drop_name, file_name, loaded_at desc) as latest group by drop_name order by drop_name")
-        ).all()
+        loaded: dict[str, int] = dict(conn.execute(text(  # files whose latest attempt loaded them
+            "select drop_name, count(*) filter (where status = 'loaded') from (select distinct on (drop_name,"
+            " file_name) * from meta.file_loads order by drop_name, file_name, loaded_at desc) as latest"
+            " group by drop_name")).all())
+        last_load = conn.execute(text(  # what the latest load found: rejected files still there, unread drops
+            "select stats from meta.runs where stage = 'file_drops' order by finished_at desc limit 1")).scalar()
 
     lines = [f"Smarketing pipeline: results as of {as_of.isoformat()}", f"Warehouse: {safe_url(url)}", "",
              "Rows per table"]
@@ -97,11 +97,17 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         f"  all months: leads {totals['leads'] or 0} · MQLs {totals['mqls'] or 0} · won {totals['won'] or 0} "
         f"({(totals['won_amount'] or 0):,.2f} EUR) · win rate of closed deals {win_rate}"
     )
-    if drops:
-        lines += ["", "File drops (meta.file_loads)"]
-        for drop, loaded, rejected in drops:
-            lines.append(f"  {drop}: {loaded} file(s) loaded" + (f", {len(rejected)} rejected:" if rejected else ""))
-            lines += [f"    {reason.removeprefix(f'drop {drop}: ')}" for reason in rejected or []]
+    if loaded or last_load:
+        lines += ["", "File drops (meta.file_loads; `smarketing files status` says why each file is skipped)"]
+        for drop in sorted(set(loaded) | set(last_load or {})):
+            found = (last_load or {}).get(drop, {})
+            if "error" in found:
+                lines.append(f"  {drop}: not read: {found['error'].removeprefix(f'drop {drop}: ')}")
+                continue
+            rejected = found.get("files_rejected") or {}
+            lines.append(f"  {drop}: {loaded.get(drop, 0)} file(s) loaded"
+                         + (f", {len(rejected)} rejected:" if rejected else ""))
+            lines += [f"    {reason.removeprefix(f'drop {drop}: ')}" for reason in rejected.values()]
     lines += ["", "Data quality (latest validation that checked new rows)"]
     lines.append(
         f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing "

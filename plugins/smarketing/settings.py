@@ -337,6 +337,13 @@ class DropSettings(Strict):
 
         if not self.date_format:
             raise ValueError("date_format lists no format")
+        for fmt in self.date_format:
+            if fmt != "iso" and not _a_date_format(fmt):
+                raise ValueError(f"date_format {fmt!r} is no strptime format that reads a date (for example"
+                                 " '%d.%m.%Y %H:%M'), nor 'iso'")
+        if self.decimal not in (".", ",") or self.decimal == self.delimiter:
+            raise ValueError(f"decimal {self.decimal!r}: numbers are written with '.' or ',', and not with the"
+                             " delimiter")
         known = set(fields_of(self.entity))
         allowed = f"fields of {self.entity}: {', '.join(fields_of(self.entity))} (docs/file_drops.md)"
         targets = [t for ts in self.columns.values() for t in ts]
@@ -353,6 +360,21 @@ class DropSettings(Strict):
             if stray:
                 raise ValueError(f"values.{name} maps to {stray}; {name} is one of {', '.join(words)}")
         return self
+
+
+def _a_date_format(fmt: str) -> bool:
+    """Whether ``fmt`` is a strptime format naming a day, month and year that reads back what it writes."""
+    from datetime import datetime
+
+    if not all(d in fmt for d in ("%d", "%m")) and "%b" not in fmt and "%B" not in fmt and "%j" not in fmt:
+        return False
+    if "%Y" not in fmt and "%y" not in fmt:
+        return False
+    sample = datetime(2026, 11, 29, 21, 45, 7)
+    try:
+        return datetime.strptime(sample.strftime(fmt), fmt).date() == sample.date()
+    except ValueError:
+        return False
 
 
 class FileDropSettings(Strict):
@@ -454,6 +476,13 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                 problems.setdefault("kpis", []).append(
                     f"{path_of('kpis', folder)}: stage_probabilities.{stage}: not a stage of "
                     f"{path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
+    if "file_drops" in loaded and "quality" in loaded:  # a drop's stage names map onto that pipeline too
+        stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
+        for drop, spec in loaded["file_drops"]["drops"].items():
+            for stage in sorted(set(spec["values"].get("stage", {}).values()) - stages):
+                problems.setdefault("file_drops", []).append(
+                    f"{path_of('file_drops', folder)}: drops.{drop}.values.stage maps to {stage!r}, not a stage of"
+                    f" {path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
     return problems
 
 

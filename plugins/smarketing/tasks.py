@@ -93,15 +93,32 @@ def _default_entities(kind: str, system: str) -> tuple[str, ...]:
 
 
 def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
-    """Validate what landed; ``max_failure_share`` overrides config/quality.yaml for every suite."""
-    from smarketing.quality import validate_pending
+    """Validate what landed; ``max_failure_share`` overrides config/quality.yaml for every suite. A
+    suite over its failure share holds its batches back and is named under ``held``; the merge of
+    the others goes on, and ``quality_gate`` fails the run afterwards."""
+    from smarketing.quality import DataQualityError, validate_pending
 
     eng, started = _engine(), datetime.now(UTC)
     entities = _landed_entities()
-    outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities, max_failure_share)
-    stats = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures} for o in outcomes}
+    held = None
+    try:
+        outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities, max_failure_share)
+    except DataQualityError as exc:
+        outcomes, held = exc.outcomes, str(exc)
+    stats: dict[str, Any] = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures}
+                             for o in outcomes}
+    if held:
+        stats["held"] = held
     record_run(eng, run_id, "validate", as_of, started, stats)
     return stats
+
+
+def quality_gate(validated: dict[str, Any]) -> None:
+    """Fail, naming the held suites, when validation held batches back (after the merge ran)."""
+    from smarketing.quality import DataQualityError
+
+    if validated and validated.get("held"):
+        raise DataQualityError(validated["held"])
 
 
 def merge(run_id: str, as_of: date, full: bool = False) -> dict[str, Any]:
@@ -195,4 +212,5 @@ def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:
     stats["merge"] = merge(run_id, as_of)
     stats["kpis"] = refresh_kpis(run_id, as_of)
     stats["nurture"] = build_nurture_lists(run_id, as_of)
+    quality_gate(stats["validate"])
     return stats

@@ -113,14 +113,15 @@ def staging_views() -> list[tuple[str, str]]:
     """(view, statement) of every staging view in the order they are made: the file-drop views
     from the entity catalog (dropped first: a catalog change may rename their columns, which
     ``create or replace`` refuses; the views built on them are made again after them), then
-    ``sql/staging/stg_*.sql``, then ``int_*.sql``."""
+    ``sql/staging/stg_*.sql``, then ``int_*.sql`` (dropped first too: their columns follow their file)."""
     folder = PATHS.sql / "staging"
     views = []
     for name in file_catalog.ENTITIES:
         views.append((f"stg_file__{name}", f"drop view if exists staging.stg_file__{name} cascade;\n"
                                            + file_catalog.staging_sql(name)))
-    for path in sorted(folder.glob("stg_*.sql")) + sorted(folder.glob("int_*.sql")):
-        views.append((path.stem, path.read_text()))
+    views += [(path.stem, path.read_text()) for path in sorted(folder.glob("stg_*.sql"))]
+    views += [(path.stem, f"drop view if exists staging.{path.stem};\n" + path.read_text())  # built on the
+              for path in sorted(folder.glob("int_*.sql"))]  # others, read by models only: made anew as written
     return views
 
 

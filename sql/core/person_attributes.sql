@@ -68,7 +68,7 @@ per_person as (
             as source_channel,
         min(created_at) as lead_created_at,
         min(mql_at) as mql_at,
-        min(converted_date)::timestamptz as sql_at,
+        min(sql_at) as sql_at,
         bool_or(has_email_opt_out) as has_email_opt_out
     from ranked
     group by person_id

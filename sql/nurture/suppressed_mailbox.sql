@@ -7,8 +7,11 @@
 -- bounce), spam_complaint, email_opt_out (the opt-out flag of any
 -- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
 -- a legal basis, when :require_legal_basis), manual (nurture.manual_suppression),
--- internal_or_test_domain (a domain of :excluded_domains or a subdomain of one). A record
--- quarantined for another defect (a bad date, say) still counts for what it says of its mailbox.
+-- internal_or_test_domain (a domain of the excluded domains or a subdomain of one),
+-- formula_like_address (an address starting with =, +, - or @: a spreadsheet would run it as a
+-- formula, and the usual guard, a leading apostrophe, makes it another valid address). A record
+-- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
+-- (held back by a suite over its failure share), still counts for what it says of its mailbox.
 insert into nurture.suppressed_mailbox (mailbox_key, reason, evidence_at, evidence)
 with keyed_events as (
     select email_event.*, coalesce(email_event.email_key, core.mailbox_key(email_event.email)) as mailbox_key
@@ -39,10 +42,58 @@ known_mailboxes as (
     select mailbox_key from core.person_mailbox
 ),
 
-quarantined as (  -- a record quarantined for any reason still says what it says about its mailbox
+held as (  -- rows of batches validation has not passed (pending, or held back by a suite over its
+           -- failure share): what they say of a mailbox counts at once, as a quarantined row's does
+    select 'hubspot' as source, 'contacts' as entity, r.record_id, r.version_at, r.payload
+    from raw.hubspot__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'hubspot', 'subscription_statuses', r.record_id, r.version_at, r.payload
+    from raw.hubspot__subscription_statuses as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'hubspot', 'email_events', r.record_id, r.version_at, r.payload
+    from raw.hubspot__email_events as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'salesforce', 'leads', r.record_id, r.version_at, r.payload
+    from raw.salesforce__leads as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'salesforce', 'contacts', r.record_id, r.version_at, r.payload
+    from raw.salesforce__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'file', 'leads', r.record_id, r.version_at, r.payload
+    from raw.file__leads as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'file', 'contacts', r.record_id, r.version_at, r.payload
+    from raw.file__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'file', 'email_events', r.record_id, r.version_at, r.payload
+    from raw.file__email_events as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'file', 'subscriptions', r.record_id, r.version_at, r.payload
+    from raw.file__subscriptions as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+),
+
+records as (  -- a file drop's fields: its raw payload, or a quarantined row's 'mapped'
+    select 'quarantine' as origin, q.source, q.entity, q.record_id, q.version_at, q.payload,
+        coalesce(q.payload -> 'mapped', q.payload) as fields
+    from quarantine.records as q
+    union all
+    select 'held', h.source, h.entity, h.record_id, h.version_at, h.payload, h.payload
+    from held as h
+),
+
+quarantined as (  -- a record quarantined or held back for any reason still says what it says about its mailbox
     select
         core.mailbox_key(coalesce(
-            records.payload ->> 'email', records.payload -> 'mapped' ->> 'email',
+            records.fields ->> 'email',
             records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient'
         )) as mailbox_key,
         case
@@ -51,21 +102,23 @@ quarantined as (  -- a record quarantined for any reason still says what it says
             when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'BOUNCE'
                 and records.payload ->> 'category' = any(cast(:hard_bounce_categories as text[])) then 'hard_bounce'
             when records.source = 'file' and records.entity = 'email_events'
-                and lower(records.payload -> 'mapped' ->> 'type') = 'complaint' then 'spam_complaint'
+                and records.fields ->> 'type' = 'complaint' then 'spam_complaint'
             when records.source = 'file' and records.entity = 'email_events'
-                and lower(records.payload -> 'mapped' ->> 'type') = 'hard_bounce' then 'hard_bounce'
+                and records.fields ->> 'type' = 'hard_bounce' then 'hard_bounce'
+            when records.source = 'file' and records.entity = 'subscriptions'
+                and records.fields ->> 'status' = 'opted_out' then 'email_opt_out'
             when records.entity in ('email_events', 'subscription_statuses', 'subscriptions') then 'unsubscribed'
             else 'email_opt_out'
         end as reason,
         records.version_at,
-        'quarantine:' || records.source || ':' || records.entity || ':' || records.record_id as evidence
-    from quarantine.records as records
-    where (records.source = 'file' and records.entity in ('leads', 'contacts') and core.is_opt_out_value(coalesce(
-            records.payload ->> 'email_opt_out', records.payload -> 'mapped' ->> 'email_opt_out')))
-        or (records.source = 'file' and records.entity = 'email_events'
-            and lower(records.payload -> 'mapped' ->> 'type') in ('complaint', 'hard_bounce', 'unsubscribe'))
+        records.origin || ':' || records.source || ':' || records.entity || ':' || records.record_id as evidence
+    from records
+    where (records.source = 'file' and records.entity in ('leads', 'contacts')
+            and core.is_opt_out_value(records.fields ->> 'email_opt_out'))
+        or (records.source = 'file' and records.entity = 'email_events'  -- words as the loader maps them
+            and records.fields ->> 'type' in ('complaint', 'hard_bounce', 'unsubscribe'))
         or (records.source = 'file' and records.entity = 'subscriptions'
-            and lower(records.payload -> 'mapped' ->> 'status') in ('unsubscribed', 'opted_out'))
+            and records.fields ->> 'status' in ('unsubscribed', 'opted_out'))
         or (records.source = 'hubspot' and records.entity = 'contacts'
             and core.is_opt_out_value(records.payload -> 'properties' ->> 'hs_email_optout'))
         or (records.source = 'salesforce' and records.entity in ('leads', 'contacts')
@@ -138,6 +191,10 @@ reasons as (
     select manual.mailbox_key, 'manual', manual.added_at, 'nurture.manual_suppression'
     from nurture.manual_suppression as manual
     where manual.mailbox_key is not null
+    union all
+    select known_mailboxes.mailbox_key, 'formula_like_address', null, 'its first character'
+    from known_mailboxes
+    where left(known_mailboxes.mailbox_key, 1) in ('=', '+', '-', '@')
     union all
     select known_mailboxes.mailbox_key, 'internal_or_test_domain', null, split_part(known_mailboxes.mailbox_key, '@', 2)
     from known_mailboxes

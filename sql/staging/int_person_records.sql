@@ -29,14 +29,14 @@ file_contacts as (
 unioned as (
     select
         'hubspot' as source, 'contacts' as entity, contact_id as record_id, email, first_name, last_name,
-        company_name, source_channel, created_at, mql_at, null::date as converted_date, has_email_opt_out,
+        company_name, source_channel, created_at, mql_at, null::timestamptz as sql_at, has_email_opt_out,
         owner_id, null::text as account_source_id, null::text as linked_record,
         (select array_agg('hubspot:contacts:' || m) from unnest(merged_contact_ids) as m) as merged_records
     from hubspot_contacts
     union all
     select
         'salesforce', 'leads', lead_id, email, first_name, last_name,
-        company_name, lead_source, created_at, null, converted_date, has_email_opt_out,
+        company_name, lead_source, created_at, null, converted_date::timestamptz, has_email_opt_out,
         owner_id, null, 'salesforce:contacts:' || converted_contact_id, null
     from salesforce_leads
     union all
@@ -48,13 +48,13 @@ unioned as (
     union all
     select
         'file', 'leads', record_id, email, first_name, last_name,
-        company, origin_channel, first_contact_date, mql_date, (sql_date at time zone 'UTC')::date, email_opt_out,
+        company, origin_channel, first_contact_date, mql_date, sql_date, email_opt_out,
         owner_id, account_id, 'file:contacts:' || contact_id, null
     from file_leads
     union all
     select
         'file', 'contacts', record_id, email, first_name, last_name,
-        company, origin_channel, first_contact_date, mql_date, (sql_date at time zone 'UTC')::date, email_opt_out,
+        company, origin_channel, first_contact_date, mql_date, sql_date, email_opt_out,
         owner_id, account_id, 'file:leads:' || lead_id, null
     from file_contacts
 ),

@@ -81,12 +81,17 @@ def marketing(engine, tmp_path_factory):
         (folder / name).mkdir()
         (folder / name / f"{name}.csv").write_text(body, encoding="utf-8")
     (folder / "file_drops.yaml").write_text(DROPS.format(f=folder), encoding="utf-8")
-    (folder / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
+    configure(folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SMARKETING_CONFIG_DIR", str(folder))
         stats = tasks.run_pipeline("marketing", AS_OF)
     return engine, stats
+
+
+def configure(folder) -> None:
+    """No API, and the files-only programs."""
+    (folder / "sources.yaml").write_text("systems: {}\n")
+    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
 
 
 def rows(eng, query):
@@ -142,3 +147,123 @@ def test_activities_owners_and_stage_history(marketing):
                      " order by h.entered_at") == [
         ("Qualification", datetime(2026, 6, 1, 9, 0, tzinfo=UTC), False),
         ("Closed Won", datetime(2026, 6, 10, 12, 0, tzinfo=UTC), True)]
+
+
+def test_an_unsubscribe_in_a_rejected_file_still_suppresses(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a trial: an export in the wrong encoding was rejected whole, and the unsubscribe in it
+    never reached suppression. The file stays rejected; what its rows say of their mailboxes counts."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "events", "subscriptions"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    (tmp_path / "events" / "events_late.csv").write_bytes(
+        "Event-ID;Empfänger;Art;Zeit;Kampagne\nE9;p4@kunde.example;Abgemeldet;20.06.2026 10:00;Kampagne für Kunden\n"
+        "E10;p8@kunde.example;Geöffnet;20.06.2026 10:00;K1\n".encode("cp1252"))
+    (tmp_path / "subscriptions" / "late.csv").write_bytes(
+        "id,email,subscription,status,basis,changed\nS9,P8@kunde.example,all,Widerspruch,,2026-06-20T10:00:00Z\n"
+        f"S10,p7@kunde.example,all,subscribed,consent,2026-06-20T10:00:00Z,{'x' * 200_000}\n".encode("cp1252")
+        + "S11,p1@kunde.example,all,subscribed,,2026-06-20T10:00:00Z,Müller\n".encode("cp1252"))
+    drops = DROPS.format(f=tmp_path)
+    drops = drops[:drops.index("  campaigns:")].replace(
+        "  subscriptions: {entity: subscriptions,", "  subscriptions: {entity: subscriptions, values: {status:"
+        " {Widerspruch: opted_out}},")
+    (tmp_path / "file_drops.yaml").write_text(drops, encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    stats = tasks.run_pipeline("rejected", AS_OF)
+    assert set(stats["file_drops"]["events"]["files_rejected"]) == {"events_late.csv"}
+    assert set(stats["file_drops"]["subscriptions"]["files_rejected"]) == {"late.csv"}
+    assert rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'") == []
+    suppressed = rows(empty_warehouse, "select p.email, s.reason from nurture.suppressed as s"
+                                       " join core.person as p using (person_id)")
+    assert ("p4@kunde.example", "unsubscribed") in suppressed and ("p8@kunde.example", "email_opt_out") in suppressed
+
+
+def test_a_held_export_delays_only_its_own_rows_and_a_fixed_file_releases_it(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a trial: one bad deal held its suite back, the validate task failed, and merge, KPIs
+    and nurture never ran: an unsubscribe in another export of the same run never reached the
+    lists, and fixing the file did not release the held batch."""
+    from smarketing import tasks
+    from smarketing.quality import DataQualityError
+
+    for name in ("contacts", "deals", "events"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  subscriptions:")], encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    tasks.run_pipeline("held-1", AS_OF)
+    assert rows(empty_warehouse, members) == [(f"p{n}@kunde.example",) for n in (4, 5, 6, 8)]  # no subscriptions
+
+    (tmp_path / "deals" / "more.csv").write_text("id,contact,won,amount\nD9,C8,2026-06-11,5000\n")
+    (tmp_path / "deals" / "more_bad.csv").write_text("id,contact,won,amount\nD10,C4,2026-06-11,-5000\n")
+    (tmp_path / "events" / "late.csv").write_text("Event-ID;Empfänger;Art;Zeit;Kampagne\n"
+                                                  "E20;p4@kunde.example;Abgemeldet;20.06.2026 10:00;K1\n",
+                                                  encoding="utf-8")
+    with pytest.raises(DataQualityError, match="suite file__deals: 1 of 2 rows"):
+        tasks.run_pipeline("held-2", AS_OF)
+    assert rows(empty_warehouse, members) == [(f"p{n}@kunde.example",) for n in (5, 6, 8)]  # p4 unsubscribed
+
+    (tmp_path / "deals" / "more_bad.csv").write_text("id,contact,won,amount\nD10,C4,2026-06-11,5000\n")
+    tasks.run_pipeline("held-3", AS_OF)  # the fixed file supersedes its held version: nothing is held
+    assert rows(empty_warehouse, "select source_record_id, amount from core.opportunity"
+                                 " where source_record_id in ('D9', 'D10') order by 1") == [("D10", 5000), ("D9", 5000)]
+
+
+def test_an_opt_out_in_a_held_export_suppresses_at_once(empty_warehouse, tmp_path, monkeypatch):
+    """A contacts export whose addresses are mostly broken is held back by its suite; the one valid
+    row opting an address out counts anyway, in the same run."""
+    from smarketing import tasks
+    from smarketing.quality import DataQualityError
+
+    for name in ("contacts", "deals", "events"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    drops = DROPS.format(f=tmp_path)
+    drops = drops[:drops.index("  subscriptions:")].replace(
+        "created: first_contact_date}}", "created: first_contact_date, optout: email_opt_out}}")
+    (tmp_path / "file_drops.yaml").write_text(drops, encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "contacts" / "contacts.csv").write_text(
+        FILES["contacts"].replace("created\n", "created,optout\n").replace("\n", ",\n")
+        .replace("optout,\n", "optout\n"))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    tasks.run_pipeline("optout-1", AS_OF)
+    assert ("p4@kunde.example",) in rows(empty_warehouse, members)
+
+    (tmp_path / "contacts" / "late.csv").write_text(
+        "id,email,first,last,created,optout\nC4,p4@kunde.example,Vorname4,Kunde,2026-05-04,ja\n"
+        "C20,not-an-address,A,B,2026-05-04,\nC21,also@@broken,A,B,2026-05-04,\n")
+    with pytest.raises(DataQualityError, match="suite file__contacts: 2 of 3 rows"):
+        tasks.run_pipeline("optout-2", AS_OF)
+    assert ("p4@kunde.example",) not in rows(empty_warehouse, members)
+    assert ("p4@kunde.example", "email_opt_out") in rows(
+        empty_warehouse, "select p.email, s.reason from nurture.suppressed as s join core.person as p"
+                         " using (person_id)")
+
+
+def test_an_address_a_spreadsheet_would_run_never_reaches_a_list(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a trial: '-minus@…' was exported as "'-minus@…" (the formula guard), another valid
+    address: a mail job would write to a different mailbox. Such addresses stay off the lists."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "contacts" / "contacts.csv").write_text(
+        "id,email,first,last,created\nC1,-minus@kunde.example,A,B,2026-05-01\nC2,=1+2@kunde.example,A,B,2026-05-01\n"
+        "C3,+plus@kunde.example,A,B,2026-05-01\nC4,plain@kunde.example,A,B,2026-05-01\n")
+    (tmp_path / "deals" / "deals.csv").write_text(
+        "id,contact,won,amount\n" + "".join(f"D{n},C{n},2026-06-10,1000\n" for n in range(1, 5)))
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  events:")], encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    tasks.run_pipeline("formula", AS_OF)
+    assert rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'") == [
+        ("plain@kunde.example",)]
+    assert rows(empty_warehouse, "select count(*) from nurture.suppressed where reason = 'formula_like_address'") == [
+        (3,)]

@@ -92,7 +92,7 @@ def test_an_unchanged_rejected_file_is_not_read_again_and_a_fixed_one_loads(empt
     broken.write_bytes(b"Lead;Channel\nL-2;Web\n")
     os.utime(broken, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     again = load_drop(empty_warehouse, drops["leads"], "run-2")
-    assert again.rejected == {} and again.files_loaded == 0
+    assert list(again.rejected) == ["leads_broken.csv"] and again.files_loaded == 0  # still rejected, not re-read
     assert again.skipped["leads_broken.csv"].startswith("unchanged since it was rejected ")
     assert "lacks required column(s)" in again.skipped["leads_broken.csv"]
     broken.write_bytes(b"Lead ID;First contact;Channel;Landing page;E-mail\nL-2001;01/06/2026;Web;/;\n")
@@ -185,18 +185,19 @@ def test_byte_order_mark_and_json_lines(empty_warehouse, drops, tmp_path):
     folder.mkdir()
     (folder / "events.jsonl").write_text(
         '\ufeff{"id": "a", "when": "2026-06-01"}\n{"id": "b", "when": "2026-06-02"}\n{broken\n[1, 2]\n\n'
-        '{"id": "", "when": "2026-06-03"}\n'
+        '{"id": "", "when": "2026-06-03"}\n{"id": "c", "when": "2026-06-04", "when": "2026-06-05"}\n'
     )
     drop = replace(drops["leads"], name="events", entity="activities", location=str(folder), pattern="*.jsonl",
                    format="jsonl", id_column="id", columns={"when": ("occurred_at",)}, required=(),
                    date_format=("%Y-%m-%d",))
     stats = load_drop(empty_warehouse, drop, "run-1")
-    assert (stats.rows_loaded, stats.rows_quarantined) == (2, 3)
+    assert (stats.rows_loaded, stats.rows_quarantined) == (2, 4)
     reasons = [r for (r,) in rows(empty_warehouse, "select reason from quarantine.records order by record_id")]
     assert reasons == [
         "events.jsonl line 3: line 3 is not valid JSON: Expecting property name enclosed in double quotes",
         "events.jsonl line 4: line 4 is a JSON list, not an object",
         "events.jsonl line 6: no value in id column 'id'",
+        "events.jsonl line 7: line 7 repeats key(s) ['when']",
     ]
 
 
@@ -324,8 +325,8 @@ def test_files_status_says_what_the_next_run_does_and_reload_applies_again(empty
     (tmp_path / "leads" / "leads_2026-07.csv").write_bytes(b"")
     assert cli.main(["files", "status", "crm_leads"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  leads_2026-05.csv: loads on the next run", "  leads_2026-06.csv: loads on the next run",
-        "  leads_2026-07.csv: loads on the next run"]
+        "  leads_2026-05.csv: loads on the next run (new)", "  leads_2026-06.csv: loads on the next run (new)",
+        "  leads_2026-07.csv: loads on the next run (new)"]
     drop = next(d for d in load_drops() if d.name == "crm_leads")
     load_drop(empty_warehouse, drop, "run-1")
     assert cli.main(["files", "status", "crm_leads"]) == 0
@@ -382,3 +383,60 @@ def test_an_amount_without_a_currency_is_quarantined_not_labelled_eur(empty_ware
                                  " order by 1") == [("L-1001", "currency_known"), ("L-1003", "currency_known"),
                                                     ("L-1007", "currency_known")]
     assert rows(empty_warehouse, "select count(*) from core.opportunity") == [(0,)]
+
+
+def test_a_deal_closes_on_the_day_of_its_win_where_the_export_was_made(empty_warehouse, tmp_path):
+    """Found by a trial: won at 9 pm in New York on 30 June closed on 1 July (the UTC date)."""
+    folder = tmp_path / "deals"
+    folder.mkdir()
+    (folder / "deals.csv").write_text("id,won,lost,amount\nD1,06/30/2026 09:00 PM,,100\nD2,,05/31/2026 11:00 PM,50\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  deals:\n    entity: deals\n    location: {folder}\n"
+        "    columns: {won: won_date, lost: lost_date, amount: amount}\n    constants: {currency: USD}\n"
+        "    date_format: '%m/%d/%Y %I:%M %p'\n    timezone: America/New_York\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    load_drop(empty_warehouse, drop, "run-1")
+    assert rows(empty_warehouse, "select record_id, payload ->> 'won_date', payload ->> 'close_date'"
+                                 " from raw.file__deals order by 1") == [
+        ("D1", "2026-07-01T01:00:00+00:00", "2026-06-30"), ("D2", None, "2026-05-31")]
+
+
+def test_the_sql_date_keeps_its_time_of_day(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a trial: an SQL at 00:45 in Berlin on 1 June became 31 May 00:00, before the MQL."""
+    from datetime import UTC, datetime
+
+    from smarketing import tasks
+
+    files_only_config(tmp_path, monkeypatch)
+    config = tmp_path / "config" / "file_drops.yaml"
+    config.write_text(config.read_text().replace("      E-mail: email\n", "      E-mail: email\n      SQL: sql_date\n")
+                      .replace('    date_format: "%d/%m/%Y"\n  crm_closed_deals',
+                               '    date_format: ["%d/%m/%Y %H:%M", "%d/%m/%Y"]\n    timezone: Europe/Berlin\n'
+                               '  crm_closed_deals'))
+    for old in (tmp_path / "leads").iterdir():
+        old.unlink()
+    (tmp_path / "leads" / "leads_2026-05.csv").write_text(
+        "Lead ID;First contact;Channel;Landing page;E-mail;SQL\nL-1;03/05/2026;Web;/;a@example.com;01/06/2026 00:45\n")
+    tasks.run_pipeline("sql-time", date(2026, 6, 30))
+    assert rows(empty_warehouse, "select sql_at from core.person") == [(datetime(2026, 5, 31, 22, 45, tzinfo=UTC),)]
+
+
+def test_a_file_none_of_whose_rows_parse_is_rejected_naming_the_first_reason(empty_warehouse, drops):
+    """Found by a trial: a date_format typo quarantined every row of a file, and the summary said the
+    file was loaded."""
+    typo = replace(drops["leads"], date_format=("%d.%m.%Y",))
+    stats = load_drop(empty_warehouse, typo, "run-1")
+    assert set(stats.rejected) == {"leads_2026-05.csv", "leads_2026-06.csv"} and stats.files_loaded == 0
+    assert ("every one of its 5 rows failed, the first as \"line 2: field 'first_contact_date' matches no date"
+            " format of the drop (%d.%m.%Y)\"; are the drop's date_format") in stats.rejected["leads_2026-05.csv"]
+    assert rows(empty_warehouse, "select count(*) from quarantine.records") == [(0,)]
+
+
+def test_a_utf8_file_in_a_latin1_drop_is_rejected_not_garbled(empty_warehouse, drops):
+    """Found by a trial: "Дмитрий" loaded as "Ð”Ð¼Ð¸Ñ‚Ñ€Ð¸Ð¹" from a UTF-8 file in a cp1252 drop."""
+    folder = Path(drops["leads"].location)
+    (folder / "leads_2026-07.csv").write_text("Lead ID;First contact;Channel;Landing page;E-mail\n"
+                                              "L-2001;01/07/2026;Дмитрий;/;d@example.com\n", encoding="utf-8")
+    stats = load_drop(empty_warehouse, replace(drops["leads"], encoding="cp1252"), "run-1")
+    assert list(stats.rejected) == ["leads_2026-07.csv"] and stats.files_loaded == 2
+    assert "is UTF-8, not cp1252" in stats.rejected["leads_2026-07.csv"]

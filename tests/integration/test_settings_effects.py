@@ -290,7 +290,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "file_drops:drops.*.pattern": (see_file_drops, each_drop("pattern", lambda _: "leads_2026-05.csv")),
     "file_drops:drops.*.format": (see_file_drops, each_drop("format", lambda _: "jsonl")),
     "file_drops:drops.*.mode": (see_file_drops, each_drop("mode", lambda _: "snapshot")),
-    "file_drops:drops.*.delimiter": (see_file_drops, each_drop("delimiter", lambda _: ",")),
+    "file_drops:drops.*.delimiter": (see_file_drops, each_drop("delimiter", lambda _: "\t")),
     "file_drops:drops.*.encoding": (see_file_drops, each_drop("encoding", lambda _: "utf-16")),
     "file_drops:drops.*.id_column": (see_file_drops, at("drops.crm_closed_deals.id_column")(lambda _: "Segment")),
     "file_drops:drops.*.columns": (see_file_drops, each_drop("columns", lambda _: {})),

@@ -126,6 +126,13 @@ def test_a_file_drop_mistake_names_the_file_and_the_key(config):
         ("    required: [first_contact_date]", "    required: [first_contact_date]\n    dates: [first_contact_date]",
          "dates are no longer set: the entity catalog types every field"),
         ("    required: [won_date]", "    required: [won_dat]", "required names ['won_dat']"),
+        ('    date_format: "%d/%m/%Y"\n  crm_closed', '    date_format: "dd.mm.yyyy"\n  crm_closed',
+         "date_format 'dd.mm.yyyy' is no strptime format that reads a date"),
+        ('    date_format: "%d/%m/%Y"\n  crm_closed', '    date_format: "%d.%m.%Y %H:%Q"\n  crm_closed',
+         "date_format '%d.%m.%Y %H:%Q' is no strptime format"),
+        ('    date_format: "%d/%m/%Y"\n  crm_closed', '    date_format: "%H:%M"\n  crm_closed',
+         "date_format '%H:%M' is no strptime format"),
+        ('    decimal: ","', '    decimal: ";"', "decimal ';': numbers are written with '.' or ','"),
     ):
         body = drops.read_text()
         drops.write_text(body.replace(old, new, 1))
@@ -181,3 +188,12 @@ def test_a_folder_of_overrides_falls_back_to_the_shipped_files(tmp_path, monkeyp
     assert settings.load("kpis")["abc_thresholds"] == (0.8, 0.95)  # the default, the key being left out
     assert settings.path_of("quality") == SHIPPED / "quality.yaml"
     assert settings.load("file_drops") == {"drops": {}}
+
+
+def test_a_stage_map_to_a_stage_the_pipeline_lacks_is_named(config):
+    drops = config / "file_drops.yaml"
+    body = (PATHS.root / "examples" / "file_drops" / "file_drops.yaml").read_text()
+    drops.write_text(body.replace("    constants: {currency: EUR}", "    constants: {currency: EUR}\n"
+                                  "    values: {stage: {Gewonnen: Closed Wonn}}"))
+    (problem,) = settings.check_all()["file_drops"]
+    assert "drops.crm_closed_deals.values.stage maps to 'Closed Wonn', not a stage of" in problem
