@@ -134,8 +134,8 @@ def load_drops(path: Path | None = None) -> list[Drop]:
 
 
 def list_files(drop: Drop) -> tuple[list[DropFile], dict[str, str]]:
-    """The files matching the drop's pattern in name order, and those left out with the reason
-    (a match that leads outside the drop's folder, through a symlink or ``..``)."""
+    """The files matching the drop's pattern in name order, and those left out with the reason (a
+    match that leads outside the drop's folder, through a symlink or ``..``, or is no regular file)."""
     outside: dict[str, str] = {}
     if "://" in drop.location and not drop.location.startswith("file://"):
         from airflow.sdk import ObjectStoragePath
@@ -160,9 +160,11 @@ def list_files(drop: Drop) -> tuple[list[DropFile], dict[str, str]]:
         if not path.resolve().is_relative_to(root) or ".." in Path(name).parts:
             outside[name] = f"leads outside the drop's folder {folder} (a symlink or '..'): not read"
             continue
-        if path.is_file():
-            local = path.stat()
-            files.append(DropFile(name, local.st_size, datetime.fromtimestamp(local.st_mtime, UTC).isoformat(), path))
+        if not path.is_file():  # a folder, a pipe or a socket matching the pattern
+            outside[name] = "is no regular file: not read"
+            continue
+        local = path.stat()
+        files.append(DropFile(name, local.st_size, datetime.fromtimestamp(local.st_mtime, UTC).isoformat(), path))
     return files, outside
 
 

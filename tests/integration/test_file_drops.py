@@ -148,8 +148,11 @@ def test_files_outside_the_drop_folder_are_not_read(empty_warehouse, drops, tmp_
     secret = tmp_path / "secret.csv"
     secret.write_text("Lead ID;First contact;Channel;Landing page;E-mail\nL-666;01/06/2026;Web;/;x@example.com\n")
     (Path(drops["leads"].location) / "leads_link.csv").symlink_to(secret)
+    (Path(drops["leads"].location) / "leads_folder.csv").mkdir()
+    os.mkfifo(Path(drops["leads"].location) / "leads_pipe.csv")
     stats = load_drop(empty_warehouse, drops["leads"], "run-1")
     assert "outside the drop's folder" in stats.skipped["leads_link.csv"]
+    assert stats.skipped["leads_folder.csv"] == stats.skipped["leads_pipe.csv"] == "is no regular file: not read"
     assert rows(empty_warehouse, "select count(*) from raw.file__leads where record_id = 'L-666'") == [(0,)]
 
 
