@@ -3,21 +3,28 @@
 -- write: replace
 -- Unique counts are distinct recipients (by mailbox key, so case and +tag variants of an address
 -- count once); events the source flags as filtered (bots, security scanners) are left out. An
--- event implies the ones before it, as exports often lack them: a bounce, delivery, open or click
--- means the email was sent; an open or click that it was delivered; a click that it was opened.
+-- event implies the ones before it, as exports often lack them: a bounce, delivery, open, click,
+-- unsubscribe or complaint means the email was sent; all but a bounce that it was delivered; a
+-- click that it was opened.
 -- Rates: delivered / sent, unique opens / delivered, unique clicks / unique opens, bounces / sent,
 -- unsubscribes (changes to UNSUBSCRIBED, not re-subscribes) / delivered.
 with events as (
-    select *, coalesce(email_key, core.mailbox_key(email)) as recipient from core.email_event
+    select
+        *,
+        coalesce(email_key, core.mailbox_key(email)) as recipient,
+        coalesce(event_type = 'STATUSCHANGE' and subscription_status is distinct from 'UNSUBSCRIBED', false)
+            as is_resubscribe
+    from core.email_event
     where not is_filtered and campaign_id is not null and occurred_at < cast(:as_of as date) + 1
 ),
 
 counts as (
     select
         campaign_id,
-        count(distinct recipient) filter (where event_type in ('SENT', 'DELIVERED', 'BOUNCE', 'OPEN', 'CLICK'))
-            as sent,
-        count(distinct recipient) filter (where event_type in ('DELIVERED', 'OPEN', 'CLICK')) as delivered,
+        count(distinct recipient) filter (where event_type in ('SENT', 'DELIVERED', 'BOUNCE', 'OPEN', 'CLICK')
+            or (event_type in ('STATUSCHANGE', 'SPAMREPORT') and not is_resubscribe)) as sent,
+        count(distinct recipient) filter (where event_type in ('DELIVERED', 'OPEN', 'CLICK')
+            or (event_type in ('STATUSCHANGE', 'SPAMREPORT') and not is_resubscribe)) as delivered,
         count(distinct recipient) filter (where event_type in ('OPEN', 'CLICK')) as unique_opens,
         count(distinct recipient) filter (where event_type = 'CLICK') as unique_clicks,
         count(distinct recipient) filter (where event_type = 'BOUNCE') as bounces,

@@ -13,6 +13,7 @@ Eight customers, C1..C8, each won a deal D1..D8 on 10 June 2026 (recent_customer
 
 import shutil
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -149,6 +150,18 @@ def test_activities_owners_and_stage_history(marketing):
         ("Closed Won", datetime(2026, 6, 10, 12, 0, tzinfo=UTC), True)]
 
 
+def test_email_performance_from_an_export_without_every_event(marketing):
+    """The June newsletter's export: an unsubscribe (C1), a hard bounce (C2), a complaint (C3), a send,
+    open and click (C4), a soft bounce (C8); C7's event is quarantined. Each event implies the ones
+    before it: sent C1, C2, C3, C4, C8 = 5; delivered C1, C3, C4 = 3 (a bounce is no delivery);
+    opened and clicked C4; bounced C2, C8; unsubscribed C1."""
+    eng, _ = marketing
+    assert rows(eng, "select campaign_name, sent, delivered, unique_opens, unique_clicks, bounces, unsubscribes,"
+                     " delivery_rate, unique_open_rate, click_to_open_rate, bounce_rate, unsubscribe_rate"
+                     " from marts.email_performance") == [
+        ("Juni-Newsletter", 5, 3, 1, 1, 2, 1, *map(Decimal, ("0.6", "0.3333", "1", "0.4", "0.3333")))]
+
+
 def test_an_unsubscribe_in_a_rejected_file_still_suppresses(empty_warehouse, tmp_path, monkeypatch):
     """Found by a trial: an export in the wrong encoding was rejected whole, and the unsubscribe in it
     never reached suppression. The file stays rejected; what its rows say of their mailboxes counts."""
@@ -267,3 +280,4 @@ def test_an_address_a_spreadsheet_would_run_never_reaches_a_list(empty_warehouse
         ("plain@kunde.example",)]
     assert rows(empty_warehouse, "select count(*) from nurture.suppressed where reason = 'formula_like_address'") == [
         (3,)]
+
