@@ -113,10 +113,6 @@ class DropStats:
     rejected: dict[str, str] = field(default_factory=dict)  # file -> reason
     skipped: dict[str, str] = field(default_factory=dict)  # file -> reason
 
-    @property
-    def files_rejected(self) -> list[str]:
-        return list(self.rejected)
-
 
 def load_drops(path: Path | None = None) -> list[Drop]:
     """The drops of ``config/file_drops.yaml`` (or ``path``), validated; none when it is absent."""
