@@ -65,14 +65,24 @@ def landing_tables(conn: Connection) -> list[str]:
     return landed
 
 
+def modelled_entities() -> list[tuple[str, str]]:
+    """(source, entity) of every landing table a staging view reads: each connector's entities
+    and the file-drop catalog's."""
+    from smarketing.sources.hubspot import ENTITIES as HUBSPOT
+    from smarketing.sources.salesforce import OBJECTS as SALESFORCE
+
+    return ([("hubspot", e) for e in HUBSPOT] + [("salesforce", e) for e in SALESFORCE]
+            + [("file", e) for e in file_catalog.ENTITIES])
+
+
 def refresh_staging(conn: Connection, full: bool = False) -> int:
     """Promote validated, not yet promoted batches into ``staging.latest_<table>`` (every batch
     again into emptied tables when ``full``), recording changed records in the temporary table
     ``merge_changes``; then create or replace the source views (stg_*) and those built on them
     (int_*). Returns the number of changed records."""
     template = (PATHS.sql / "staging" / "_latest.sql").read_text()
-    for name in file_catalog.ENTITIES:  # every file entity's views exist before its first file lands
-        ensure_raw_table(conn, "file", name)
+    for source, entity in modelled_entities():  # views compile before an entity's first page or file lands
+        ensure_raw_table(conn, source, entity)
     tables = landing_tables(conn)
     dbapi = warehouse_dbapi(conn)
     conn.exec_driver_sql("create temporary table if not exists merge_changes (source text, entity text,"

@@ -1,8 +1,8 @@
 -- grain: one row per sales rep (owner id) per system, with the name its records give
 -- key: source, owner_id
 -- write: upsert
--- The name of an owner id, from every file-drop record that names both (leads, contacts, deals,
--- activities): the latest record's name wins.
+-- The name of an owner id: a CRM's users (Salesforce User), and every file-drop record that names
+-- both (leads, contacts, deals, activities), where the latest record's name wins.
 with named as (
     select owner_id, owner_name, version_at from staging.stg_file__leads
     union all
@@ -13,11 +13,17 @@ with named as (
     select owner_id, owner_name, version_at from staging.stg_file__activities
 ),
 
-final as (
+from_files as (
     select distinct on (owner_id) 'file' as source, owner_id, owner_name as name
     from named
     where owner_id is not null and owner_name is not null
     order by owner_id, version_at desc, owner_name
+),
+
+final as (
+    select * from from_files
+    union all
+    select 'salesforce', user_id, user_name from staging.stg_salesforce__users where user_name is not null
 )
 
 select * from final

@@ -65,3 +65,31 @@ def test_a_business_date_before_the_dags_start_date_still_runs_every_task(outcom
     with engine.connect() as conn:
         assert conn.execute(text("select as_of from meta.runs where stage = 'kpis' order by finished_at desc"
                                  " limit 1")).scalar() == date(2018, 11, 30)
+
+
+@pytest.mark.parametrize("system", ["hubspot", "salesforce"])
+def test_rejected_credentials_fail_the_extract_after_one_try(outcomes, fake_apis, tmp_path, monkeypatch, system):
+    """A wrong token or secret: one refused call, the task failed on its first try (Airflow's
+    retries would ask again for minutes with the same credentials)."""
+    import json
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    fake = dict(zip(["hubspot", "salesforce"], fake_apis, strict=True))[system]
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text(f"systems:\n  {system}:\n    kind: {system}\n    conn_id: wrong\n")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    monkeypatch.setenv("AIRFLOW_CONN_WRONG", json.dumps(
+        {"conn_type": "http", "host": fake.url, "login": "key", "password": "not-the-secret"}))
+    before = len(fake.requests)
+    (extract,) = run_dags(date(2026, 6, 30))
+    assert not extract.ok
+    assert len(fake.requests) - before == 1
+    with create_session() as session:
+        state, tries = session.execute(select(TaskInstance.state, TaskInstance.try_number).where(
+            TaskInstance.dag_id == "smarketing_extract", TaskInstance.task_id == "extract")
+            .order_by(TaskInstance.start_date.desc()).limit(1)).one()
+    assert (str(getattr(state, "value", state)), tries) == ("failed", 1)

@@ -101,6 +101,14 @@ def test_june_funnel_matches_the_hand_computed_story(pipeline):
     assert months == (date(2025, 7, 1), date(2026, 6, 1), 12)
 
 
+def test_sales_reps_are_named_from_salesforce_users(pipeline):
+    """Opportunities carry a Salesforce user id as OwnerId; the User object names them."""
+    eng, _ = pipeline
+    with eng.connect() as conn:
+        names = conn.execute(text("select distinct owner_name from marts.sales_performance")).scalars().all()
+    assert sorted(names) == ["Jonas Brandt", "Marta Schulze-Öztürk"]
+
+
 def test_recent_customers_list_is_the_hand_computed_one(pipeline):
     eng, stats = pipeline
     lists = stats["nurture"]["lists"]

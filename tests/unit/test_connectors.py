@@ -212,6 +212,120 @@ def test_salesforce_custom_fields_are_read_and_kept_in_the_payload(salesforce):
         salesforce_source(salesforce, extra_fields={"leads": ["Name; DELETE"]})
 
 
+def sf_opportunity(n, modified, **fields):
+    stamp = modified.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return {"attributes": {"type": "Opportunity"}, "Id": f"006{n:015d}", "Name": f"Deal {n}",
+            "StageName": "Prospecting", "Amount": 1000 * n, "CloseDate": "2026-03-31", "IsClosed": False,
+            "IsWon": False, "CreatedDate": stamp, "SystemModstamp": stamp, "IsDeleted": False, **fields}
+
+
+def test_salesforce_reads_only_the_fields_the_org_has_and_warns_once(caplog):
+    """An org without multi-currency and without the configured custom field: the query asks for
+    neither (the real API fails the whole query with INVALID_FIELD), one warning names both."""
+    from smarketing.demo.fakes import FakeSalesforce
+
+    with FakeSalesforce(client_id="key", client_secret="secret", multi_currency=False) as org:
+        org.put(sf_opportunity(1, T0))
+        org.put(sf_opportunity(2, T0 + timedelta(hours=1)))
+        source = salesforce_source(org, extra_fields={"opportunities": ["Product_Line__c"]})
+        source.batch_size = 1  # (the fake pages at 200 at least; one describe for every page regardless)
+        with caplog.at_level("WARNING", logger="smarketing.sources.salesforce"):
+            got = records(source, "opportunities")
+            again = records(source, "opportunities")
+        assert [r.payload["Amount"] for r in got] == [1000, 2000] == [r.payload["Amount"] for r in again]
+        assert "CurrencyIsoCode" not in got[0].payload
+        assert source.missing_fields == {"opportunities": ["CurrencyIsoCode", "Product_Line__c"]}
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 1
+        assert "Opportunity" in warnings[0] and "CurrencyIsoCode" in warnings[0] and "Product_Line__c" in warnings[0]
+        assert org.calls("/services/data/v62.0/sobjects/Opportunity/describe") == 1
+
+
+def test_the_salesforce_fake_rejects_a_field_the_org_lacks_like_the_real_api():
+    import requests
+
+    from smarketing.demo.fakes import FakeSalesforce
+
+    with FakeSalesforce(client_id="key", client_secret="secret", multi_currency=False) as org:
+        token = requests.post(f"{org.url}/services/oauth2/token", data={
+            "grant_type": "client_credentials", "client_id": "key", "client_secret": "secret"}).json()["access_token"]
+        answer = requests.get(f"{org.url}/services/data/v62.0/queryAll", headers={"Authorization": f"Bearer {token}"},
+                              params={"q": "SELECT Id, CurrencyIsoCode FROM Opportunity"})
+        assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "INVALID_FIELD"
+        with pytest.raises(ValueError, match="CurrencyIsoCode"):
+            org.put(sf_opportunity(1, T0, CurrencyIsoCode="EUR"))
+
+
+def test_salesforce_a_custom_field_deleted_between_runs_does_not_break_the_sync():
+    from smarketing.demo.fakes import FakeSalesforce
+
+    with FakeSalesforce(client_id="key", client_secret="secret") as org:
+        org.put(sf_opportunity(1, T0, Product_Line__c="Analytics"))
+        first = records(salesforce_source(org, extra_fields={"opportunities": ["Product_Line__c"]}), "opportunities")
+        org.remove_field("Opportunity", "Product_Line__c")
+        second_source = salesforce_source(org, extra_fields={"opportunities": ["Product_Line__c"]})
+        second = records(second_source, "opportunities")
+    assert first[0].payload["Product_Line__c"] == "Analytics" and "Product_Line__c" not in second[0].payload
+    assert second_source.missing_fields == {"opportunities": ["Product_Line__c"]}
+
+
+def test_salesforce_users_name_the_owners():
+    from smarketing.demo.fakes import FakeSalesforce
+
+    with FakeSalesforce(client_id="key", client_secret="secret") as org:
+        stamp = T0.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        org.put({"attributes": {"type": "User"}, "Id": "005W00000000001", "FirstName": "Åsa", "LastName": "Lindqvist",
+                 "Name": "Åsa Lindqvist", "Email": "asa@vendor.example", "IsActive": True, "CreatedDate": stamp,
+                 "SystemModstamp": stamp})
+        source = salesforce_source(org)
+        got = records(source, "users")
+    assert [(r.record_id, r.payload["Name"], r.is_deleted) for r in got] == [("005W00000000001", "Åsa Lindqvist", False)]
+    assert source.missing_fields == {}
+
+
+def _rsa_pair():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def test_salesforce_jwt_bearer_and_refresh_token_flows(salesforce, tmp_path):
+    private, public = _rsa_pair()
+    salesforce.jwt_public_key, salesforce.usernames = public, {"etl@acme.example"}
+    salesforce.refresh_tokens = {"5Aep861-refresh"}
+    salesforce.put(sf_lead(1, T0))
+    (tmp_path / "key.pem").write_text(private)
+    connections = {
+        "jwt": ConnectionInfo("sf_jwt", salesforce.url, login="key",
+                              extra={"private_key": private, "username": "etl@acme.example"}),
+        "jwt file": ConnectionInfo("sf_jwt", salesforce.url, login="key",
+                                   extra={"private_key_file": str(tmp_path / "key.pem"), "username": "etl@acme.example"}),
+        "refresh": ConnectionInfo("sf_refresh", salesforce.url, login="key", password="secret",
+                                  extra={"refresh_token": "5Aep861-refresh"}),
+    }
+    for conn in connections.values():
+        assert [r.record_id for r in records(SalesforceSource(conn, entities=("leads",), policy=FAST), "leads")] \
+            == ["00Q000000000000001"]
+    other_private, _ = _rsa_pair()
+    refused = {
+        "JWT bearer": ConnectionInfo("sf_jwt", salesforce.url, login="key",
+                                     extra={"private_key": other_private, "username": "etl@acme.example"}),
+        "refresh token": ConnectionInfo("sf_refresh", salesforce.url, login="key", password="secret",
+                                        extra={"refresh_token": "revoked"}),
+    }
+    before = salesforce.calls("/services/oauth2/token")
+    for flow, conn in refused.items():
+        with pytest.raises(AuthError, match=f"refused the {flow} grant of connection '{conn.conn_id}'"):
+            records(SalesforceSource(conn, entities=("leads",), policy=FAST), "leads")
+    assert salesforce.calls("/services/oauth2/token") - before == 2, "a refused grant is not retried"
+
+
 # --- HubSpot consent, forms and campaigns, from the demo dataset ---------------------------------
 @pytest.fixture(scope="module")
 def demo_hubspot():

@@ -33,8 +33,8 @@ PAGE_SIZE = 200
 
 ENTITIES = {
     "hubspot": ("contacts", "companies", "email_events", "subscription_statuses", "form_submissions", "campaigns"),
-    "salesforce": ("campaigns", "accounts", "leads", "contacts", "opportunities", "opportunity_history", "tasks",
-                   "events", "campaign_members"),
+    "salesforce": ("users", "campaigns", "accounts", "leads", "contacts", "opportunities", "opportunity_history",
+                   "tasks", "events", "campaign_members"),
 }
 
 FIRST = ("Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Kira Lars Mila Nils Olga Paul Rosa Sven Tara Uwe "
@@ -64,6 +64,9 @@ CHANNELS = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", 
 LEAD_SOURCES = {"ORGANIC_SEARCH": "Web", "PAID_SEARCH": "Advertisement", "EMAIL_MARKETING": "Email",
                 "SOCIAL_MEDIA": "Social", "REFERRALS": "Partner Referral", "DIRECT_TRAFFIC": "Web"}
 PRODUCT_LINES = ["Analytics", "Automation"]  # Opportunity.Product_Line__c, a custom field
+# Sales reps (Salesforce users): opportunities are owned by the first two in turn, activities logged by the third.
+REPS = [("005000000000011", "Marta", "Schulze-Öztürk"), ("005000000000012", "Jonas", "Brandt"),
+        ("005000000000001", "Sales", "Development")]
 CAMPAIGNS = [9001, 9002, 9003, 9004, 9005, 9006]
 CAMPAIGN_IDS = {c: f"701{c:015d}" for c in CAMPAIGNS}
 FORMS = [{"id": "6b8c1a52-0000-4000-8000-000000000001", "name": "Contact us", "page": "/contact"},
@@ -293,6 +296,7 @@ class _Builder:
                 "CloseDate": close_date.isoformat(), "IsClosed": is_closed, "IsWon": outcome == "won",
                 "LeadSource": LEAD_SOURCES[channel], "CampaignId": None,
                 "Product_Line__c": PRODUCT_LINES[int(opp_id[-3:]) % len(PRODUCT_LINES)],
+                "OwnerId": REPS[int(opp_id[-3:]) // 2 % 2][0],
                 "CreatedDate": _sf_time(converted_at), "SystemModstamp": _sf_time(modified), "IsDeleted": False,
             })
             history = [("Qualification", converted_at, 20)]
@@ -380,6 +384,14 @@ class _Builder:
                 "id": campaign, "appId": 113, "appName": "Batch", "name": CAMPAIGN_NAMES[n],
                 "subject": CAMPAIGN_NAMES[n], "type": "BATCH_EMAIL", "contentId": 700000 + campaign,
                 "lastUpdatedTime": int(sent.timestamp() * 1000), "processingState": "DONE",
+            })
+
+    def users(self) -> None:
+        for user_id, first, last in REPS:
+            self.data.add("salesforce", "users", user_id, POPULATION_START, {
+                "attributes": {"type": "User"}, "Id": user_id, "Name": f"{first} {last}", "FirstName": first,
+                "LastName": last, "Email": f"{first}.{last[:6]}@vendor.example".lower(), "Title": "Account Executive",
+                "IsActive": True, "CreatedDate": _sf_time(POPULATION_START), "SystemModstamp": _sf_time(POPULATION_START),
             })
 
     def campaigns(self) -> None:
@@ -541,6 +553,7 @@ def generate_chunks(seed: int = 7, people: int = 120, noise: dict[str, float] | 
     large population never has to be held in memory at once. Each person's records, and the
     ground truth about them, are in one part; campaigns come with the first, the story with the last."""
     builder = _Builder(seed, {**NOISE, **(noise or {})})
+    builder.users()
     builder.campaigns()
     builder.hubspot_campaigns()
     companies = builder.companies_for(people)

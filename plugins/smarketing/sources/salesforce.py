@@ -1,10 +1,21 @@
 """Salesforce REST API: incremental SOQL through ``queryAll``, so deleted rows arrive too.
 
 Each entity is one SOQL query ``... WHERE SystemModstamp >= <bookmark> ORDER BY SystemModstamp,
-Id``, followed through ``nextRecordsUrl`` until ``done``. Authentication is the OAuth 2.0 client
-credentials flow of a connected app (connection login = consumer key, password = consumer
-secret, host = the org's My Domain or login URL), or a ready access token in the connection's
-extra (``access_token`` with ``instance_url``). An expired session (401) is refreshed once.
+Id``, followed through ``nextRecordsUrl`` until ``done``. The object is described first (one
+call per object and run) and the query asks only for the fields this org has: an org without
+multi-currency has no ``CurrencyIsoCode``, a custom field may be missing or deleted, and the
+API fails a whole query over one unknown field. A missing field is one warning per run and is
+listed in ``missing_fields``; only a missing ``Id`` or ``SystemModstamp`` stops the entity.
+
+Authentication, by what the connection holds (host = the org's My Domain or login URL):
+
+- ``extra.access_token`` (with ``instance_url``): a ready session, used as is;
+- ``extra.private_key`` or ``extra.private_key_file`` with ``extra.username``: the OAuth 2.0 JWT
+  bearer flow of a connected app (login = consumer key; ``extra.audience`` defaults to the host);
+- ``extra.refresh_token``: the refresh token flow (login = consumer key, password = secret);
+- otherwise the client credentials flow (login = consumer key, password = consumer secret).
+
+An expired session (401) gets a new token once; a refused grant fails at once.
 
 Connection ``salesforce_default``, e.g.::
 
@@ -15,9 +26,11 @@ Connection ``salesforce_default``, e.g.::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -26,7 +39,9 @@ from smarketing.config import ConnectionInfo, get_connection
 from smarketing.sources.base import RawRecord, SourceError
 from smarketing.sources.http_client import AuthError, CallBudget, HttpClient, RetryPolicy
 
+log = logging.getLogger(__name__)
 CONN_ID = "salesforce_default"
+REQUIRED_FIELDS = ("Id", "SystemModstamp")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 API_VERSION = "62.0"
 
@@ -55,6 +70,9 @@ OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
                                "CreatedDate", "SystemModstamp", "IsDeleted")),
     "campaign_members": ("CampaignMember", ("Id", "CampaignId", "LeadId", "ContactId", "Status", "HasResponded",
                                             "FirstRespondedDate", "CreatedDate", "SystemModstamp", "IsDeleted")),
+    # sales reps, who own records; users are deactivated (IsActive), never deleted
+    "users": ("User", ("Id", "Name", "FirstName", "LastName", "Email", "Title", "IsActive", "CreatedDate",
+                       "SystemModstamp")),
 }
 
 
@@ -69,6 +87,10 @@ def soql_datetime(ts: datetime) -> str:
 
 
 class _Auth:
+    """Gets and renews the session of one connection (the flows of the module docstring)."""
+
+    JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
     def __init__(self, conn: ConnectionInfo, budget: CallBudget, session: requests.Session,
                  timeout: float) -> None:
         self.conn, self.budget, self.session, self.timeout = conn, budget, session, timeout
@@ -87,26 +109,50 @@ class _Auth:
         self._fetch_token()
         return True
 
-    def _fetch_token(self) -> None:
-        if not (self.conn.login and self.conn.password):
+    def _grant(self) -> tuple[str, dict[str, str]]:
+        """(flow name, token request form) for what the connection holds."""
+        extra, conn = self.conn.extra, self.conn
+        key_text = extra.get("private_key") or ""
+        if not key_text and extra.get("private_key_file"):
+            key_text = Path(str(extra["private_key_file"])).read_text()
+        if key_text:
+            import jwt
+
+            if not (conn.login and extra.get("username")):
+                raise AuthError(f"Salesforce connection '{conn.conn_id}': the JWT bearer flow needs the consumer key as"
+                                f" login and extra.username; set {conn.env_var}")
+            now = datetime.now(UTC)
+            assertion = jwt.encode({"iss": conn.login, "sub": extra["username"],
+                                    "aud": str(extra.get("audience") or conn.host).rstrip("/"),
+                                    "exp": int((now + timedelta(minutes=3)).timestamp())}, key_text, algorithm="RS256")
+            return "JWT bearer", {"grant_type": self.JWT_BEARER, "assertion": assertion}
+        if not conn.login:
             raise AuthError(
-                f"Salesforce connection '{self.conn.conn_id}' has neither an access_token in its extra nor a "
-                f"consumer key and secret (login, password); set {self.conn.env_var}"
+                f"Salesforce connection '{conn.conn_id}' has no access_token, private_key or consumer key (login);"
+                f" set {conn.env_var}")
+        if extra.get("refresh_token"):
+            form = {"grant_type": "refresh_token", "client_id": conn.login, "refresh_token": extra["refresh_token"]}
+            return "refresh token", {**form, **({"client_secret": conn.password} if conn.password else {})}
+        if not conn.password:
+            raise AuthError(
+                f"Salesforce connection '{conn.conn_id}' has neither an access_token in its extra nor a "
+                f"consumer key and secret (login, password); set {conn.env_var}"
             )
+        return "client credentials", {"grant_type": "client_credentials", "client_id": conn.login,
+                                      "client_secret": conn.password}
+
+    def _fetch_token(self) -> None:
+        flow, form = self._grant()
         self.budget.spend("salesforce POST /services/oauth2/token")
-        response = self.session.post(
-            f"{self.conn.host.rstrip('/')}/services/oauth2/token",
-            data={"grant_type": "client_credentials", "client_id": self.conn.login,
-                  "client_secret": self.conn.password},
-            timeout=self.timeout,
-        )
+        response = self.session.post(f"{self.conn.host.rstrip('/')}/services/oauth2/token", data=form,
+                                     timeout=self.timeout)
         if response.status_code != 200:
             try:
                 reason = response.json().get("error_description") or response.json().get("error")
             except ValueError:
                 reason = response.reason
             raise AuthError(
-                f"Salesforce refused the client credentials of connection '{self.conn.conn_id}' "
+                f"Salesforce refused the {flow} grant of connection '{self.conn.conn_id}' "
                 f"(HTTP {response.status_code}: {reason}); check {self.conn.env_var}",
                 response.status_code,
             )
@@ -133,6 +179,8 @@ class SalesforceSource:
             if bad or entity not in OBJECTS:
                 raise SourceError(f"salesforce.extra_fields[{entity!r}] in config/sources.yaml: {bad or entity!r} "
                                   "is not a known entity or a plain field name (letters, digits, _)")
+        self.missing_fields: dict[str, list[str]] = {}  # entity -> requested fields this org lacks
+        self._described: dict[str, set[str]] = {}
         self.api_version = str(conn.extra.get("api_version", API_VERSION))
         self.batch_size = int(conn.extra.get("batch_size", 2000))
         self.budget = budget or CallBudget(int(conn.extra.get("max_calls_per_run", 5000)))
@@ -148,11 +196,34 @@ class SalesforceSource:
     def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> SalesforceSource:
         return cls(get_connection(conn_id), **kwargs)
 
+    def fields(self, entity: str) -> list[str]:
+        """The fields to ask for: those the entity reads (its own and the configured custom ones)
+        that the org has, after one describe call per object and source."""
+        sobject, own = OBJECTS[entity]
+        wanted = list(dict.fromkeys([*own, *self.extra_fields.get(entity, [])]))
+        if sobject not in self._described:
+            body = self.client.request(
+                "GET", f"{self._auth.instance_url}/services/data/v{self.api_version}/sobjects/{sobject}/describe")
+            self._described[sobject] = {f["name"] for f in body.get("fields", []) if isinstance(f, dict)}
+        available = self._described[sobject]
+        lacking = [name for name in REQUIRED_FIELDS if name not in available]
+        if lacking:
+            raise SourceError(f"Salesforce {sobject} has no {', '.join(lacking)} in this org: it cannot be read "
+                              "incrementally")
+        missing = [name for name in wanted if name not in available]
+        if missing and self.missing_fields.get(entity) != missing:
+            log.warning("Salesforce %s has no field %s in this org: read without %s (check salesforce.extra_fields "
+                        "in config/sources.yaml for a custom field)", sobject, ", ".join(missing),
+                        "it" if len(missing) == 1 else "them")
+        if missing:
+            self.missing_fields[entity] = missing
+        return [name for name in wanted if name in available]
+
     def soql(self, entity: str, since: datetime | None) -> str:
-        sobject, fields = OBJECTS[entity]
-        columns = list(dict.fromkeys([*fields, *self.extra_fields.get(entity, [])]))
+        sobject, _ = OBJECTS[entity]
         where = f" WHERE SystemModstamp >= {soql_datetime(since)}" if since else ""
-        # Field names are our constants or checked against FIELD_NAME; the bound is a formatted datetime.
+        # Field names come from the describe call and match FIELD_NAME; the bound is a formatted datetime.
+        columns = [name for name in self.fields(entity) if FIELD_NAME.match(name)]
         return f"SELECT {', '.join(columns)} FROM {sobject}{where} ORDER BY SystemModstamp ASC, Id ASC"  # noqa: S608
 
     def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
