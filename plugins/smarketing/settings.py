@@ -225,11 +225,15 @@ class SystemSettings(Strict):
     lookback_minutes: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 60)] = 0
     entities: list[Annotated[str, Field(pattern=NAME)]] | None = None
     extra_fields: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]]] = {}
+    # HubSpot deal stage (its id, or its label) -> a stage of config/quality.yaml pipeline_stages
+    deal_stages: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _kind_specific(self) -> SystemSettings:
         if self.extra_fields and self.kind != "salesforce":
             raise ValueError(f"extra_fields is read only for kind salesforce, not {self.kind}")
+        if self.deal_stages and self.kind == "salesforce":
+            raise ValueError("deal_stages is read for HubSpot deals (kind hubspot, or demo), not kind salesforce")
         return self
 
 
@@ -240,7 +244,16 @@ class DemoSettings(Strict):
 
 class SourcesSettings(Strict):
     systems: dict[Annotated[str, Field(pattern=NAME)], SystemSettings] = {}
+    # The system whose deals count when more than one CRM holds them (file drops always count).
+    deals_system_of_record: Annotated[str, Field(pattern=NAME)] | None = None
     demo: DemoSettings = DemoSettings()
+
+    @model_validator(mode="after")
+    def _system_of_record_configured(self) -> SourcesSettings:
+        if self.deals_system_of_record and self.deals_system_of_record not in self.systems:
+            raise ValueError(f"deals_system_of_record: {self.deals_system_of_record!r} is not one of systems"
+                             f" ({', '.join(self.systems) or 'none configured'})")
+        return self
 
     @field_validator("systems", mode="before")
     @classmethod
@@ -476,6 +489,15 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                 problems.setdefault("kpis", []).append(
                     f"{path_of('kpis', folder)}: stage_probabilities.{stage}: not a stage of "
                     f"{path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
+    if "sources" in loaded and "quality" in loaded:  # so do a HubSpot portal's deal stages
+        stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
+        for system, spec in loaded["sources"]["systems"].items():
+            for key, stage in spec["deal_stages"].items():
+                if stage not in stages:
+                    problems.setdefault("sources", []).append(
+                        f"{path_of('sources', folder)}: systems.{system}.deal_stages.{key} maps to {stage!r}, not a"
+                        f" stage of {path_of('quality', folder)} parameters.pipeline_stages"
+                        f" ({', '.join(sorted(stages))})")
     if "file_drops" in loaded and "quality" in loaded:  # a drop's stage names map onto that pipeline too
         stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
         for drop, spec in loaded["file_drops"]["drops"].items():

@@ -15,6 +15,8 @@ batches stay unpromoted for the next run. A rerun with nothing new changes nothi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import re
@@ -38,6 +40,39 @@ IDENTITY = models.Step(
     reads=frozenset({"staging.int_person_records", "merge_changes"}),
     writes=frozenset({"core.person", "core.person_identity", "core.person_merge", "core.identity_record",
                       "core.identity_edge", "identity_affected", "identity_records"}))
+REMOVED_OPPORTUNITIES = """
+create temporary table removed_opportunities on commit drop as
+select o.opportunity_id
+from core.opportunity as o
+where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)
+    and not exists (select 1 from staging.int_opportunities as i
+                    where i.source = o.source and i.source_record_id = o.source_record_id);
+delete from core.opportunity_daily where opportunity_id in (select opportunity_id from removed_opportunities);
+delete from core.opportunity_stage_history where opportunity_id in (select opportunity_id from removed_opportunities);
+update core.activity set opportunity_id = null
+where opportunity_id in (select opportunity_id from removed_opportunities);
+delete from core.opportunity where opportunity_id in (select opportunity_id from removed_opportunities);
+"""
+
+
+def _remove_opportunities(conn: Connection, _: Any) -> int:
+    """Opportunities in scope that no source delivers any more (deleted or archived in the CRM,
+    missing from a snapshot drop, a CRM that is no longer the system of record) leave core with
+    their stage history and snapshots; activities about them stay, unlinked. Their persons are in
+    ``merge_persons`` already (it reads the opportunities before this merge), so a customer whose
+    only won deal was deleted is one no more."""
+    dbapi = warehouse_dbapi(conn)
+    with dbapi.cursor() as cur:
+        cur.execute(REMOVED_OPPORTUNITIES)
+    return conn.exec_driver_sql("select count(*) from removed_opportunities").scalar_one()
+
+
+# Between the opportunity upsert and every model that reads core.opportunity.
+REMOVE_OPPORTUNITIES = models.Step(
+    name="removed_opportunities", run=_remove_opportunities,
+    reads=frozenset({"core.opportunity", "staging.int_opportunities", "merge_opportunities"}),
+    writes=frozenset({"core.opportunity", "core.opportunity_daily", "core.opportunity_stage_history",
+                      "core.activity", "removed_opportunities"}))
 WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12
@@ -135,6 +170,31 @@ def staging_views() -> list[tuple[str, str]]:
     return views
 
 
+def deal_settings() -> dict[str, Any]:
+    """What ``config/sources.yaml`` says about deals: per system its stage map, and the system of record."""
+    from smarketing.sources import settings
+
+    sources = settings()
+    return {"stage_map": {system: dict(spec["deal_stages"]) for system, spec in sources["systems"].items()
+                          if spec["deal_stages"]},
+            "system_of_record": sources["deals_system_of_record"]}
+
+
+def apply_deal_settings(conn: Connection, deals: dict[str, Any]) -> None:
+    """Write the deal settings into ``meta.deal_stage_map`` and ``meta.deal_sources`` (read by
+    ``staging.int_opportunities``), in the merge's transaction."""
+    conn.exec_driver_sql("delete from meta.deal_stage_map")
+    rows = [{"source": system, "key": key, "stage": stage}
+            for system, stages in deals["stage_map"].items() for key, stage in stages.items()]
+    if rows:
+        conn.execute(text("insert into meta.deal_stage_map (source, stage_key, stage) values (:source, :key, :stage)"),
+                     rows)
+    conn.exec_driver_sql("delete from meta.deal_sources")
+    if deals["system_of_record"]:
+        conn.execute(text("insert into meta.deal_sources (source) values (:source)"),
+                     {"source": deals["system_of_record"]})
+
+
 def snapshot_dates(as_of: date, months: int = SNAPSHOT_MONTHS) -> list[date]:
     """The as-of date and the last day of each of the ``months`` months before it."""
     dates = [as_of]
@@ -154,11 +214,18 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
     incremental runs that led here."""
     settings = settings if settings is not None else identity.identity_settings()
     params = identity.sql_params(settings)
+    deals = deal_settings()
+    deals_digest = hashlib.sha256(json.dumps(deals, sort_keys=True).encode()).hexdigest()
     with eng.connect() as conn:
-        applied = conn.execute(text("select digest from meta.settings_applied where name = 'identity'")).scalar()
-    if applied is not None and applied != params["settings_digest"] and not full:
+        applied: dict[str, str] = dict(conn.execute(text(
+            "select name, digest from meta.settings_applied where name in ('identity', 'deals')")).all())
+    if applied.get("identity") not in (None, params["settings_digest"]) and not full:
         log.warning("config/identity.yaml changed since the last merge: this merge recomputes core from every"
                     " record (a full refresh), so every person follows the new settings")
+        full = True
+    if applied.get("deals") not in (None, deals_digest) and not full:
+        log.warning("the deal stages or deals_system_of_record of config/sources.yaml changed since the last"
+                    " merge: this merge recomputes core from every record (a full refresh)")
         full = True
     priorities = {f"{attr}_priority": list(order)
                   for attr, order in settings["survivorship"].items()}
@@ -180,17 +247,28 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                      {"work_mem": os.environ.get("SMARKETING_WORK_MEM", WORK_MEM)})
         # merges take turns: a second one waits for the first, then finds nothing left to promote
         take_turn(conn, "smarketing.merge", "merge")
+        apply_deal_settings(conn, deals)
         changed["staging"] = refresh_staging(conn, full)
         identity_step = dataclasses.replace(IDENTITY, run=resolve_identities)
-        changed.update(models.run(conn, [identity_step, *models.load("core")], params))
+        changed.update(models.run(conn, [identity_step, REMOVE_OPPORTUNITIES, *models.load("core")], params))
+        unmapped = conn.exec_driver_sql(
+            "select distinct coalesce(s.pipeline_label, d.pipeline_id) || ': ' || coalesce(s.stage_label, d.stage_id)"
+            " || ' (' || d.stage_id || ')' from staging.stg_hubspot__deals as d"
+            " left join staging.stg_hubspot__deal_stages as s on d.pipeline_id = s.pipeline_id"
+            " and d.stage_id = s.stage_id where not d.is_deleted and not coalesce(d.is_closed, false)"
+            " and not coalesce(s.is_mapped, false) order by 1").scalars().all()
+        if unmapped:
+            log.warning("HubSpot deal stages without a shared stage (map them under systems.hubspot.deal_stages in"
+                        " config/sources.yaml): %s", "; ".join(unmapped))
         changed["scope"] = {
             "records": changed["staging"],
             "persons": conn.exec_driver_sql("select count(distinct person_id) from merge_persons").scalar_one(),
             "opportunities": conn.exec_driver_sql("select count(*) from merge_opportunities").scalar_one(),
         }
-        conn.execute(text("insert into meta.settings_applied (name, digest) values ('identity', :digest)"
+        conn.execute(text("insert into meta.settings_applied (name, digest) values (:name, :digest)"
                           " on conflict (name) do update set digest = excluded.digest, applied_at = now()"
                           " where meta.settings_applied.digest <> excluded.digest"),
-                     {"digest": params["settings_digest"]})
+                     [{"name": "identity", "digest": params["settings_digest"]},
+                      {"name": "deals", "digest": deals_digest}])
         changed["full_refresh"] = full
     return changed

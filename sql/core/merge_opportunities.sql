@@ -11,6 +11,8 @@ direct as (
     select 'salesforce' as source, record_id as source_record_id from changed
     where source = 'salesforce' and entity = 'opportunities'
     union
+    select 'hubspot', record_id from changed where source = 'hubspot' and entity = 'deals'
+    union
     select 'file', record_id from changed where source = 'file' and entity = 'deals'
     union
     select 'file', h.deal_id
@@ -24,11 +26,14 @@ direct as (
     )
 ),
 
-linked as (  -- opportunities whose person record or account moved
+linked as (  -- opportunities whose person record, account or pipeline stages moved
     select o.source, o.source_record_id
     from staging.int_opportunities as o
     where (o.source, o.person_entity, o.person_record_id) in (select source, entity, record_id from identity_affected)
-        or (o.source, o.account_source_id) in (select source, record_id from changed where entity = 'accounts')
+        or (o.source, o.account_source_id) in (select source, record_id from changed
+                                               where entity in ('accounts', 'companies'))
+        or (o.source = 'hubspot' and exists (select 1 from changed where source = 'hubspot'
+                                                                     and entity = 'deal_pipelines'))
 )
 
 select source, source_record_id from direct where source_record_id is not null

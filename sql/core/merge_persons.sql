@@ -2,7 +2,7 @@
 -- moved. Reads the opportunities' and persons' state before this merge changes it;
 -- opportunity_persons.sql adds the persons the opportunities belong to afterwards.
 -- key: person_id
--- before: opportunity, person_attributes
+-- before: opportunity, person_attributes, removed_opportunities
 -- write: temp
 select old_person_id as person_id from identity_affected where old_person_id is not null
 union

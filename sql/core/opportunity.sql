@@ -26,5 +26,6 @@ from staging.int_opportunities as o
 left join core.person_identity as i
     on o.source = i.source and o.person_entity = i.entity and o.person_record_id = i.source_record_id and i.is_active
 left join core.account_identity as ai
-    on ai.source = o.source and ai.entity = 'accounts' and o.account_source_id = ai.source_record_id
+    on ai.source = o.source and ai.entity = case when o.source = 'hubspot' then 'companies' else 'accounts' end
+        and o.account_source_id = ai.source_record_id
 where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)

@@ -1,9 +1,35 @@
 -- Grain: one row per opportunity from any source, with the source record that names its person.
+-- A CRM's deals count unless meta.deal_sources names another CRM (deals_system_of_record in
+-- config/sources.yaml); file-drop deals always count.
+-- A HubSpot deal's stage is its pipeline stage mapped onto the shared stages
+-- (stg_hubspot__deal_stages); closed and won come from the deal, else from that stage.
 -- A file-drop deal is won when it has a won date or the stage Closed Won, lost likewise; its
 -- close date defaults to that date (in UTC), its probability to 100 or 0 when closed.
 create or replace view staging.int_opportunities as
-with salesforce as (
-    select * from staging.stg_salesforce__opportunities where not is_deleted
+with counted as (
+    select 'salesforce' as source
+    union all
+    select 'hubspot'
+    except
+    select s.source from (select 'salesforce' as source union all select 'hubspot') as s
+    where exists (select 1 from meta.deal_sources) and s.source not in (select source from meta.deal_sources)
+),
+
+salesforce as (
+    select * from staging.stg_salesforce__opportunities
+    where not is_deleted and 'salesforce' in (select source from counted)
+),
+
+hubspot as (
+    select
+        d.*,
+        s.stage,
+        coalesce(d.is_closed, s.is_closed, false) as closed,
+        coalesce(d.is_won, s.is_closed and s.probability >= 100, false) as won,
+        coalesce(d.probability, s.probability) as win_probability
+    from staging.stg_hubspot__deals as d
+    left join staging.stg_hubspot__deal_stages as s on d.pipeline_id = s.pipeline_id and d.stage_id = s.stage_id
+    where not d.is_deleted and 'hubspot' in (select source from counted)
 ),
 
 file_deals as (
@@ -31,6 +57,27 @@ final as (
         is_closed,
         is_won
     from salesforce
+    union all
+    select
+        'hubspot',
+        deal_id,
+        'contacts',
+        contact_id,
+        company_id,
+        deal_name,
+        coalesce(stage, stage_id),
+        amount,
+        currency,
+        lead_source,
+        win_probability,
+        owner_id,
+        null::text,
+        null::text,
+        created_at,
+        (closed_at at time zone 'UTC')::date,
+        closed,
+        won
+    from hubspot
     union all
     select
         'file',

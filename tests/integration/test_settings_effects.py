@@ -167,6 +167,21 @@ def see_extraction(world) -> Any:
     return runs, opportunity_fields, [fake.calls() > 0 for fake in world.fakes]
 
 
+def see_deal_settings(world) -> Any:
+    """The shared stage each HubSpot pipeline stage counts as, and whose deals count, as the merge
+    writes them (rolled back)."""
+    from smarketing.transform import apply_deal_settings, deal_settings
+
+    with world.engine.connect() as conn, conn.begin() as transaction:
+        apply_deal_settings(conn, deal_settings())
+        stages = conn.exec_driver_sql("select pipeline_id, stage_id, stage from staging.stg_hubspot__deal_stages"
+                                      " order by 1, 2").all()
+        counted = conn.exec_driver_sql("select source, count(*) from staging.int_opportunities"
+                                       " group by 1 order by 1").all()
+        transaction.rollback()
+    return stages, counted
+
+
 def see_demo_dataset(world) -> Any:
     from smarketing.sources import demo_dataset_of
 
@@ -281,6 +296,9 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "sources:systems.*.lookback_minutes": (see_extraction, each_system("lookback_minutes", lambda _: 7 * 24 * 60)),
     "sources:systems.*.entities": (see_extraction, each_system("entities", lambda _: ["contacts"])),
     "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(lambda _: {})),
+    "sources:systems.*.deal_stages": (see_deal_settings, at("systems.hubspot.deal_stages")(
+        lambda v: {**v, "qualifiedtobuy": "Prospecting"})),
+    "sources:deals_system_of_record": (see_deal_settings, at("deals_system_of_record")(lambda _: "hubspot")),
     "sources:demo.seed": (see_demo_dataset, at("demo.seed")(lambda _: 8)),
     "sources:demo.people": (see_demo_dataset, at("demo.people")(lambda _: 30)),
     "file_drops:drops.*.entity": (see_file_drops, lambda doc: doc["drops"]["crm_closed_deals"].update(
@@ -307,7 +325,9 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
 
 # Keys whose change another file must follow to stay valid: file -> edit of that file.
 ALSO: dict[str, dict[str, Callable[[dict], None]]] = {
-    "quality:parameters.pipeline_stages": {"kpis": lambda doc: doc["stage_probabilities"].pop("Negotiation/Review")},
+    "quality:parameters.pipeline_stages": {"kpis": lambda doc: doc["stage_probabilities"].pop("Negotiation/Review"),
+                                           "sources": lambda doc: doc["systems"]["hubspot"]["deal_stages"].pop(
+                                               "contractsent")},
 }
 
 

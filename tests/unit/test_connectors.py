@@ -279,7 +279,8 @@ def test_salesforce_users_name_the_owners():
                  "SystemModstamp": stamp})
         source = salesforce_source(org)
         got = records(source, "users")
-    assert [(r.record_id, r.payload["Name"], r.is_deleted) for r in got] == [("005W00000000001", "Åsa Lindqvist", False)]
+    assert [(r.record_id, r.payload["Name"], r.is_deleted) for r in got] == [
+        ("005W00000000001", "Åsa Lindqvist", False)]
     assert source.missing_fields == {}
 
 
@@ -305,7 +306,8 @@ def test_salesforce_jwt_bearer_and_refresh_token_flows(salesforce, tmp_path):
         "jwt": ConnectionInfo("sf_jwt", salesforce.url, login="key",
                               extra={"private_key": private, "username": "etl@acme.example"}),
         "jwt file": ConnectionInfo("sf_jwt", salesforce.url, login="key",
-                                   extra={"private_key_file": str(tmp_path / "key.pem"), "username": "etl@acme.example"}),
+                                   extra={"private_key_file": str(tmp_path / "key.pem"),
+                                          "username": "etl@acme.example"}),
         "refresh": ConnectionInfo("sf_refresh", salesforce.url, login="key", password="secret",
                                   extra={"refresh_token": "5Aep861-refresh"}),
     }

@@ -97,17 +97,20 @@ def test_a_circle_is_named(tmp_path):
 def test_the_shipped_models_parse_and_have_an_order():
     """Every file under sql/core and sql/marts is a model with a valid header; core's order puts
     each scope before what it scopes and identity resolution before what reads persons."""
-    from smarketing.transform import IDENTITY
+    from smarketing.transform import IDENTITY, REMOVE_OPPORTUNITIES
 
     marts = [m.name for m in models.order(models.load("marts"))]
     assert marts.index("funnel") < marts.index("lead_velocity") < marts.index("kpi_summary")
-    core = [n.name for n in models.order([IDENTITY, *models.load("core")], {"core.active_person": {"core.person"}})]
+    core = [n.name for n in models.order([IDENTITY, REMOVE_OPPORTUNITIES, *models.load("core")],
+                                         {"core.active_person": {"core.person"}})]
     assert core.index("identity") < core.index("merge_persons") < core.index("opportunity") \
         < core.index("opportunity_persons") < core.index("person_records") < core.index("person_attributes") \
         < core.index("lifecycle_event") < core.index("person_lifecycle_history")
     assert core.index("merge_email_events") < core.index("email_event") < core.index("touchpoint")
     assert core.index("snapshot_days") < core.index("opportunity_daily")
     assert core.index("opportunity") < core.index("opportunity_stage_history") < core.index("opportunity_daily")
+    assert core.index("merge_persons") < core.index("opportunity") < core.index("removed_opportunities") \
+        < min(core.index("opportunity_persons"), core.index("opportunity_stage_history"), core.index("activity"))
 
 
 @pytest.mark.parametrize(("folder", "header", "message"), [

@@ -32,7 +32,8 @@ POPULATION_END = datetime(2026, 5, 15, tzinfo=UTC)
 PAGE_SIZE = 200
 
 ENTITIES = {
-    "hubspot": ("contacts", "companies", "email_events", "subscription_statuses", "form_submissions", "campaigns"),
+    "hubspot": ("contacts", "companies", "email_events", "subscription_statuses", "form_submissions", "campaigns",
+                "deal_pipelines"),
     "salesforce": ("users", "campaigns", "accounts", "leads", "contacts", "opportunities", "opportunity_history",
                    "tasks", "events", "campaign_members"),
 }
@@ -74,6 +75,26 @@ FORMS = [{"id": "6b8c1a52-0000-4000-8000-000000000001", "name": "Contact us", "p
 SUBSCRIPTIONS = [(101, "Marketing newsletter"), (102, "Customer updates")]
 CAMPAIGN_NAMES = ["Webinar: pipeline hygiene", "Newsletter Q3", "Webinar: forecasting", "Newsletter Q4",
                   "Webinar: data quality", "Customer newsletter"]
+
+# Every HubSpot portal has this deal pipeline (its stage ids are HubSpot's, the same in every portal).
+def _stage(stage_id: str, label: str, order: int, probability: str, closed: bool) -> dict[str, Any]:
+    return {"id": stage_id, "label": label, "displayOrder": order, "archived": False,
+            "metadata": {"isClosed": "true" if closed else "false", "probability": probability},
+            "createdAt": "2020-01-01T00:00:00.000Z", "updatedAt": "2020-01-01T00:00:00.000Z"}
+
+
+DEFAULT_PIPELINE: dict[str, Any] = {
+    "id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": False,
+    "createdAt": "2020-01-01T00:00:00.000Z", "updatedAt": "2020-01-01T00:00:00.000Z",
+    "stages": [_stage("appointmentscheduled", "Appointment Scheduled", 0, "0.2", False),
+               _stage("qualifiedtobuy", "Qualified To Buy", 1, "0.4", False),
+               _stage("presentationscheduled", "Presentation Scheduled", 2, "0.6", False),
+               _stage("decisionmakerboughtin", "Decision Maker Bought-In", 3, "0.8", False),
+               _stage("contractsent", "Contract Sent", 4, "0.9", False),
+               _stage("closedwon", "Closed Won", 5, "1.0", True),
+               _stage("closedlost", "Closed Lost", 6, "0.0", True)],
+}
+
 
 # The story: June 2026, worked out by hand in tests/fixtures/demo_story.py.
 # Days are June 2026; None means "never"; amounts in EUR.
@@ -554,6 +575,7 @@ def generate_chunks(seed: int = 7, people: int = 120, noise: dict[str, float] | 
     ground truth about them, are in one part; campaigns come with the first, the story with the last."""
     builder = _Builder(seed, {**NOISE, **(noise or {})})
     builder.users()
+    builder.data.add("hubspot", "deal_pipelines", "default", datetime(2020, 1, 1, tzinfo=UTC), DEFAULT_PIPELINE)
     builder.campaigns()
     builder.hubspot_campaigns()
     companies = builder.companies_for(people)

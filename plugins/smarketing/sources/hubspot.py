@@ -6,7 +6,10 @@ filtered on the modification timestamp (``lastmodifieddate`` for contacts,
 A search returns at most 10,000 results, so when a window reaches the cap the connector starts
 a new search from the last timestamp it saw; records sharing that timestamp come again and
 landing ignores the versions it has. Deals carry their ``dealstage`` history (batch read with
-``propertiesWithHistory``). Archived (deleted) records come from the list endpoint with
+``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
+read, under ``associations`` in the payload). Deal pipelines with their stages come from
+``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each read
+whole and landed when changed. Archived (deleted) records come from the list endpoint with
 ``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
 Email events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses
 (with their legal basis) are read per contact changed since the cursor from
@@ -51,10 +54,12 @@ CRM_OBJECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "deals": ("deals", "hs_lastmodifieddate", (
         "dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "createdate",
         "hs_lastmodifieddate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id", "hs_analytics_source",
+        "hs_deal_stage_probability", "dealtype",
     )),
 }
+DEAL_ASSOCIATIONS = ("contacts", "companies")
 EMAIL_EVENTS = "email_events"
-OTHER_ENTITIES = (EMAIL_EVENTS, "subscription_statuses", "form_submissions", "campaigns")
+OTHER_ENTITIES = (EMAIL_EVENTS, "subscription_statuses", "form_submissions", "campaigns", "deal_pipelines", "owners")
 ENTITIES = (*CRM_OBJECTS, *OTHER_ENTITIES)
 
 
@@ -118,6 +123,10 @@ class HubSpotSource:
             yield from self._form_submissions(since)
         elif entity == "campaigns":
             yield from self._campaigns(since)
+        elif entity == "deal_pipelines":
+            yield from self._pipelines(since)
+        elif entity == "owners":
+            yield from self._owners(since)
         elif entity in CRM_OBJECTS:
             yield from self._search(entity, since)
             yield from self._archived(entity, since)
@@ -153,6 +162,7 @@ class HubSpotSource:
                 records = [self._crm_record(entity, r, modified) for r in results]
                 if entity == "deals" and records:
                     self._attach_stage_history(records)
+                    self._attach_associations(records)
                 if records:
                     fetched += len(records)
                     last_seen = records[-1].version_at
@@ -189,6 +199,65 @@ class HubSpotSource:
                    for r in answer.get("results", [])}
         for record in records:
             record.payload["propertiesWithHistory"] = {"dealstage": history.get(record.record_id, [])}
+
+    def _attach_associations(self, records: list[RawRecord]) -> None:
+        """Each deal's associated contacts and companies with their association types (v4 batch
+        read; a deal with more than a page of associations is asked again from its ``after``)."""
+        for to_type in DEAL_ASSOCIATIONS:
+            found: dict[str, list[dict[str, Any]]] = {r.record_id: [] for r in records}
+            inputs: list[dict[str, str]] = [{"id": r.record_id} for r in records]
+            while inputs:
+                answer = self.client.request("POST", f"/crm/v4/associations/deals/{to_type}/batch/read",
+                                             json={"inputs": inputs})
+                inputs = []
+                for result in answer.get("results", []):
+                    deal_id = str((result.get("from") or {}).get("id"))
+                    for target in result.get("to", []):
+                        found.setdefault(deal_id, []).append({
+                            "id": str(target.get("toObjectId")),
+                            "types": [t.get("typeId") for t in target.get("associationTypes", [])]})
+                    after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                    if after:
+                        inputs.append({"id": deal_id, "after": after})
+            for record in records:
+                record.payload.setdefault("associations", {})[to_type] = found.get(record.record_id, [])
+
+    def _pipelines(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        answer = self.client.request("GET", "/crm/v3/pipelines/deals")
+        records = []
+        for pipeline in answer.get("results", []):
+            stamp = pipeline.get("updatedAt") or pipeline.get("createdAt")
+            if not pipeline.get("id") or not stamp:
+                raise SourceError(f"HubSpot deal pipeline without id or updatedAt: {str(pipeline)[:200]}")
+            changed = parse_hs_datetime(stamp)
+            if since is None or changed >= since:
+                records.append(RawRecord(str(pipeline["id"]), changed, pipeline, bool(pipeline.get("archived"))))
+        if records:
+            yield sorted(records, key=lambda r: (r.version_at, r.record_id))
+
+    def _owners(self, since: datetime | None) -> Iterator[list[RawRecord]]:
+        """Active and archived owners (an archived owner still names the deals they had)."""
+        records = []
+        for archived in ("false", "true"):
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": 100, "archived": archived}
+                if after:
+                    params["after"] = after
+                page = self.client.request("GET", "/crm/v3/owners", params=params)
+                for owner in page.get("results", []):
+                    stamp = owner.get("updatedAt") or owner.get("createdAt")
+                    if not owner.get("id") or not stamp:
+                        raise SourceError(f"HubSpot owner without id or updatedAt: {str(owner)[:200]}")
+                    changed = parse_hs_datetime(stamp)
+                    if since is None or changed >= since:
+                        records.append(RawRecord(str(owner["id"]), changed, {**owner, "archived": archived == "true"}))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        records.sort(key=lambda r: (r.version_at, r.record_id))
+        for i in range(0, len(records), 500):
+            yield records[i:i + 500]
 
     def _archived(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
         object_type, _, properties = CRM_OBJECTS[entity]

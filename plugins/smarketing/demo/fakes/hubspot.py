@@ -4,6 +4,11 @@
   up to 200, ``after`` paging, and the 10,000-result cap (a request paging past it gets HTTP 400);
 - ``GET /crm/v3/objects/{object}``: the list endpoint, ``archived=true`` for deleted records;
 - ``POST /crm/v3/objects/deals/batch/read`` with ``propertiesWithHistory``;
+- ``POST /crm/v4/associations/deals/{contacts|companies}/batch/read``: a deal's associations
+  (from its record's ``associations``: ``{"contacts": [id, ...], "companies": [id, ...]}``, the
+  first company primary), at most ``association_page`` per deal and page, then ``paging.next.after``;
+- ``GET /crm/v3/pipelines/deals``: the portal's deal pipelines with their stages (every portal has
+  the default "Sales Pipeline"); ``GET /crm/v3/owners`` with ``archived`` and ``after`` paging;
 - ``GET /email/public/v1/events``: time-bounded, newest first, ``offset`` paging;
 - ``GET /email/public/v1/campaigns/by-id`` and ``/email/public/v1/campaigns/{id}``;
 - ``GET /communication-preferences/v3/status/email/{email}``: subscription statuses with legal basis;
@@ -24,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from smarketing.demo.fakes.server import FakeApi, Reply
-from smarketing.demo.world import Dataset
+from smarketing.demo.world import DEFAULT_PIPELINE, Dataset
 
 OBJECT_PATH = re.compile(r"^/crm/v3/objects/(\w+)(/search|/batch/read)?$")
 DEFAULT_PROPERTIES = {
@@ -33,6 +38,11 @@ DEFAULT_PROPERTIES = {
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
               "pipeline"),
 }
+
+
+ASSOCIATION_PATH = re.compile(r"^/crm/v4/associations/deals/(contacts|companies)/batch/read$")
+# HubSpot-defined association type ids: deal to contact 3, deal to company 341, primary company 5
+DEAL_TO_CONTACT, DEAL_TO_COMPANY, DEAL_TO_PRIMARY_COMPANY = 3, 341, 5
 
 
 def _error(status: int, message: str, category: str) -> Reply:
@@ -78,6 +88,9 @@ class FakeHubSpot(FakeApi):
         self.submissions: dict[str, list[dict[str, Any]]] = {}  # form id -> submissions
         self.lists: dict[str, dict[str, Any]] = {}  # list id -> {"name", "members": set of contact ids}
         self.pushed: list[str] = []  # every contact id ever sent to a list (for safety checks)
+        self.pipelines: dict[str, dict[str, Any]] = {"default": DEFAULT_PIPELINE}
+        self.owners: dict[str, dict[str, Any]] = {}
+        self.association_page = 100
         if dataset is not None:
             for object_type in self.objects:
                 for record in dataset.records.get(("hubspot", object_type), []):
@@ -85,6 +98,10 @@ class FakeHubSpot(FakeApi):
             self.events = [r.payload for r in dataset.records.get(("hubspot", "email_events"), [])]
             for record in dataset.records.get(("hubspot", "campaigns"), []):
                 self.campaigns[record.record_id] = record.payload
+            for record in dataset.records.get(("hubspot", "deal_pipelines"), []):
+                self.pipelines[record.record_id] = record.payload
+            for record in dataset.records.get(("hubspot", "owners"), []):
+                self.owners[record.record_id] = record.payload
             for record in dataset.records.get(("hubspot", "subscription_statuses"), []):
                 doc = {k: v for k, v in record.payload.items() if k != "contactId"}
                 self.statuses[doc["recipient"]] = doc
@@ -108,6 +125,13 @@ class FakeHubSpot(FakeApi):
             return self._events(query)
         if path.startswith("/crm/v3/lists"):
             return self._lists(method, path, body)
+        if path == "/crm/v3/pipelines/deals" and method == "GET":
+            return Reply(200, {"results": [p for p in self.pipelines.values() if not p.get("archived")]})
+        if path == "/crm/v3/owners" and method == "GET":
+            return self._owners(query)
+        association = ASSOCIATION_PATH.match(path)
+        if association and method == "POST":
+            return self._associations(association.group(1), body or {})
         if path == "/email/public/v1/campaigns/by-id" and method == "GET":
             return self._campaign_ids(query)
         if path.startswith("/email/public/v1/campaigns/") and method == "GET":
@@ -201,6 +225,44 @@ class FakeHubSpot(FakeApi):
             shaped["propertiesWithHistory"] = {name: (payload.get("propertiesWithHistory") or {}).get(name, [])
                                                for name in history_of}
             results.append(shaped)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return Reply(200, {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
+
+    def _owners(self, query: dict[str, str]) -> Reply:
+        archived = query.get("archived", "false").lower() == "true"
+        limit = min(int(query.get("limit", 100)), 500)
+        after = int(query.get("after") or 0)
+        rows = sorted((o for o in self.owners.values() if bool(o.get("archived")) == archived),
+                      key=lambda o: int(o["id"]))
+        page = rows[after:after + limit]
+        reply: dict[str, Any] = {"results": page}
+        if after + limit < len(rows):
+            reply["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
+        return Reply(200, reply)
+
+    def _associations(self, to_type: str, body: dict[str, Any]) -> Reply:
+        results = []
+        for item in body.get("inputs", []):
+            deal = self.objects["deals"].get(str(item.get("id")))
+            if deal is None:
+                continue
+            targets = [str(t) for t in (deal.get("associations") or {}).get(to_type, [])]
+            start = int(item.get("after") or 0)
+            page = targets[start:start + self.association_page]
+            to = []
+            for n, target in enumerate(page, start):
+                if to_type == "contacts":
+                    types = [{"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_CONTACT, "label": None}]
+                else:
+                    types = [{"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_COMPANY, "label": None}]
+                    if n == 0:
+                        types.append({"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_PRIMARY_COMPANY,
+                                      "label": "Primary"})
+                to.append({"toObjectId": int(target), "associationTypes": types})
+            result: dict[str, Any] = {"from": {"id": str(item["id"])}, "to": to}
+            if start + self.association_page < len(targets):
+                result["paging"] = {"next": {"after": str(start + self.association_page)}}
+            results.append(result)
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return Reply(200, {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
 

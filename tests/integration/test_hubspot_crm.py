@@ -1,0 +1,220 @@
+"""HubSpot as the only CRM: a Swiss and Polish portal with two deal pipelines (HubSpot's default and
+a renewals pipeline with numeric stage ids), an archived owner, deals associated with contacts
+and companies, served over HTTP by the HubSpot fake and run through the whole pipeline. No
+Salesforce. Every expected figure is worked out by hand below from the records.
+
+Deals (as of 2026-06-30; stage ids are the portal's):
+
+| deal | contact | pipeline / stage         | amount | created | closes | owner          |
+|------|---------|--------------------------|--------|---------|--------|----------------|
+| 9001 | Jürgen  | default / closedwon      | 12,000 | 05-20   | 06-10  | Lena Fröhlich  |
+| 9002 | Agnieszka | default / closedlost   |  5,000 | 05-25   | 06-12  | Tomasz Wójcik (archived) |
+| 9003 | Beat    | default / qualifiedtobuy |  8,000 | 06-05   | 07-31  | Lena Fröhlich  |
+| 9004 | Ola     | renewals / 1002 (won)    |  3,000 | 06-01   | 06-20  | Lena Fröhlich  |
+| 9005 | Beat    | default / closedwon      | 99,999 | 06-02   | 06-15  | Lena Fröhlich  |
+
+9005 is archived (deleted) in HubSpot before run 2.
+
+- June won (funnel, channel all): run 1: 9001, 9004, 9005 = 3 for 114,999; run 2: 9001, 9004 = 2 for 15,000.
+- sales_performance after run 2 (segment unknown: the companies have no industry):
+  Lena: closed 9001, 9004, both won: win rate 1 by count and amount, average deal 7,500, cycle
+  (21 + 19) / 2 = 20 days; Tomasz: 9002 lost: win rate 0 by count, none by amount (nothing won).
+- Ola bounced hard (UNKNOWN_USER, 06-21): suppressed. Customers of the last 60 days: run 1 Beat and
+  Jürgen; run 2 Jürgen only (Beat's only win was deleted).
+- Stage history of 9001: Prospecting (05-20), Negotiation/Review (06-01), Closed Won (06-10);
+  of 9004: Negotiation/Review (1001, mapped in config), Closed Won (1002: closed at probability 1).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from smarketing import tasks
+from smarketing.demo.fakes import FakeHubSpot
+from smarketing.demo.world import DEFAULT_PIPELINE, Dataset
+from tests.fixtures.world import NURTURE_YAML
+
+AS_OF = date(2026, 6, 30)
+SOURCES_YAML = """
+systems:
+  hubspot:
+    kind: hubspot
+    deal_stages:
+      appointmentscheduled: Prospecting
+      qualifiedtobuy: Qualification
+      contractsent: Negotiation/Review
+      closedwon: Closed Won
+      closedlost: Closed Lost
+      Verlängerung fällig: Negotiation/Review
+"""
+
+
+def at(month: int, day: int, hour: int = 9) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+def hs(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def renewals_pipeline() -> dict:
+    def stage(stage_id, label, order, probability, closed):
+        return {"id": stage_id, "label": label, "displayOrder": order, "archived": False,
+                "metadata": {"isClosed": str(closed).lower(), "probability": probability}}
+
+    return {"id": "7654321", "label": "Verlängerungen", "displayOrder": 1, "archived": False,
+            "createdAt": hs(at(1, 5)), "updatedAt": hs(at(1, 5)),
+            "stages": [stage("1001", "Verlängerung fällig", 0, "0.5", False),
+                       stage("1002", "Verlängert", 1, "1.0", True),
+                       stage("1003", "Gekündigt", 2, "0.0", True)]}
+
+
+def portal(run: int) -> Dataset:
+    data = Dataset()
+    data.add("hubspot", "deal_pipelines", "default", at(1, 1), DEFAULT_PIPELINE)
+    data.add("hubspot", "deal_pipelines", "7654321", at(1, 5), renewals_pipeline())
+    for owner_id, first, last, archived in (("81001", "Lena", "Fröhlich", False),
+                                            ("81002", "Tomasz", "Wójcik", True)):
+        data.add("hubspot", "owners", owner_id, at(1, 2), {
+            "id": owner_id, "email": f"{first.lower()}@bergblick.example", "firstName": first, "lastName": last,
+            "userId": int(owner_id) + 1, "createdAt": hs(at(1, 2)), "updatedAt": hs(at(1, 2)), "archived": archived})
+    for company_id, name, domain in (("301", "Kaffeerösterei Zürich GmbH", "kaffee-zh.ch"),
+                                     ("302", "Łódź Logistyka", "lodz-log.pl")):
+        data.add("hubspot", "companies", company_id, at(4, 1), {
+            "id": company_id, "properties": {"name": name, "domain": domain, "createdate": hs(at(4, 1)),
+                                             "hs_lastmodifieddate": hs(at(4, 1))},
+            "createdAt": hs(at(4, 1)), "updatedAt": hs(at(4, 1)), "archived": False})
+    for contact_id, email, first, last, created in (
+            ("501", "juergen@kaffee-zh.ch", "Jürgen", "Müller", at(5, 2)),
+            ("502", "agnieszka@lodz-log.pl", "Agnieszka", "Wójcik-Nowak", at(5, 5)),
+            ("503", "beat@kaffee-zh.ch", "Beat", "Schnyder", at(5, 10)),
+            ("504", "ola@lodz-log.pl", "Ola", "Kowalska", at(6, 1))):
+        data.add("hubspot", "contacts", contact_id, created, {
+            "id": contact_id, "properties": {
+                "email": email, "firstname": first, "lastname": last, "createdate": hs(created),
+                "lastmodifieddate": hs(created), "lifecyclestage": "customer", "hs_email_optout": "false"},
+            "createdAt": hs(created), "updatedAt": hs(created), "archived": False})
+        data.add("hubspot", "subscription_statuses", contact_id, created, {
+            "contactId": contact_id, "recipient": email, "subscriptionStatuses": [
+                {"id": "401", "name": "Kundeninformationen", "status": "SUBSCRIBED",
+                 "sourceOfStatus": "SUBSCRIPTION_STATUS", "legalBasis": "LEGITIMATE_INTEREST_CLIENT"}]})
+    data.add("hubspot", "email_events", "ev-1", at(6, 21), {
+        "id": "ev-1", "type": "BOUNCE", "recipient": "ola@lodz-log.pl", "category": "UNKNOWN_USER",
+        "created": int(at(6, 21).timestamp() * 1000), "emailCampaignId": 12, "portalId": 4711})
+
+    def deal(deal_id, contact, company, pipeline, stage, amount, created, closes, owner, history, won=None,
+             archived_at=None):
+        closed = won is not None
+        modified = archived_at or history[-1][1]
+        payload = {
+            "id": deal_id, "properties": {
+                "dealname": f"Deal {deal_id}", "amount": str(amount), "pipeline": pipeline, "dealstage": stage,
+                "createdate": hs(created), "closedate": hs(closes), "hs_lastmodifieddate": hs(modified),
+                "hs_is_closed": str(closed).lower(), "hs_is_closed_won": str(bool(won)).lower(),
+                "hubspot_owner_id": owner, "deal_currency_code": "CHF"},
+            "propertiesWithHistory": {"dealstage": [
+                {"value": s, "timestamp": hs(t), "sourceType": "CRM_UI"} for s, t in reversed(history)]},
+            "associations": {"contacts": [contact], "companies": [company]},
+            "createdAt": hs(created), "updatedAt": hs(modified), "archived": archived_at is not None}
+        if archived_at:
+            payload["archivedAt"] = hs(archived_at)
+        data.add("hubspot", "deals", deal_id, modified, payload, is_deleted=archived_at is not None)
+
+    deal("9001", "501", "301", "default", "closedwon", 12000, at(5, 20), at(6, 10, 14), "81001",
+         [("appointmentscheduled", at(5, 20)), ("contractsent", at(6, 1)), ("closedwon", at(6, 10, 14))], won=True)
+    deal("9002", "502", "302", "default", "closedlost", 5000, at(5, 25), at(6, 12), "81002",
+         [("appointmentscheduled", at(5, 25)), ("closedlost", at(6, 12))], won=False)
+    deal("9003", "503", "301", "default", "qualifiedtobuy", 8000, at(6, 5), at(7, 31), "81001",
+         [("qualifiedtobuy", at(6, 5))])
+    deal("9004", "504", "302", "7654321", "1002", 3000, at(6, 1), at(6, 20), "81001",
+         [("1001", at(6, 1)), ("1002", at(6, 20))], won=True)
+    deal("9005", "503", "301", "default", "closedwon", 99999, at(6, 2), at(6, 15), "81001",
+         [("appointmentscheduled", at(6, 2)), ("closedwon", at(6, 15))], won=True,
+         archived_at=at(6, 29) if run == 2 else None)
+    return data
+
+
+@pytest.fixture(scope="module")
+def runs(engine, tmp_path_factory):
+    """Two runs from an empty warehouse; what the marts and lists held after each."""
+    import os
+
+    from tests.conftest import reset_warehouse
+
+    reset_warehouse(engine)
+    folder = tmp_path_factory.mktemp("hubspot_crm")
+    (folder / "config").mkdir()
+    (folder / "config" / "sources.yaml").write_text(SOURCES_YAML)
+    (folder / "config" / "nurture.yaml").write_text(NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]"))
+    saved = {k: os.environ.get(k) for k in ("SMARKETING_CONFIG_DIR", "SMARKETING_EXPORT_DIR",
+                                             "AIRFLOW_CONN_HUBSPOT_DEFAULT")}
+    os.environ.update(SMARKETING_CONFIG_DIR=str(folder / "config"), SMARKETING_EXPORT_DIR=str(folder / "exports"))
+    seen = []
+    try:
+        for run in (1, 2):
+            with FakeHubSpot(portal(run), token="bergblick") as fake:
+                os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = (
+                    f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
+                tasks.run_pipeline(f"hubspot-crm-{run}", AS_OF)
+            with engine.connect() as conn:
+                seen.append({
+                    "june": conn.execute(text("select won, won_amount from marts.funnel"
+                                              " where month = '2026-06-01' and channel = 'all'")).one(),
+                    "members": conn.execute(text("select email from nurture.list_members where program = 'customers'"
+                                                 " order by email")).scalars().all(),
+                })
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return seen
+
+
+def test_hubspot_deals_give_the_funnel_its_wins_and_a_deleted_deal_leaves(runs):
+    assert runs[0]["june"] == (3, Decimal("114999.00"))
+    assert runs[1]["june"] == (2, Decimal("15000.00"))
+
+
+def test_owners_are_named_and_win_rates_computed_per_owner(runs, engine):
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "select owner_name, segment, closed_opportunities, won_opportunities, win_rate_by_count,"
+            " win_rate_by_amount, avg_deal_size, avg_sales_cycle_days from marts.sales_performance"
+            " order by owner_name")).all()
+    assert [tuple(r) for r in rows] == [
+        ("Lena Fröhlich", "unknown", 2, 2, Decimal("1.0000"), Decimal("1.0000"), Decimal("7500.00"), Decimal("20.00")),
+        ("Tomasz Wójcik", "unknown", 1, 0, Decimal("0.0000"), None, None, None),
+    ]
+
+
+def test_after_sales_lists_follow_hubspot_deals_and_suppression(runs):
+    assert runs[0]["members"] == ["beat@kaffee-zh.ch", "juergen@kaffee-zh.ch"]
+    assert runs[1]["members"] == ["juergen@kaffee-zh.ch"]
+
+
+def test_stage_history_speaks_the_shared_stages(runs, engine):
+    with engine.connect() as conn:
+        history = conn.execute(text(
+            "select o.source_record_id, h.stage_name, h.entered_at::date from core.opportunity_stage_history as h"
+            " join core.opportunity as o using (opportunity_id) where o.source_record_id in ('9001', '9004')"
+            " order by 1, 3")).all()
+        opportunities = conn.execute(text(
+            "select source_record_id, stage_name, is_closed, is_won, probability, a.name"
+            " from core.opportunity as o left join core.account as a using (account_id)"
+            " order by source_record_id")).all()
+    assert [tuple(r) for r in history] == [
+        ("9001", "Prospecting", date(2026, 5, 20)), ("9001", "Negotiation/Review", date(2026, 6, 1)),
+        ("9001", "Closed Won", date(2026, 6, 10)),
+        ("9004", "Negotiation/Review", date(2026, 6, 1)), ("9004", "Closed Won", date(2026, 6, 20))]
+    assert [tuple(r) for r in opportunities] == [
+        ("9001", "Closed Won", True, True, Decimal("100.0"), "Kaffeerösterei Zürich GmbH"),
+        ("9002", "Closed Lost", True, False, Decimal("0.0"), "Łódź Logistyka"),
+        ("9003", "Qualification", False, False, Decimal("40.0"), "Kaffeerösterei Zürich GmbH"),
+        ("9004", "Closed Won", True, True, Decimal("100.0"), "Łódź Logistyka"),
+    ]
