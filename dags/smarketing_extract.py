@@ -2,7 +2,9 @@
 ### Smarketing · extract
 
 Lands marketing-automation (HubSpot) and CRM (Salesforce) records into `raw.<system>__<entity>`,
-incrementally from each entity's cursor in `meta.sync_state`, one mapped task per system. Each
+incrementally from each entity's cursor in `meta.sync_state`, one mapped task per system (the
+`resync` Param reads chosen entities again from the beginning, and lands what the source no
+longer has as deletions). Each
 page commits together with its cursor, so a failed or repeated run never loses or duplicates a
 row. New files of the drops in `config/file_drops.yaml` land in `raw.file__<entity>`, each file
 once (by checksum) and whole or not at all.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW, extract_schedule, final_on_bad_input
+from smarketing.dag_support import DEFAULT_ARGS, EXTRACT_PARAMS, RAW, extract_schedule, final_on_bad_input
 
 
 @dag(
@@ -27,7 +29,7 @@ from smarketing.dag_support import DEFAULT_ARGS, PARAMS, RAW, extract_schedule, 
     max_active_runs=1,
     tags=["smarketing", "extract"],
     default_args=DEFAULT_ARGS,
-    params=PARAMS,
+    params=EXTRACT_PARAMS,
     doc_md=__doc__,
 )
 def smarketing_extract():
@@ -50,7 +52,8 @@ def smarketing_extract():
         from smarketing.runs import resolve_as_of
 
         with final_on_bad_input():
-            return tasks.extract(system, context["run_id"], resolve_as_of(context))
+            return tasks.extract(system, context["run_id"], resolve_as_of(context),
+                                 resync=list(context["params"].get("resync") or []))
 
     @task
     def load_file_drops(**context) -> dict:

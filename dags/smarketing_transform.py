@@ -56,14 +56,16 @@ def smarketing_transform():
         return stats
 
     @task(trigger_rule="all_done")
-    def quality_gate(validated: dict) -> None:
+    def quality_gate(validated: dict, merged: dict | None) -> None:
         from smarketing import tasks
 
         with final_on_bad_input():
-            tasks.quality_gate(validated)
+            tasks.quality_gate(validated, merged)
 
     validated = validate()
-    validated >> merge() >> quality_gate(validated)
+    merged = merge()
+    validated >> merged  # the merge promotes only what validation passed
+    quality_gate(validated, merged)
 
 
 smarketing_transform()

@@ -1,7 +1,8 @@
 """``smarketing``: the command line for people.
 
     smarketing demo                       run the whole pipeline on demo data and print the results
-    smarketing run [--as-of D] [--full-refresh] [--only STAGE]   the same on your own sources (config/)
+    smarketing run [--as-of D] [--full-refresh] [--resync SYSTEM[.ENTITY]] [--only STAGE]
+                                          the same on your own sources (config/)
     smarketing warehouse start|stop|url|psql [--admin]   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
     smarketing config check               validate every file in config/ (unknown keys, types, values)
@@ -20,6 +21,7 @@ import argparse
 import os
 import sys
 from datetime import date
+from typing import Any
 
 from smarketing.config import PATHS
 
@@ -161,8 +163,10 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
         hubspot_url, salesforce_url = start_fake_apis()
         print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
     print(f"Running {', '.join(stages)} for {as_of} with dag.test() ...", flush=True)
-    outcomes = local_airflow.run_dags(as_of, stages, {"full_refresh": True} if getattr(args, "full_refresh", False)
-                                      else None)
+    conf: dict[str, Any] = {"full_refresh": True} if getattr(args, "full_refresh", False) else {}
+    if getattr(args, "resync", None):
+        conf["resync"] = list(args.resync)
+    outcomes = local_airflow.run_dags(as_of, stages, conf or None)
     for outcome in outcomes:
         print(f"  {outcome.dag_id:<24} {outcome.state if outcome.ok else outcome.problem():<8}"
               f" {outcome.seconds:6.1f} s")
@@ -393,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
                      help="business date (YYYY-MM-DD, today or earlier; default today)")
     run.add_argument("--full-refresh", action="store_true", help="recompute core from every landed row")
+    run.add_argument("--resync", action="append", metavar="SYSTEM[.ENTITY]",
+                     help="read this entity (or every entity of this system) again from the beginning; records"
+                          " the source no longer has land as deletions (repeatable)")
     run.add_argument("--only", action="append", choices=list(STAGES), metavar="STAGE",
                      help=f"run only this stage (repeatable): {', '.join(STAGES)}")
     run.set_defaults(func=_run)

@@ -93,6 +93,18 @@ PARAMS = {
         "Asset event, else the end of the data interval.",
     )
 }
+# The extract DAG's own: read entities again from the beginning.
+EXTRACT_PARAMS = {
+    **PARAMS,
+    "resync": Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$"},
+        description="Entities to read again from the beginning, as system.entity (salesforce.opportunities) or a"
+        " whole system (hubspot); records the source no longer has at all land as deletions. The others"
+        " go on from their cursors.",
+    ),
+}
 # The transform DAG's own: recompute core from every landed row instead of what changed.
 TRANSFORM_PARAMS = {
     **PARAMS,

@@ -169,6 +169,14 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...)"),
                Field("changed_at", "timestamp", "when the status was set"),
            )),
+    Entity("exchange_rates", "one exchange rate from a day on (until the currency's next rate)",
+           "core.exchange_rate: every amount in the reporting currency (config/kpis.yaml)", (
+               Field("currency", "text", "ISO 4217 code of the currency quoted (USD)", required=True),
+               Field("rate", "number", "units of the base currency one unit of the currency is worth",
+                     required=True),
+               Field("base_currency", "text", "ISO code the rate is in (default: the reporting currency)"),
+               Field("valid_from", "date", "the first day the rate applies (default: always)"),
+           )),
 )}
 # Values the loader accepts for the fields with a fixed vocabulary (after `values` maps a drop's own).
 VOCABULARY = {

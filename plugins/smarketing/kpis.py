@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from smarketing import models
 
@@ -49,6 +49,15 @@ def kpi_settings(path: Path | None = None) -> dict[str, Any]:
     return settings.load("kpis", path=path)
 
 
+def use_reporting_timezone(conn: Connection, settings: dict[str, Any] | None = None) -> str:
+    """Make ``reporting_timezone`` of config/kpis.yaml this transaction's time zone: every day,
+    month and as-of cutoff the SQL takes from a timestamp is then the reporting team's (a deal
+    won at 00:30 on 1 July in Berlin is July's there, June's in UTC)."""
+    zone = (settings if settings is not None else kpi_settings())["reporting_timezone"]
+    conn.execute(text("select set_config('TimeZone', :zone, true)"), {"zone": zone})
+    return zone
+
+
 def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
     stages = settings["stage_probabilities"]
     abc = list(settings["abc_thresholds"])
@@ -62,14 +71,17 @@ def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
         "stage_probabilities": [float(v) for v in stages.values()],
         "abc_a": float(abc[0]),
         "abc_b": float(abc[1]),
+        "reporting_currency": settings["reporting_currency"],
     }
 
 
 def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = None) -> dict[str, int]:
     """Every model of ``sql/marts`` written again (in the order their reads give); rows per mart."""
-    params = mart_params(as_of, settings if settings is not None else kpi_settings())
+    settings = settings if settings is not None else kpi_settings()
+    params = mart_params(as_of, settings)
     marts = models.load("marts")
     with eng.begin() as conn:
+        use_reporting_timezone(conn, settings)
         rows = models.run(conn, marts, params)
         orphans = set(conn.execute(text("select tablename from pg_tables where schemaname = 'marts'")).scalars())
         orphans -= {m.target.partition(".")[2] for m in marts}

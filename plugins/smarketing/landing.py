@@ -36,6 +36,7 @@ class LandingStats:
     new: int = 0
     pages: int = 0
     cursor_at: datetime | None = None
+    deleted: int = 0  # records a full resync found gone from the source
 
 
 def read_cursor(eng: Engine, source: str, entity: str) -> datetime | None:
@@ -167,20 +168,70 @@ def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_
 
 
 def land_entity(eng: Engine, source: Source, entity: str, run_id: str,
-                lookback: timedelta = timedelta(0)) -> LandingStats:
-    """Extract ``entity`` from ``source`` since its cursor (minus ``lookback``) and land it."""
+                lookback: timedelta = timedelta(0), resync: bool = False) -> LandingStats:
+    """Extract ``entity`` from ``source`` since its cursor (minus ``lookback``) and land it; with
+    ``resync``, from the beginning, then land a deletion for every record still live in raw that
+    the whole read no longer brought (a hard delete the incremental reads could not see)."""
     started = datetime.now(UTC)
-    cursor = read_cursor(eng, source.name, entity)
+    cursor = None if resync else read_cursor(eng, source.name, entity)
     stats = LandingStats(source.name, entity, cursor_at=cursor)
+    seen: set[str] = set()
     for page in source.extract(entity, cursor - lookback if cursor else None):
         if not page:
             continue
         stats.new += land_page(eng, source.name, entity, page, run_id, started)
         stats.received += len(page)
         stats.pages += 1
+        if resync:
+            seen.update(r.record_id for r in page)
+    if resync and entity in getattr(source, "whole_on_full_read", ()):
+        stats.deleted = _land_gone(eng, source.name, entity, seen, run_id, started)
     stats.cursor_at = read_cursor(eng, source.name, entity)
+    fields_read = getattr(source, "fields_read", None)
+    if fields_read is not None:
+        note_fields(eng, source.name, entity, fields_read(entity))
     return stats
 
 
-def land_source(eng: Engine, source: Source, run_id: str, lookback: timedelta = timedelta(0)) -> list[LandingStats]:
-    return [land_entity(eng, source, entity, run_id, lookback) for entity in source.entities]
+def note_fields(eng: Engine, source: str, entity: str, fields: list[str] | None) -> None:
+    """Keep the fields an extract asked the source for; when they differ from the last run's (a
+    custom field made or deleted, multi-currency switched on), say so once, on this run."""
+    if fields is None:
+        return
+    with eng.begin() as conn:
+        before = conn.execute(text("select fields from meta.sync_state where source = :source and entity = :entity"),
+                              {"source": source, "entity": entity}).scalar()
+        if before is not None and set(before) != set(fields):
+            gone, new = sorted(set(before) - set(fields)), sorted(set(fields) - set(before))
+            changes = ([f"no longer there: {', '.join(gone)}"] if gone else []) + \
+                ([f"new: {', '.join(new)}"] if new else [])
+            log.warning("%s %s: the fields read changed since the last run: %s", source, entity, "; ".join(changes))
+        conn.execute(text("insert into meta.sync_state (source, entity, fields) values (:source, :entity, :fields)"
+                          " on conflict (source, entity) do update set fields = excluded.fields"),
+                     {"source": source, "entity": entity, "fields": list(fields)})
+
+
+def _land_gone(eng: Engine, source: str, entity: str, seen: set[str], run_id: str, at: datetime) -> int:
+    """Deletions for the records whose latest landed version is live but a full read lacked."""
+    table = raw_table(source, entity)
+    with eng.connect() as conn:
+        live = conn.exec_driver_sql(
+            f"select record_id from (select distinct on (record_id) record_id, is_deleted from {table}"  # noqa: S608 - raw_table() validated
+            " order by record_id, version_at desc) as latest where not is_deleted").scalars().all()
+        missing = [record_id for record_id in live if record_id not in seen]
+        # each deletion carries the record's last payload, so validation judges it as before
+        last = conn.execute(text(
+            f"select distinct on (record_id) record_id, payload from {table} where record_id = any(:ids)"  # noqa: S608
+            " order by record_id, version_at desc"), {"ids": missing}).all() if missing else []
+    gone = [RawRecord(record_id, at, payload, True) for record_id, payload in last]
+    for start in range(0, len(gone), 1000):
+        land_page(eng, source, entity, gone[start:start + 1000], run_id, at)
+    if gone:
+        log.warning("%s %s: %d records no longer in the source after a full read: landed as deletions", source,
+                    entity, len(gone))
+    return len(gone)
+
+
+def land_source(eng: Engine, source: Source, run_id: str, lookback: timedelta = timedelta(0),
+                resync: set[str] | frozenset[str] = frozenset()) -> list[LandingStats]:
+    return [land_entity(eng, source, entity, run_id, lookback, entity in resync) for entity in source.entities]

@@ -338,8 +338,11 @@ def check_core(eng: Engine, run_id: str) -> dict[str, int]:
     """Cross-entity checks over core after a merge (``sql/quality/core/*.sql``, each one select of
     ``checked`` and ``unexpected``): warnings, recorded in ``meta.dq_results`` under suite ``core``
     and logged, never quarantining (the rows are consistent one by one). Returns unexpected per check."""
+    from smarketing.kpis import use_reporting_timezone
+
     found = {}
     with eng.begin() as conn:
+        use_reporting_timezone(conn)
         for path in sorted((PATHS.sql / "quality" / CORE_SUITE).glob("*.sql")):
             checked, unexpected = conn.execute(text(path.read_text())).one()
             found[path.stem] = unexpected

@@ -25,6 +25,9 @@ def _shown_path(path: str) -> str:
 
 
 def summary(eng: Engine, url: str, as_of: date) -> str:
+    from smarketing.kpis import kpi_settings
+
+    money = kpi_settings()["reporting_currency"]
     with eng.connect() as conn:
         counts = table_counts(conn, SHOWN_SCHEMAS)
         month = conn.execute(
@@ -80,7 +83,7 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
     if month:
         lines.append(
             f"  leads {month['leads']} · MQLs {month['mqls']} · SQLs {month['sqls']} · "
-            f"opportunities {month['opportunities']} · won {month['won']} ({month['won_amount']:,.2f} EUR)"
+            f"opportunities {month['opportunities']} · won {month['won']} ({month['won_amount']:,.2f} {money})"
         )
     if summary_row:
         def pct(value: object) -> str:
@@ -90,12 +93,12 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         lines.append(
             f"  win rate {pct(summary_row['win_rate'])} · lead response median "
             f"{f'{median:.1f} h' if median is not None else 'n/a'}, within SLA {pct(summary_row['share_within_sla'])}"
-            f" · marketing-sourced pipeline {summary_row['marketing_sourced_pipeline']:,.2f} EUR"
+            f" · marketing-sourced pipeline {summary_row['marketing_sourced_pipeline']:,.2f} {money}"
         )
     win_rate = f"{totals['win_rate']:.1%}" if totals["win_rate"] is not None else "n/a"
     lines.append(
         f"  all months: leads {totals['leads'] or 0} · MQLs {totals['mqls'] or 0} · won {totals['won'] or 0} "
-        f"({(totals['won_amount'] or 0):,.2f} EUR) · win rate of closed deals {win_rate}"
+        f"({(totals['won_amount'] or 0):,.2f} {money}) · win rate of closed deals {win_rate}"
     )
     if loaded or last_load:
         lines += ["", "File drops (meta.file_loads; `smarketing files status` says why each file is skipped)"]

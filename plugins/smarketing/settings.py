@@ -143,6 +143,22 @@ class KpiSettings(Strict):
     marketing_channels: list[str] = []
     stage_probabilities: dict[str, Annotated[float, Field(ge=0, le=100)]] = {}
     abc_thresholds: tuple[Share, Share] = (0.8, 0.95)
+    reporting_timezone: str = "UTC"
+    reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    # units of the reporting currency one unit of a currency is worth, when no source gives a rate
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[float, Field(gt=0)]] = {}
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is no IANA time zone (for example Europe/Berlin, America/New_York, UTC)")\
+                from None
+        return value
 
     @field_validator("abc_thresholds")
     @classmethod

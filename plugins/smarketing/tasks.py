@@ -28,7 +28,9 @@ def migrate() -> list[str]:
     return warehouse.migrate(_engine())
 
 
-def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
+def extract(system: str, run_id: str, as_of: date, resync: list[str] | None = None) -> dict[str, Any]:
+    """Land every entity of ``system`` from its cursor; those ``resync`` names (``system.entity``,
+    or the whole ``system``) from the beginning, with what the source no longer has as deletions."""
     from datetime import timedelta
 
     from smarketing.landing import land_source
@@ -37,10 +39,33 @@ def extract(system: str, run_id: str, as_of: date) -> dict[str, Any]:
     spec = settings()["systems"].get(system)
     lookback = timedelta(minutes=spec["lookback_minutes"] if spec else 0)
     eng, started = _engine(), datetime.now(UTC)
+    source = get_source(system)
+    again = resync_entities(system, source.entities, resync or [])
     stats = {s.entity: {"received": s.received, "new": s.new, "pages": s.pages}
-             for s in land_source(eng, get_source(system), run_id, lookback)}
+             | ({"resync": True, "deleted": s.deleted} if s.entity in again else {})
+             for s in land_source(eng, source, run_id, lookback, again)}
     record_run(eng, run_id, f"extract_{system}", as_of, started, stats)
     return stats
+
+
+def resync_entities(system: str, entities: tuple[str, ...], resync: list[str]) -> set[str]:
+    """The entities of ``system`` that ``resync`` names; a name matching no configured system or
+    entity is a ``ConfigError`` naming the allowed ones (a typo must not resync nothing in silence)."""
+    from smarketing.sources import systems
+
+    known = systems()
+    chosen = set()
+    for name in resync:
+        wanted_system, _, entity = name.partition(".")
+        if wanted_system not in known:
+            raise config.ConfigError(f"resync {name!r}: no system {wanted_system!r} in config/sources.yaml"
+                                     f" ({', '.join(known)})")
+        if wanted_system != system:
+            continue
+        if entity and entity not in entities:
+            raise config.ConfigError(f"resync {name!r}: {system} has no entity {entity!r} ({', '.join(entities)})")
+        chosen |= {entity} if entity else set(entities)
+    return chosen
 
 
 def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
@@ -113,12 +138,20 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
     return stats
 
 
-def quality_gate(validated: dict[str, Any]) -> None:
-    """Fail, naming the held suites, when validation held batches back (after the merge ran)."""
+def quality_gate(validated: dict[str, Any], merged: dict[str, Any] | None = None) -> None:
+    """Fail, after the merge ran, naming the held suites when validation held batches back, and
+    the currencies and days without an exchange rate (those amounts are missing from every sum)."""
     from smarketing.quality import DataQualityError
 
+    problems = []
     if validated and validated.get("held"):
-        raise DataQualityError(validated["held"])
+        problems.append(validated["held"])
+    if merged and merged.get("missing_rates"):
+        problems.append("no exchange rate into the reporting currency for " + ", ".join(merged["missing_rates"])
+                        + ": these opportunities have no amount in core and the marts until a rate arrives"
+                        " (config/kpis.yaml exchange_rates, an exchange_rates file drop, or the CRM's rates)")
+    if problems:
+        raise DataQualityError("; ".join(problems))
 
 
 def merge(run_id: str, as_of: date, full: bool = False) -> dict[str, Any]:
@@ -129,8 +162,28 @@ def merge(run_id: str, as_of: date, full: bool = False) -> dict[str, Any]:
     eng, started = _engine(), datetime.now(UTC)
     stats = merge_core(eng, as_of, full=full)
     stats["core_checks"] = check_core(eng, run_id)
+    stats["missing_rates"] = missing_rates(eng)
+    if stats["missing_rates"]:
+        import logging
+
+        logging.getLogger(__name__).warning("no exchange rate into the reporting currency for %s",
+                                            ", ".join(stats["missing_rates"]))
     record_run(eng, run_id, "merge", as_of, started, stats)
     return stats
+
+
+def missing_rates(eng: Engine) -> list[str]:
+    """'<currency> on <first day>..<last day> (<n> opportunities)' for the opportunities whose
+    deal amount has no rate into the reporting currency."""
+    from sqlalchemy import text
+
+    with eng.connect() as conn:
+        rows = conn.execute(text(
+            "select deal_currency, min(coalesce(close_date, created_at::date)), max(coalesce(close_date,"
+            " created_at::date)), count(*) from core.opportunity where deal_amount is not null and amount is null"
+            " group by deal_currency order by deal_currency")).all()
+    return [f"{currency} on {first}" + (f"..{last}" if last != first else "") + f" ({n} opportunities)"
+            for currency, first, last, n in rows]
 
 
 def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
@@ -212,5 +265,5 @@ def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:
     stats["merge"] = merge(run_id, as_of)
     stats["kpis"] = refresh_kpis(run_id, as_of)
     stats["nurture"] = build_nurture_lists(run_id, as_of)
-    quality_gate(stats["validate"])
+    quality_gate(stats["validate"], stats["merge"])
     return stats

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, text
 
 from smarketing import file_catalog, identity, models
 from smarketing.config import PATHS
+from smarketing.kpis import kpi_settings, use_reporting_timezone
 from smarketing.landing import ensure_raw_table
 from smarketing.warehouse import analyze_if_grown, take_turn
 from smarketing.warehouse import dbapi as warehouse_dbapi
@@ -180,6 +181,14 @@ def deal_settings() -> dict[str, Any]:
             "system_of_record": sources["deals_system_of_record"]}
 
 
+def core_settings_digest(deals: dict[str, Any]) -> str:
+    """What core's stored values depend on besides identity: the deal settings, the reporting time
+    zone (a deal's close date is its close day there), the reporting currency and configured rates."""
+    kpis = kpi_settings()
+    settings = {**deals, **{key: kpis[key] for key in ("reporting_timezone", "reporting_currency", "exchange_rates")}}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def apply_deal_settings(conn: Connection, deals: dict[str, Any]) -> None:
     """Write the deal settings into ``meta.deal_stage_map`` and ``meta.deal_sources`` (read by
     ``staging.int_opportunities``), in the merge's transaction."""
@@ -215,7 +224,7 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
     settings = settings if settings is not None else identity.identity_settings()
     params = identity.sql_params(settings)
     deals = deal_settings()
-    deals_digest = hashlib.sha256(json.dumps(deals, sort_keys=True).encode()).hexdigest()
+    deals_digest = core_settings_digest(deals)
     with eng.connect() as conn:
         applied: dict[str, str] = dict(conn.execute(text(
             "select name, digest from meta.settings_applied where name in ('identity', 'deals')")).all())
@@ -224,14 +233,18 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                     " record (a full refresh), so every person follows the new settings")
         full = True
     if applied.get("deals") not in (None, deals_digest) and not full:
-        log.warning("the deal stages or deals_system_of_record of config/sources.yaml changed since the last"
-                    " merge: this merge recomputes core from every record (a full refresh)")
+        log.warning("the deal stages or deals_system_of_record of config/sources.yaml, or reporting_timezone of"
+                    " config/kpis.yaml, changed since the last merge: this merge recomputes core from every record"
+                    " (a full refresh)")
         full = True
     priorities = {f"{attr}_priority": list(order)
                   for attr, order in settings["survivorship"].items()}
     for attr in ("first_name", "last_name", "company_name", "owner_id", "email", "source_channel"):
         priorities.setdefault(f"{attr}_priority", [])
-    params.update(priorities, snapshot_dates=snapshot_dates(as_of))
+    money = kpi_settings()
+    params.update(priorities, snapshot_dates=snapshot_dates(as_of), reporting_currency=money["reporting_currency"],
+                  rate_currencies=list(money["exchange_rates"]),
+                  rate_values=[float(v) for v in money["exchange_rates"].values()])
 
     def resolve_identities(conn: Connection, _: Any) -> dict[str, int]:
         stats = vars(identity.resolve(conn, settings, full))
@@ -247,6 +260,7 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                      {"work_mem": os.environ.get("SMARKETING_WORK_MEM", WORK_MEM)})
         # merges take turns: a second one waits for the first, then finds nothing left to promote
         take_turn(conn, "smarketing.merge", "merge")
+        use_reporting_timezone(conn)
         apply_deal_settings(conn, deals)
         changed["staging"] = refresh_staging(conn, full)
         identity_step = dataclasses.replace(IDENTITY, run=resolve_identities)

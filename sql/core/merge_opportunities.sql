@@ -26,6 +26,14 @@ direct as (
     )
 ),
 
+rates as (  -- a rate arrived: every opportunity in another currency than the reporting one
+    select o.source, o.source_record_id
+    from staging.int_opportunities as o
+    where coalesce(o.currency, cast(:reporting_currency as text)) <> cast(:reporting_currency as text)
+        and exists (select 1 from changed where entity in ('exchange_rates', 'currency_types',
+                                                           'dated_conversion_rates'))
+),
+
 linked as (  -- opportunities whose person record, account or pipeline stages moved
     select o.source, o.source_record_id
     from staging.int_opportunities as o
@@ -39,3 +47,5 @@ linked as (  -- opportunities whose person record, account or pipeline stages mo
 select source, source_record_id from direct where source_record_id is not null
 union
 select source, source_record_id from linked
+union
+select source, source_record_id from rates

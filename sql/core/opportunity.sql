@@ -1,8 +1,10 @@
--- grain: one row per opportunity, linked to the person of its primary contact (Salesforce) or lead
---     (file drops)
+-- grain: one row per opportunity, linked to the person of its primary contact (Salesforce, HubSpot)
+--     or lead (file drops)
 -- key: source, source_record_id
 -- write: upsert
--- Only the opportunities in scope (merge_opportunities.sql).
+-- Only the opportunities in scope (merge_opportunities.sql). The amount is in the reporting
+-- currency at the rate of the close day (core.exchange_rate; null without one); deal_amount and
+-- deal_currency keep the deal's own (no currency: the reporting one).
 select
     o.source,
     o.source_record_id,
@@ -11,8 +13,10 @@ select
     ai.account_id,
     o.name,
     o.stage_name,
-    o.amount,
-    o.currency,
+    o.amount * fx.rate as amount,
+    cast(:reporting_currency as text) as currency,
+    o.amount as deal_amount,
+    coalesce(o.currency, cast(:reporting_currency as text)) as deal_currency,
     o.probability,
     o.owner_id,
     o.product_line,
@@ -28,4 +32,13 @@ left join core.person_identity as i
 left join core.account_identity as ai
     on ai.source = o.source and ai.entity = case when o.source = 'hubspot' then 'companies' else 'accounts' end
         and o.account_source_id = ai.source_record_id
+left join lateral (
+    select r.rate
+    from core.exchange_rate as r
+    where r.currency = coalesce(o.currency, cast(:reporting_currency as text))
+        and coalesce(o.close_date, (o.created_at at time zone current_setting('TimeZone'))::date) >= r.valid_from
+        and coalesce(o.close_date, (o.created_at at time zone current_setting('TimeZone'))::date) < r.valid_to
+    order by r.priority, r.valid_from desc
+    limit 1
+) as fx on true
 where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)

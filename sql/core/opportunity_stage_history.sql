@@ -4,7 +4,8 @@
 --     o.source_record_id) in (select source, source_record_id from merge_opportunities))
 -- From Salesforce OpportunityHistory, HubSpot's dealstage history (the shared stage its pipeline
 -- stage counts as) and file-drop deal stages; each change closes the previous one. Rebuilt for the
--- opportunities in scope (merge_opportunities).
+-- opportunities in scope (merge_opportunities). Amounts in the reporting currency at the rate of the
+-- day the stage was entered.
 with history as (
     select o.opportunity_id, h.stage_name, h.amount, h.probability, h.created_at as entered_at
     from staging.stg_salesforce__opportunity_history as h
@@ -39,5 +40,16 @@ final as (
 )
 
 select
-    opportunity_id, stage_name, amount, probability, entered_at, exited_at, exited_at is null as is_current
-from final
+    f.opportunity_id, f.stage_name, f.amount * fx.rate as amount, f.probability, f.entered_at, f.exited_at,
+    f.exited_at is null as is_current
+from final as f
+inner join core.opportunity as o on f.opportunity_id = o.opportunity_id
+left join lateral (
+    select r.rate
+    from core.exchange_rate as r
+    where r.currency = o.deal_currency
+        and (f.entered_at at time zone current_setting('TimeZone'))::date >= r.valid_from
+        and (f.entered_at at time zone current_setting('TimeZone'))::date < r.valid_to
+    order by r.priority, r.valid_from desc
+    limit 1
+) as fx on true

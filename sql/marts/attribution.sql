@@ -61,4 +61,7 @@ final as (
     group by c.opportunity_id, c.campaign_id, cp.name, cp.channel
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

@@ -57,4 +57,7 @@ final as (
     from scored
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

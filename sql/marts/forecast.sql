@@ -69,4 +69,7 @@ final as (
     left join actuals as a on m.month = a.month
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

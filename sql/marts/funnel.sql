@@ -42,7 +42,7 @@ opportunities_by_channel as (
 ),
 
 lead_cohorts as (
-    select date_trunc('month', lead_created_at at time zone 'UTC')::date as month, channel,
+    select date_trunc('month', lead_created_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as leads,
         avg((mql_at is not null and mql_at <= cast(:as_of as date) + 1)::int) as lead_to_mql_rate,
         avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
@@ -55,7 +55,7 @@ lead_cohorts as (
 ),
 
 mql_cohorts as (
-    select date_trunc('month', mql_at at time zone 'UTC')::date as month, channel,
+    select date_trunc('month', mql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as mqls,
         avg((sql_at is not null and sql_at <= cast(:as_of as date) + 1)::int) as mql_to_sql_rate,
         avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql,
@@ -64,7 +64,7 @@ mql_cohorts as (
 ),
 
 sql_cohorts as (
-    select date_trunc('month', sql_at at time zone 'UTC')::date as month, channel,
+    select date_trunc('month', sql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as sqls,
         avg((first_opportunity_at is not null and first_opportunity_at <= cast(:as_of as date) + 1)::int)
             as sql_to_opportunity_rate,
@@ -74,7 +74,7 @@ sql_cohorts as (
 ),
 
 opportunity_cohorts as (
-    select date_trunc('month', created_at at time zone 'UTC')::date as month, channel,
+    select date_trunc('month', created_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as opportunities,
         avg((is_won and close_date <= cast(:as_of as date))::int) as opportunity_to_won_rate
     from opportunities_by_channel group by 1, 2
@@ -133,4 +133,7 @@ final as (
     left join wins as w on g.month = w.month and g.channel = w.channel
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

@@ -47,4 +47,7 @@ final as (
     left join marts.lead_velocity as v on f.month = v.month
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

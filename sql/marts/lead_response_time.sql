@@ -21,7 +21,7 @@ final as (
     select
         m.person_id,
         m.mql_at,
-        date_trunc('month', m.mql_at at time zone 'UTC')::date as mql_month,
+        date_trunc('month', m.mql_at at time zone current_setting('TimeZone'))::date as mql_month,
         f.first_activity_at,
         round((extract(epoch from f.first_activity_at - m.mql_at) / 3600)::numeric, 2) as response_hours,
         coalesce(f.first_activity_at - m.mql_at <= make_interval(hours => cast(:sla_hours as integer)), false)

@@ -46,4 +46,7 @@ final as (
     left join last_touch as l on p.person_id = l.person_id
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

@@ -14,7 +14,7 @@ with opportunities as (
 final as (
     select
         o.opportunity_id,
-        date_trunc('month', o.created_at at time zone 'UTC')::date as created_month,
+        date_trunc('month', o.created_at at time zone current_setting('TimeZone'))::date as created_month,
         o.amount,
         o.is_won,
         o.is_closed,
@@ -30,4 +30,7 @@ final as (
     from opportunities as o
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

@@ -10,7 +10,7 @@ with closed as (
         coalesce(w.name, o.owner_id, 'unassigned') as owner_name,
         coalesce(o.segment, a.industry, 'unknown') as segment,
         o.is_won, coalesce(o.amount, 0) as amount,
-        o.close_date - (o.created_at at time zone 'UTC')::date as cycle_days
+        o.close_date - (o.created_at at time zone current_setting('TimeZone'))::date as cycle_days
     from core.opportunity as o
     left join core.account as a on o.account_id = a.account_id
     left join core.owner as w on o.source = w.source and o.owner_id = w.owner_id
@@ -31,4 +31,7 @@ final as (
     group by owner_id, segment
 )
 
-select * from final
+select
+    *,
+    cast(:reporting_currency as text) as currency  -- of every amount here
+from final

@@ -74,7 +74,7 @@ final as (
         null::text,
         null::text,
         created_at,
-        (closed_at at time zone 'UTC')::date,
+        (closed_at at time zone current_setting('TimeZone'))::date,
         closed,
         won
     from hubspot
@@ -95,7 +95,7 @@ final as (
         product_line,
         segment,
         coalesce(created_date, won_date, lost_date),
-        coalesce(close_date, (coalesce(won_date, lost_date) at time zone 'UTC')::date),
+        coalesce(close_date, (coalesce(won_date, lost_date) at time zone current_setting('TimeZone'))::date),
         won_date is not null or lost_date is not null or stage in ('Closed Won', 'Closed Lost'),
         won_date is not null or stage = 'Closed Won'
     from file_deals

@@ -14,7 +14,7 @@ final as (
         payload ->> 'Name' as opportunity_name,
         payload ->> 'StageName' as stage_name,
         meta.try_numeric(payload ->> 'Amount') as amount,
-        coalesce(payload ->> 'CurrencyIsoCode', 'EUR') as currency,
+        upper(nullif(payload ->> 'CurrencyIsoCode', '')) as currency,
         payload ->> 'LeadSource' as lead_source,
         meta.try_numeric(payload ->> 'Probability') as probability,
         payload ->> 'OwnerId' as owner_id,

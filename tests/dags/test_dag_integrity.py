@@ -72,3 +72,9 @@ def test_dag_files_parse_without_heavy_imports():
     heavy = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(heavy) == set(paths)
     assert {path: modules for path, modules in heavy.items() if modules} == {}
+
+
+def test_the_transform_merges_only_after_validation_and_gates_after_the_merge(dagbag):
+    dag = dagbag.dags["smarketing_transform"]
+    assert dag.get_task("merge").upstream_task_ids == {"validate"}
+    assert dag.get_task("quality_gate").upstream_task_ids == {"validate", "merge"}

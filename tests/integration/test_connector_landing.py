@@ -47,3 +47,19 @@ def test_schema_drift_a_new_field_lands_and_staging_still_reads(empty_warehouse,
     assert staged == [("00Q000000000000001", "new@example.com")]
 
 
+
+
+def test_a_field_that_vanishes_is_reported_once_and_the_sync_goes_on(empty_warehouse, salesforce, caplog):
+    """A custom field deleted in the org between runs: the next run lands without it and says so
+    once; the run after says nothing."""
+    salesforce.put(sf_lead(1, T0, Rating__c="Hot"))
+    custom = {"leads": ["Rating__c"]}
+    with caplog.at_level("WARNING", logger="smarketing.landing"):
+        land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields=custom), "leads", "run-1")
+        salesforce.remove_field("Lead", "Rating__c")
+        salesforce.put(sf_lead(2, T0 + timedelta(days=1)))
+        second = land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields=custom), "leads", "run-2")
+        land_entity(empty_warehouse, salesforce_source(salesforce, extra_fields=custom), "leads", "run-3")
+    assert second.new == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "smarketing.landing"] == [
+        "salesforce leads: the fields read changed since the last run: no longer there: Rating__c"]

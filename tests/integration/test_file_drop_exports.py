@@ -3,13 +3,16 @@
 tests/fixtures/exports/nordlicht/ holds a marketing tool's contacts (comma, Berlin wall-clock
 times) and MQL export (semicolon, DD-MM-YYYY HH:MM, one date for lead and MQL), and a CRM's
 accounts, contacts and deals (German stage names mapped, francs and dollars, owners). No API.
-Business date 2026-05-20; every time below in UTC (Berlin is UTC+2 in spring).
+Business date 2026-05-20; every time below in UTC (Berlin is UTC+2 in spring). Amounts are reported
+in EUR at the rates of config/kpis.yaml: 1 CHF = 1.05 EUR, 1 USD = 0.92 EUR.
 
 People (one per address, whatever its case):
 - Jürgen Müller: marketing contact 3 Apr 07:15 (webinar), MQL 10 Apr 14:45, CRM contact C-1;
-  deal D-1 created 20 Apr 09:00, won 2 May 08:30 (12,000.00 CHF, owner Lena Vogel): customer 2 May.
+  deal D-1 created 20 Apr 09:00, won 2 May 08:30 (12,000.00 CHF = 12,600.00 EUR, owner Lena Vogel):
+  customer 2 May.
 - Anna Berg: marketing contact 20 Apr 21:30 (paid_search), CRM contact C-2; deals D-2 created
-  28 Apr 08:00, lost 15 May (8,000.00 USD), and D-3 created 10 May, open (5,500.50 USD).
+  28 Apr 08:00, lost 15 May (8,000.00 USD = 7,360.00 EUR), and D-3 created 10 May, open
+  (5,500.50 USD = 5,060.46 EUR).
 - 李伟 (Li Wei): marketing contact 1 May 00:30 Berlin = 30 Apr 22:30 UTC (paid_search), MQL 5 May.
 - Sofía Castillo: marketing contact 12 May 08:00 (referral).
 - Kai Nord: only in the MQL export, 30 Apr 21:10 (lead and MQL; no channel).
@@ -19,7 +22,7 @@ Funnel, all channels:
   Lead→MQL 3/4 (Li became MQL in May); lead→won 1/4; MQL→won 1/2; opportunity→won 1/2 (D-1 of
   D-1, D-2). Median days first contact→won: Jürgen, 3 Apr 07:15 to 2 May 00:00 (the won date) =
   28 days 16 h 45 min = 28.70.
-- May: leads Sofía = 1; MQLs Li = 1; opportunities D-3 = 1; won D-1 = 1, 12,000.00. Lead→MQL 0,
+- May: leads Sofía = 1; MQLs Li = 1; opportunities D-3 = 1; won D-1 = 1, 12,600.00 EUR. Lead→MQL 0,
   lead→won 0, MQL→won 0 (Li), opportunity→won 0 (D-3 open).
 """
 
@@ -46,6 +49,8 @@ def exports(empty_warehouse, tmp_path, monkeypatch):
     (folder / "file_drops.yaml").write_text((EXPORTS / "file_drops.yaml").read_text()
                                             .replace("tests/fixtures/exports/nordlicht/", f"{folder}/"))
     shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
+    (folder / "kpis.yaml").write_text((PATHS.root / "config" / "kpis.yaml").read_text()
+                                      .replace("exchange_rates: {}", "exchange_rates: {CHF: 1.05, USD: 0.92}"))
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(folder))
     stats = tasks.run_pipeline("nordlicht-1", AS_OF)
     return empty_warehouse, folder, stats
@@ -66,7 +71,7 @@ def test_the_funnel_worked_out_by_hand(exports):
     assert funnel == [
         (date(2026, 4, 1), 4, 2, 0, 2, 0, 0, Decimal("0.75"), Decimal("0.25"), Decimal("0.5"), Decimal("0.5"),
          Decimal("28.70")),
-        (date(2026, 5, 1), 1, 1, 0, 1, 1, Decimal("12000.00"), 0, 0, 0, 0, None),
+        (date(2026, 5, 1), 1, 1, 0, 1, 1, Decimal("12600.00"), 0, 0, 0, 0, None),
     ]
     by_channel = rows(eng, "select channel, sum(leads), sum(mqls) from marts.funnel where channel <> 'all'"
                            " group by channel order by channel")
@@ -84,16 +89,19 @@ def test_people_companies_and_deals_arrive_whole(exports):
         ("li.wei@example.cn", "伟", "李", None),
         ("sofia@castillo.example", "Sofía", "Castillo", None),
     ]
-    deals = rows(eng, "select o.source_record_id, o.stage_name, o.amount, o.currency, o.is_closed, o.is_won,"
-                      " o.close_date, p.email, a.domain from core.opportunity as o"
+    deals = rows(eng, "select o.source_record_id, o.stage_name, o.deal_amount, o.deal_currency, o.amount,"
+                      " o.currency, o.is_closed, o.is_won, o.close_date, p.email, a.domain from core.opportunity as o"
                       " left join core.person as p using (person_id) left join core.account as a"
                       " on o.account_id = a.account_id order by 1")
     assert deals == [
-        ("crm:D-1", "Closed Won", Decimal("12000.00"), "CHF", True, True, date(2026, 5, 2),
+        ("crm:D-1", "Closed Won", Decimal("12000.00"), "CHF", Decimal("12600.00"), "EUR", True, True,
+         date(2026, 5, 2),
          "jurgen.mueller@nordlicht.example", "nordlicht.example"),
-        ("crm:D-2", "Closed Lost", Decimal("8000.00"), "USD", True, False, date(2026, 5, 15),
+        ("crm:D-2", "Closed Lost", Decimal("8000.00"), "USD", Decimal("7360.00"), "EUR", True, False,
+         date(2026, 5, 15),
          "anna.berg@fjord.example", "fjord.example"),
-        ("crm:D-3", "Proposal/Price Quote", Decimal("5500.50"), "USD", False, False, None,
+        ("crm:D-3", "Proposal/Price Quote", Decimal("5500.50"), "USD", Decimal("5060.46"), "EUR", False, False,
+         None,
          "anna.berg@fjord.example", "fjord.example"),
     ]
     owners = rows(eng, "select owner_name, segment, closed_opportunities, won_opportunities"
@@ -114,3 +122,4 @@ def test_a_deal_gone_from_the_next_snapshot_is_deleted_at_the_source(exports):
     stats = tasks.run_pipeline("nordlicht-2", AS_OF)
     assert stats["file_drops"]["crm_deals"]["rows_deleted"] == 1
     assert rows(eng, "select record_id from staging.stg_file__deals where is_deleted") == [("crm:D-3",)]
+    assert rows(eng, "select source_record_id from core.opportunity order by 1") == [("crm:D-1",), ("crm:D-2",)]

@@ -5,19 +5,22 @@ Salesforce. Every expected figure is worked out by hand below from the records.
 
 Deals (as of 2026-06-30; stage ids are the portal's):
 
-| deal | contact | pipeline / stage         | amount | created | closes | owner          |
-|------|---------|--------------------------|--------|---------|--------|----------------|
-| 9001 | Jürgen  | default / closedwon      | 12,000 | 05-20   | 06-10  | Lena Fröhlich  |
-| 9002 | Agnieszka | default / closedlost   |  5,000 | 05-25   | 06-12  | Tomasz Wójcik (archived) |
-| 9003 | Beat    | default / qualifiedtobuy |  8,000 | 06-05   | 07-31  | Lena Fröhlich  |
-| 9004 | Ola     | renewals / 1002 (won)    |  3,000 | 06-01   | 06-20  | Lena Fröhlich  |
-| 9005 | Beat    | default / closedwon      | 99,999 | 06-02   | 06-15  | Lena Fröhlich  |
+The reporting currency is CHF. Rates: EUR 0.95 (config/kpis.yaml exchange_rates); PLN from a
+rates file drop quoted in CHF: 0.20 from 1 January, 0.22 from 1 June 2026.
+
+| deal | contact | pipeline / stage         | amount     | in CHF  | created | closes | owner          |
+|------|---------|--------------------------|------------|---------|---------|--------|----------------|
+| 9001 | Jürgen  | default / closedwon      | 12,000 CHF | 12,000  | 05-20   | 06-10  | Lena Fröhlich  |
+| 9002 | Agnieszka | default / closedlost   |  5,000 EUR |  4,750  | 05-25   | 06-12  | Tomasz Wójcik (archived) |
+| 9003 | Beat    | default / qualifiedtobuy |  8,000 CHF |  8,000  | 06-05   | 07-31  | Lena Fröhlich  |
+| 9004 | Ola     | renewals / 1002 (won)    |  3,000 PLN |    660  | 06-01   | 06-20  | Lena Fröhlich  |
+| 9005 | Beat    | default / closedwon      | 99,999 CHF | 99,999  | 06-02   | 06-15  | Lena Fröhlich  |
 
 9005 is archived (deleted) in HubSpot before run 2.
 
-- June won (funnel, channel all): run 1: 9001, 9004, 9005 = 3 for 114,999; run 2: 9001, 9004 = 2 for 15,000.
+- June won (funnel, channel all): run 1: 9001, 9004, 9005 = 3 for 112,659; run 2: 9001, 9004 = 2 for 12,660.
 - sales_performance after run 2 (segment unknown: the companies have no industry):
-  Lena: closed 9001, 9004, both won: win rate 1 by count and amount, average deal 7,500, cycle
+  Lena: closed 9001, 9004, both won: win rate 1 by count and amount, average deal 6,330, cycle
   (21 + 19) / 2 = 20 days; Tomasz: 9002 lost: win rate 0 by count, none by amount (nothing won).
 - Ola bounced hard (UNKNOWN_USER, 06-21): suppressed. Customers of the last 60 days: run 1 Beat and
   Jürgen; run 2 Jürgen only (Beat's only win was deleted).
@@ -51,6 +54,36 @@ systems:
       closedlost: Closed Lost
       Verlängerung fällig: Negotiation/Review
 """
+RATES_CSV = "Kurs-ID;Währung;Kurs;Basis;Gültig ab\nR1;PLN;0,20;CHF;01.01.2026\nR2;PLN;0,22;CHF;01.06.2026\n"
+FILE_DROPS_YAML = """
+drops:
+  rates:
+    entity: exchange_rates
+    location: {folder}
+    pattern: "*.csv"
+    delimiter: ";"
+    id_column: Kurs-ID
+    columns: {{Währung: currency, Kurs: rate, Basis: base_currency, Gültig ab: valid_from}}
+    date_format: "%d.%m.%Y"
+    decimal: ","
+"""
+
+
+def write_config(folder, zone: str = "UTC") -> None:
+    """sources, nurture, kpis (CHF, the time zone) and the rates drop of these tests into ``folder``."""
+    from pathlib import Path
+
+    folder.mkdir(parents=True)
+    (folder / "sources.yaml").write_text(SOURCES_YAML)
+    (folder / "nurture.yaml").write_text(NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]"))
+    shipped = (Path(__file__).parents[2] / "config" / "kpis.yaml").read_text()
+    (folder / "kpis.yaml").write_text(
+        shipped.replace("reporting_timezone: UTC", f"reporting_timezone: {zone}")
+        .replace("reporting_currency: EUR", "reporting_currency: CHF")
+        .replace("exchange_rates: {}", "exchange_rates: {EUR: 0.95}"))
+    (folder / "rates").mkdir()
+    (folder / "rates" / "kurse_2026.csv").write_text(RATES_CSV, encoding="utf-8")
+    (folder / "file_drops.yaml").write_text(FILE_DROPS_YAML.format(folder=folder / "rates"))
 
 
 def at(month: int, day: int, hour: int = 9) -> datetime:
@@ -107,7 +140,7 @@ def portal(run: int) -> Dataset:
         "created": int(at(6, 21).timestamp() * 1000), "emailCampaignId": 12, "portalId": 4711})
 
     def deal(deal_id, contact, company, pipeline, stage, amount, created, closes, owner, history, won=None,
-             archived_at=None):
+             archived_at=None, currency="CHF"):
         closed = won is not None
         modified = archived_at or history[-1][1]
         payload = {
@@ -115,7 +148,7 @@ def portal(run: int) -> Dataset:
                 "dealname": f"Deal {deal_id}", "amount": str(amount), "pipeline": pipeline, "dealstage": stage,
                 "createdate": hs(created), "closedate": hs(closes), "hs_lastmodifieddate": hs(modified),
                 "hs_is_closed": str(closed).lower(), "hs_is_closed_won": str(bool(won)).lower(),
-                "hubspot_owner_id": owner, "deal_currency_code": "CHF"},
+                "hubspot_owner_id": owner, "deal_currency_code": currency},
             "propertiesWithHistory": {"dealstage": [
                 {"value": s, "timestamp": hs(t), "sourceType": "CRM_UI"} for s, t in reversed(history)]},
             "associations": {"contacts": [contact], "companies": [company]},
@@ -127,11 +160,11 @@ def portal(run: int) -> Dataset:
     deal("9001", "501", "301", "default", "closedwon", 12000, at(5, 20), at(6, 10, 14), "81001",
          [("appointmentscheduled", at(5, 20)), ("contractsent", at(6, 1)), ("closedwon", at(6, 10, 14))], won=True)
     deal("9002", "502", "302", "default", "closedlost", 5000, at(5, 25), at(6, 12), "81002",
-         [("appointmentscheduled", at(5, 25)), ("closedlost", at(6, 12))], won=False)
+         [("appointmentscheduled", at(5, 25)), ("closedlost", at(6, 12))], won=False, currency="EUR")
     deal("9003", "503", "301", "default", "qualifiedtobuy", 8000, at(6, 5), at(7, 31), "81001",
          [("qualifiedtobuy", at(6, 5))])
     deal("9004", "504", "302", "7654321", "1002", 3000, at(6, 1), at(6, 20), "81001",
-         [("1001", at(6, 1)), ("1002", at(6, 20))], won=True)
+         [("1001", at(6, 1)), ("1002", at(6, 20))], won=True, currency="PLN")
     deal("9005", "503", "301", "default", "closedwon", 99999, at(6, 2), at(6, 15), "81001",
          [("appointmentscheduled", at(6, 2)), ("closedwon", at(6, 15))], won=True,
          archived_at=at(6, 29) if run == 2 else None)
@@ -147,9 +180,7 @@ def runs(engine, tmp_path_factory):
 
     reset_warehouse(engine)
     folder = tmp_path_factory.mktemp("hubspot_crm")
-    (folder / "config").mkdir()
-    (folder / "config" / "sources.yaml").write_text(SOURCES_YAML)
-    (folder / "config" / "nurture.yaml").write_text(NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]"))
+    write_config(folder / "config")
     saved = {k: os.environ.get(k) for k in ("SMARKETING_CONFIG_DIR", "SMARKETING_EXPORT_DIR",
                                              "AIRFLOW_CONN_HUBSPOT_DEFAULT")}
     os.environ.update(SMARKETING_CONFIG_DIR=str(folder / "config"), SMARKETING_EXPORT_DIR=str(folder / "exports"))
@@ -177,8 +208,8 @@ def runs(engine, tmp_path_factory):
 
 
 def test_hubspot_deals_give_the_funnel_its_wins_and_a_deleted_deal_leaves(runs):
-    assert runs[0]["june"] == (3, Decimal("114999.00"))
-    assert runs[1]["june"] == (2, Decimal("15000.00"))
+    assert runs[0]["june"] == (3, Decimal("112659.00"))
+    assert runs[1]["june"] == (2, Decimal("12660.00"))
 
 
 def test_owners_are_named_and_win_rates_computed_per_owner(runs, engine):
@@ -188,7 +219,7 @@ def test_owners_are_named_and_win_rates_computed_per_owner(runs, engine):
             " win_rate_by_amount, avg_deal_size, avg_sales_cycle_days from marts.sales_performance"
             " order by owner_name")).all()
     assert [tuple(r) for r in rows] == [
-        ("Lena Fröhlich", "unknown", 2, 2, Decimal("1.0000"), Decimal("1.0000"), Decimal("7500.00"), Decimal("20.00")),
+        ("Lena Fröhlich", "unknown", 2, 2, Decimal("1.0000"), Decimal("1.0000"), Decimal("6330.00"), Decimal("20.00")),
         ("Tomasz Wójcik", "unknown", 1, 0, Decimal("0.0000"), None, None, None),
     ]
 
@@ -218,3 +249,73 @@ def test_stage_history_speaks_the_shared_stages(runs, engine):
         ("9003", "Qualification", False, False, Decimal("40.0"), "Kaffeerösterei Zürich GmbH"),
         ("9004", "Closed Won", True, True, Decimal("100.0"), "Łódź Logistyka"),
     ]
+
+
+def test_a_deal_won_after_midnight_in_berlin_is_julys_there(runs, engine, tmp_path, monkeypatch):
+    """Deal 9006 closes at 2026-06-30 22:30 UTC, 00:30 on 1 July in Berlin. With the reporting time
+    zone UTC it is June's third win (after 9001 and 9004) and its buyer a customer as of 30 June;
+    with Europe/Berlin it closes in July, after the as-of date. Runs last: it rebuilds the warehouse."""
+    from tests.conftest import reset_warehouse
+
+    portal_with_late_win = portal(2)
+    payload = portal_with_late_win.latest[("hubspot", "deals", "9001")].payload
+    closes = hs(at(6, 30, 22).replace(minute=30))
+    portal_with_late_win.add("hubspot", "deals", "9006", at(6, 30, 22), {
+        **payload, "id": "9006", "associations": {"contacts": ["502"], "companies": ["302"]},
+        "properties": {**payload["properties"], "dealname": "Deal 9006", "amount": "700", "closedate": closes,
+                       "hs_lastmodifieddate": closes},
+        "propertiesWithHistory": {"dealstage": [{"value": "closedwon", "timestamp": closes}]}})
+    seen = {}
+    for zone in ("UTC", "Europe/Berlin"):
+        reset_warehouse(engine)
+        config = tmp_path / zone.replace("/", "_")
+        write_config(config, zone)
+        monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+        monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(tmp_path / "exports"))
+        with FakeHubSpot(portal_with_late_win, token="bergblick") as fake:
+            monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT",
+                               f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
+            tasks.run_pipeline(f"berlin-{zone}", AS_OF)
+        with engine.connect() as conn:
+            seen[zone] = (
+                conn.execute(text("select close_date from core.opportunity where source_record_id = '9006'")).scalar(),
+                conn.execute(text("select won, won_amount from marts.funnel where month = '2026-06-01'"
+                                  " and channel = 'all'")).one(),
+                conn.execute(text("select email from nurture.list_members where program = 'customers'"
+                                  " order by email")).scalars().all())
+    assert seen["UTC"] == (date(2026, 6, 30), (3, Decimal("13360.00")),
+                           ["agnieszka@lodz-log.pl", "juergen@kaffee-zh.ch"])
+    assert seen["Europe/Berlin"] == (date(2026, 7, 1), (2, Decimal("12660.00")), ["juergen@kaffee-zh.ch"])
+
+
+def test_a_currency_without_a_rate_fails_the_gate_and_sums_nowhere(runs, engine, tmp_path, monkeypatch):
+    """Deal 9007, 1,000 USD won on 25 June: no source has a USD rate. Its amount stays out of every
+    sum (June's won amount is 9001's and 9004's, as in run 2), and the run fails after the merge
+    naming the currency and the day. Runs last: it rebuilds the warehouse."""
+    from smarketing.quality import DataQualityError
+    from tests.conftest import reset_warehouse
+
+    data = portal(2)
+    payload = data.latest[("hubspot", "deals", "9001")].payload
+    won = hs(at(6, 25))
+    data.add("hubspot", "deals", "9007", at(6, 25), {
+        **payload, "id": "9007", "associations": {"contacts": ["503"], "companies": ["301"]},
+        "properties": {**payload["properties"], "dealname": "Deal 9007", "amount": "1000", "closedate": won,
+                       "hs_lastmodifieddate": won, "deal_currency_code": "USD"},
+        "propertiesWithHistory": {"dealstage": [{"value": "closedwon", "timestamp": won}]}})
+    reset_warehouse(engine)
+    write_config(tmp_path / "config")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(tmp_path / "exports"))
+    with FakeHubSpot(data, token="bergblick") as fake:
+        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT",
+                           f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
+        with pytest.raises(DataQualityError, match=r"USD on 2026-06-25 \(1 opportunities\)"):
+            tasks.run_pipeline("no-usd-rate", AS_OF)
+    with engine.connect() as conn:
+        deal = conn.execute(text("select amount, currency, deal_amount, deal_currency from core.opportunity"
+                                 " where source_record_id = '9007'")).one()
+        june = conn.execute(text("select won, won_amount, currency from marts.funnel where month = '2026-06-01'"
+                                 " and channel = 'all'")).one()
+    assert tuple(deal) == (None, "CHF", Decimal("1000.00"), "USD")
+    assert tuple(june) == (3, Decimal("12660.00"), "CHF")

@@ -107,6 +107,17 @@ def see_identity(world) -> Any:
                                     " and not is_deleted order by person_id").all()
 
 
+def see_core_amounts(world) -> Any:
+    """An ordinary merge (changed money settings recompute core by themselves): each opportunity's
+    amount and currency."""
+    from smarketing.transform import merge_core
+
+    merge_core(world.engine, AS_OF)
+    with world.engine.connect() as conn:
+        return conn.exec_driver_sql("select source_record_id, amount, currency from core.opportunity"
+                                    " order by 1").all()
+
+
 def see_validation(world) -> Any:
     """Fixed rows validated in the second database: each row's fate, per check."""
     from tests.integration.test_quality import contact, event, opportunity, statuses
@@ -296,6 +307,9 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "sources:systems.*.lookback_minutes": (see_extraction, each_system("lookback_minutes", lambda _: 7 * 24 * 60)),
     "sources:systems.*.entities": (see_extraction, each_system("entities", lambda _: ["contacts"])),
     "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(lambda _: {})),
+    "kpis:reporting_timezone": (see_marts, at("reporting_timezone")(lambda _: "Pacific/Kiritimati")),
+    "kpis:reporting_currency": (see_core_amounts, at("reporting_currency")(lambda _: "USD")),
+    "kpis:exchange_rates": (see_core_amounts, at("exchange_rates")(lambda _: {"USD": 0.9})),
     "sources:systems.*.deal_stages": (see_deal_settings, at("systems.hubspot.deal_stages")(
         lambda v: {**v, "qualifiedtobuy": "Prospecting"})),
     "sources:deals_system_of_record": (see_deal_settings, at("deals_system_of_record")(lambda _: "hubspot")),
@@ -381,9 +395,12 @@ def world(engine, warehouse_url, fake_apis, tmp_path_factory):
         salesforce("003OFFICE", "office@granitebank.com", "Rolf", "Neu"),
     ], "effects", past)
     # an open opportunity without the CRM's probability: config/kpis.yaml's stage probabilities weigh it
+    # ... and one in US dollars, which no source gives a rate for: config/kpis.yaml's rates convert it
     land_page(engine, "salesforce", "opportunities", [RawRecord("006NOPROB", past, {
         "StageName": "Qualification", "Amount": 10000, "CurrencyIsoCode": "EUR", "CloseDate": "2026-08-31",
-        "IsClosed": False, "IsWon": False, "CreatedDate": sf_time})], "effects", past)
+        "IsClosed": False, "IsWon": False, "CreatedDate": sf_time}), RawRecord("006USD", past, {
+        "StageName": "Closed Won", "Amount": 2500, "CurrencyIsoCode": "USD", "CloseDate": "2026-06-20",
+        "IsClosed": True, "IsWon": True, "CreatedDate": sf_time})], "effects", past)
     tasks.validate("effects-extra", AS_OF)
     tasks.merge("effects-extra", AS_OF)
 

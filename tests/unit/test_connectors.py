@@ -328,6 +328,25 @@ def test_salesforce_jwt_bearer_and_refresh_token_flows(salesforce, tmp_path):
     assert salesforce.calls("/services/oauth2/token") - before == 2, "a refused grant is not retried"
 
 
+def test_salesforce_exchange_rates_of_a_multi_currency_org_and_none_without(caplog):
+    from smarketing.demo.fakes import FakeSalesforce
+
+    stamp = T0.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    with FakeSalesforce(client_id="key", client_secret="secret") as org:
+        org.put({"attributes": {"type": "DatedConversionRate"}, "Id": "04w000000000001", "IsoCode": "CHF",
+                 "ConversionRate": 0.94, "StartDate": "2026-01-01", "NextStartDate": None, "SystemModstamp": stamp})
+        rates = records(salesforce_source(org), "dated_conversion_rates")
+    assert [(r.payload["IsoCode"], r.payload["ConversionRate"]) for r in rates] == [("CHF", 0.94)]
+    with FakeSalesforce(client_id="key", client_secret="secret", multi_currency=False) as org, \
+            caplog.at_level("WARNING", logger="smarketing.sources.salesforce"):
+        source = salesforce_source(org)
+        assert records(source, "currency_types") == [] == records(source, "dated_conversion_rates")
+        assert org.calls("/services/data/v62.0/queryAll") == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "Salesforce: this org has no CurrencyType (multi-currency is off): currency_types is not read",
+        "Salesforce: this org has no DatedConversionRate (multi-currency is off): dated_conversion_rates is not read"]
+
+
 # --- HubSpot consent, forms and campaigns, from the demo dataset ---------------------------------
 @pytest.fixture(scope="module")
 def demo_hubspot():

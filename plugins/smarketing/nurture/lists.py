@@ -192,6 +192,9 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
 
 
 def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_dir: Path | None) -> ListResult:
+    from smarketing.kpis import use_reporting_timezone
+
+    use_reporting_timezone(conn)  # "won in the last 30 days" counts the reporting team's days
     eligibility, statement = _statements(program)
     params = _params(program, as_of)
     key = {"program": program.name, "as_of": as_of}

@@ -93,6 +93,8 @@ class HubSpotSource:
     """HubSpot objects and email events as ``Source`` entities."""
 
     name = "hubspot"
+    # what a read from the beginning returns whole (live and archived), so a record it lacks is gone
+    whole_on_full_read = (*CRM_OBJECTS, "deal_pipelines", "owners")
 
     def __init__(self, conn: ConnectionInfo, entities: tuple[str, ...] | None = None,
                  policy: RetryPolicy | None = None, budget: CallBudget | None = None,

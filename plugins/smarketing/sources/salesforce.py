@@ -37,7 +37,7 @@ import requests
 
 from smarketing.config import ConnectionInfo, get_connection
 from smarketing.sources.base import RawRecord, SourceError
-from smarketing.sources.http_client import AuthError, CallBudget, HttpClient, RetryPolicy
+from smarketing.sources.http_client import ApiError, AuthError, CallBudget, HttpClient, RetryPolicy
 
 log = logging.getLogger(__name__)
 CONN_ID = "salesforce_default"
@@ -73,7 +73,14 @@ OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # sales reps, who own records; users are deactivated (IsActive), never deleted
     "users": ("User", ("Id", "Name", "FirstName", "LastName", "Email", "Title", "IsActive", "CreatedDate",
                        "SystemModstamp")),
+    # exchange rates of a multi-currency org (an org without it has neither object: nothing to read)
+    "currency_types": ("CurrencyType", ("Id", "IsoCode", "ConversionRate", "IsCorporate", "IsActive",
+                                        "SystemModstamp")),
+    "dated_conversion_rates": ("DatedConversionRate", ("Id", "IsoCode", "ConversionRate", "StartDate",
+                                                       "NextStartDate", "SystemModstamp")),
 }
+# Objects only some orgs have: without them the entity is read as empty, with one warning.
+OPTIONAL_OBJECTS = ("CurrencyType", "DatedConversionRate")
 
 
 def parse_sf_datetime(value: str) -> datetime:
@@ -165,6 +172,7 @@ class SalesforceSource:
     """Salesforce objects as ``Source`` entities (see ``OBJECTS``)."""
 
     name = "salesforce"
+    whole_on_full_read = tuple(OBJECTS)  # queryAll returns every record not yet purged
 
     def __init__(self, conn: ConnectionInfo, entities: tuple[str, ...] | None = None,
                  extra_fields: dict[str, list[str]] | None = None, policy: RetryPolicy | None = None,
@@ -202,10 +210,18 @@ class SalesforceSource:
         sobject, own = OBJECTS[entity]
         wanted = list(dict.fromkeys([*own, *self.extra_fields.get(entity, [])]))
         if sobject not in self._described:
-            body = self.client.request(
-                "GET", f"{self._auth.instance_url}/services/data/v{self.api_version}/sobjects/{sobject}/describe")
+            try:
+                body = self.client.request(
+                    "GET", f"{self._auth.instance_url}/services/data/v{self.api_version}/sobjects/{sobject}/describe")
+            except ApiError as exc:
+                if exc.status != 404 or sobject not in OPTIONAL_OBJECTS:
+                    raise
+                log.warning("Salesforce: this org has no %s (multi-currency is off): %s is not read", sobject, entity)
+                body = {"fields": []}
             self._described[sobject] = {f["name"] for f in body.get("fields", []) if isinstance(f, dict)}
         available = self._described[sobject]
+        if not available and sobject in OPTIONAL_OBJECTS:
+            return []
         lacking = [name for name in REQUIRED_FIELDS if name not in available]
         if lacking:
             raise SourceError(f"Salesforce {sobject} has no {', '.join(lacking)} in this org: it cannot be read "
@@ -219,6 +235,11 @@ class SalesforceSource:
             self.missing_fields[entity] = missing
         return [name for name in wanted if name in available]
 
+    def fields_read(self, entity: str) -> list[str] | None:
+        """The fields this run asked for (None before the entity was read)."""
+        sobject, _ = OBJECTS[entity]
+        return self.fields(entity) if sobject in self._described else None
+
     def soql(self, entity: str, since: datetime | None) -> str:
         sobject, _ = OBJECTS[entity]
         where = f" WHERE SystemModstamp >= {soql_datetime(since)}" if since else ""
@@ -229,6 +250,8 @@ class SalesforceSource:
     def extract(self, entity: str, since: datetime | None) -> Iterator[list[RawRecord]]:
         if entity not in OBJECTS:
             raise SourceError(f"Salesforce has no entity {entity!r}; known: {sorted(OBJECTS)}")
+        if not self.fields(entity):  # an optional object this org lacks
+            return
         headers = {"Sforce-Query-Options": f"batchSize={self.batch_size}"}
         body = self.client.request(
             "GET", f"{self._auth.instance_url}/services/data/v{self.api_version}/queryAll",

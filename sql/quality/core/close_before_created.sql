@@ -3,6 +3,6 @@
 -- Checked: closed deals. Unexpected: close date before the creation date (UTC).
 select
     count(*) as checked,
-    count(*) filter (where o.close_date < (o.created_at at time zone 'UTC')::date) as unexpected
+    count(*) filter (where o.close_date < (o.created_at at time zone current_setting('TimeZone'))::date) as unexpected
 from core.opportunity as o
 where o.is_closed and o.close_date is not null and o.created_at is not null

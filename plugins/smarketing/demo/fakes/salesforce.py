@@ -66,6 +66,11 @@ ORG_FIELDS: dict[str, tuple[str, ...]] = {
     "User": ("Id", "Username", "FirstName", "LastName", "Name", "Email", "Title", "IsActive", "UserType",
              *_AUDIT),  # users are deactivated, never deleted: no IsDeleted
 }
+# The objects a multi-currency org has besides (no IsDeleted either).
+CURRENCY_OBJECTS: dict[str, tuple[str, ...]] = {
+    "CurrencyType": ("Id", "IsoCode", "ConversionRate", "DecimalPlaces", "IsActive", "IsCorporate", *_AUDIT),
+    "DatedConversionRate": ("Id", "IsoCode", "ConversionRate", "StartDate", "NextStartDate", *_AUDIT),
+}
 MULTI_CURRENCY = ("Account", "Lead", "Contact", "Opportunity", "Campaign", "User")
 
 
@@ -82,6 +87,8 @@ def _field_type(name: str) -> str:
         return "date"
     if name in ("Amount", "AnnualRevenue", "ExpectedRevenue"):
         return "currency"
+    if name == "ConversionRate":
+        return "double"
     if name == "Probability":
         return "percent"
     if name in ("NumberOfEmployees", "FiscalYear", "FiscalQuarter"):
@@ -139,10 +146,11 @@ class FakeSalesforce(FakeApi):
         self._token_numbers = itertools.count(1)
         self._cursor_numbers = itertools.count(1)
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}  # locator -> (rows, batch size)
-        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORG_FIELDS}
+        objects = {**ORG_FIELDS, **(CURRENCY_OBJECTS if multi_currency else {})}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in objects}
         self.fields: dict[str, list[str]] = {
             name: [*fields, *(["CurrencyIsoCode"] if multi_currency and name in MULTI_CURRENCY else [])]
-            for name, fields in ORG_FIELDS.items()}
+            for name, fields in objects.items()}
         for sobject, names in (custom_fields or {}).items():
             self.add_custom_fields(sobject, names)
         if dataset is not None:
