@@ -235,6 +235,17 @@ class IdentitySettings(Strict):
 
 # -- sources.yaml ----------------------------------------------------------------------------------
 
+class CustomField(Strict):
+    """A custom field of a source's deals, typed into ``core.opportunity.custom``."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # its key there
+    type: Literal["text", "number", "date", "timestamp", "flag"] = "text"
+
+
+# The entities whose custom fields reach core, per kind of system.
+CUSTOM_FIELD_ENTITIES = {"salesforce": ("opportunities",), "hubspot": ("deals",), "demo": ("opportunities", "deals")}
+
+
 class SystemSettings(Strict):
     kind: Literal["hubspot", "salesforce", "demo"]
     conn_id: Annotated[str, Field(pattern=NAME)] | None = None
@@ -243,6 +254,8 @@ class SystemSettings(Strict):
     extra_fields: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]]] = {}
     # HubSpot deal stage (its id, or its label) -> a stage of config/quality.yaml pipeline_stages
     deal_stages: dict[str, str] = {}
+    # entity -> the source's field (Salesforce API name, HubSpot property) -> its name and type in core
+    custom_fields: dict[str, dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], CustomField]] = {}
 
     @model_validator(mode="after")
     def _kind_specific(self) -> SystemSettings:
@@ -250,6 +263,14 @@ class SystemSettings(Strict):
             raise ValueError(f"extra_fields is read only for kind salesforce, not {self.kind}")
         if self.deal_stages and self.kind == "salesforce":
             raise ValueError("deal_stages is read for HubSpot deals (kind hubspot, or demo), not kind salesforce")
+        allowed = CUSTOM_FIELD_ENTITIES[self.kind]
+        for entity, fields in self.custom_fields.items():
+            if entity not in allowed:
+                raise ValueError(f"custom_fields.{entity}: custom fields reach core from {', '.join(allowed)} of"
+                                 f" kind {self.kind} (extra_fields lands other Salesforce fields in raw)")
+            names = [f.name for f in fields.values()]
+            if len(set(names)) != len(names):
+                raise ValueError(f"custom_fields.{entity}: two fields have one name in core ({', '.join(names)})")
         return self
 
 

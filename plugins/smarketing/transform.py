@@ -178,7 +178,11 @@ def deal_settings() -> dict[str, Any]:
     sources = settings()
     return {"stage_map": {system: dict(spec["deal_stages"]) for system, spec in sources["systems"].items()
                           if spec["deal_stages"]},
-            "system_of_record": sources["deals_system_of_record"]}
+            "system_of_record": sources["deals_system_of_record"],
+            "custom_fields": [{"source": system, "entity": entity, "field": field, "name": spec_["name"],
+                               "type": spec_["type"]}
+                              for system, spec in sources["systems"].items()
+                              for entity, fields in spec["custom_fields"].items() for field, spec_ in fields.items()]}
 
 
 def core_settings_digest(deals: dict[str, Any]) -> str:
@@ -190,14 +194,18 @@ def core_settings_digest(deals: dict[str, Any]) -> str:
 
 
 def apply_deal_settings(conn: Connection, deals: dict[str, Any]) -> None:
-    """Write the deal settings into ``meta.deal_stage_map`` and ``meta.deal_sources`` (read by
-    ``staging.int_opportunities``), in the merge's transaction."""
+    """Write the deal settings into ``meta.deal_stage_map``, ``meta.custom_fields`` and
+    ``meta.deal_sources`` (read by the staging views), in the merge's transaction."""
     conn.exec_driver_sql("delete from meta.deal_stage_map")
     rows = [{"source": system, "key": key, "stage": stage}
             for system, stages in deals["stage_map"].items() for key, stage in stages.items()]
     if rows:
         conn.execute(text("insert into meta.deal_stage_map (source, stage_key, stage) values (:source, :key, :stage)"),
                      rows)
+    conn.exec_driver_sql("delete from meta.custom_fields")
+    if deals["custom_fields"]:
+        conn.execute(text("insert into meta.custom_fields (source, entity, field, name, type)"
+                          " values (:source, :entity, :field, :name, :type)"), deals["custom_fields"])
     conn.exec_driver_sql("delete from meta.deal_sources")
     if deals["system_of_record"]:
         conn.execute(text("insert into meta.deal_sources (source) values (:source)"),

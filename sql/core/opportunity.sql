@@ -22,6 +22,7 @@ select
     o.product_line,
     o.lead_source,
     o.segment,
+    o.custom,
     o.created_at,
     o.close_date,
     o.is_closed,

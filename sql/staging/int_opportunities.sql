@@ -1,6 +1,7 @@
 -- Grain: one row per opportunity from any source, with the source record that names its person.
 -- A CRM's deals count unless meta.deal_sources names another CRM (deals_system_of_record in
 -- config/sources.yaml); file-drop deals always count.
+-- Custom fields (custom) named product_line and segment fill those columns.
 -- A HubSpot deal's stage is its pipeline stage mapped onto the shared stages
 -- (stg_hubspot__deal_stages); closed and won come from the deal, else from that stage.
 -- A file-drop deal is won when it has a won date or the stage Closed Won, lost likewise; its
@@ -50,12 +51,13 @@ final as (
         lead_source,
         probability,
         owner_id,
-        product_line,
-        null::text as segment,
+        custom ->> 'product_line' as product_line,
+        custom ->> 'segment' as segment,
         created_at,
         close_date,
         is_closed,
-        is_won
+        is_won,
+        custom
     from salesforce
     union all
     select
@@ -71,12 +73,13 @@ final as (
         lead_source,
         win_probability,
         owner_id,
-        null::text,
-        null::text,
+        custom ->> 'product_line',
+        custom ->> 'segment',
         created_at,
         (closed_at at time zone current_setting('TimeZone'))::date,
         closed,
-        won
+        won,
+        custom
     from hubspot
     union all
     select
@@ -97,7 +100,8 @@ final as (
         coalesce(created_date, won_date, lost_date),
         coalesce(close_date, (coalesce(won_date, lost_date) at time zone current_setting('TimeZone'))::date),
         won_date is not null or lost_date is not null or stage in ('Closed Won', 'Closed Lost'),
-        won_date is not null or stage = 'Closed Won'
+        won_date is not null or stage = 'Closed Won',
+        '{}'::jsonb
     from file_deals
 )
 

@@ -1,5 +1,6 @@
 -- Grain: one row per HubSpot deal, its latest validated version, with the contact it is with (the
--- first associated contact by id) and its company (the primary association, else the first).
+-- first associated contact by id), its company (the primary association, else the first) and its
+-- custom properties (meta.custom_fields, from config/sources.yaml) typed by name.
 create or replace view staging.stg_hubspot__deals as
 with latest as (
     select * from staging.latest_hubspot__deals
@@ -22,6 +23,11 @@ final as (
         meta.try_boolean(payload -> 'properties' ->> 'hs_is_closed_won') as is_won,
         nullif(payload -> 'properties' ->> 'hubspot_owner_id', '') as owner_id,
         nullif(payload -> 'properties' ->> 'hs_analytics_source', '') as lead_source,
+        coalesce(jsonb_strip_nulls((
+            select jsonb_object_agg(c.name, meta.typed_value(payload -> 'properties' ->> c.field, c.type))
+            from meta.custom_fields as c
+            where c.source = 'hubspot' and c.entity = 'deals'
+        )), '{}') as custom,
         (select a.value ->> 'id'
          from jsonb_array_elements(case when jsonb_typeof(payload -> 'associations' -> 'contacts') = 'array'
                                         then payload -> 'associations' -> 'contacts' else '[]' end) as a (value)

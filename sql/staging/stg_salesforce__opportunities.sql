@@ -1,4 +1,5 @@
--- Grain: one row per Salesforce opportunity, its latest validated and not quarantined version.
+-- Grain: one row per Salesforce opportunity, its latest validated and not quarantined version,
+-- with its custom fields (meta.custom_fields, from config/sources.yaml) typed by name.
 create or replace view staging.stg_salesforce__opportunities as
 with latest as (
     select * from staging.latest_salesforce__opportunities
@@ -18,7 +19,11 @@ final as (
         payload ->> 'LeadSource' as lead_source,
         meta.try_numeric(payload ->> 'Probability') as probability,
         payload ->> 'OwnerId' as owner_id,
-        nullif(payload ->> 'Product_Line__c', '') as product_line,
+        coalesce(jsonb_strip_nulls((
+            select jsonb_object_agg(c.name, meta.typed_value(payload ->> c.field, c.type))
+            from meta.custom_fields as c
+            where c.source = 'salesforce' and c.entity = 'opportunities'
+        )), '{}') as custom,
         meta.try_date(payload ->> 'CloseDate') as close_date,
         coalesce(meta.try_boolean(payload ->> 'IsClosed'), false) as is_closed,
         coalesce(meta.try_boolean(payload ->> 'IsWon'), false) as is_won,

@@ -53,6 +53,19 @@ systems:
       closedwon: Closed Won
       closedlost: Closed Lost
       Verlängerung fällig: Negotiation/Review
+    custom_fields:
+      deals:
+        produktlinie: {name: product_line}
+        vertragsmonate: {name: contract_months, type: number}
+        verlaengerung_am: {name: renewal_date, type: date}
+"""
+CROSS_SELL_YAML = """
+  cross_sell:
+    description: Roasting machine customers without a service contract.
+    eligibility: nurture/programs/cross_sell.sql
+    params: {from_line: Röstmaschinen, to_line: Service}
+    fields: [email, last_purchase_date]
+    destinations: [view]
 """
 RATES_CSV = "Kurs-ID;Währung;Kurs;Basis;Gültig ab\nR1;PLN;0,20;CHF;01.01.2026\nR2;PLN;0,22;CHF;01.06.2026\n"
 FILE_DROPS_YAML = """
@@ -75,7 +88,8 @@ def write_config(folder, zone: str = "UTC") -> None:
 
     folder.mkdir(parents=True)
     (folder / "sources.yaml").write_text(SOURCES_YAML)
-    (folder / "nurture.yaml").write_text(NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]"))
+    nurture = NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]")
+    (folder / "nurture.yaml").write_text(nurture.replace("\nsuppression:", CROSS_SELL_YAML + "suppression:"))
     shipped = (Path(__file__).parents[2] / "config" / "kpis.yaml").read_text()
     (folder / "kpis.yaml").write_text(
         shipped.replace("reporting_timezone: UTC", f"reporting_timezone: {zone}")
@@ -140,7 +154,7 @@ def portal(run: int) -> Dataset:
         "created": int(at(6, 21).timestamp() * 1000), "emailCampaignId": 12, "portalId": 4711})
 
     def deal(deal_id, contact, company, pipeline, stage, amount, created, closes, owner, history, won=None,
-             archived_at=None, currency="CHF"):
+             archived_at=None, currency="CHF", **custom):
         closed = won is not None
         modified = archived_at or history[-1][1]
         payload = {
@@ -148,7 +162,7 @@ def portal(run: int) -> Dataset:
                 "dealname": f"Deal {deal_id}", "amount": str(amount), "pipeline": pipeline, "dealstage": stage,
                 "createdate": hs(created), "closedate": hs(closes), "hs_lastmodifieddate": hs(modified),
                 "hs_is_closed": str(closed).lower(), "hs_is_closed_won": str(bool(won)).lower(),
-                "hubspot_owner_id": owner, "deal_currency_code": currency},
+                "hubspot_owner_id": owner, "deal_currency_code": currency, **custom},
             "propertiesWithHistory": {"dealstage": [
                 {"value": s, "timestamp": hs(t), "sourceType": "CRM_UI"} for s, t in reversed(history)]},
             "associations": {"contacts": [contact], "companies": [company]},
@@ -158,13 +172,15 @@ def portal(run: int) -> Dataset:
         data.add("hubspot", "deals", deal_id, modified, payload, is_deleted=archived_at is not None)
 
     deal("9001", "501", "301", "default", "closedwon", 12000, at(5, 20), at(6, 10, 14), "81001",
-         [("appointmentscheduled", at(5, 20)), ("contractsent", at(6, 1)), ("closedwon", at(6, 10, 14))], won=True)
+         [("appointmentscheduled", at(5, 20)), ("contractsent", at(6, 1)), ("closedwon", at(6, 10, 14))], won=True,
+         produktlinie="Röstmaschinen", vertragsmonate="24", verlaengerung_am="2028-06-10")
     deal("9002", "502", "302", "default", "closedlost", 5000, at(5, 25), at(6, 12), "81002",
          [("appointmentscheduled", at(5, 25)), ("closedlost", at(6, 12))], won=False, currency="EUR")
     deal("9003", "503", "301", "default", "qualifiedtobuy", 8000, at(6, 5), at(7, 31), "81001",
          [("qualifiedtobuy", at(6, 5))])
     deal("9004", "504", "302", "7654321", "1002", 3000, at(6, 1), at(6, 20), "81001",
-         [("1001", at(6, 1)), ("1002", at(6, 20))], won=True, currency="PLN")
+         [("1001", at(6, 1)), ("1002", at(6, 20))], won=True, currency="PLN", produktlinie="Service",
+         vertragsmonate="zwölf")
     deal("9005", "503", "301", "default", "closedwon", 99999, at(6, 2), at(6, 15), "81001",
          [("appointmentscheduled", at(6, 2)), ("closedwon", at(6, 15))], won=True,
          archived_at=at(6, 29) if run == 2 else None)
@@ -250,6 +266,21 @@ def test_stage_history_speaks_the_shared_stages(runs, engine):
         ("9004", "Closed Won", True, True, Decimal("100.0"), "Łódź Logistyka"),
     ]
 
+
+def test_custom_properties_arrive_typed_and_drive_a_program(runs, engine):
+    """produktlinie, vertragsmonate (a number) and verlaengerung_am (a date) are typed into
+    core.opportunity.custom under the names config gives them; "zwölf" is no number and stays out.
+    product_line feeds cross_sell: Jürgen bought roasting machines and no service."""
+    with engine.connect() as conn:
+        custom = conn.execute(text("select source_record_id, product_line, custom from core.opportunity"
+                                   " where source_record_id in ('9001', '9004') order by 1")).all()
+        cross_sell = conn.execute(text("select email from nurture.list_members where program = 'cross_sell'")
+                                  ).scalars().all()
+    assert [tuple(r) for r in custom] == [
+        ("9001", "Röstmaschinen", {"product_line": "Röstmaschinen", "contract_months": 24,
+                                   "renewal_date": "2028-06-10"}),
+        ("9004", "Service", {"product_line": "Service"})]
+    assert cross_sell == ["juergen@kaffee-zh.ch"]
 
 def test_a_deal_won_after_midnight_in_berlin_is_julys_there(runs, engine, tmp_path, monkeypatch):
     """Deal 9006 closes at 2026-06-30 22:30 UTC, 00:30 on 1 July in Berlin. With the reporting time

@@ -108,14 +108,14 @@ def see_identity(world) -> Any:
 
 
 def see_core_amounts(world) -> Any:
-    """An ordinary merge (changed money settings recompute core by themselves): each opportunity's
-    amount and currency."""
+    """An ordinary merge (changed money or custom field settings recompute core by themselves): each
+    opportunity's amount, currency and custom fields."""
     from smarketing.transform import merge_core
 
     merge_core(world.engine, AS_OF)
     with world.engine.connect() as conn:
-        return conn.exec_driver_sql("select source_record_id, amount, currency from core.opportunity"
-                                    " order by 1").all()
+        return conn.exec_driver_sql("select source_record_id, amount, currency, product_line, custom::text"
+                                    " from core.opportunity order by 1").all()
 
 
 def see_validation(world) -> Any:
@@ -306,7 +306,10 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "sources:systems.*.conn_id": (see_extraction, at("systems.hubspot.conn_id")(lambda _: "hubspot_other")),
     "sources:systems.*.lookback_minutes": (see_extraction, each_system("lookback_minutes", lambda _: 7 * 24 * 60)),
     "sources:systems.*.entities": (see_extraction, each_system("entities", lambda _: ["contacts"])),
-    "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(lambda _: {})),
+    "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(
+        lambda _: {"opportunities": ["NextStep"]})),
+    # the field's name and type in core: tests/integration/test_hubspot_crm.py
+    "sources:systems.*.custom_fields": (see_core_amounts, at("systems.salesforce.custom_fields")(lambda _: {})),
     "kpis:reporting_timezone": (see_marts, at("reporting_timezone")(lambda _: "Pacific/Kiritimati")),
     "kpis:reporting_currency": (see_core_amounts, at("reporting_currency")(lambda _: "USD")),
     "kpis:exchange_rates": (see_core_amounts, at("exchange_rates")(lambda _: {"USD": 0.9})),

@@ -86,8 +86,8 @@ MISTAKES = [
     ("identity", "  email: [hubspot.contacts,", "  e_mail: [hubspot.contacts,", "survivorship.e_mail.[key]"),
     ("identity", "\nfuzzy:", "\nnormalization: {gmail_dots: false}\nfuzzy:", "'normalization' was removed"),
     ("sources", "    lookback_minutes: 10\n", "    lookback_minute: 10\n",
-     "unknown key 'systems.hubspot.lookback_minute'; allowed here: conn_id, deal_stages, entities, extra_fields,"
-     " kind, lookback_minutes"),
+     "unknown key 'systems.hubspot.lookback_minute'; allowed here: conn_id, custom_fields, deal_stages, entities,"
+     " extra_fields, kind, lookback_minutes"),
     ("sources", "    kind: hubspot\n", "    kind: hubspott\n",
      "systems.hubspot.kind: Input should be 'hubspot', 'salesforce' or 'demo'"),
     ("sources", "  people: 120", "  people: many", "demo.people: Input should be a valid integer"),

@@ -35,15 +35,17 @@ def get_source(system: str, path: Path | None = None) -> Source:
         raise SourceError(f"system {system!r} is not configured in config/sources.yaml (systems: {systems(path)})")
     kind = spec["kind"]
     entities = tuple(spec["entities"]) if spec["entities"] else None
+    custom = {entity: list(fields) for entity, fields in spec["custom_fields"].items()}
     if kind == "hubspot":
         from smarketing.sources.hubspot import CONN_ID, HubSpotSource
 
-        return HubSpotSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities)
+        return HubSpotSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities, extra_properties=custom)
     if kind == "salesforce":
         from smarketing.sources.salesforce import CONN_ID, SalesforceSource
 
-        return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities,
-                                                extra_fields=spec["extra_fields"])
+        extra = {entity: [*spec["extra_fields"].get(entity, []), *custom.get(entity, [])]
+                 for entity in {*spec["extra_fields"], *custom}}
+        return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities, extra_fields=extra)
     if kind == "demo":
         from smarketing.demo.world import DemoSource
 

@@ -98,13 +98,17 @@ class HubSpotSource:
 
     def __init__(self, conn: ConnectionInfo, entities: tuple[str, ...] | None = None,
                  policy: RetryPolicy | None = None, budget: CallBudget | None = None,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, extra_properties: dict[str, list[str]] | None = None) -> None:
         self.client = client(conn, policy, budget)
         self.budget = self.client.budget
         unknown = set(entities or ()) - set(ENTITIES)
         if unknown:
             raise SourceError(f"HubSpot has no entity {sorted(unknown)}; known: {list(ENTITIES)}")
         self.entities = tuple(entities or ENTITIES)
+        self.extra_properties = extra_properties or {}  # custom properties to read, per CRM object
+        unknown = set(self.extra_properties) - set(CRM_OBJECTS)
+        if unknown:
+            raise SourceError(f"HubSpot custom properties are read for {list(CRM_OBJECTS)}, not {sorted(unknown)}")
         extra = conn.extra
         self.page_size = min(int(extra.get("page_size", 100)), MAX_PAGE_SIZE)
         self.search_cap = int(extra.get("search_cap", SEARCH_CAP))
@@ -139,7 +143,7 @@ class HubSpotSource:
     def _search(self, entity: str, since: datetime | None,
                 properties: tuple[str, ...] | None = None) -> Iterator[list[RawRecord]]:
         object_type, modified, all_properties = CRM_OBJECTS[entity]
-        properties = properties or all_properties
+        properties = properties or tuple(dict.fromkeys([*all_properties, *self.extra_properties.get(entity, [])]))
         window_start = since
         while True:
             after: str | None = None
