@@ -49,6 +49,7 @@ where (o.source, o.source_record_id) in (select source, source_record_id from me
     and not exists (select 1 from staging.int_opportunities as i
                     where i.source = o.source and i.source_record_id = o.source_record_id);
 delete from core.opportunity_daily where opportunity_id in (select opportunity_id from removed_opportunities);
+delete from core.opportunity_line_item where opportunity_id in (select opportunity_id from removed_opportunities);
 delete from core.opportunity_stage_history where opportunity_id in (select opportunity_id from removed_opportunities);
 update core.activity set opportunity_id = null
 where opportunity_id in (select opportunity_id from removed_opportunities);
@@ -73,7 +74,7 @@ REMOVE_OPPORTUNITIES = models.Step(
     name="removed_opportunities", run=_remove_opportunities,
     reads=frozenset({"core.opportunity", "staging.int_opportunities", "merge_opportunities"}),
     writes=frozenset({"core.opportunity", "core.opportunity_daily", "core.opportunity_stage_history",
-                      "core.activity", "removed_opportunities"}))
+                      "core.opportunity_line_item", "core.activity", "removed_opportunities"}))
 WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12

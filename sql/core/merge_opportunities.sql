@@ -1,7 +1,9 @@
 -- The scope of this merge, part 1: the opportunities to upsert with their stage history (changed
 -- opportunity records and their history, and opportunities whose person record identity
 -- resolution re-assigned or whose account changed). From the records promoted into staging
--- (merge_changes) and those identity resolution re-assigned (identity_affected).
+-- (merge_changes) and those identity resolution re-assigned (identity_affected). A changed line
+-- item brings its deal now and the deal it was on before (it may have moved, or been deleted).
+-- before: opportunity, opportunity_line_item, removed_opportunities
 -- write: temp
 with changed as (
     select source, entity, record_id from merge_changes
@@ -12,6 +14,16 @@ direct as (
     where source = 'salesforce' and entity = 'opportunities'
     union
     select 'hubspot', record_id from changed where source = 'hubspot' and entity = 'deals'
+    union
+    select 'hubspot', l.deal_id
+    from staging.stg_hubspot__line_items as l
+    where l.record_id in (select record_id from changed where source = 'hubspot' and entity = 'line_items')
+    union
+    select o.source, o.source_record_id
+    from core.opportunity_line_item as l
+    inner join core.opportunity as o on l.opportunity_id = o.opportunity_id
+    where l.source = 'hubspot'
+        and l.source_record_id in (select record_id from changed where source = 'hubspot' and entity = 'line_items')
     union
     select 'file', record_id from changed where source = 'file' and entity = 'deals'
     union

@@ -176,6 +176,15 @@ def portal(run: int) -> Dataset:
          produktlinie="Röstmaschinen", vertragsmonate="24", verlaengerung_am="2028-06-10")
     deal("9002", "502", "302", "default", "closedlost", 5000, at(5, 25), at(6, 12), "81002",
          [("appointmentscheduled", at(5, 25)), ("closedlost", at(6, 12))], won=False, currency="EUR")
+    for line_id, deal_id, name, quantity, price in (("70001", "9001", "Röstmaschine R-500", "1", "11000"),
+                                                    ("70002", "9001", "Wartung (Monate)", "12", "83.25"),
+                                                    ("70003", "9005", "Röstmaschine R-900", "1", "99999")):
+        data.add("hubspot", "line_items", line_id, at(6, 10), {
+            "id": line_id, "properties": {
+                "name": name, "quantity": quantity, "price": price, "hs_product_id": f"p-{name[:3]}",
+                "createdate": hs(at(6, 10)), "hs_lastmodifieddate": hs(at(6, 10))},
+            "associations": {"deals": [deal_id]}, "createdAt": hs(at(6, 10)), "updatedAt": hs(at(6, 10)),
+            "archived": False})
     deal("9003", "503", "301", "default", "qualifiedtobuy", 8000, at(6, 5), at(7, 31), "81001",
          [("qualifiedtobuy", at(6, 5))])
     deal("9004", "504", "302", "7654321", "1002", 3000, at(6, 1), at(6, 20), "81001",
@@ -265,6 +274,19 @@ def test_stage_history_speaks_the_shared_stages(runs, engine):
         ("9003", "Qualification", False, False, Decimal("40.0"), "Kaffeerösterei Zürich GmbH"),
         ("9004", "Closed Won", True, True, Decimal("100.0"), "Łódź Logistyka"),
     ]
+
+
+def test_line_items_tell_what_was_sold(runs, engine):
+    """9001 sold a roasting machine and a year of maintenance (12 x 83.25 = 999.00 CHF); 9005's line
+    left with its deleted deal."""
+    with engine.connect() as conn:
+        lines = conn.execute(text(
+            "select o.source_record_id, l.product_name, l.quantity, l.unit_price, l.amount, l.currency"
+            " from core.opportunity_line_item as l join core.opportunity as o using (opportunity_id)"
+            " order by l.source_record_id")).all()
+    assert [tuple(r) for r in lines] == [
+        ("9001", "Röstmaschine R-500", Decimal("1"), Decimal("11000.00"), Decimal("11000.00"), "CHF"),
+        ("9001", "Wartung (Monate)", Decimal("12"), Decimal("83.25"), Decimal("999.00"), "CHF")]
 
 
 def test_custom_properties_arrive_typed_and_drive_a_program(runs, engine):

@@ -150,6 +150,19 @@ def test_hubspot_deals_carry_their_stage_history(hubspot):
     assert deal.payload["propertiesWithHistory"]["dealstage"] == history
 
 
+def test_hubspot_line_items_without_the_scope_are_one_warning_not_a_failure(hubspot, caplog):
+    """A portal's token without the products scope answers 403 on line items: the other entities
+    are still read."""
+    hubspot.inject(Fault(403, times=5, path="/crm/v3/objects/line_items/search",
+                         body='{"status": "error", "category": "MISSING_SCOPES", "message": "missing scopes"}'))
+    hubspot.put("contacts", hs_contact(1, T0))
+    source = hubspot_source(hubspot)
+    with caplog.at_level("WARNING", logger="smarketing.sources.hubspot"):
+        assert records(source, "line_items") == []
+    assert [r.record_id for r in records(source, "contacts")] == ["1001"]
+    assert ["line items are not read" in r.getMessage() for r in caplog.records] == [True]
+
+
 def test_hubspot_email_events_come_oldest_first_across_windows(hubspot):
     hubspot.events = [{"id": f"e{n}", "type": "OPEN", "recipient": "a@b.co",
                        "created": int((T0 + timedelta(days=n)).timestamp() * 1000)} for n in range(9, -1, -1)]

@@ -7,9 +7,10 @@ A search returns at most 10,000 results, so when a window reaches the cap the co
 a new search from the last timestamp it saw; records sharing that timestamp come again and
 landing ignores the versions it has. Deals carry their ``dealstage`` history (batch read with
 ``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
-read, under ``associations`` in the payload). Deal pipelines with their stages come from
-``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each read
-whole and landed when changed. Archived (deleted) records come from the list endpoint with
+read, under ``associations`` in the payload); line items carry their deal the same way (a token
+without the products scope reads none, with one warning). Deal pipelines with their stages come
+from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
+read whole and landed when changed. Archived (deleted) records come from the list endpoint with
 ``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
 Email events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses
 (with their legal basis) are read per contact changed since the cursor from
@@ -26,6 +27,7 @@ Connection ``hubspot_default`` (a private app's access token as the password), e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from smarketing.config import ConnectionInfo, get_connection
 from smarketing.sources.base import RawRecord, SourceError
 from smarketing.sources.http_client import AuthError, CallBudget, HttpClient, RetryPolicy
 
+log = logging.getLogger(__name__)
 CONN_ID = "hubspot_default"
 SEARCH_CAP = 10_000
 MAX_PAGE_SIZE = 200
@@ -56,8 +59,14 @@ CRM_OBJECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "hs_lastmodifieddate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id", "hs_analytics_source",
         "hs_deal_stage_probability", "dealtype",
     )),
+    # products sold on a deal (portals with products; a token without the scope reads none)
+    "line_items": ("line_items", "hs_lastmodifieddate", (
+        "name", "quantity", "price", "amount", "hs_product_id", "hs_sku", "hs_line_item_currency_code",
+        "createdate", "hs_lastmodifieddate",
+    )),
 }
-DEAL_ASSOCIATIONS = ("contacts", "companies")
+# The associations each CRM object carries under ``associations`` in its payload.
+ASSOCIATIONS = {"deals": ("contacts", "companies"), "line_items": ("deals",)}
 EMAIL_EVENTS = "email_events"
 OTHER_ENTITIES = (EMAIL_EVENTS, "subscription_statuses", "form_submissions", "campaigns", "deal_pipelines", "owners")
 ENTITIES = (*CRM_OBJECTS, *OTHER_ENTITIES)
@@ -133,6 +142,14 @@ class HubSpotSource:
             yield from self._pipelines(since)
         elif entity == "owners":
             yield from self._owners(since)
+        elif entity == "line_items":
+            try:
+                yield from self._search(entity, since)
+                yield from self._archived(entity, since)
+            except AuthError as exc:
+                if exc.status != 403:
+                    raise
+                log.warning("HubSpot line items are not read: the token lacks the scope for them (%s)", exc)
         elif entity in CRM_OBJECTS:
             yield from self._search(entity, since)
             yield from self._archived(entity, since)
@@ -168,7 +185,8 @@ class HubSpotSource:
                 records = [self._crm_record(entity, r, modified) for r in results]
                 if entity == "deals" and records:
                     self._attach_stage_history(records)
-                    self._attach_associations(records)
+                if entity in ASSOCIATIONS and records:
+                    self._attach_associations(object_type, records, ASSOCIATIONS[entity])
                 if records:
                     fetched += len(records)
                     last_seen = records[-1].version_at
@@ -206,25 +224,25 @@ class HubSpotSource:
         for record in records:
             record.payload["propertiesWithHistory"] = {"dealstage": history.get(record.record_id, [])}
 
-    def _attach_associations(self, records: list[RawRecord]) -> None:
-        """Each deal's associated contacts and companies with their association types (v4 batch
-        read; a deal with more than a page of associations is asked again from its ``after``)."""
-        for to_type in DEAL_ASSOCIATIONS:
+    def _attach_associations(self, object_type: str, records: list[RawRecord], to_types: tuple[str, ...]) -> None:
+        """Each record's associated objects with their association types (v4 batch read; a record
+        with more than a page of associations is asked again from its ``after``)."""
+        for to_type in to_types:
             found: dict[str, list[dict[str, Any]]] = {r.record_id: [] for r in records}
             inputs: list[dict[str, str]] = [{"id": r.record_id} for r in records]
             while inputs:
-                answer = self.client.request("POST", f"/crm/v4/associations/deals/{to_type}/batch/read",
+                answer = self.client.request("POST", f"/crm/v4/associations/{object_type}/{to_type}/batch/read",
                                              json={"inputs": inputs})
                 inputs = []
                 for result in answer.get("results", []):
-                    deal_id = str((result.get("from") or {}).get("id"))
+                    from_id = str((result.get("from") or {}).get("id"))
                     for target in result.get("to", []):
-                        found.setdefault(deal_id, []).append({
+                        found.setdefault(from_id, []).append({
                             "id": str(target.get("toObjectId")),
                             "types": [t.get("typeId") for t in target.get("associationTypes", [])]})
                     after = ((result.get("paging") or {}).get("next") or {}).get("after")
                     if after:
-                        inputs.append({"id": deal_id, "after": after})
+                        inputs.append({"id": from_id, "after": after})
             for record in records:
                 record.payload.setdefault("associations", {})[to_type] = found.get(record.record_id, [])
 

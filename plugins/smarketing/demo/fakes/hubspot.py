@@ -4,9 +4,11 @@
   up to 200, ``after`` paging, and the 10,000-result cap (a request paging past it gets HTTP 400);
 - ``GET /crm/v3/objects/{object}``: the list endpoint, ``archived=true`` for deleted records;
 - ``POST /crm/v3/objects/deals/batch/read`` with ``propertiesWithHistory``;
-- ``POST /crm/v4/associations/deals/{contacts|companies}/batch/read``: a deal's associations
-  (from its record's ``associations``: ``{"contacts": [id, ...], "companies": [id, ...]}``, the
-  first company primary), at most ``association_page`` per deal and page, then ``paging.next.after``;
+- ``POST /crm/v4/associations/deals/{contacts|companies}/batch/read`` and
+  ``/line_items/deals/batch/read``: a record's associations (from its ``associations``:
+  ``{"contacts": [id, ...], "companies": [id, ...]}``, the first company primary), at most
+  ``association_page`` per record and page, then ``paging.next.after``; line items are CRM
+  objects like deals (search, list, archived);
 - ``GET /crm/v3/pipelines/deals``: the portal's deal pipelines with their stages (every portal has
   the default "Sales Pipeline"); ``GET /crm/v3/owners`` with ``archived`` and ``after`` paging;
 - ``GET /email/public/v1/events``: time-bounded, newest first, ``offset`` paging;
@@ -37,12 +39,15 @@ DEFAULT_PROPERTIES = {
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
               "pipeline"),
+    "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_product_id", "name", "price",
+                   "quantity"),
 }
 
 
-ASSOCIATION_PATH = re.compile(r"^/crm/v4/associations/deals/(contacts|companies)/batch/read$")
-# HubSpot-defined association type ids: deal to contact 3, deal to company 341, primary company 5
-DEAL_TO_CONTACT, DEAL_TO_COMPANY, DEAL_TO_PRIMARY_COMPANY = 3, 341, 5
+ASSOCIATION_PATH = re.compile(r"^/crm/v4/associations/(deals|line_items)/(contacts|companies|deals)/batch/read$")
+# HubSpot-defined association type ids: deal to contact 3, deal to company 341, primary company 5,
+# line item to deal 20
+DEAL_TO_CONTACT, DEAL_TO_COMPANY, DEAL_TO_PRIMARY_COMPANY, LINE_ITEM_TO_DEAL = 3, 341, 5, 20
 
 
 def _error(status: int, message: str, category: str) -> Reply:
@@ -80,7 +85,8 @@ class FakeHubSpot(FakeApi):
         super().__init__(rate_limit)
         self.token = token
         self.search_cap = search_cap
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}, "deals": {}}
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}, "deals": {},
+                                                              "line_items": {}}
         self.events: list[dict[str, Any]] = []
         self.campaigns: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}  # lowercase email -> status document
@@ -131,7 +137,7 @@ class FakeHubSpot(FakeApi):
             return self._owners(query)
         association = ASSOCIATION_PATH.match(path)
         if association and method == "POST":
-            return self._associations(association.group(1), body or {})
+            return self._associations(association.group(1), association.group(2), body or {})
         if path == "/email/public/v1/campaigns/by-id" and method == "GET":
             return self._campaign_ids(query)
         if path.startswith("/email/public/v1/campaigns/") and method == "GET":
@@ -240,19 +246,21 @@ class FakeHubSpot(FakeApi):
             reply["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
         return Reply(200, reply)
 
-    def _associations(self, to_type: str, body: dict[str, Any]) -> Reply:
+    def _associations(self, from_type: str, to_type: str, body: dict[str, Any]) -> Reply:
         results = []
         for item in body.get("inputs", []):
-            deal = self.objects["deals"].get(str(item.get("id")))
-            if deal is None:
+            record = self.objects[from_type].get(str(item.get("id")))
+            if record is None:
                 continue
-            targets = [str(t) for t in (deal.get("associations") or {}).get(to_type, [])]
+            targets = [str(t) for t in (record.get("associations") or {}).get(to_type, [])]
             start = int(item.get("after") or 0)
             page = targets[start:start + self.association_page]
             to = []
             for n, target in enumerate(page, start):
                 if to_type == "contacts":
                     types = [{"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_CONTACT, "label": None}]
+                elif to_type == "deals":
+                    types = [{"category": "HUBSPOT_DEFINED", "typeId": LINE_ITEM_TO_DEAL, "label": None}]
                 else:
                     types = [{"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_COMPANY, "label": None}]
                     if n == 0:
