@@ -304,31 +304,43 @@ def test_custom_properties_arrive_typed_and_drive_a_program(runs, engine):
         ("9004", "Service", {"product_line": "Service"})]
     assert cross_sell == ["juergen@kaffee-zh.ch"]
 
+
+def with_late_win(deal_id: str, contact: str, company: str, won: datetime, amount: str, currency: str = "CHF"):
+    """Run 2's portal and one more deal won at ``won``, shaped like 9001."""
+    data = portal(2)
+    payload = data.latest[("hubspot", "deals", "9001")].payload
+    stamp = hs(won)
+    data.add("hubspot", "deals", deal_id, won, {
+        **payload, "id": deal_id, "associations": {"contacts": [contact], "companies": [company]},
+        "properties": {**payload["properties"], "dealname": f"Deal {deal_id}", "amount": amount, "closedate": stamp,
+                       "hs_lastmodifieddate": stamp, "deal_currency_code": currency},
+        "propertiesWithHistory": {"dealstage": [{"value": "closedwon", "timestamp": stamp}]}})
+    return data
+
+
+def run_alone(engine, data, config, monkeypatch, run_id: str) -> None:
+    """The whole pipeline once on ``data`` from an empty warehouse, with the configuration ``config``."""
+    from tests.conftest import reset_warehouse
+
+    reset_warehouse(engine)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(config.parent / "exports"))
+    with FakeHubSpot(data, token="bergblick") as fake:
+        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT",
+                           f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
+        tasks.run_pipeline(run_id, AS_OF)
+
+
 def test_a_deal_won_after_midnight_in_berlin_is_julys_there(runs, engine, tmp_path, monkeypatch):
     """Deal 9006 closes at 2026-06-30 22:30 UTC, 00:30 on 1 July in Berlin. With the reporting time
     zone UTC it is June's third win (after 9001 and 9004) and its buyer a customer as of 30 June;
     with Europe/Berlin it closes in July, after the as-of date. Runs last: it rebuilds the warehouse."""
-    from tests.conftest import reset_warehouse
-
-    portal_with_late_win = portal(2)
-    payload = portal_with_late_win.latest[("hubspot", "deals", "9001")].payload
-    closes = hs(at(6, 30, 22).replace(minute=30))
-    portal_with_late_win.add("hubspot", "deals", "9006", at(6, 30, 22), {
-        **payload, "id": "9006", "associations": {"contacts": ["502"], "companies": ["302"]},
-        "properties": {**payload["properties"], "dealname": "Deal 9006", "amount": "700", "closedate": closes,
-                       "hs_lastmodifieddate": closes},
-        "propertiesWithHistory": {"dealstage": [{"value": "closedwon", "timestamp": closes}]}})
+    data = with_late_win("9006", "502", "302", at(6, 30, 22).replace(minute=30), "700")
     seen = {}
     for zone in ("UTC", "Europe/Berlin"):
-        reset_warehouse(engine)
-        config = tmp_path / zone.replace("/", "_")
+        config = tmp_path / zone.replace("/", "_") / "config"
         write_config(config, zone)
-        monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
-        monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(tmp_path / "exports"))
-        with FakeHubSpot(portal_with_late_win, token="bergblick") as fake:
-            monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT",
-                               f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
-            tasks.run_pipeline(f"berlin-{zone}", AS_OF)
+        run_alone(engine, data, config, monkeypatch, f"berlin-{zone}")
         with engine.connect() as conn:
             seen[zone] = (
                 conn.execute(text("select close_date from core.opportunity where source_record_id = '9006'")).scalar(),
@@ -346,25 +358,11 @@ def test_a_currency_without_a_rate_fails_the_gate_and_sums_nowhere(runs, engine,
     sum (June's won amount is 9001's and 9004's, as in run 2), and the run fails after the merge
     naming the currency and the day. Runs last: it rebuilds the warehouse."""
     from smarketing.quality import DataQualityError
-    from tests.conftest import reset_warehouse
 
-    data = portal(2)
-    payload = data.latest[("hubspot", "deals", "9001")].payload
-    won = hs(at(6, 25))
-    data.add("hubspot", "deals", "9007", at(6, 25), {
-        **payload, "id": "9007", "associations": {"contacts": ["503"], "companies": ["301"]},
-        "properties": {**payload["properties"], "dealname": "Deal 9007", "amount": "1000", "closedate": won,
-                       "hs_lastmodifieddate": won, "deal_currency_code": "USD"},
-        "propertiesWithHistory": {"dealstage": [{"value": "closedwon", "timestamp": won}]}})
-    reset_warehouse(engine)
     write_config(tmp_path / "config")
-    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(tmp_path / "exports"))
-    with FakeHubSpot(data, token="bergblick") as fake:
-        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT",
-                           f'{{"conn_type": "http", "host": "{fake.url}", "password": "bergblick"}}')
-        with pytest.raises(DataQualityError, match=r"USD on 2026-06-25 \(1 opportunities\)"):
-            tasks.run_pipeline("no-usd-rate", AS_OF)
+    with pytest.raises(DataQualityError, match=r"USD on 2026-06-25 \(1 opportunities\)"):
+        run_alone(engine, with_late_win("9007", "503", "301", at(6, 25), "1000", "USD"), tmp_path / "config",
+                  monkeypatch, "no-usd-rate")
     with engine.connect() as conn:
         deal = conn.execute(text("select amount, currency, deal_amount, deal_currency from core.opportunity"
                                  " where source_record_id = '9007'")).one()
