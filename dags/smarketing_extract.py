@@ -41,9 +41,11 @@ def smarketing_extract():
             return tasks.migrate()
 
     @task
-    def list_systems() -> list[str]:
-        from smarketing.sources import systems
+    def list_systems(**context) -> list[str]:
+        from smarketing.sources import check_resync, systems
 
+        with final_on_bad_input():  # a resync naming nothing configured fails here, before any landing
+            check_resync(list(context["params"].get("resync") or []))
         return systems()
 
     @task(map_index_template="{{ task.op_kwargs['system'] }}")

@@ -141,6 +141,15 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
     if as_of > date.today():
         print(f"--as-of {as_of} is in the future: a business date can only be today or earlier", file=sys.stderr)
         return 2
+    if getattr(args, "resync", None):  # a name matching nothing configured: said now, not after the start-up
+        from smarketing.config import ConfigError
+        from smarketing.sources import check_resync
+
+        try:
+            check_resync(list(args.resync))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     only = getattr(args, "only", None)
     stages = tuple(d for d in local_airflow.DAG_ORDER if not only or d.removeprefix("smarketing_") in only)
     print(f"Preparing Airflow metadata (SQLite) in {PATHS.root / '.airflow'} ...", flush=True)

@@ -101,8 +101,9 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("currency", "text", "ISO 4217 code of the amounts (config/quality.yaml currencies)"),
                Field("probability", "number", "win probability in percent (0 to 100)"),
                Field("created_date", "timestamp", "when the deal was opened"),
-               Field("close_date", "date", "expected or actual close date (default: the day of the won or lost"
-                                           " date in the drop's time zone)"),
+               Field("close_date", "date", "expected or actual close date (default: the won or lost date; for"
+                                           " one with a time of day, its day in config/kpis.yaml"
+                                           " reporting_timezone)"),
                Field("won_date", "timestamp", "when the deal was won (sets it won and closed)"),
                Field("lost_date", "timestamp", "when the deal was lost (sets it lost and closed)"),
                Field("owner_id", "text", "the sales rep owning the deal"),
@@ -169,7 +170,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...)"),
                Field("changed_at", "timestamp", "when the status was set"),
            )),
-    Entity("exchange_rates", "one exchange rate from a day on (until the currency's next rate)",
+    Entity("exchange_rates", "one exchange rate from a day on (until the currency's next rate); each row needs"
+           " an id of its own, e.g. currency and day",
            "core.exchange_rate: every amount in the reporting currency (config/kpis.yaml)", (
                Field("currency", "text", "ISO 4217 code of the currency quoted (USD)", required=True),
                Field("rate", "number", "units of the base currency one unit of the currency is worth",

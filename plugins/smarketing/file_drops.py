@@ -401,10 +401,11 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
         if vocabulary and value not in vocabulary:  # _mapped gave the shared word where there is one
             return None, (f"field {name!r} is none of {', '.join(vocabulary)} (map the file's own values"
                           f" with the drop's `values`)")
-    if drop.entity == "deals" and mapped.get("close_date") is None:  # closed on the day it was won or lost,
-        closed = mapped.get("won_date") or mapped.get("lost_date")  # as the drop's time zone counts days
-        if closed:
-            mapped["close_date"] = datetime.fromisoformat(closed).astimezone(ZoneInfo(drop.timezone)).date().isoformat()
+    if drop.entity == "deals" and mapped.get("close_date") is None:  # a won or lost day given as a date alone
+        closed = mapped.get("won_date") or mapped.get("lost_date")  # is that day; a moment's day is taken in
+        local = datetime.fromisoformat(closed).astimezone(ZoneInfo(drop.timezone)) if closed else None
+        if local is not None and local.time() == datetime.min.time():  # the reporting time zone (staging)
+            mapped["close_date"] = local.date().isoformat()
     mapped["_record_id"] = f"{system}:{record_id}" if system else record_id
     return mapped, ""
 

@@ -36,8 +36,10 @@ class DagOutcome:
 
     @property
     def ok(self) -> bool:
-        """Succeeded, and ran at least one task."""
-        return self.state == "success" and self.tasks.get("success", 0) > 0
+        """Succeeded, ran at least one task, and none failed (a task whose trigger rule lets it run
+        after a failure may still end the run in success)."""
+        return (self.state == "success" and self.tasks.get("success", 0) > 0
+                and not self.tasks.get("failed") and not self.tasks.get("upstream_failed"))
 
     def problem(self) -> str:
         if self.state == "success" and not self.tasks.get("success"):

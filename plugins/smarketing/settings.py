@@ -146,7 +146,15 @@ class KpiSettings(Strict):
     reporting_timezone: str = "UTC"
     reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     # units of the reporting currency one unit of a currency is worth, when no source gives a rate
-    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[float, Field(gt=0)]] = {}
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+                         Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]] = {}
+
+    @model_validator(mode="after")
+    def _no_rate_for_itself(self) -> KpiSettings:
+        if self.reporting_currency in self.exchange_rates:
+            raise ValueError(f"exchange_rates.{self.reporting_currency}: the reporting currency is worth 1 of itself;"
+                             " list the other currencies")
+        return self
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -526,6 +534,12 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                 problems.setdefault("kpis", []).append(
                     f"{path_of('kpis', folder)}: stage_probabilities.{stage}: not a stage of "
                     f"{path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
+    if "kpis" in loaded and "quality" in loaded:  # amounts are reported in a currency validation knows
+        currencies = loaded["quality"]["parameters"]["currencies"]
+        if loaded["kpis"]["reporting_currency"] not in currencies:
+            problems.setdefault("kpis", []).append(
+                f"{path_of('kpis', folder)}: reporting_currency: {loaded['kpis']['reporting_currency']!r} is none of"
+                f" {path_of('quality', folder)} parameters.currencies ({', '.join(currencies)})")
     if "sources" in loaded and "quality" in loaded:  # so do a HubSpot portal's deal stages
         stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
         for system, spec in loaded["sources"]["systems"].items():

@@ -34,7 +34,7 @@ def extract(system: str, run_id: str, as_of: date, resync: list[str] | None = No
     from datetime import timedelta
 
     from smarketing.landing import land_source
-    from smarketing.sources import get_source, settings
+    from smarketing.sources import get_source, resync_entities, settings
 
     spec = settings()["systems"].get(system)
     lookback = timedelta(minutes=spec["lookback_minutes"] if spec else 0)
@@ -46,26 +46,6 @@ def extract(system: str, run_id: str, as_of: date, resync: list[str] | None = No
              for s in land_source(eng, source, run_id, lookback, again)}
     record_run(eng, run_id, f"extract_{system}", as_of, started, stats)
     return stats
-
-
-def resync_entities(system: str, entities: tuple[str, ...], resync: list[str]) -> set[str]:
-    """The entities of ``system`` that ``resync`` names; a name matching no configured system or
-    entity is a ``ConfigError`` naming the allowed ones (a typo must not resync nothing in silence)."""
-    from smarketing.sources import systems
-
-    known = systems()
-    chosen = set()
-    for name in resync:
-        wanted_system, _, entity = name.partition(".")
-        if wanted_system not in known:
-            raise config.ConfigError(f"resync {name!r}: no system {wanted_system!r} in config/sources.yaml"
-                                     f" ({', '.join(known)})")
-        if wanted_system != system:
-            continue
-        if entity and entity not in entities:
-            raise config.ConfigError(f"resync {name!r}: {system} has no entity {entity!r} ({', '.join(entities)})")
-        chosen |= {entity} if entity else set(entities)
-    return chosen
 
 
 def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
@@ -95,26 +75,12 @@ def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
 
 def _landed_entities() -> list[tuple[str, str]]:
     from smarketing.file_drops import SOURCE, load_drops
-    from smarketing.sources import settings
+    from smarketing.sources import default_entities, settings
 
     entities = []
     for system, spec in settings()["systems"].items():
-        entities += [(system, e) for e in spec["entities"] or _default_entities(spec["kind"], system)]
+        entities += [(system, e) for e in spec["entities"] or default_entities(spec["kind"], system)]
     return entities + [(SOURCE, drop.entity) for drop in load_drops()]
-
-
-def _default_entities(kind: str, system: str) -> tuple[str, ...]:
-    if kind == "hubspot":
-        from smarketing.sources.hubspot import ENTITIES
-
-        return ENTITIES
-    if kind == "salesforce":
-        from smarketing.sources.salesforce import OBJECTS
-
-        return tuple(OBJECTS)
-    from smarketing.demo.world import ENTITIES as DEMO
-
-    return DEMO[system]
 
 
 def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -> dict[str, Any]:
@@ -138,11 +104,15 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
     return stats
 
 
-def quality_gate(validated: dict[str, Any], merged: dict[str, Any] | None = None) -> None:
+def quality_gate(validated: dict[str, Any] | None, merged: dict[str, Any] | None) -> None:
     """Fail, after the merge ran, naming the held suites when validation held batches back, and
-    the currencies and days without an exchange rate (those amounts are missing from every sum)."""
+    the currencies and days without an exchange rate (those amounts are missing from every sum);
+    and when validation or the merge did not finish (its own task failed: this one fails the run)."""
     from smarketing.quality import DataQualityError
 
+    if validated is None or merged is None:
+        raise DataQualityError(f"the {'validation' if validated is None else 'merge'} did not finish: its task"
+                               " failed, and core is as the last successful merge left it (its log says why)")
     problems = []
     if validated and validated.get("held"):
         problems.append(validated["held"])

@@ -242,9 +242,9 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
                     " record (a full refresh), so every person follows the new settings")
         full = True
     if applied.get("deals") not in (None, deals_digest) and not full:
-        log.warning("the deal stages or deals_system_of_record of config/sources.yaml, or reporting_timezone of"
-                    " config/kpis.yaml, changed since the last merge: this merge recomputes core from every record"
-                    " (a full refresh)")
+        log.warning("the deal stages, custom fields or deals_system_of_record of config/sources.yaml, or the"
+                    " reporting time zone, currency or exchange rates of config/kpis.yaml changed since the last"
+                    " merge: this merge recomputes core from every record (a full refresh)")
         full = True
     priorities = {f"{attr}_priority": list(order)
                   for attr, order in settings["survivorship"].items()}
@@ -280,6 +280,12 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
             " left join staging.stg_hubspot__deal_stages as s on d.pipeline_id = s.pipeline_id"
             " and d.stage_id = s.stage_id where not d.is_deleted and not coalesce(d.is_closed, false)"
             " and not coalesce(s.is_mapped, false) order by 1").scalars().all()
+        if not deals["system_of_record"]:
+            crms = conn.exec_driver_sql("select string_agg(distinct source, ', ' order by source) from"
+                                        " staging.int_opportunities where source <> 'file'").scalar()
+            if crms and "," in crms:
+                log.warning("deals from %s all count: a deal synced between them counts twice; name the one that"
+                            " counts with deals_system_of_record in config/sources.yaml", crms)
         if unmapped:
             log.warning("HubSpot deal stages without a shared stage (map them under systems.hubspot.deal_stages in"
                         " config/sources.yaml): %s", "; ".join(unmapped))

@@ -3,11 +3,12 @@
 -- key: currency, source, valid_from
 -- write: scoped
 -- scope: true
--- Sources by priority (the lowest wins for a day): the reporting currency itself; config/kpis.yaml
--- exchange_rates; exchange_rates file drops (a rate quoted in another base currency goes through
--- the base's rate in the reporting currency from the same drops); Salesforce's dated rates, then
--- its currency table (both quoted against the org's corporate currency, so the reporting
--- currency's own rate there converts them).
+-- Sources by priority (the lowest wins for a day): the reporting currency itself; exchange_rates
+-- file drops (one timeline per currency: a rate holds until the currency's next one, whatever base
+-- either is quoted in; a rate in another base currency goes through that base's rate in the
+-- reporting currency from the same drops); Salesforce's dated rates, then its currency table
+-- (both quoted against the org's corporate currency, so the reporting currency's own rate there
+-- converts them); last, config/kpis.yaml exchange_rates, the fallback.
 with reporting as (
     select cast(:reporting_currency as text) as code
 ),
@@ -17,13 +18,13 @@ configured as (
         1::numeric as rate, 0 as priority
     from reporting
     union all
-    select c.currency, 'config', '-infinity'::date, 'infinity'::date, c.rate, 1
+    select c.currency, 'config', '-infinity'::date, 'infinity'::date, c.rate, 4
     from unnest(cast(:rate_currencies as text[]), cast(:rate_values as numeric[])) as c (currency, rate)
     where c.currency <> (select code from reporting)
 ),
 
-file_rows as (
-    select distinct on (upper(f.currency), upper(coalesce(f.base_currency, r.code)), coalesce(f.valid_from, '-infinity'))
+file_rows as (  -- one rate per currency and day: one quoted in the reporting currency first, then the latest
+    select distinct on (upper(f.currency), coalesce(f.valid_from, '-infinity'))
         upper(f.currency) as currency,
         upper(coalesce(f.base_currency, r.code)) as base,
         coalesce(f.valid_from, '-infinity'::date) as valid_from,
@@ -31,25 +32,25 @@ file_rows as (
     from staging.stg_file__exchange_rates as f
     cross join reporting as r
     where not f.is_deleted and f.rate > 0 and f.currency is not null
-    order by upper(f.currency), upper(coalesce(f.base_currency, r.code)), coalesce(f.valid_from, '-infinity'),
-        f.version_at desc
+        and upper(f.currency) <> upper(coalesce(f.base_currency, r.code))
+    order by upper(f.currency), coalesce(f.valid_from, '-infinity'),
+        upper(coalesce(f.base_currency, r.code)) = r.code desc, f.version_at desc
 ),
 
 file_periods as (
     select
         *,
-        coalesce(lead(valid_from) over (partition by currency, base order by valid_from), 'infinity'::date) as valid_to
+        coalesce(lead(valid_from) over (partition by currency order by valid_from), 'infinity'::date) as valid_to
     from file_rows
-    where currency <> base
 ),
 
 file_rates as (
-    select currency, 'file' as source, valid_from, valid_to, rate, 2 as priority
+    select currency, 'file' as source, valid_from, valid_to, rate, 1 as priority
     from file_periods
     where base = (select code from reporting)
     union all
-    select x.currency, 'file_via_' || lower(x.base), greatest(x.valid_from, b.valid_from), least(x.valid_to, b.valid_to),
-        x.rate * b.rate, 3
+    select x.currency, 'file', greatest(x.valid_from, b.valid_from), least(x.valid_to, b.valid_to),
+        x.rate * b.rate, 1
     from file_periods as x
     inner join file_periods as b
         on b.currency = x.base and b.base = (select code from reporting)
@@ -74,14 +75,14 @@ dated as (  -- every currency against the corporate one by period; the corporate
 salesforce_rates as (
     select x.currency, 'salesforce_dated' as source, greatest(x.start_date, r.start_date) as valid_from,
         least(x.next_start_date, r.next_start_date) as valid_to, r.conversion_rate / x.conversion_rate as rate,
-        4 as priority
+        2 as priority
     from dated as x
     inner join dated as r
         on r.currency = (select code from reporting)
             and x.start_date < r.next_start_date and r.start_date < x.next_start_date
     where x.currency <> (select code from reporting)
     union all
-    select x.currency, 'salesforce', '-infinity'::date, 'infinity'::date, r.conversion_rate / x.conversion_rate, 5
+    select x.currency, 'salesforce', '-infinity'::date, 'infinity'::date, r.conversion_rate / x.conversion_rate, 3
     from salesforce_types as x
     inner join salesforce_types as r on r.currency = (select code from reporting)
     where x.currency <> r.currency

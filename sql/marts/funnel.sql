@@ -30,7 +30,7 @@ persons_by_channel as (
 
 opportunities as (
     select o.opportunity_id, coalesce(p.source_channel, 'unknown') as channel, o.created_at, o.close_date, o.is_won,
-        coalesce(o.amount, 0) as amount
+        o.amount  -- null without an exchange rate: counted in no sum
     from core.opportunity as o
     left join core.person as p on o.person_id = p.person_id
 ),
@@ -114,7 +114,7 @@ final as (
         coalesce(s.sqls, 0) as sqls,
         coalesce(o.opportunities, 0) as opportunities,
         coalesce(w.won, 0) as won,
-        cast(coalesce(w.won_amount, 0) as numeric(18, 2)) as won_amount,
+        cast(case when w.won is null then 0 else w.won_amount end as numeric(18, 2)) as won_amount,
         round(l.lead_to_mql_rate, 4) as lead_to_mql_rate,
         round(m.mql_to_sql_rate, 4) as mql_to_sql_rate,
         round(s.sql_to_opportunity_rate, 4) as sql_to_opportunity_rate,

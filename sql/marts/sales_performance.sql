@@ -9,7 +9,7 @@ with closed as (
         coalesce(o.owner_id, 'unassigned') as owner_id,
         coalesce(w.name, o.owner_id, 'unassigned') as owner_name,
         coalesce(o.segment, a.industry, 'unknown') as segment,
-        o.is_won, coalesce(o.amount, 0) as amount,
+        o.is_won, o.amount,  -- null without an exchange rate: in no sum or average
         o.close_date - (o.created_at at time zone current_setting('TimeZone'))::date as cycle_days
     from core.opportunity as o
     left join core.account as a on o.account_id = a.account_id

@@ -5,7 +5,8 @@
 -- A HubSpot deal's stage is its pipeline stage mapped onto the shared stages
 -- (stg_hubspot__deal_stages); closed and won come from the deal, else from that stage.
 -- A file-drop deal is won when it has a won date or the stage Closed Won, lost likewise; its
--- close date defaults to that date (in UTC), its probability to 100 or 0 when closed.
+-- close date defaults to that day (in the reporting time zone), its probability to 100 or 0 when
+-- closed.
 create or replace view staging.int_opportunities as
 with counted as (
     select 'salesforce' as source
@@ -99,8 +100,8 @@ final as (
         segment,
         coalesce(created_date, won_date, lost_date),
         coalesce(close_date, (coalesce(won_date, lost_date) at time zone current_setting('TimeZone'))::date),
-        won_date is not null or lost_date is not null or stage in ('Closed Won', 'Closed Lost'),
-        won_date is not null or stage = 'Closed Won',
+        won_date is not null or lost_date is not null or coalesce(stage in ('Closed Won', 'Closed Lost'), false),
+        won_date is not null or coalesce(stage = 'Closed Won', false),
         '{}'::jsonb
     from file_deals
 )

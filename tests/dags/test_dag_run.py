@@ -93,3 +93,23 @@ def test_rejected_credentials_fail_the_extract_after_one_try(outcomes, fake_apis
             TaskInstance.dag_id == "smarketing_extract", TaskInstance.task_id == "extract")
             .order_by(TaskInstance.start_date.desc()).limit(1)).one()
     assert (str(getattr(state, "value", state)), tries) == ("failed", 1)
+
+
+def test_a_failed_merge_fails_the_transform_and_stops_the_chain(outcomes, engine):
+    """The warehouse refuses the merge's writes (a trigger stands in for a full disk): the merge
+    task fails, the quality gate fails with it, the run is no success and nothing after it runs
+    on stale core. Before, the gate (which runs whatever happened) ended the run in success."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create function core.refuse() returns trigger language plpgsql as"
+                             " $$ begin raise exception 'injected: no space left on device'; end $$")
+        conn.exec_driver_sql("create trigger refuse before insert or update on core.opportunity"
+                             " for each row execute function core.refuse()")
+        conn.exec_driver_sql("update meta.batches set promoted_at = null")  # something to merge again
+    try:
+        chain = run_dags(date(2026, 6, 30), ("smarketing_transform", "smarketing_kpis"), {"full_refresh": True})
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("drop trigger refuse on core.opportunity")
+            conn.exec_driver_sql("drop function core.refuse()")
+    assert [(o.dag_id, o.ok) for o in chain] == [("smarketing_transform", False)]
+    assert chain[0].tasks.get("failed") == 2, chain[0].tasks  # merge and quality_gate

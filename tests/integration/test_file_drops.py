@@ -388,20 +388,24 @@ def test_an_amount_without_a_currency_is_quarantined_not_labelled_eur(empty_ware
     assert rows(empty_warehouse, "select count(*) from core.opportunity") == [(0,)]
 
 
-def test_a_deal_closes_on_the_day_of_its_win_where_the_export_was_made(empty_warehouse, tmp_path):
-    """Found by a trial: won at 9 pm in New York on 30 June closed on 1 July (the UTC date)."""
+def test_a_won_moment_keeps_its_instant_and_a_won_day_its_day(empty_warehouse, tmp_path):
+    """A won or lost moment is kept as the instant it names (the drop's time zone reads it); its
+    day is taken in the reporting time zone by staging (tests/integration/test_file_deal_days.py),
+    so the loader sets no close date for it. A date alone is that day: D3 closes 30 June."""
     folder = tmp_path / "deals"
     folder.mkdir()
-    (folder / "deals.csv").write_text("id,won,lost,amount\nD1,06/30/2026 09:00 PM,,100\nD2,,05/31/2026 11:00 PM,50\n")
+    (folder / "deals.csv").write_text("id,won,lost,amount\nD1,06/30/2026 09:00 PM,,100\nD2,,05/31/2026 11:00 PM,50\n"
+                                      "D3,06/30/2026,,75\n")
     (tmp_path / "file_drops.yaml").write_text(
         f"drops:\n  deals:\n    entity: deals\n    location: {folder}\n"
         "    columns: {won: won_date, lost: lost_date, amount: amount}\n    constants: {currency: USD}\n"
-        "    date_format: '%m/%d/%Y %I:%M %p'\n    timezone: America/New_York\n")
+        "    date_format: ['%m/%d/%Y %I:%M %p', '%m/%d/%Y']\n    timezone: America/New_York\n")
     (drop,) = load_drops(tmp_path / "file_drops.yaml")
     load_drop(empty_warehouse, drop, "run-1")
     assert rows(empty_warehouse, "select record_id, payload ->> 'won_date', payload ->> 'close_date'"
                                  " from raw.file__deals order by 1") == [
-        ("D1", "2026-07-01T01:00:00+00:00", "2026-06-30"), ("D2", None, "2026-05-31")]
+        ("D1", "2026-07-01T01:00:00+00:00", None), ("D2", None, None),
+        ("D3", "2026-06-30T04:00:00+00:00", "2026-06-30")]
 
 
 def test_the_sql_date_keeps_its_time_of_day(empty_warehouse, tmp_path, monkeypatch):

@@ -208,11 +208,13 @@ def test_the_validate_task_honours_the_thresholds_of_quality_yaml(empty_warehous
     validated = tasks.validate("run-1", NOW.date())  # a held suite is named; the gate fails after the merge
     if passes:
         assert validated["hubspot__contacts"]["quarantined"] == 2 and "held" not in validated
-        tasks.quality_gate(validated)
+        tasks.quality_gate(validated, {"missing_rates": []})
+        with pytest.raises(DataQualityError, match="the merge did not finish"):
+            tasks.quality_gate(validated, None)  # the merge task failed: the run must not end in success
     else:
         assert "suite hubspot__contacts: 2 of 20 rows" in validated["held"]
         with pytest.raises(DataQualityError, match="suite hubspot__contacts: 2 of 20 rows"):
-            tasks.quality_gate(validated)
+            tasks.quality_gate(validated, {"missing_rates": []})
 
 
 def test_nan_and_infinity_read_as_no_number(empty_warehouse):

@@ -91,6 +91,12 @@ MISTAKES = [
     ("sources", "    kind: hubspot\n", "    kind: hubspott\n",
      "systems.hubspot.kind: Input should be 'hubspot', 'salesforce' or 'demo'"),
     ("sources", "  people: 120", "  people: many", "demo.people: Input should be a valid integer"),
+    ("kpis", "exchange_rates: {}", "exchange_rates: {CHF: .inf}", "exchange_rates.CHF: Input should be a finite"),
+    ("kpis", "exchange_rates: {}", "exchange_rates: {CHF: true}", "exchange_rates.CHF: Input should be a valid"),
+    ("kpis", "exchange_rates: {}", "exchange_rates: {CHF: '1.05'}", "exchange_rates.CHF: Input should be a valid"),
+    ("kpis", "exchange_rates: {}", "exchange_rates: {EUR: 2}", "exchange_rates.EUR: the reporting currency is worth"),
+    ("kpis", "reporting_timezone: UTC", "reporting_timezone: Europe/Berln", "'Europe/Berln' is no IANA time zone"),
+    ("kpis", "reporting_currency: EUR", "reporting_currency: eur", "reporting_currency: String should match"),
 ]
 
 
@@ -197,3 +203,15 @@ def test_a_stage_map_to_a_stage_the_pipeline_lacks_is_named(config):
                                   "    values: {stage: {Gewonnen: Closed Wonn}}"))
     (problem,) = settings.check_all()["file_drops"]
     assert "drops.crm_closed_deals.values.stage maps to 'Closed Wonn', not a stage of" in problem
+
+
+def test_cross_file_settings_of_money_and_deals_are_checked(config):
+    """A reporting currency validation does not know, a HubSpot stage mapped onto a stage the
+    pipeline lacks, a system of record that is not configured."""
+    edit(config, "kpis", "reporting_currency: EUR", "reporting_currency: XYZ")
+    edit(config, "sources", "      contractsent: Negotiation/Review", "      contractsent: Negotiation")
+    problems = settings.check_all()
+    assert "reporting_currency: 'XYZ' is none of" in problems["kpis"][0]
+    assert "systems.hubspot.deal_stages.contractsent maps to 'Negotiation', not a stage of" in problems["sources"][0]
+    edit(config, "sources", "deals_system_of_record: salesforce", "deals_system_of_record: pipedrive")
+    assert "deals_system_of_record: 'pipedrive' is not one of systems" in settings.check_all()["sources"][0]

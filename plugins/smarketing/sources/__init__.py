@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smarketing.paths import ConfigError
 from smarketing.sources.base import RawRecord, Source, SourceError
 
 if TYPE_CHECKING:
     from smarketing.demo.world import Dataset
 
-__all__ = ["RawRecord", "Source", "SourceError", "get_source", "systems"]
+__all__ = ["RawRecord", "Source", "SourceError", "check_resync", "default_entities", "get_source", "resync_entities",
+           "systems"]
 
 
 def settings(path: Path | None = None) -> dict[str, Any]:
@@ -59,3 +61,48 @@ def demo_dataset_of(path: Path | None = None) -> Dataset:
 
     demo = settings(path)["demo"]
     return demo_dataset(demo["seed"], demo["people"])
+
+
+def check_resync(resync: list[str]) -> None:
+    """Refuse, naming the allowed ones, a ``resync`` name that matches no configured system or
+    entity (a typo must not resync nothing in silence): before any task lands anything."""
+    configured = settings()["systems"]
+    for name in resync:
+        system, _, entity = name.partition(".")
+        if system == "file":
+            raise ConfigError(f"resync {name!r}: file drops are read again with `smarketing files reload`")
+        if system not in configured:
+            raise ConfigError(f"resync {name!r}: no system {system!r} in config/sources.yaml"
+                                     f" ({', '.join(configured) or 'none configured'})")
+        spec = configured[system]
+        entities = tuple(spec["entities"] or default_entities(spec["kind"], system))
+        if entity and entity not in entities:
+            raise ConfigError(f"resync {name!r}: {system} has no entity {entity!r} ({', '.join(entities)})")
+
+
+def resync_entities(system: str, entities: tuple[str, ...], resync: list[str]) -> set[str]:
+    """The entities of ``system`` that ``resync`` names (``check_resync`` first)."""
+    check_resync(resync)
+    chosen: set[str] = set()
+    for name in resync:
+        wanted_system, _, entity = name.partition(".")
+        if wanted_system == system:
+            chosen |= {entity} if entity else set(entities)
+    return chosen
+
+
+
+
+def default_entities(kind: str, system: str) -> tuple[str, ...]:
+    """The entities a system of ``kind`` extracts when config/sources.yaml lists none."""
+    if kind == "hubspot":
+        from smarketing.sources.hubspot import ENTITIES
+
+        return ENTITIES
+    if kind == "salesforce":
+        from smarketing.sources.salesforce import OBJECTS
+
+        return tuple(OBJECTS)
+    from smarketing.demo.world import ENTITIES as DEMO
+
+    return DEMO[system]
