@@ -246,15 +246,21 @@ class HubSpotSource:
             for record in records:
                 record.payload.setdefault("associations", {})[to_type] = found.get(record.record_id, [])
 
+    @staticmethod
+    def _version(what: str, item: dict[str, Any], since: datetime | None) -> datetime | None:
+        """When a pipeline or owner (read whole) last changed; None when not since ``since``."""
+        stamp = item.get("updatedAt") or item.get("createdAt")
+        if not item.get("id") or not stamp:
+            raise SourceError(f"HubSpot {what} without id or updatedAt: {str(item)[:200]}")
+        changed = parse_hs_datetime(stamp)
+        return changed if since is None or changed >= since else None
+
     def _pipelines(self, since: datetime | None) -> Iterator[list[RawRecord]]:
         answer = self.client.request("GET", "/crm/v3/pipelines/deals")
         records = []
         for pipeline in answer.get("results", []):
-            stamp = pipeline.get("updatedAt") or pipeline.get("createdAt")
-            if not pipeline.get("id") or not stamp:
-                raise SourceError(f"HubSpot deal pipeline without id or updatedAt: {str(pipeline)[:200]}")
-            changed = parse_hs_datetime(stamp)
-            if since is None or changed >= since:
+            changed = self._version("deal pipeline", pipeline, since)
+            if changed is not None:
                 records.append(RawRecord(str(pipeline["id"]), changed, pipeline, bool(pipeline.get("archived"))))
         if records:
             yield sorted(records, key=lambda r: (r.version_at, r.record_id))
@@ -270,11 +276,8 @@ class HubSpotSource:
                     params["after"] = after
                 page = self.client.request("GET", "/crm/v3/owners", params=params)
                 for owner in page.get("results", []):
-                    stamp = owner.get("updatedAt") or owner.get("createdAt")
-                    if not owner.get("id") or not stamp:
-                        raise SourceError(f"HubSpot owner without id or updatedAt: {str(owner)[:200]}")
-                    changed = parse_hs_datetime(stamp)
-                    if since is None or changed >= since:
+                    changed = self._version("owner", owner, since)
+                    if changed is not None:
                         records.append(RawRecord(str(owner["id"]), changed, {**owner, "archived": archived == "true"}))
                 after = ((page.get("paging") or {}).get("next") or {}).get("after")
                 if not after:
