@@ -215,6 +215,8 @@ def _land_gone(eng: Engine, source: str, entity: str, seen: set[str], run_id: st
     """Deletions for the records whose latest landed version is live but a full read lacked."""
     table = raw_table(source, entity)
     with eng.connect() as conn:
+        if conn.execute(text("select to_regclass(:table)"), {"table": table}).scalar() is None:
+            return 0  # nothing ever landed: nothing to miss
         live = conn.exec_driver_sql(
             f"select record_id from (select distinct on (record_id) record_id, is_deleted from {table}"  # noqa: S608 - raw_table() validated
             " order by record_id, version_at desc) as latest where not is_deleted").scalars().all()

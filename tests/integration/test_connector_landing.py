@@ -63,3 +63,8 @@ def test_a_field_that_vanishes_is_reported_once_and_the_sync_goes_on(empty_wareh
     assert second.new == 1
     assert [r.getMessage() for r in caplog.records if r.name == "smarketing.landing"] == [
         "salesforce leads: the fields read changed since the last run: no longer there: Rating__c"]
+
+
+def test_a_resync_of_an_entity_that_never_landed_anything_finds_nothing_gone(empty_warehouse, salesforce):
+    stats = land_entity(empty_warehouse, salesforce_source(salesforce), "users", "run-1", resync=True)
+    assert (stats.received, stats.deleted) == (0, 0)
