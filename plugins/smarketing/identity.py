@@ -53,10 +53,16 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
     return settings.load("identity", path=path)
 
 
+# Bumped when the rules behind the settings change (2: names compared in any alphabet, V033), so
+# the next merge matches every record again under them.
+RULES_VERSION = 2
+
+
 def settings_digest(settings: dict[str, Any]) -> str:
-    """A digest of the identity settings: a merge under other settings than the last one
-    recomputes core whole (transform.merge_core), and every record is matched again."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A digest of the identity settings and rules: a merge under other settings than the last
+    one recomputes core whole (transform.merge_core), and every record is matched again."""
+    return hashlib.sha256(json.dumps({**settings, "rules_version": RULES_VERSION}, sort_keys=True,
+                                     default=str).encode()).hexdigest()[:16]
 
 
 def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
