@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 SCALE ?= 1
+PROFILE ?= default
 # pytest-xdist processes for make test, each with its own embedded server
 TEST_WORKERS ?= 2
 
@@ -24,8 +25,8 @@ demo: install  ## run the whole pipeline on demo data through Airflow and print 
 test: install  ## the whole test suite against a real (embedded) PostgreSQL, in TEST_WORKERS processes
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-identity-score: install  ## precision/recall of identity resolution on generated data (SCALE=1 is the demo scale)
-	$(BIN)/smarketing identity-score --scale $(SCALE)
+identity-score: install  ## precision/recall of identity resolution on generated data (PROFILE=default|hard, SCALE=N)
+	$(BIN)/smarketing identity-score --profile $(PROFILE) --scale $(SCALE)
 
 test-e2e: install  ## the real scheduler, dag-processor and api-server run the Asset chain (a few minutes)
 	$(BIN)/pytest -m e2e tests/e2e

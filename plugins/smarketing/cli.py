@@ -8,7 +8,8 @@
     smarketing config check               validate every file in config/ (unknown keys, types, values)
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
-    smarketing identity-score [--scale N] precision and recall of identity resolution against that truth
+    smarketing identity-score [--profile default|hard] [--scale N]   identity resolution against that truth
+    smarketing identity review [--same|--different RECORD RECORD]   pairs identity left to a person
     smarketing files status [DROP]        what the next run does with each file of the drops, and why
     smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
@@ -233,11 +234,46 @@ def _identity_score(args: argparse.Namespace) -> int:
     embedded.start(PATHS.warehouse_data)
     database = "smarketing_identity_score"
     eng = warehouse.engine(embedded.fresh_database(PATHS.warehouse_data, database))
-    result = score(eng, scale=args.scale, seed=args.seed)
-    print(f"scale: {args.scale} (seed {args.seed})")
+    result = score(eng, scale=args.scale, seed=args.seed, profile=args.profile)
+    print(f"profile: {args.profile}, scale: {args.scale} (seed {args.seed})")
     print("\n".join(result.lines()))
     eng.dispose()
     embedded.drop_database(PATHS.warehouse_data, database)
+    return 0
+
+
+def _identity(args: argparse.Namespace) -> int:
+    import getpass
+
+    from smarketing import config, identity, warehouse
+
+    eng = warehouse.engine(config.warehouse_url())
+    decision = "same" if args.same else "different" if args.different else None
+    if decision:
+        left, right = args.same or args.different
+        try:
+            with eng.begin() as conn:
+                identity.decide(conn, left, right, decision, args.by or getpass.getuser(), args.note)
+        except ValueError as exc:
+            print(f"smarketing: {exc}", file=sys.stderr)
+            return 2
+        print(f"{left} and {right}: {decision} person{'' if decision == 'same' else 's'}; the next merge"
+              " (`smarketing run`, or the DAGs) applies it, and every later one keeps it (meta.identity_decision)")
+        return 0
+    with eng.connect() as conn:
+        pairs = identity.review_queue(conn, args.limit)
+        waiting = conn.exec_driver_sql("select count(*) from core.identity_review").scalar_one()
+    if not pairs:
+        print("no pairs wait for a decision (core.identity_review is empty)")
+        return 0
+    for n, pair in enumerate(pairs, 1):
+        print(f"{n}. weight {pair.score:g}: {pair.reason}")
+        for s in (pair.left, pair.right):
+            print(f"   {s.record:<36} {' | '.join(p for p in (s.name, s.company, s.email, s.title, s.city) if p)}")
+        print(f"   evidence: {', '.join(f'{k} {v}' for k, v in pair.evidence.items())}")
+        print(f"   decide: smarketing identity review --same {pair.left.record} {pair.right.record}  (or --different)")
+    if waiting > len(pairs):
+        print(f"... {waiting - len(pairs)} more (--limit)")
     return 0
 
 
@@ -447,9 +483,28 @@ def main(argv: list[str] | None = None) -> int:
     gen.set_defaults(func=_generate)
 
     score = sub.add_parser("identity-score", help="precision and recall of identity resolution on generated data")
-    score.add_argument("--scale", type=float, default=1.0, help="times the demo population of 120 people")
+    score.add_argument("--profile", choices=("default", "hard"), default="default",
+                       help="default: the demo world; hard: namesakes, nicknames, personal addresses, one side only")
+    score.add_argument("--scale", type=float, default=1.0,
+                       help="times the profile's population (default: 120 people, hard: 1,000)")
     score.add_argument("--seed", type=int, default=7)
     score.set_defaults(func=_identity_score)
+
+    ident = sub.add_parser("identity", help="identity resolution: the pairs it left to a person",
+                           description="List the pairs of records identity resolution could not decide"
+                                       " (core.identity_review), or record a decision about two records.")
+    ident_sub = ident.add_subparsers(dest="action", required=True)
+    review = ident_sub.add_parser("review", help="list the undecided pairs, or decide one (--same/--different)",
+                                  description="Without options, list the pairs waiting for a decision, strongest"
+                                              " evidence first. With --same or --different, record a decision;"
+                                              " it wins in every later merge, full refreshes included.")
+    choice = review.add_mutually_exclusive_group()
+    choice.add_argument("--same", nargs=2, metavar=("RECORD", "RECORD"), help="the two records are one person")
+    choice.add_argument("--different", nargs=2, metavar=("RECORD", "RECORD"), help="the two are two people")
+    review.add_argument("--note", help="why, for the record")
+    review.add_argument("--by", help="who decided (default: the login name)")
+    review.add_argument("--limit", type=int, default=20, help="pairs to list (default 20)")
+    ident.set_defaults(func=_identity)
 
     files = sub.add_parser("files", help="the file drops of config/file_drops.yaml",
                            description="See what the next run does with each file, or load a drop's files again.")

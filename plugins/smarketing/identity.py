@@ -1,38 +1,48 @@
 """Identity resolution: the source records of one human become one ``core.person`` with a stable id.
 
-1. Every live person record (HubSpot contact, Salesforce lead or contact, file-drop lead) has
-   normalised keys and a fingerprint of them in ``core.identity_record``, recomputed for the
-   records a merge promotes (``sql/identity/records.sql``).
+1. Every live person record (HubSpot contact, Salesforce lead or contact, file-drop lead or
+   contact) has normalised keys (name in any alphabet and its nickname forms, mailbox, company,
+   phone, title, city, LinkedIn) and a fingerprint of them in ``core.identity_record``,
+   recomputed for the records a merge promotes (``sql/identity/records.sql``).
 2. Records that are new or whose fingerprint changed get match edges against all records
-   (``sql/identity/edges.sql``): the same normalised email (a shared mailbox such as info@
-   also needs the same name), a converted lead's contact, a HubSpot merge, and a fuzzy rule that
-   compares full names only within blocks of the same company or work domain.
-3. The records reachable from the changed ones form connected components; each becomes one
-   person. A person keeps its id while it keeps most of its records; when two persons turn out to
-   be one, the older id survives, the other points to it (``merged_into_person_id``) and
+   (``sql/identity/edges.sql``): deterministic rules (the same mailbox, a converted lead's
+   contact, a HubSpot merge, the ids of the HubSpot-Salesforce sync, a person's decision) and a
+   fuzzy rule that weighs the evidence of candidate pairs found in blocks.
+3. The records reachable from the changed ones are clustered (``_cluster``): deterministic edges
+   join outright, fuzzy ones are weighed between whole persons under constraints (two work
+   mailboxes of one domain, one record per source per human, decisions that two records differ);
+   a true tie waits in ``core.identity_review`` for ``smarketing identity review``. Each cluster
+   is one person. A person keeps its id while it keeps most of its records; when two persons turn
+   out to be one, the older id survives, the other points to it (``merged_into_person_id``) and
    ``core.person_merge`` keeps the history. Every link records its rule, score and the record it
    matched.
 
 Matching and blocking run in the warehouse; only the components of the affected records are
 assembled here, so an incremental run touches what changed.
 """
-
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from smarketing import nicknames
 from smarketing.warehouse import analyze_if_grown, copy_rows, sql_path
 
-RULE_RANK = {"crm_conversion": 0, "source_merge": 1, "email_exact": 2, "email_generic_same_name": 3,
-             "fuzzy_name_company": 4}
+log = logging.getLogger(__name__)
+
+# The strongest evidence first: a person's decision, what the sources assert, the same mailbox, then weights.
+RULE_RANK = {"review_same": 0, "crm_conversion": 1, "crm_sync": 2, "source_merge": 3, "email_exact": 4,
+             "email_generic_same_name": 5, "fuzzy": 6}
+# A changed record without company or work domain meets the same name anywhere, in blocks up to this size.
+MAX_NAME_BLOCK = 200
 
 
 @dataclass
@@ -44,6 +54,7 @@ class IdentityStats:
     merged_persons: int = 0
     relinked_records: int = 0
     deleted_persons: int = 0
+    review_pairs: int = 0
 
 
 def identity_settings(path: Path | None = None) -> dict[str, Any]:
@@ -53,16 +64,17 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
     return settings.load("identity", path=path)
 
 
-# Bumped when the rules behind the settings change (2: names compared in any alphabet, V033), so
-# the next merge matches every record again under them.
-RULES_VERSION = 2
+# Bumped when the rules behind the settings change (2: names compared in any alphabet, V033;
+# 3: evidence weights, nicknames and review decisions, V034), so the next merge matches every
+# record again under them.
+RULES_VERSION = 3
 
 
 def settings_digest(settings: dict[str, Any]) -> str:
     """A digest of the identity settings and rules: a merge under other settings than the last
     one recomputes core whole (transform.merge_core), and every record is matched again."""
-    return hashlib.sha256(json.dumps({**settings, "rules_version": RULES_VERSION}, sort_keys=True,
-                                     default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps({**settings, "rules_version": RULES_VERSION, "nicknames": nicknames.digest()},
+                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +85,8 @@ def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
         "free_mail_domains": list(settings["free_mail_domains"]),
         "fuzzy_enabled": fuzzy["enabled"],
         "min_name_similarity": fuzzy["min_name_similarity"],
+        "min_score": fuzzy["min_score"],
+        "max_name_block": MAX_NAME_BLOCK,
     }
 
 
@@ -100,49 +114,166 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _cluster(keys: set[str], edges: Sequence[Any], mailboxes: dict[str, tuple[str, str]]) -> _UnionFind:
-    """Connected components, with one constraint: two different work mailboxes of one domain are
-    two people, so a fuzzy edge that would join them is dropped, and so is every fuzzy edge of a
-    record whose best matches lie in two such conflicting groups (ambiguous, so not merged)."""
+@dataclass(frozen=True)
+class Facts:
+    """What clustering weighs of a record besides its edges: its personal work mailbox (domain,
+    address), phone key and LinkedIn key."""
+
+    mailbox: tuple[str, str] | None = None
+    phone: str | None = None
+    linkedin: str | None = None
+
+
+# What a fuzzy join of two persons that both hold a record of one source must weigh beyond min_score.
+SAME_SOURCE_MARGIN = 3
+# The weights of edges.sql that clustering re-weighs for whole persons: (same, different).
+PERSON_WEIGHTS = {"phone": (8, -3), "linkedin": (10, -10)}
+
+
+def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str, Facts] | None = None,
+             apart: Sequence[tuple[str, str]] = (), min_score: float = 0.0,
+             ) -> tuple[_UnionFind, dict[str, list[tuple[str, str]]]]:
+    """Persons from match edges, and the records left to a person (record -> the records it tied with).
+
+    Deterministic edges join records outright (strongest rule first), except two records a person
+    decided are different (``apart``), which never share a person. Fuzzy edges are then weighed
+    between whole persons: the best edge between them, with its phone and LinkedIn evidence
+    replaced by that of all their records (a record matching another person's record by name,
+    whose phone differs from one already in that person, loses the phone's weight). Persons are
+    joined in order of weight, down to ``min_score``, when:
+
+    - the join is the best (highest weight) of at least one of the two; when both already hold a
+      record of one source (one record per source per human is the rule), it is the best of both
+      and weighs ``SAME_SOURCE_MARGIN`` more than ``min_score``: name and company alone never make
+      one human of two HubSpot contacts (such pairs go to review as ``same_source``);
+    - no two different personal work mailboxes of one domain end up in one person;
+    - the person is not tied: its best matches are two persons that cannot be one. When only one
+      of those has no record of its sources yet, it goes there; otherwise the tie is returned for
+      core.identity_review (``tie``: each record of the tied person -> the records it best matched).
+    """
+    facts = facts or {}
     uf = _UnionFind()
+    members: dict[str, set[str]] = {key: {key} for key in keys}
     for key in keys:
         uf.find(key)
-    fuzzy = []
-    for left, right, rule, score in edges:
-        if rule == "fuzzy_name_company":
-            fuzzy.append((float(score), left, right))
-        else:
-            uf.union(left, right)
-    boxes: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # root -> domain -> mailboxes
-    for key, (domain, email) in mailboxes.items():
-        boxes[uf.find(key)][domain].add(email)
+    kept_apart: dict[str, set[str]] = defaultdict(set)
+    for left, right in apart:
+        kept_apart[left].add(right)
+        kept_apart[right].add(left)
 
-    def conflict(a: str, b: str) -> bool:
-        left, right = boxes.get(a, {}), boxes.get(b, {})
-        return any(left[d] != right[d] for d in left.keys() & right.keys())
+    def allowed(a: str, b: str) -> bool:
+        small, large = sorted((members[a], members[b]), key=len)
+        return not any(kept_apart[x] & large for x in small if x in kept_apart)
 
-    targets: dict[str, dict[str, float]] = defaultdict(dict)  # record -> component -> best score
-    for score, left, right in fuzzy:
-        for a, b in ((left, right), (right, left)):
-            root = uf.find(b)
-            targets[a][root] = max(score, targets[a].get(root, 0.0))
-    ambiguous = set()
-    for record, scores in targets.items():
-        top = max(scores.values())
-        best_roots = [root for root, sc in scores.items() if sc == top and root != uf.find(record)]
-        if any(conflict(x, y) for i, x in enumerate(best_roots) for y in best_roots[i + 1:]):
-            ambiguous.add(record)
-    for _, left, right in sorted(fuzzy, key=lambda e: (-e[0], e[1], e[2])):
-        if left in ambiguous or right in ambiguous:
+    def join(a: str, b: str) -> str:
+        uf.union(a, b)
+        root = uf.find(a)
+        members[root] |= members.pop(b if root == a else a)
+        return root
+
+    fuzzy: list[tuple[str, str, float, dict[str, Any]]] = []
+    for edge in sorted(edges, key=lambda e: (RULE_RANK.get(e[2], 9), e[0], e[1])):
+        left, right, rule, score = edge[:4]
+        if rule == "fuzzy":
+            fuzzy.append((left, right, float(score), (edge[4] if len(edge) > 4 else None) or {}))
             continue
         a, b = uf.find(left), uf.find(right)
-        if a == b or conflict(a, b):
+        if a != b and allowed(a, b):
+            join(a, b)
+
+    def summary(root: str) -> tuple[dict[str, set[str]], set[str], set[str], set[str]]:
+        boxes: dict[str, set[str]] = defaultdict(set)
+        phones: set[str] = set()
+        linkedins: set[str] = set()
+        sources: set[str] = set()
+        for key in members[root]:
+            f = facts.get(key, Facts())
+            if f.mailbox:
+                boxes[f.mailbox[0]].add(f.mailbox[1])
+            if f.phone:
+                phones.add(f.phone)
+            if f.linkedin:
+                linkedins.add(f.linkedin)
+            sources.add(key.split(":", 1)[0])
+        return boxes, phones, linkedins, sources
+
+    def conflict(a: str, b: str) -> bool:
+        (left, *_), (right, *_) = summary(a), summary(b)
+        return any(left[d] != right[d] for d in left.keys() & right.keys()) or not allowed(a, b)
+
+    def weigh(a: str, b: str, score: float, evidence: dict[str, Any]) -> float:
+        (_, phones_a, links_a, _), (_, phones_b, links_b, _) = summary(a), summary(b)
+        for name, ours, theirs in (("phone", phones_a, phones_b), ("linkedin", links_a, links_b)):
+            same, different = PERSON_WEIGHTS[name]
+            pair = {"same": same, "different": different}.get(evidence.get(name, ""), 0)
+            person = same if ours & theirs else (different if ours and theirs else 0)
+            score += person - pair
+        return score
+
+    root_of = {key: uf.find(key) for key in keys}
+    size_of = {root: len(group) for root, group in members.items()}
+    # Each person's best matches, among the persons as the deterministic edges left them.
+    # root -> root -> (weight, our record, their record, the edge's own score, its evidence)
+    scores: dict[str, dict[str, tuple[float, str, str, float, dict[str, Any]]]] = defaultdict(dict)
+    for left, right, score, evidence in fuzzy:
+        a, b = uf.find(left), uf.find(right)
+        if a == b:
             continue
-        uf.union(a, b)
-        root, other = uf.find(a), (b if uf.find(a) == a else a)
-        for domain, emails in boxes.pop(other, {}).items():
-            boxes[root][domain] |= emails
-    return uf
+        weight = weigh(a, b, score, evidence)
+        for x, y, ours, theirs in ((a, b, left, right), (b, a, right, left)):
+            if y not in scores[x] or weight > scores[x][y][0]:
+                scores[x][y] = (weight, ours, theirs, score, evidence)
+    def needed(a: str, b: str) -> float:
+        return min_score + (SAME_SOURCE_MARGIN if summary(a)[3] & summary(b)[3] else 0)
+
+    best: dict[str, set[str]] = {}
+    tied: set[str] = set()
+    review: dict[str, set[tuple[str, str]]] = defaultdict(set)  # record -> (record, reason)
+    for root, targets in scores.items():
+        viable = {}
+        for other, hit in targets.items():
+            if hit[0] < min_score or conflict(root, other):
+                continue
+            if hit[0] >= needed(root, other):
+                viable[other] = hit
+            elif root < other:
+                review[hit[1]].add((hit[2], "same_source"))
+        if not viable:
+            continue
+        top = max(hit[0] for hit in viable.values())
+        chosen = sorted(other for other, hit in viable.items() if hit[0] == top)
+        if any(conflict(x, y) for i, x in enumerate(chosen) for y in chosen[i + 1:]):
+            own_sources = summary(root)[3]
+            free = [other for other in chosen if not own_sources & summary(other)[3]]
+            if len(free) == 1 or (free and not any(conflict(x, y) for i, x in enumerate(free) for y in free[i + 1:])):
+                chosen = free
+            else:
+                tied.add(root)
+                for other in chosen:
+                    review[viable[other][1]].add((viable[other][2], "tie"))
+                continue
+        best[root] = set(chosen)
+
+    pairs = sorted(((hit[0], root, other) for root, targets in scores.items() for other, hit in targets.items()
+                    if root < other), key=lambda p: (-p[0], p[1], p[2]))
+    for _, root, other in pairs:
+        if root in tied or other in tied:
+            continue
+        best_of_one, best_of_other = other in best.get(root, ()), root in best.get(other, ())
+        a, b = uf.find(root), uf.find(other)
+        if a == b or not (best_of_one or best_of_other) or conflict(a, b):
+            continue
+        if summary(a)[3] & summary(b)[3] and not (best_of_one and best_of_other):
+            continue
+        # the persons may have grown since: weigh the edge again against all their records
+        if weigh(a, b, *scores[root][other][3:]) < needed(a, b):
+            continue
+        join(a, b)
+    # a second record of one source is a question only while neither found its person elsewhere
+    kept = {record: sorted((other, reason) for other, reason in found if reason == "tie"
+                           or all(len(members[uf.find(x)]) == size_of[root_of[x]] for x in (record, other)))
+            for record, found in review.items()}
+    return uf, {record: found for record, found in kept.items() if found}
 
 
 # The arms of staging.int_person_records: a changed record of these is re-matched.
@@ -185,6 +316,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     conn.exec_driver_sql(
         "create temporary table identity_affected (record_key text, source text, entity text, record_id text,"
         " old_person_id bigint, new_person_id bigint) on commit drop")
+    sync_nicknames(conn)
     refresh_records(conn, params, full)
     stats.records = conn.exec_driver_sql("select count(*) from identity_records").scalar_one()
 
@@ -201,6 +333,13 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " where i.is_active and not exists (select 1 from identity_records r"
         "  where (r.source, r.entity, r.record_id) = (i.source, i.entity, i.source_record_id))"
     ).scalars().all()
+    # the records of decisions made since the last merge are matched again, so the decision counts now
+    conn.exec_driver_sql(
+        "insert into identity_changed select k from meta.identity_decision d"
+        " cross join lateral unnest(array[d.left_record, d.right_record]) as k"
+        " where d.applied_at is null and k in (select record_key from identity_records)"
+        " except select record_key from identity_changed")
+    conn.exec_driver_sql("update meta.identity_decision set applied_at = now() where applied_at is null")
     conn.exec_driver_sql("create index on identity_changed (record_key)")
     changed = set(conn.exec_driver_sql("select record_key from identity_changed").scalars().all())
     stats.changed = len(changed) + len(gone)
@@ -235,20 +374,27 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     stats.affected = len(live)
 
     edges = conn.execute(text(
-        "select left_record, right_record, match_rule, match_score from core.identity_edge"
+        "select left_record, right_record, match_rule, match_score, evidence from core.identity_edge"
         " where left_record = any(:records) and right_record = any(:records)"), {"records": list(live)}).all()
     current: dict[str, int] = dict(conn.execute(text(
         "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id"
         " from core.person_identity i where i.is_active and i.source || ':' || i.entity || ':' || i.source_record_id"
         " = any(:records)"), {"records": list(live)}).all())
 
-    mailboxes = {key: (domain, email) for key, domain, email in conn.execute(text(
-        "select record_key, work_domain, email_key from identity_records"
-        " where record_key = any(:records) and work_domain is not null and not is_generic_mailbox"),
-        {"records": list(live)}).all()}
-    uf = _cluster(live, edges, mailboxes)
+    facts = {key: Facts((domain, email) if domain and not generic else None, phone, linkedin)
+             for key, domain, email, generic, phone, linkedin in conn.execute(text(
+                 "select record_key, work_domain, email_key, is_generic_mailbox, phone_key, linkedin_key"
+                 " from identity_records where record_key = any(:records)"), {"records": list(live)}).all()}
+    apart = conn.execute(text(
+        "select left_record, right_record from meta.identity_decision where decision = 'different'"
+        " and (left_record = any(:records) or right_record = any(:records))"), {"records": list(live)}).all()
+    uf, ties = _cluster(live, edges, facts, apart, params["min_score"])
+    stats.review_pairs = _write_review(conn, live, ties)
+    if stats.review_pairs:
+        log.warning("identity: %d pair(s) of records wait for a person's decision (core.identity_review);"
+                    " list them with `smarketing identity review`", stats.review_pairs)
     best: dict[str, tuple[int, float, str, str]] = {}  # record -> (rule rank, -score, rule, other)
-    for left, right, rule, score in edges:
+    for left, right, rule, score, _ in edges:
         if uf.find(left) != uf.find(right):
             continue  # an edge the constraints rejected is no evidence
         for a, b in ((left, right), (right, left)):
@@ -317,6 +463,49 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     return stats
 
 
+def sync_nicknames(conn: Connection) -> None:
+    """Write the nickname lists into ``meta.nickname`` when they differ from the last merge's."""
+    digest = nicknames.digest()
+    if conn.exec_driver_sql("select digest from meta.settings_applied where name = 'nicknames'").scalar() == digest:
+        return
+    conn.exec_driver_sql("delete from meta.nickname")
+    copy_rows(conn, "meta.nickname", ("name", "canonical"), nicknames.pairs())
+    conn.execute(text("insert into meta.settings_applied (name, digest) values ('nicknames', :digest)"
+                      " on conflict (name) do update set digest = excluded.digest, applied_at = now()"),
+                 {"digest": digest})
+
+
+REVIEW_REASONS = {
+    "tie": "a tie: the best matches are two different people",
+    "same_source": "both already hold a record of this source: the evidence is not enough for a second one",
+}
+
+
+def _write_review(conn: Connection, live: set[str], review: dict[str, list[tuple[str, str]]]) -> int:
+    """Bring ``core.identity_review`` in line for the re-resolved records: one row per pair of
+    records clustering left to a person, with the edge's weight and evidence; never a pair already
+    decided."""
+    conn.execute(text("delete from core.identity_review where left_record = any(:records)"
+                      " or right_record = any(:records)"), {"records": list(live)})
+    pairs = sorted({(min(record, other), max(record, other), REVIEW_REASONS[reason])
+                    for record, found in review.items() for other, reason in found})
+    if not pairs:
+        return 0
+    return conn.execute(text(
+        "insert into core.identity_review (left_record, right_record, match_score, evidence, reason)"
+        " select distinct on (e.left_record, e.right_record) e.left_record, e.right_record, e.match_score,"
+        "  e.evidence, p.reason"
+        " from unnest(cast(:lefts as text[]), cast(:rights as text[]), cast(:reasons as text[]))"
+        "  as p (left_record, right_record, reason)"
+        " join core.identity_edge e on (e.left_record, e.right_record) = (p.left_record, p.right_record)"
+        "  and e.match_rule = 'fuzzy'"
+        " where not exists (select 1 from meta.identity_decision d"
+        "  where (d.left_record, d.right_record) = (p.left_record, p.right_record))"
+        " order by e.left_record, e.right_record, p.reason"),  # a tie first
+        {"lefts": [a for a, _, _ in pairs], "rights": [b for _, b, _ in pairs],
+         "reasons": [r for _, _, r in pairs]}).rowcount
+
+
 def _evidence(best: dict[str, tuple[int, float, str, str]], key: str) -> tuple[str, float, str | None]:
     if key not in best:
         return "unique", 1.0, None
@@ -353,3 +542,79 @@ def _write(conn: Connection, assignments: list[tuple], merges: list[tuple]) -> N
         conn.execute(text("update core.person set merged_into_person_id = :survivor, updated_at = now()"
                           " where person_id = :merged or merged_into_person_id = :merged"),
                      {"survivor": survivor, "merged": merged})
+
+
+# -- the review queue: `smarketing identity review` -------------------------------------------------
+
+DECISIONS = ("same", "different")
+
+
+@dataclass
+class ReviewSide:
+    record: str
+    name: str
+    company: str
+    email: str  # masked: the first letter of the mailbox and its domain
+    title: str
+    city: str
+
+
+@dataclass
+class ReviewPair:
+    left: ReviewSide
+    right: ReviewSide
+    score: float
+    evidence: dict[str, Any]
+    reason: str
+
+
+def _masked(email: str | None) -> str:
+    if not email or "@" not in email:
+        return ""
+    local, domain = email.rsplit("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def review_queue(conn: Connection, limit: int | None = None) -> list[ReviewPair]:
+    """The pairs waiting for a decision, the strongest evidence first, with what a person needs to
+    decide (names, companies, masked addresses, titles, cities as the sources wrote them)."""
+    rows = conn.execute(text(
+        "select q.left_record, q.right_record, q.match_score, q.evidence, q.reason,"
+        " l.first_name, l.last_name, l.company_name, l.email, l.job_title, l.city,"
+        " r.first_name, r.last_name, r.company_name, r.email, r.job_title, r.city"
+        " from core.identity_review q"
+        " left join staging.int_person_records l on l.record_key = q.left_record"
+        " left join staging.int_person_records r on r.record_key = q.right_record"
+        " order by q.match_score desc, q.left_record, q.right_record limit :limit"),
+        {"limit": limit}).all()
+
+    def side(record: str, first: Any, last: Any, company: Any, email: Any, title: Any, city: Any) -> ReviewSide:
+        return ReviewSide(record, " ".join(p for p in (first, last) if p), company or "", _masked(email),
+                          title or "", city or "")
+
+    return [ReviewPair(side(row[0], *row[5:11]), side(row[1], *row[11:17]), float(row[2]), row[3] or {}, row[4])
+            for row in rows]
+
+
+def decide(conn: Connection, first: str, second: str, decision: str, decided_by: str, note: str | None = None) -> None:
+    """Record a person's decision about two records; the next merge applies it and every later
+    one keeps it (``meta.identity_decision``), full refreshes included."""
+    if decision not in DECISIONS:
+        raise ValueError(f"a decision is one of {', '.join(DECISIONS)}, not {decision!r}")
+    if first == second:
+        raise ValueError("a decision needs two different records")
+    known = set(conn.execute(text("select record_key from core.identity_record where record_key = any(:keys)"),
+                             {"keys": [first, second]}).scalars().all())
+    unknown = [key for key in (first, second) if key not in known]
+    if unknown:
+        raise ValueError(f"no person record {', '.join(unknown)} (write records as source:entity:id, as"
+                         " `smarketing identity review` lists them)")
+    left, right = sorted((first, second))
+    conn.execute(text(
+        "insert into meta.identity_decision (left_record, right_record, decision, decided_by, note)"
+        " values (:left, :right, :decision, :by, :note) on conflict (left_record, right_record) do update"
+        " set decision = excluded.decision, decided_by = excluded.decided_by, note = excluded.note,"
+        " decided_at = now(), applied_at = null"),
+        {"left": left, "right": right, "decision": decision, "by": decided_by, "note": note})
+    conn.execute(text("delete from core.identity_review where (left_record, right_record) = (:left, :right)"),
+                 {"left": left, "right": right})

@@ -217,6 +217,7 @@ SURVIVING = Literal["first_name", "last_name", "company_name", "owner_id", "emai
 class FuzzySettings(Strict):
     enabled: StrictBool = True
     min_name_similarity: Annotated[float, Field(gt=0, le=1)] = 0.55
+    min_score: Annotated[int, Field(ge=1, le=40)] = 9
 
 
 class IdentitySettings(Strict):

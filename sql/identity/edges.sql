@@ -1,10 +1,35 @@
 -- Match edges for the records that changed since the last run (temp table identity_changed),
--- against every record. Deterministic rules score 1; the fuzzy rule compares full names within a
--- block (same company or same work domain, and same sound of first or last name) and never joins
--- two different work mailboxes of one domain.
-insert into core.identity_edge (left_record, right_record, match_rule, match_score)
+-- against every record.
+--
+-- Deterministic rules score 1: the same mailbox (a shared one such as info@ also needs the same
+-- name), a converted lead and its contact, a HubSpot merge, the Salesforce ids HubSpot's
+-- Salesforce integration wrote on a contact, and a person's decision (meta.identity_decision).
+--
+-- The fuzzy rule weighs the evidence of a candidate pair and keeps it when the weight reaches
+-- :min_score (config/identity.yaml). Weights, in bits (log2 of how much likelier the evidence is
+-- for one human than for two):
+--   name     exact 8, a nickname (Bob/Robert, Sepp/Josef) 7, first and last swapped 7, a typo
+--            (first and last name each at most one typo apart, and the full names' trigram
+--            similarity >= :min_name_similarity) 6, an initial for the first name 5, the same last
+--            name with another first name -4, otherwise -6; an exact name at most 3 records carry
+--            +2, one more than 20 records carry -2 (how common a name is says how much it proves)
+--   company  the same (name or work domain) 3, both known and different -3
+--   phone    the same number 8, both known and different -3
+--   LinkedIn the same profile 10, both known and different -10
+--   title    the same 1, different -1;  city the same 1, different -1
+-- Two different personal work mailboxes at one domain are two people: never a fuzzy pair. A shared
+-- mailbox (info@) says nothing about who wrote from it: its records are weighed without it.
+--
+-- Candidates come from blocks whose size does not grow with a company's headcount: the same
+-- company (or work domain) with the same sound of the last name and the same first name or
+-- nickname; the same with first and last name swapped; the same company, last-name sound and
+-- first initial, or first name and last-name initial (typos); the same phone number; the same
+-- LinkedIn profile; and for a record without company or work domain, the same name anywhere
+-- (a block of more than :max_name_block records is not compared: a name that common proves
+-- nothing without a company).
+insert into core.identity_edge (left_record, right_record, match_rule, match_score, evidence)
 with records as not materialized (  -- a temp table already: read it, don't copy it
-    select * from identity_records
+    select *, coalesce(company_key, work_domain) as org from identity_records
 ),
 
 changed as (
@@ -12,12 +37,12 @@ changed as (
 ),
 
 email_exact as (
-    select c.record_key as a, r.record_key as b, 'email_exact' as rule, 1.0 as score
+    select c.record_key as a, r.record_key as b, 'email_exact' as rule, 1.0 as score, null::jsonb as evidence
     from changed as c
     inner join records as r on c.email_key = r.email_key and c.record_key <> r.record_key
     where c.email_key is not null and not c.is_generic_mailbox
     union all
-    select c.record_key, r.record_key, 'email_generic_same_name', 0.95
+    select c.record_key, r.record_key, 'email_generic_same_name', 0.95, null
     from changed as c
     inner join records as r
         on c.email_key = r.email_key and c.full_name = r.full_name and c.record_key <> r.record_key
@@ -25,45 +50,153 @@ email_exact as (
 ),
 
 source_links as (
-    select r.record_key as a, r.linked_record as b, 'crm_conversion' as rule, 1.0 as score
+    select r.record_key as a, r.linked_record as b, 'crm_conversion' as rule, 1.0 as score, null::jsonb as evidence
     from records as r
     where r.linked_record is not null
         and (r.record_key in (select record_key from changed) or r.linked_record in (select record_key from changed))
         and r.linked_record in (select record_key from records)
     union all
-    select r.record_key, m.merged, 'source_merge', 1.0
+    select r.record_key, m.merged, 'source_merge', 1.0, null
     from records as r
     cross join lateral unnest(r.merged_records) as m (merged)
     where (r.record_key in (select record_key from changed) or m.merged in (select record_key from changed))
         and m.merged in (select record_key from records)
+    union all
+    select r.record_key, s.synced, 'crm_sync', 1.0, null
+    from records as r
+    cross join lateral unnest(r.synced_records) as s (synced)
+    where (r.record_key in (select record_key from changed) or s.synced in (select record_key from changed))
+        and s.synced in (select record_key from records)
+    union all
+    select d.left_record, d.right_record, 'review_same', 1.0,
+        jsonb_build_object('decided_by', d.decided_by, 'decided_at', d.decided_at)
+    from meta.identity_decision as d
+    where d.decision = 'same'
+        and (d.left_record in (select record_key from changed) or d.right_record in (select record_key from changed))
+        and d.left_record in (select record_key from records) and d.right_record in (select record_key from records)
 ),
 
 blocks as (
-    select record_key, coalesce(company_key, work_domain) || '|' || dmetaphone(coalesce(last_name_key, '')) as block
-    from records where coalesce(company_key, work_domain) is not null
+    select r.record_key, 'n|' || r.org || '|' || dmetaphone(r.last_name_key) || '|' || f.form as block
+    from records as r cross join lateral unnest(r.first_name_forms) as f (form)
+    where r.org is not null and r.last_name_key is not null
     union
-    select record_key, coalesce(company_key, work_domain) || '|' || dmetaphone(coalesce(first_name_key, ''))
-    from records where coalesce(company_key, work_domain) is not null
+    select record_key, 'n|' || org || '|' || dmetaphone(first_name_key) || '|' || last_name_key
+    from records where org is not null and first_name_key is not null and last_name_key is not null
     union
-    select record_key, work_domain || '|' || dmetaphone(coalesce(last_name_key, ''))
-    from records where work_domain is not null and company_key is not null
+    select record_key, 'f|' || org || '|' || dmetaphone(last_name_key) || '|' || left(first_name_key, 1)
+    from records where org is not null and first_name_key is not null and last_name_key is not null
+    union
+    select record_key, 'l|' || org || '|' || first_name_key || '|' || left(last_name_key, 1)
+    from records where org is not null and first_name_key is not null and last_name_key is not null
+    union
+    select record_key, 'p|' || phone_key from records where phone_key is not null
+    union
+    select record_key, 'i|' || linkedin_key from records where linkedin_key is not null
+    union
+    select r.record_key, 'g|' || dmetaphone(r.last_name_key) || '|' || f.form
+    from records as r cross join lateral unnest(r.first_name_forms) as f (form)
+    where r.last_name_key is not null
 ),
 
-fuzzy as (
-    select distinct on (c.record_key, r.record_key)
-        c.record_key as a, r.record_key as b, 'fuzzy_name_company' as rule,
-        round(similarity(c.full_name, r.full_name)::numeric, 3) as score
+-- the name-anywhere blocks a changed record without company meets, and their sizes
+name_blocks as (
+    select b.block, count(*) as records
+    from blocks as b
+    where b.block in (
+        select cb.block from changed as c inner join blocks as cb on c.record_key = cb.record_key
+        where c.org is null and cb.block like 'g|%'
+    )
+    group by b.block
+),
+
+candidates as (
+    select distinct c.record_key as a, rb.record_key as b
     from changed as c
     inner join blocks as cb on c.record_key = cb.record_key
     inner join blocks as rb on cb.block = rb.block and cb.record_key <> rb.record_key
-    inner join records as r on rb.record_key = r.record_key
     where cast(:fuzzy_enabled as boolean)
-        and c.full_name is not null and r.full_name is not null
-        and similarity(c.full_name, r.full_name) >= cast(:min_name_similarity as real)
-        -- two different work mailboxes at one domain are two people
-        and not (c.work_domain is not null and c.work_domain = r.work_domain and c.email_key <> r.email_key)
-        -- a shared mailbox says nothing about who wrote from it
-        and not c.is_generic_mailbox and not r.is_generic_mailbox
+        and (
+            cb.block not like 'g|%'
+            or (c.org is null and cb.block in (
+                select block from name_blocks where records <= cast(:max_name_block as integer)
+            ))
+        )
+),
+
+-- how many records carry each full name of a changed record
+name_counts as (
+    select full_name, count(*) as records
+    from records
+    where full_name in (select full_name from changed)
+    group by full_name
+),
+
+compared as (
+    select
+        p.a,
+        p.b,
+        case
+            when c.first_name_key = r.first_name_key and c.last_name_key = r.last_name_key then 'exact'
+            when c.last_name_key = r.last_name_key
+                and (c.first_name_key = any(r.first_name_forms) or r.first_name_key = any(c.first_name_forms))
+                then 'nickname'
+            when c.first_name_key = r.last_name_key and c.last_name_key = r.first_name_key then 'swapped'
+            when core.identity_typo_apart(c.first_name_key, r.first_name_key)
+                and core.identity_typo_apart(c.last_name_key, r.last_name_key)
+                and similarity(c.full_name, r.full_name) >= cast(:min_name_similarity as real) then 'typo'
+            when c.last_name_key = r.last_name_key
+                and (length(c.first_name_key) = 1 or length(r.first_name_key) = 1)
+                and left(c.first_name_key, 1) = left(r.first_name_key, 1) then 'initial'
+            when c.last_name_key = r.last_name_key then 'other_first_name'
+            else 'different'
+        end as name,
+        case
+            when c.company_key = r.company_key or c.work_domain = r.work_domain then 'same'
+            when c.org is not null and r.org is not null then 'different'
+        end as company,
+        case when c.phone_key = r.phone_key then 'same' when c.phone_key <> r.phone_key then 'different' end as phone,
+        case
+            when c.linkedin_key = r.linkedin_key then 'same' when c.linkedin_key <> r.linkedin_key then 'different'
+        end as linkedin,
+        case when c.full_name = r.full_name then nc.records end as name_records,
+        case when c.title_key = r.title_key then 'same' when c.title_key <> r.title_key then 'different' end as title,
+        case when c.city_key = r.city_key then 'same' when c.city_key <> r.city_key then 'different' end as city
+    from candidates as p
+    inner join records as c on p.a = c.record_key
+    inner join records as r on p.b = r.record_key
+    left join name_counts as nc on c.full_name = nc.full_name
+    where c.full_name is not null and r.full_name is not null
+        -- two different personal work mailboxes at one domain are two people
+        and not (c.work_domain is not null and c.work_domain = r.work_domain and c.email_key <> r.email_key
+            and not c.is_generic_mailbox and not r.is_generic_mailbox)
+),
+
+weighed as (
+    select
+        a,
+        b,
+        case name
+            when 'exact' then 8 when 'nickname' then 7 when 'swapped' then 7 when 'typo' then 6
+            when 'initial' then 5 when 'other_first_name' then -4 else -6
+        end
+        + case when name_records <= 3 then 2 when name_records > 20 then -2 else 0 end
+        + case company when 'same' then 3 when 'different' then -3 else 0 end
+        + case phone when 'same' then 8 when 'different' then -3 else 0 end
+        + case linkedin when 'same' then 10 when 'different' then -10 else 0 end
+        + case title when 'same' then 1 when 'different' then -1 else 0 end
+        + case city when 'same' then 1 when 'different' then -1 else 0 end as weight,
+        jsonb_strip_nulls(jsonb_build_object(
+            'name', name, 'name_records', name_records, 'company', company, 'phone', phone,
+            'linkedin', linkedin, 'title', title, 'city', city
+        )) as evidence
+    from compared
+),
+
+fuzzy as (
+    select a, b, 'fuzzy' as rule, weight as score, evidence
+    from weighed
+    where weight >= cast(:min_score as integer)
 ),
 
 unioned as (
@@ -73,10 +206,13 @@ unioned as (
 ),
 
 final as (
-    select least(a, b) as left_record, greatest(a, b) as right_record, rule as match_rule, max(score) as match_score
+    select distinct on (least(a, b), greatest(a, b), rule)
+        least(a, b) as left_record, greatest(a, b) as right_record, rule as match_rule, score as match_score,
+        evidence
     from unioned
-    group by 1, 2, 3
+    order by least(a, b), greatest(a, b), rule, score desc
 )
 
 select * from final
-on conflict (left_record, right_record, match_rule) do update set match_score = excluded.match_score
+on conflict (left_record, right_record, match_rule) do update
+set match_score = excluded.match_score, evidence = excluded.evidence

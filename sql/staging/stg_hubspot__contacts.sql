@@ -13,6 +13,16 @@ final as (
         nullif(btrim(payload -> 'properties' ->> 'firstname'), '') as first_name,
         nullif(btrim(payload -> 'properties' ->> 'lastname'), '') as last_name,
         nullif(btrim(payload -> 'properties' ->> 'company'), '') as company_name,
+        coalesce(
+            nullif(btrim(payload -> 'properties' ->> 'phone'), ''),
+            nullif(btrim(payload -> 'properties' ->> 'mobilephone'), '')
+        ) as phone,
+        nullif(btrim(payload -> 'properties' ->> 'jobtitle'), '') as job_title,
+        nullif(btrim(payload -> 'properties' ->> 'city'), '') as city,
+        nullif(btrim(payload -> 'properties' ->> 'hs_linkedin_url'), '') as linkedin_url,
+        -- the ids the HubSpot-Salesforce integration writes on a synced contact
+        nullif(btrim(payload -> 'properties' ->> 'salesforceleadid'), '') as salesforce_lead_id,
+        nullif(btrim(payload -> 'properties' ->> 'salesforcecontactid'), '') as salesforce_contact_id,
         payload -> 'properties' ->> 'lifecyclestage' as lifecycle_stage,
         payload -> 'properties' ->> 'hs_analytics_source' as source_channel,
         meta.try_timestamptz(payload -> 'properties' ->> 'createdate') as created_at,

@@ -84,8 +84,8 @@ def test_a_name_typo_at_the_same_company_matches(empty_warehouse):
          salesforce__leads=[sf_lead("00Q1", "kjohnson@orbit.space", "Katherine", "Jonhson", "Orbit Space GmbH")])
     links = person_of(empty_warehouse)
     assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
-    rule, score = links["salesforce:leads:00Q1"][1:3]
-    assert rule == "fuzzy_name_company" and 0.55 <= score < 1.0
+    # a typo (6 bits) at the same company (3)
+    assert links["salesforce:leads:00Q1"][1:3] == ("fuzzy", 9.0)
 
 
 def test_two_people_sharing_info_at_never_merge(empty_warehouse):

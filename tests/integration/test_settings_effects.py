@@ -301,6 +301,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "identity:free_mail_domains": (see_identity, at("free_mail_domains")(lambda _: [])),
     "identity:fuzzy.enabled": (see_identity, at("fuzzy.enabled")(lambda _: False)),
     "identity:fuzzy.min_name_similarity": (see_identity, at("fuzzy.min_name_similarity")(lambda _: 0.99)),
+    "identity:fuzzy.min_score": (see_identity, at("fuzzy.min_score")(lambda _: 14)),
     "identity:survivorship": (see_identity, at("survivorship")(lambda v: {k: list(reversed(o)) for k, o in v.items()})),
     "sources:systems.*.kind": (see_extraction, at("systems.hubspot.kind")(lambda _: "demo")),
     "sources:systems.*.conn_id": (see_extraction, at("systems.hubspot.conn_id")(lambda _: "hubspot_other")),

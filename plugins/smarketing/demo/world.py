@@ -155,6 +155,8 @@ class Dataset:
     person_of: dict[tuple[str, str, str], str] = field(default_factory=dict)
     malformed: set[tuple[str, str, str]] = field(default_factory=set)
     suppression: dict[str, set[str]] = field(default_factory=dict)
+    # humans whose records nothing but name and company link, with a namesake colleague (demo/people.py)
+    indistinguishable: set[str] = field(default_factory=set)
     latest: dict[tuple[str, str, str], RawRecord] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, system: str, entity: str, record_id: str, version_at: datetime, payload: dict[str, Any],

@@ -44,11 +44,13 @@ MAX_PAGE_SIZE = 200
 # entity -> (object type, modification property, properties to read)
 CRM_OBJECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "contacts": ("contacts", "lastmodifieddate", (
-        "email", "firstname", "lastname", "company", "jobtitle", "phone", "createdate", "lastmodifieddate",
+        "email", "firstname", "lastname", "company", "jobtitle", "phone", "mobilephone", "city", "hs_linkedin_url",
+        "createdate", "lastmodifieddate",
         "lifecyclestage", "hs_lead_status", "hubspot_owner_id", "hs_analytics_source",
         "hs_analytics_source_data_1", "hs_lifecyclestage_lead_date",
         "hs_lifecyclestage_marketingqualifiedlead_date", "hs_lifecyclestage_salesqualifiedlead_date",
         "hs_lifecyclestage_customer_date", "hs_email_optout", "hs_merged_object_ids", "associatedcompanyid",
+        "salesforceleadid", "salesforcecontactid",  # written by HubSpot's Salesforce integration
     )),
     "companies": ("companies", "hs_lastmodifieddate", (
         "name", "domain", "industry", "numberofemployees", "annualrevenue", "country", "createdate",

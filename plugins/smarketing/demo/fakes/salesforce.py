@@ -44,6 +44,7 @@ ORG_FIELDS: dict[str, tuple[str, ...]] = {
     "Account": ("Id", "IsDeleted", "Name", "Type", "ParentId", "BillingCity", "BillingCountry", "Phone", "Website",
                 "Industry", "AnnualRevenue", "NumberOfEmployees", "Description", "OwnerId", *_AUDIT),
     "Lead": ("Id", "IsDeleted", "FirstName", "LastName", "Name", "Title", "Company", "City", "Country", "Phone",
+             "MobilePhone",
              "Email", "Website", "LeadSource", "Status", "Industry", "Rating", "OwnerId", "HasOptedOutOfEmail",
              "DoNotCall", "IsConverted", "ConvertedDate", "ConvertedAccountId", "ConvertedContactId",
              "ConvertedOpportunityId", *_AUDIT),

@@ -1,0 +1,229 @@
+"""Identity resolution beyond name and company, from source records: nicknames, swapped names,
+phone, LinkedIn, the ids of the HubSpot-Salesforce sync, one record per source per human, and the
+review queue with decisions that last. The traps that must stay apart are here too."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from smarketing import cli
+from smarketing.landing import land_page
+from smarketing.sources.base import RawRecord
+from smarketing.transform import merge_core
+from tests.fixtures.drops import leads_drop
+from tests.integration.test_identity import AS_OF, hs_contact, load, person_of, same, sf_contact, sf_lead
+
+
+def review_rows(eng):
+    with eng.connect() as conn:
+        return conn.execute(text("select left_record, right_record, reason, evidence ->> 'name'"
+                                 " from core.identity_review order by 1, 2")).all()
+
+
+def test_nicknames_in_english_and_german_are_one_person(empty_warehouse):
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "bob.smith@gmail.com", "Bob", "Smith", "Acme Tools"),
+                            hs_contact("2", "sepp.huber@web.de", "Sepp", "Huber", "Brauerei Ödenwald"),
+                            hs_contact("3", "hans.m@gmx.at", "Hans", "Müller", "Kaffeerösterei Graz")],
+         salesforce__leads=[sf_lead("00Q1", "rsmith@acme-tools.com", "Robert", "Smith", "Acme Tools Inc."),
+                            sf_lead("00Q2", "j.huber@oedenwald.de", "Josef", "Huber", "Brauerei Ödenwald GmbH"),
+                            sf_lead("00Q3", "jm@kaffee-graz.at", "Johannes", "Mueller", "Kaffeerösterei Graz")])
+    links = person_of(empty_warehouse)
+    for hs, sf in (("1", "00Q1"), ("2", "00Q2"), ("3", "00Q3")):
+        assert same(links, f"hubspot:contacts:{hs}", f"salesforce:leads:{sf}")
+    with empty_warehouse.connect() as conn:
+        names = conn.exec_driver_sql("select evidence ->> 'name' from core.identity_edge where match_rule = 'fuzzy'"
+                                     " order by 1").scalars().all()
+    assert names == ["nickname"] * 3
+
+
+def test_a_nickname_of_another_name_is_not_a_match(empty_warehouse):
+    """Ted is Edward or Theodore, not Robert; Hans is Johannes, not Josef."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "ted.smith@gmail.com", "Ted", "Smith", "Acme Tools"),
+                            hs_contact("2", "hans.huber@web.de", "Hans", "Huber", "Brauerei Ödenwald")],
+         salesforce__leads=[sf_lead("00Q1", "rsmith@acme-tools.com", "Robert", "Smith", "Acme Tools"),
+                            sf_lead("00Q2", "j.huber@oedenwald.de", "Josef", "Huber", "Brauerei Ödenwald")])
+    links = person_of(empty_warehouse)
+    assert not same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert not same(links, "hubspot:contacts:2", "salesforce:leads:00Q2")
+
+
+def test_first_and_last_name_swapped_are_one_person(empty_warehouse):
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "zhang.wei@qq.com", "Zhang", "Wei", "Lotus Trading")],
+         salesforce__leads=[sf_lead("00Q1", "wei.zhang@lotus-trading.cn", "Wei", "Zhang", "Lotus Trading Ltd")])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+
+
+def test_a_personal_address_without_a_namesake_joins_the_work_record(empty_warehouse):
+    """No company on the personal side: the full name, which nobody else carries, decides."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "sophie.goncalves@yahoo.com", "Sophie", "Gonçalves", None)],
+         salesforce__leads=[sf_lead("00Q1", "s.goncalves@porto-wine.pt", "Sophie", "Goncalves", "Porto Wine Lda")])
+    assert same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+
+
+def test_a_common_name_without_company_or_other_evidence_stays_apart(empty_warehouse):
+    """Four Thomas Müllers in the data: a fifth with a gmail address and nothing else is no one's."""
+    leads = [sf_lead(f"00Q{n}", f"t.mueller@firm{n}.de", "Thomas", "Müller", f"Firma {n}") for n in range(4)]
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "thomas.mueller@gmail.com", "Thomas", "Müller", None)],
+         salesforce__leads=leads)
+    links = person_of(empty_warehouse)
+    assert all(not same(links, "hubspot:contacts:1", f"salesforce:leads:00Q{n}") for n in range(4))
+
+
+def test_namesakes_at_other_companies_stay_apart(empty_warehouse):
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "anna.berg@nordwind.de", "Anna", "Berg", "Nordwind")],
+         salesforce__leads=[sf_lead("00Q1", "anna.berg@suedwind.de", "Anna", "Berg", "Südwind")])
+    assert not same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+
+
+def test_a_personal_address_goes_to_the_namesake_whose_hubspot_contact_is_missing(empty_warehouse):
+    """Two Jonas Webers at one company, each with a work mailbox in Salesforce; the first also has
+    his HubSpot contact under the work address. A HubSpot contact from a personal address matches
+    both equally by name and company: one HubSpot contact per human sends it to the second."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "jonas.weber@stahlwerk.de", "Jonas", "Weber", "Stahlwerk"),
+                            hs_contact("2", "jonas.weber.privat@gmail.com", "Jonas", "Weber", "Stahlwerk")],
+         salesforce__leads=[sf_lead("00Q1", "jonas.weber@stahlwerk.de", "Jonas", "Weber", "Stahlwerk AG"),
+                            sf_lead("00Q2", "jonas.weber2@stahlwerk.de", "Jonas", "Weber", "Stahlwerk AG")])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert same(links, "hubspot:contacts:2", "salesforce:leads:00Q2")
+    assert not same(links, "hubspot:contacts:1", "hubspot:contacts:2")
+
+
+def test_a_phone_number_decides_between_two_namesakes(empty_warehouse):
+    """The phone written three ways is one number; the namesake's differs."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "lena.koch@gmail.com", "Lena", "Koch", "Stahlwerk",
+                                       phone="+49 30 1234567")],
+         salesforce__leads=[sf_lead("00Q1", "lena.koch@stahlwerk.de", "Lena", "Koch", "Stahlwerk", Phone="030 4445555"),
+                            sf_lead("00Q2", "lena.koch2@stahlwerk.de", "Lena", "Koch", "Stahlwerk",
+                                    Phone="(030) 123-4567")])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q2")
+    assert not same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert review_rows(empty_warehouse) == []
+
+
+def test_the_ids_of_the_hubspot_salesforce_sync_join_what_nothing_else_would(empty_warehouse):
+    """Other address, a nickname and a new employer: the sync's Salesforce id on the contact says it is one human."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "liz@newjob.io", "Liz", "Taylor", "New Job",
+                                       salesforcecontactid="0031", salesforceleadid="00Q1")],
+         salesforce__leads=[sf_lead("00Q1", "e.taylor@oldjob.com", "Elizabeth", "Taylor", "Old Job",
+                                    IsConverted=True, ConvertedContactId="0031")],
+         salesforce__contacts=[sf_contact("0031", "e.taylor@oldjob.com", "Elizabeth", "Taylor")])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "salesforce:contacts:0031")
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert links["hubspot:contacts:1"][1] == "crm_sync"
+
+
+def test_a_linkedin_profile_from_a_file_drop_joins_a_contact_without_company(empty_warehouse, tmp_path):
+    """A comma CSV export with its own column names; the profile URL written differently on each side."""
+    from smarketing.file_drops import load_drop
+
+    drop = leads_drop(tmp_path, "Lead ID;Vorname;Nachname;Firma;LinkedIn\n"
+                                "L-7;Małgorzata;Wójcik;Bank Śląski;https://pl.linkedin.com/in/gosia-wojcik/?trk=x\n",
+                      "    columns: {Vorname: first_name, Nachname: last_name, Firma: company,"
+                      " LinkedIn: linkedin_url}\n")
+    assert load_drop(empty_warehouse, drop, "run-1").rows_loaded == 1
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "gosia.w@onet.pl", "Gosia", "Wojcik", None,
+                                                        hs_linkedin_url="linkedin.com/in/Gosia-Wojcik")])
+    links = person_of(empty_warehouse)
+    (file_record,) = [k for k in links if k.startswith("file:leads:")]
+    assert same(links, "hubspot:contacts:1", file_record)
+
+
+def test_a_shared_mailbox_under_two_names_stays_two_people(empty_warehouse):
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "info@baeckerei-ost.de", "Eva", "Ost", "Bäckerei Ost")],
+         salesforce__leads=[sf_lead("00Q1", "info@baeckerei-ost.de", "Karl", "Ost", "Bäckerei Ost")])
+    assert not same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+
+
+def tie(eng):
+    """A file lead with a personal address ties between two Mia Schulzes at one company."""
+    load(eng, hubspot__contacts=[hs_contact("1", "mia.schulz@kranbau.de", "Mia", "Schulz", "Kranbau"),
+                                 hs_contact("2", "mia.schulz2@kranbau.de", "Mia", "Schulz", "Kranbau")],
+         salesforce__leads=[sf_lead("00Q9", "mia.s@gmail.com", "Mia", "Schulz", "Kranbau")])
+
+
+def test_a_true_tie_waits_in_the_review_queue_and_a_decision_wins_from_then_on(empty_warehouse, capsys):
+    tie(empty_warehouse)
+    links = person_of(empty_warehouse)
+    assert not same(links, "salesforce:leads:00Q9", "hubspot:contacts:1")
+    assert not same(links, "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert review_rows(empty_warehouse) == [
+        ("hubspot:contacts:1", "salesforce:leads:00Q9", "a tie: the best matches are two different people", "exact"),
+        ("hubspot:contacts:2", "salesforce:leads:00Q9", "a tie: the best matches are two different people", "exact")]
+
+    assert cli.main(["identity", "review"]) == 0
+    listed = capsys.readouterr().out
+    assert "hubspot:contacts:1" in listed and "Mia Schulz | Kranbau | m***@gmail.com" in listed
+    assert "mia.s@gmail.com" not in listed  # a review list shows no full address
+    assert cli.main(["identity", "review", "--same", "salesforce:leads:00Q9", "hubspot:contacts:2",
+                     "--note", "called her"]) == 0
+    assert review_rows(empty_warehouse) == [("hubspot:contacts:1", "salesforce:leads:00Q9",
+                                             "a tie: the best matches are two different people", "exact")]
+
+    merge_core(empty_warehouse, AS_OF)
+    links = person_of(empty_warehouse)
+    assert same(links, "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert links["salesforce:leads:00Q9"][1] == "review_same"
+    assert review_rows(empty_warehouse) == []  # decided: the other half of the tie is no question any more
+    merge_core(empty_warehouse, AS_OF, full=True)
+    assert person_of(empty_warehouse) == links
+
+
+def test_a_decision_that_two_records_differ_splits_a_match_and_lasts(empty_warehouse):
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "ben.ott@gmail.com", "Ben", "Ott", "Ott Logistik")],
+         salesforce__leads=[sf_lead("00Q1", "b.ott@ott-logistik.de", "Ben", "Ott", "Ott Logistik")])
+    assert same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert cli.main(["identity", "review", "--different", "hubspot:contacts:1", "salesforce:leads:00Q1",
+                     "--by", "data steward"]) == 0
+    merge_core(empty_warehouse, AS_OF)
+    links = person_of(empty_warehouse)
+    assert not same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    merge_core(empty_warehouse, AS_OF, full=True)
+    assert not same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select decision, decided_by from meta.identity_decision").all() == [
+            ("different", "data steward")]
+
+
+def test_a_decision_about_an_unknown_record_is_refused(empty_warehouse, capsys):
+    tie(empty_warehouse)
+    assert cli.main(["identity", "review", "--same", "hubspot:contacts:1", "hubspot:contacts:404"]) == 2
+    assert "hubspot:contacts:404" in capsys.readouterr().err
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from meta.identity_decision").scalar_one() == 0
+
+
+def test_more_evidence_arriving_later_settles_a_tie(empty_warehouse):
+    """The tie's lead gets a phone number in Salesforce that one of the two has in HubSpot."""
+    tie(empty_warehouse)
+    later = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    land_page(empty_warehouse, "hubspot", "contacts", [
+        hs_contact("2", "mia.schulz2@kranbau.de", "Mia", "Schulz", "Kranbau", at=later, phone="+43 1 5550123")],
+        "test", later)
+    land_page(empty_warehouse, "salesforce", "leads", [
+        sf_lead("00Q9", "mia.s@gmail.com", "Mia", "Schulz", "Kranbau", at=later, MobilePhone="01 5550123")],
+        "test", later)
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("update meta.batches set validated_at = now() where validated_at is null")
+    merge_core(empty_warehouse, AS_OF)
+    assert same(person_of(empty_warehouse), "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert review_rows(empty_warehouse) == []
+
+
+def test_raw_records_with_the_new_fields_missing_resolve_as_before(empty_warehouse):
+    """A portal without the Salesforce integration and an org without phone fields: nothing fails."""
+    load(empty_warehouse, hubspot__contacts=[RawRecord("5", datetime(2026, 3, 1, tzinfo=UTC), {
+        "id": "5", "properties": {"email": "ada@example.com", "firstname": "Ada"}, "archived": False})],
+         salesforce__leads=[sf_lead("00Q5", "ADA@example.com", None, "Lovelace", None)])
+    assert same(person_of(empty_warehouse), "hubspot:contacts:5", "salesforce:leads:00Q5")
