@@ -9,7 +9,7 @@ PROFILE ?= default
 # pytest-xdist processes for make test, each with its own embedded server
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-e2e test-unit lint hooks identity-score bench warehouse-start warehouse-stop warehouse-url lock clean
+.PHONY: install demo test test-e2e test-unit lint hooks identity-score identity-splink bench warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -27,6 +27,17 @@ test: install  ## the whole test suite against a real (embedded) PostgreSQL, in 
 
 identity-score: install  ## precision/recall of identity resolution on generated data (PROFILE=default|hard, SCALE=N)
 	$(BIN)/smarketing identity-score --profile $(PROFILE) --scale $(SCALE)
+
+# Splink beside the project's lock, in a virtualenv of its own: an evaluation, not a dependency
+SPLINK_VENV := .venv-splink
+$(SPLINK_VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(SPLINK_VENV)/bin/python || $(PYTHON) -m venv $(SPLINK_VENV)
+	$(SPLINK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock splink==5.0.0
+	$(SPLINK_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+identity-splink: $(SPLINK_VENV)/.installed  ## our identity resolution against Splink on the same data (PROFILE, SCALE)
+	$(SPLINK_VENV)/bin/python -m bench.splink_compare --profile $(PROFILE) --scale $(SCALE)
 
 test-e2e: install  ## the real scheduler, dag-processor and api-server run the Asset chain (a few minutes)
 	$(BIN)/pytest -m e2e tests/e2e

@@ -10,7 +10,9 @@ it. Baselines: a server-side ``COPY`` of the landed rows into an unindexed table
 limit for landing), pandas ``DataFrame.to_sql`` with its defaults (what most people
 write), and the whole pipeline again after 1 % of the records changed (incremental versus full).
 Beside them, a 200 MB CSV export (``--file-drop-mb``) loaded as a file drop in a process of its own,
-for the loader's peak memory (bench/file_drop.py).
+for the loader's peak memory (bench/file_drop.py), and identity resolution alone on both identity
+profiles at two sizes ten times apart (``identity``, ``ratios.identity_growth_<profile>``: the
+time's growth over the records' growth, 1.0 for linear).
 """
 
 from __future__ import annotations
@@ -224,6 +226,29 @@ def one_percent_changed(eng) -> dict[tuple[str, str], list]:
     return changes
 
 
+def identity_growth(scale: float, seed: int) -> dict[str, dict]:
+    """Identity resolution alone, each profile at two sizes ten times apart, in fresh databases."""
+    from smarketing import warehouse
+    from smarketing.identity_score import score
+
+    out = {}
+    for profile, small in (("default", 10 * scale), ("hard", 1 * scale)):
+        runs = []
+        for size in (small, small * 10):
+            url = fresh_database("smarketing_bench_identity")
+            eng = warehouse.engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            result = score(eng, scale=size, seed=seed, profile=profile)
+            eng.dispose()
+            runs.append({"scale": size, "records": result.records, "seconds": round(result.seconds, 2),
+                         "precision": round(result.precision, 4), "recall": round(result.recall, 4),
+                         "f1": round(result.f1, 4), "review_pairs": result.review_pairs})
+        small_run, large_run = runs
+        growth = ((large_run["seconds"] / small_run["seconds"]) / (large_run["records"] / small_run["records"])
+                  if small_run["seconds"] and small_run["records"] else None)
+        out[profile] = {"runs": runs, "growth": round(growth, 3) if growth is not None else None}
+    return out
+
+
 def dag_parse_seconds() -> dict[str, float]:
     """Seconds to import each DAG file with Airflow already loaded, as the dag-processor does, each in a
     fresh interpreter so the library's first import counts."""
@@ -290,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     with eng.connect() as conn:  # the output, to compare before and after a change that should keep it
         checksums = {table: f"{rows} {digest}" for table, (rows, digest) in warehouse.checksums(conn).items()}
     parse = dag_parse_seconds()
+    identity = identity_growth(args.scale, args.seed)
     if args.file_drop_mb:  # after the pipeline's stages: its rows are not the pipeline's
         from bench.file_drop import measure as file_drop
 
@@ -302,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "stages": {k: v.as_dict() for k, v in full.items()},
         "baselines": baselines,
         "dag_parse_seconds": parse,
+        "identity": identity,
         "checksums": checksums,
         "ratios": {
             "landing_vs_copy": round(landing / baselines["copy"]["rows_per_s"], 4) if baselines["copy"]["rows_per_s"]
@@ -313,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             "incremental_seconds": round(incremental_seconds, 1),
             "slowest_dag_parse_seconds": max(parse.values()),
             "file_drop_peak_rss_mb": full["file_drop"].peak_rss_mb if "file_drop" in full else None,
+            **{f"identity_growth_{profile}": found["growth"] for profile, found in identity.items()},
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -325,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, m in rows.items():
         table.append(f"| {name} | {m['rows']:,} | {m['seconds']:.2f} | {m['rows_per_s']:,.0f} "
                      f"| {m['peak_rss_mb']:.0f} |")
+    table += ["", "| identity profile | scale | records | seconds | precision | recall | F1 | review pairs |",
+              "|---|---|---|---|---|---|---|---|"]
+    table += [f"| {profile} | {r['scale']:g} | {r['records']:,} | {r['seconds']:.2f} | {r['precision']:.4f} "
+              f"| {r['recall']:.4f} | {r['f1']:.4f} | {r['review_pairs']} |"
+              for profile, found in identity.items() for r in found["runs"]]
     table += ["", *(f"- {k}: {v}" for k, v in report["ratios"].items())]
     (RESULTS / f"{stamp}.md").write_text("\n".join(table) + "\n")
     (RESULTS / f"{stamp}.checksums.txt").write_text("".join(f"{t} {c}\n" for t, c in checksums.items()))

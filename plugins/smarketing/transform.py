@@ -157,18 +157,21 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
 
 
 def staging_views() -> list[tuple[str, str]]:
-    """(view, statement) of every staging view in the order they are made: the file-drop views
-    from the entity catalog (dropped first: a catalog change may rename their columns, which
-    ``create or replace`` refuses; the views built on them are made again after them), then
-    ``sql/staging/stg_*.sql``, then ``int_*.sql`` (dropped first too: their columns follow their file)."""
+    """(view, statement) of every staging view in the order they are made, each dropped and made
+    anew as its file says (``create or replace`` refuses a column added before others or renamed,
+    as an upgrade may bring): first the ``int_*.sql`` views, which read the others, are dropped;
+    then the file-drop views from the entity catalog, ``sql/staging/stg_*.sql``, and ``int_*.sql``
+    are made. No ``cascade``: a view of someone else's on staging stops the merge, named by the
+    server, instead of vanishing."""
     folder = PATHS.sql / "staging"
-    views = []
+    derived = sorted(folder.glob("int_*.sql"))
+    views = [("", "".join(f"drop view if exists staging.{path.stem};\n" for path in derived))]
     for name in file_catalog.ENTITIES:
-        views.append((f"stg_file__{name}", f"drop view if exists staging.stg_file__{name} cascade;\n"
+        views.append((f"stg_file__{name}", f"drop view if exists staging.stg_file__{name};\n"
                                            + file_catalog.staging_sql(name)))
-    views += [(path.stem, path.read_text()) for path in sorted(folder.glob("stg_*.sql"))]
-    views += [(path.stem, f"drop view if exists staging.{path.stem};\n" + path.read_text())  # built on the
-              for path in sorted(folder.glob("int_*.sql"))]  # others, read by models only: made anew as written
+    views += [(path.stem, f"drop view if exists staging.{path.stem};\n" + path.read_text())
+              for path in sorted(folder.glob("stg_*.sql"))]
+    views += [(path.stem, path.read_text()) for path in derived]
     return views
 
 

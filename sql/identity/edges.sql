@@ -22,8 +22,9 @@
 --
 -- Candidates come from blocks whose size does not grow with a company's headcount: the same
 -- company (or work domain) with the same sound of the last name and the same first name or
--- nickname; the same with first and last name swapped; the same company, last-name sound and
--- first initial, or first name and last-name initial (typos); the same phone number; the same
+-- nickname; the same with first and last name swapped (which also holds a first name misspelt
+-- with the same sound); the same company, last-name sound and the letters of the first name, or
+-- first name and the letters of the last name (two letters swapped); the same phone number; the same
 -- LinkedIn profile; and for a record without company or work domain, the same name anywhere
 -- (a block of more than :max_name_block records is not compared: a name that common proves
 -- nothing without a company).
@@ -84,10 +85,16 @@ blocks as (
     select record_key, 'n|' || org || '|' || dmetaphone(first_name_key) || '|' || last_name_key
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union
-    select record_key, 'f|' || org || '|' || dmetaphone(last_name_key) || '|' || left(first_name_key, 1)
+    select
+        record_key,
+        'f|' || org || '|' || dmetaphone(last_name_key) || '|'
+        || array_to_string(array(select unnest(string_to_array(first_name_key, null)) order by 1), '')
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union
-    select record_key, 'l|' || org || '|' || first_name_key || '|' || left(last_name_key, 1)
+    select
+        record_key,
+        'l|' || org || '|' || first_name_key || '|'
+        || array_to_string(array(select unnest(string_to_array(last_name_key, null)) order by 1), '')
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union
     select record_key, 'p|' || phone_key from records where phone_key is not null
