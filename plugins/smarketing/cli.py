@@ -9,7 +9,7 @@
     smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
     smarketing identity-score [--profile default|hard] [--scale N]   identity resolution against that truth
-    smarketing identity review [--same|--different RECORD RECORD]   pairs identity left to a person
+    smarketing identity review [--same|--different|--undo RECORD RECORD]   pairs left to a person
     smarketing files status [DROP]        what the next run does with each file of the drops, and why
     smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
@@ -242,23 +242,60 @@ def _identity_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
+
+
+def _positive_scale(value: str) -> float:
+    scale = float(value)
+    if not scale > 0 or scale == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive scale")
+    return scale
+
+
+def _shown_text(value: str) -> str:
+    """Text from the sources as a terminal may show it: control characters (line breaks, escape
+    sequences) written as their code, so a value cannot fake a line of the listing or drive the
+    terminal."""
+    import unicodedata
+
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in value)
+
+
 def _identity(args: argparse.Namespace) -> int:
     import getpass
+    import shlex
 
     from smarketing import config, identity, warehouse
 
+    decision = "same" if args.same else "different" if args.different else "undo" if args.undo else None
+    if decision is None and (args.note is not None or args.by is not None):
+        print("smarketing: --note and --by go with a decision (--same or --different)", file=sys.stderr)
+        return 2
+    if args.by is not None and not args.by.strip():
+        print("smarketing: --by needs a name", file=sys.stderr)
+        return 2
     eng = warehouse.engine(config.warehouse_url())
-    decision = "same" if args.same else "different" if args.different else None
     if decision:
-        left, right = args.same or args.different
+        left, right = args.same or args.different or args.undo
         try:
             with eng.begin() as conn:
-                identity.decide(conn, left, right, decision, args.by or getpass.getuser(), args.note)
+                if decision == "undo":
+                    if not identity.undo(conn, left, right):
+                        print(f"smarketing: no decision about {_shown_text(left)} and {_shown_text(right)}",
+                              file=sys.stderr)
+                        return 2
+                else:
+                    identity.decide(conn, left, right, decision, args.by or getpass.getuser(), args.note)
         except ValueError as exc:
-            print(f"smarketing: {exc}", file=sys.stderr)
+            print(f"smarketing: {_shown_text(str(exc))}", file=sys.stderr)
             return 2
-        print(f"{left} and {right}: {decision} person{'' if decision == 'same' else 's'}; the next merge"
-              " (`smarketing run`, or the DAGs) applies it, and every later one keeps it (meta.identity_decision)")
+        what = {"same": "one person", "different": "two people", "undo": "no decision any more"}[decision]
+        print(f"{_shown_text(left)} and {_shown_text(right)}: {what}; the next merge (`smarketing run`, or the"
+              " DAGs) applies it" + ("" if decision == "undo" else ", and every later one keeps it"))
         return 0
     with eng.connect() as conn:
         pairs = identity.review_queue(conn, args.limit)
@@ -269,9 +306,11 @@ def _identity(args: argparse.Namespace) -> int:
     for n, pair in enumerate(pairs, 1):
         print(f"{n}. weight {pair.score:g}: {pair.reason}")
         for s in (pair.left, pair.right):
-            print(f"   {s.record:<36} {' | '.join(p for p in (s.name, s.company, s.email, s.title, s.city) if p)}")
+            shown = " | ".join(_shown_text(p) for p in (s.name, s.company, s.email, s.title, s.city) if p)
+            print(f"   {_shown_text(s.record):<36} {shown}")
         print(f"   evidence: {', '.join(f'{k} {v}' for k, v in pair.evidence.items())}")
-        print(f"   decide: smarketing identity review --same {pair.left.record} {pair.right.record}  (or --different)")
+        print(f"   decide: smarketing identity review --same {shlex.quote(pair.left.record)}"
+              f" {shlex.quote(pair.right.record)}  (or --different)")
     if waiting > len(pairs):
         print(f"... {waiting - len(pairs)} more (--limit)")
     return 0
@@ -485,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     score = sub.add_parser("identity-score", help="precision and recall of identity resolution on generated data")
     score.add_argument("--profile", choices=("default", "hard"), default="default",
                        help="default: the demo world; hard: namesakes, nicknames, personal addresses, one side only")
-    score.add_argument("--scale", type=float, default=1.0,
+    score.add_argument("--scale", type=_positive_scale, default=1.0,
                        help="times the profile's population (default: 120 people, hard: 1,000)")
     score.add_argument("--seed", type=int, default=7)
     score.set_defaults(func=_identity_score)
@@ -499,11 +538,14 @@ def main(argv: list[str] | None = None) -> int:
                                               " evidence first. With --same or --different, record a decision;"
                                               " it wins in every later merge, full refreshes included.")
     choice = review.add_mutually_exclusive_group()
-    choice.add_argument("--same", nargs=2, metavar=("RECORD", "RECORD"), help="the two records are one person")
+    choice.add_argument("--same", nargs=2, metavar=("RECORD", "RECORD"),
+                        help="the two records are one person (a record is source:entity:id as listed)")
     choice.add_argument("--different", nargs=2, metavar=("RECORD", "RECORD"), help="the two are two people")
+    choice.add_argument("--undo", nargs=2, metavar=("RECORD", "RECORD"),
+                        help="forget the decision about the two; the next merge matches them again")
     review.add_argument("--note", help="why, for the record")
     review.add_argument("--by", help="who decided (default: the login name)")
-    review.add_argument("--limit", type=int, default=20, help="pairs to list (default 20)")
+    review.add_argument("--limit", type=_positive, default=20, help="pairs to list (default 20)")
     ident.set_defaults(func=_identity)
 
     files = sub.add_parser("files", help="the file drops of config/file_drops.yaml",

@@ -66,7 +66,7 @@ def _person(*extra: Field) -> tuple[Field, ...]:
                                        " false, no, n, 0, f, nein opts out)"),
         Field("owner_id", "text", "the sales rep owning the person"),
         Field("owner_name", "text", "that sales rep's name"),
-        Field("phone", "text", "a phone number, in any format (identity compares its last nine digits)"),
+        Field("phone", "text", "a phone number, in any format (identity compares its last eight digits)"),
         Field("job_title", "text", "job title"),
         Field("city", "text", "city"),
         Field("linkedin_url", "text", "LinkedIn profile URL (linkedin.com/in/...)"),

@@ -43,6 +43,8 @@ RULE_RANK = {"review_same": 0, "crm_conversion": 1, "crm_sync": 2, "source_merge
              "email_generic_same_name": 5, "fuzzy": 6}
 # A changed record without company or work domain meets the same name anywhere, in blocks up to this size.
 MAX_NAME_BLOCK = 200
+# A phone number more records carry is a switchboard: neither a block nor evidence.
+MAX_PHONE_RECORDS = 5
 
 
 @dataclass
@@ -87,6 +89,7 @@ def sql_params(settings: dict[str, Any]) -> dict[str, Any]:
         "min_name_similarity": fuzzy["min_name_similarity"],
         "min_score": fuzzy["min_score"],
         "max_name_block": MAX_NAME_BLOCK,
+        "max_phone_records": MAX_PHONE_RECORDS,
     }
 
 
@@ -114,6 +117,13 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def source_of(key: str) -> str:
+    """The source a record key belongs to, for one record per source per human: system and entity
+    (``salesforce:leads``), and for a file drop also the system it names (``file:leads:crm``)."""
+    parts = key.split(":", 3)
+    return ":".join(parts[:3] if parts[0] == "file" and len(parts) == 4 else parts[:2])
+
+
 @dataclass(frozen=True)
 class Facts:
     """What clustering weighs of a record besides its edges: its personal work mailbox (domain,
@@ -124,6 +134,8 @@ class Facts:
     linkedin: str | None = None
 
 
+# Edges that join nothing and ask a person instead: rule -> review reason.
+REVIEW_ONLY = {"email_other_name": "mailbox_names"}
 # What a fuzzy join of two persons that both hold a record of one source must weigh beyond min_score.
 SAME_SOURCE_MARGIN = 3
 # The weights of edges.sql that clustering re-weighs for whole persons: (same, different).
@@ -145,7 +157,8 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
     - the join is the best (highest weight) of at least one of the two; when both already hold a
       record of one source (one record per source per human is the rule), it is the best of both
       and weighs ``SAME_SOURCE_MARGIN`` more than ``min_score``: name and company alone never make
-      one human of two HubSpot contacts (such pairs go to review as ``same_source``);
+      one human of two HubSpot contacts (such pairs go to review as ``same_source``); a source
+      is a system's entity (``source_of``);
     - no two different personal work mailboxes of one domain end up in one person;
     - the person is not tied: its best matches are two persons that cannot be one. When only one
       of those has no record of its sources yet, it goes there; otherwise the tie is returned for
@@ -172,8 +185,12 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
         return root
 
     fuzzy: list[tuple[str, str, float, dict[str, Any]]] = []
+    review: dict[str, set[tuple[str, str]]] = defaultdict(set)  # record -> (record, reason)
     for edge in sorted(edges, key=lambda e: (RULE_RANK.get(e[2], 9), e[0], e[1])):
         left, right, rule, score = edge[:4]
+        if rule in REVIEW_ONLY:
+            review[left].add((right, REVIEW_ONLY[rule]))
+            continue
         if rule == "fuzzy":
             fuzzy.append((left, right, float(score), (edge[4] if len(edge) > 4 else None) or {}))
             continue
@@ -194,7 +211,7 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
                 phones.add(f.phone)
             if f.linkedin:
                 linkedins.add(f.linkedin)
-            sources.add(key.split(":", 1)[0])
+            sources.add(source_of(key))
         return boxes, phones, linkedins, sources
 
     def conflict(a: str, b: str) -> bool:
@@ -228,7 +245,6 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
 
     best: dict[str, set[str]] = {}
     tied: set[str] = set()
-    review: dict[str, set[tuple[str, str]]] = defaultdict(set)  # record -> (record, reason)
     for root, targets in scores.items():
         viable = {}
         for other, hit in targets.items():
@@ -237,7 +253,8 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
             if hit[0] >= needed(root, other):
                 viable[other] = hit
             elif root < other:
-                review[hit[1]].add((hit[2], "same_source"))
+                shared = min(summary(root)[3] & summary(other)[3])
+                review[hit[1]].add((hit[2], f"same_source:{shared}"))
         if not viable:
             continue
         top = max(hit[0] for hit in viable.values())
@@ -269,9 +286,11 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
         if weigh(a, b, *scores[root][other][3:]) < needed(a, b):
             continue
         join(a, b)
-    # a second record of one source is a question only while neither found its person elsewhere
+    # a pair is a question only while its records are two people, and a second record of one source
+    # only while neither found its person elsewhere
     kept = {record: sorted((other, reason) for other, reason in found if reason == "tie"
-                           or all(len(members[uf.find(x)]) == size_of[root_of[x]] for x in (record, other)))
+                           or (uf.find(record) != uf.find(other) and (not reason.startswith("same_source") or all(
+                               len(members[uf.find(x)]) == size_of[root_of[x]] for x in (record, other)))))
             for record, found in review.items()}
     return uf, {record: found for record, found in kept.items() if found}
 
@@ -320,24 +339,30 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     refresh_records(conn, params, full)
     stats.records = conn.exec_driver_sql("select count(*) from identity_records").scalar_one()
 
-    # Changed: new records, records whose keys changed, and records that are gone.
-    conn.exec_driver_sql(
+    # Changed: new records, records whose keys changed, and records that are gone; every record on a
+    # full refresh, which matches and clusters all of them again.
+    conn.execute(text(
         "create temporary table identity_changed on commit drop as"
         " select r.record_key from identity_records r"
         " left join core.person_identity i"
         "  on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active"
-        " where i.fingerprint is distinct from r.fingerprint"
-    )
+        " where cast(:full as boolean) or i.fingerprint is distinct from r.fingerprint"), {"full": full})
     gone = conn.exec_driver_sql(
         "select i.source || ':' || i.entity || ':' || i.source_record_id from core.person_identity i"
         " where i.is_active and not exists (select 1 from identity_records r"
         "  where (r.source, r.entity, r.record_id) = (i.source, i.entity, i.source_record_id))"
     ).scalars().all()
-    # the records of decisions made since the last merge are matched again, so the decision counts now
+    # the records of decisions made since the last merge are matched again, so the decision counts now,
+    # and so are those a decision joined that is no longer there (its row deleted by hand)
     conn.exec_driver_sql(
         "insert into identity_changed select k from meta.identity_decision d"
         " cross join lateral unnest(array[d.left_record, d.right_record]) as k"
         " where d.applied_at is null and k in (select record_key from identity_records)"
+        " union select k from core.identity_edge e"
+        " cross join lateral unnest(array[e.left_record, e.right_record]) as k"
+        " where e.match_rule = 'review_same' and not exists (select 1 from meta.identity_decision d"
+        "  where (d.left_record, d.right_record) = (e.left_record, e.right_record) and d.decision = 'same')"
+        " and k in (select record_key from identity_records)"
         " except select record_key from identity_changed")
     conn.exec_driver_sql("update meta.identity_decision set applied_at = now() where applied_at is null")
     conn.exec_driver_sql("create index on identity_changed (record_key)")
@@ -383,8 +408,11 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
 
     facts = {key: Facts((domain, email) if domain and not generic else None, phone, linkedin)
              for key, domain, email, generic, phone, linkedin in conn.execute(text(
-                 "select record_key, work_domain, email_key, is_generic_mailbox, phone_key, linkedin_key"
-                 " from identity_records where record_key = any(:records)"), {"records": list(live)}).all()}
+                 "select r.record_key, r.work_domain, r.email_key, r.is_generic_mailbox, case when"
+                 "  (select count(*) from identity_records x where x.phone_key = r.phone_key) <= :max_phone"
+                 "  then r.phone_key end, r.linkedin_key"
+                 " from identity_records r where r.record_key = any(:records)"),
+                 {"records": list(live), "max_phone": MAX_PHONE_RECORDS}).all()}
     apart = conn.execute(text(
         "select left_record, right_record from meta.identity_decision where decision = 'different'"
         " and (left_record = any(:records) or right_record = any(:records))"), {"records": list(live)}).all()
@@ -395,7 +423,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
                     " list them with `smarketing identity review`", stats.review_pairs)
     best: dict[str, tuple[int, float, str, str]] = {}  # record -> (rule rank, -score, rule, other)
     for left, right, rule, score, _ in edges:
-        if uf.find(left) != uf.find(right):
+        if rule in REVIEW_ONLY or uf.find(left) != uf.find(right):
             continue  # an edge the constraints rejected is no evidence
         for a, b in ((left, right), (right, left)):
             candidate = (RULE_RANK.get(rule, 9), -float(score), rule, b)
@@ -435,6 +463,9 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " on conflict (match_key) do update set merged_into_person_id = null, is_deleted = false"
         " returning match_key, person_id"),
         {"match_keys": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}
+    if new_ids:  # a person merged away once and standing alone again is no longer merged
+        conn.execute(text("delete from core.person_merge where merged_person_id = any(:ids)"),
+                     {"ids": list(new_ids.values())})
     for _, keys in new_components:
         stats.new_persons += 1
         for key in keys:
@@ -476,34 +507,41 @@ def sync_nicknames(conn: Connection) -> None:
 
 
 REVIEW_REASONS = {
+    "mailbox_names": "one mailbox under two first names that cannot be one: a shared mailbox?",
     "tie": "a tie: the best matches are two different people",
-    "same_source": "both already hold a record of this source: the evidence is not enough for a second one",
+    "same_source": "the two persons each hold a {source} record already: name and company do not make a"
+                   " second one of one human",
 }
 
 
 def _write_review(conn: Connection, live: set[str], review: dict[str, list[tuple[str, str]]]) -> int:
     """Bring ``core.identity_review`` in line for the re-resolved records: one row per pair of
-    records clustering left to a person, with the edge's weight and evidence; never a pair already
-    decided."""
-    conn.execute(text("delete from core.identity_review where left_record = any(:records)"
-                      " or right_record = any(:records)"), {"records": list(live)})
-    pairs = sorted({(min(record, other), max(record, other), REVIEW_REASONS[reason])
+    records clustering left to a person, with the weight and evidence of their strongest edge;
+    never a pair already decided; a pair still waiting keeps its ``first_seen_at``. Returns the
+    pairs waiting in all."""
+    pairs = sorted({(min(record, other), max(record, other),
+                     REVIEW_REASONS[reason.split(":", 1)[0]].format(source=reason.partition(":")[2]))
                     for record, found in review.items() for other, reason in found})
-    if not pairs:
-        return 0
-    return conn.execute(text(
-        "insert into core.identity_review (left_record, right_record, match_score, evidence, reason)"
-        " select distinct on (e.left_record, e.right_record) e.left_record, e.right_record, e.match_score,"
-        "  e.evidence, p.reason"
-        " from unnest(cast(:lefts as text[]), cast(:rights as text[]), cast(:reasons as text[]))"
-        "  as p (left_record, right_record, reason)"
-        " join core.identity_edge e on (e.left_record, e.right_record) = (p.left_record, p.right_record)"
-        "  and e.match_rule = 'fuzzy'"
-        " where not exists (select 1 from meta.identity_decision d"
-        "  where (d.left_record, d.right_record) = (p.left_record, p.right_record))"
-        " order by e.left_record, e.right_record, p.reason"),  # a tie first
-        {"lefts": [a for a, _, _ in pairs], "rights": [b for _, b, _ in pairs],
-         "reasons": [r for _, _, r in pairs]}).rowcount
+    found = {"lefts": [a for a, _, _ in pairs], "rights": [b for _, b, _ in pairs], "reasons": [r for _, _, r in pairs],
+             "records": list(live)}
+    conn.execute(text(
+        "delete from core.identity_review q where (q.left_record = any(:records) or q.right_record = any(:records))"
+        " and (q.left_record, q.right_record) not in (select * from unnest(cast(:lefts as text[]),"
+        "  cast(:rights as text[])))"), found)
+    if pairs:
+        conn.execute(text(
+            "insert into core.identity_review (left_record, right_record, match_score, evidence, reason)"
+            " select distinct on (e.left_record, e.right_record) e.left_record, e.right_record, e.match_score,"
+            "  e.evidence, p.reason"
+            " from unnest(cast(:lefts as text[]), cast(:rights as text[]), cast(:reasons as text[]))"
+            "  as p (left_record, right_record, reason)"
+            " join core.identity_edge e on (e.left_record, e.right_record) = (p.left_record, p.right_record)"
+            " where not exists (select 1 from meta.identity_decision d"
+            "  where (d.left_record, d.right_record) = (p.left_record, p.right_record))"
+            " order by e.left_record, e.right_record, e.match_rule = 'fuzzy' desc, p.reason"  # a tie first
+            " on conflict (left_record, right_record) do update set match_score = excluded.match_score,"
+            "  evidence = excluded.evidence, reason = excluded.reason"), found)
+    return int(conn.exec_driver_sql("select count(*) from core.identity_review").scalar_one())
 
 
 def _evidence(best: dict[str, tuple[int, float, str, str]], key: str) -> tuple[str, float, str | None]:
@@ -610,6 +648,7 @@ def decide(conn: Connection, first: str, second: str, decision: str, decided_by:
         raise ValueError(f"no person record {', '.join(unknown)} (write records as source:entity:id, as"
                          " `smarketing identity review` lists them)")
     left, right = sorted((first, second))
+    _check_consistent(conn, left, right, decision)
     conn.execute(text(
         "insert into meta.identity_decision (left_record, right_record, decision, decided_by, note)"
         " values (:left, :right, :decision, :by, :note) on conflict (left_record, right_record) do update"
@@ -618,3 +657,32 @@ def decide(conn: Connection, first: str, second: str, decision: str, decided_by:
         {"left": left, "right": right, "decision": decision, "by": decided_by, "note": note})
     conn.execute(text("delete from core.identity_review where (left_record, right_record) = (:left, :right)"),
                  {"left": left, "right": right})
+
+
+def _check_consistent(conn: Connection, left: str, right: str, decision: str) -> None:
+    """Refuse a decision that contradicts the others: 'same' decisions join transitively, so no two
+    records they join may have been decided different."""
+    rows = conn.execute(text("select left_record, right_record, decision from meta.identity_decision"
+                             " where (left_record, right_record) <> (:left, :right)"),
+                        {"left": left, "right": right}).all()
+    same = _UnionFind()
+    for a, b, kind in [*rows, (left, right, decision)]:
+        if kind == "same":
+            same.union(a, b)
+    for a, b, kind in [*rows, (left, right, decision)]:
+        if kind == "different" and same.find(a) == same.find(b):
+            raise ValueError(f"{a} and {b} were decided different, and the 'same' decisions (this one included)"
+                             f" would make them one person; undo one of them first (--undo)")
+
+
+def undo(conn: Connection, first: str, second: str) -> bool:
+    """Delete the decision about two records; the next merge matches both again as if none had been
+    made. False when there was none."""
+    left, right = sorted((first, second))
+    gone = conn.execute(text("delete from meta.identity_decision where (left_record, right_record) = (:left, :right)"),
+                        {"left": left, "right": right}).rowcount
+    if gone:
+        conn.execute(text("update core.person_identity set fingerprint = null"
+                          " where source || ':' || entity || ':' || source_record_id in (:left, :right)"),
+                     {"left": left, "right": right})
+    return bool(gone)

@@ -4,8 +4,12 @@ English: the ``nicknames`` package (hand-curated by Carlton Northern and Nick Cr
 German, Austrian and Swiss: ``data/nicknames_de.csv``, in the same layout. Every name is written
 as identity compares names (``smarketing.names``), so "Günni" meets "Günther" and "Guenther".
 ``pairs()`` gives (name, canonical) rows: the formal names a name is a nickname of; identity
-matches two first names whose sets of themselves and their canonicals overlap (Bob and Robert,
-Sepp and Josef, Liz and Elizabeth).
+matches two first names when one is the other or among its canonicals (Bob and Robert, Sepp and
+Josef, Liz and Elizabeth).
+
+The English list also relates names that are given names of their own (it has Emil for Emily,
+Polly for Paul, Elena for Helen): a nickname is read only when it is shorter than its formal name,
+and ``DISTINCT`` names a few more pairs that are two names, not one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from nicknames import name_triplets
 from smarketing.names import normalize_person_name
 
 GERMAN = Path(__file__).with_name("data") / "nicknames_de.csv"
+# (nickname, formal name) pairs of the English list read as two names: each is common on its own
+DISTINCT = {("anna", "hannah"), ("anna", "savannah"), ("anna", "bryanna"), ("lena", "katherine"),
+            ("ella", "helen")}
 
 
 def _german() -> list[tuple[str, str]]:
@@ -34,7 +41,7 @@ def pairs() -> tuple[tuple[str, str], ...]:
     out = set()
     for formal, nickname in [*english, *_german()]:
         name, canonical = normalize_person_name(nickname), normalize_person_name(formal)
-        if name and canonical and name != canonical:
+        if name and canonical and len(name) < len(canonical) and (name, canonical) not in DISTINCT:
             out.add((name, canonical))
     return tuple(sorted(out))
 

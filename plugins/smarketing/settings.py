@@ -217,15 +217,29 @@ SURVIVING = Literal["first_name", "last_name", "company_name", "owner_id", "emai
 class FuzzySettings(Strict):
     enabled: StrictBool = True
     min_name_similarity: Annotated[float, Field(gt=0, le=1)] = 0.55
-    min_score: Annotated[int, Field(ge=1, le=40)] = 9
+    min_score: Annotated[StrictInt, Field(ge=1, le=40)] = 9
+
+
+# The local part of a shared mailbox as the mailbox key writes it (info, no-reply), and a domain
+SHARED_LOCAL_PART = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")]
+FREE_MAIL_DOMAIN = Annotated[str, Field(pattern=r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")]
 
 
 class IdentitySettings(Strict):
-    generic_mailboxes: list[str] = []
-    free_mail_domains: list[str] = []
+    # required: a file without them would compare shared and free-mail addresses like any other
+    generic_mailboxes: list[SHARED_LOCAL_PART]
+    free_mail_domains: list[FREE_MAIL_DOMAIN]
     fuzzy: FuzzySettings = FuzzySettings()
     survivorship: dict[SURVIVING, list[Literal["hubspot.contacts", "salesforce.leads", "salesforce.contacts",
-                                               "file.contacts", "file.leads"]]] = {}
+                                               "file.contacts", "file.leads"]]]
+
+    @field_validator("generic_mailboxes", "free_mail_domains")
+    @classmethod
+    def _once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 -- Person attributes and funnel dates from every active record of the person. Survivorship per
--- attribute follows the source order of config/identity.yaml (:first_name_priority, ...);
+-- attribute follows the source order of config/identity.yaml (:first_name_priority, ...), the
+-- email a person's own address before a shared one (:generic_mailboxes);
 -- funnel dates are the earliest any system knows. The account comes from the account a record
 -- names (a Salesforce contact's, a file-drop lead's or contact's), else the work domain or company name of any record. Reads person_records
 -- (person_records.sql): the records of the persons in scope.
@@ -57,7 +58,9 @@ won as (
 per_person as (
     select
         person_id,
-        (array_agg(email order by email_rank, created_at) filter (where email is not null))[1] as email,
+        -- a shared mailbox (info@) only when the person has no address of its own
+        (array_agg(email order by split_part(email, '@', 1) = any(cast(:generic_mailboxes as text[])), email_rank,
+            created_at) filter (where email is not null))[1] as email,
         (array_agg(first_name order by first_rank, created_at) filter (where first_name is not null))[1]
             as first_name,
         (array_agg(last_name order by last_rank, created_at) filter (where last_name is not null))[1] as last_name,

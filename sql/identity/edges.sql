@@ -2,19 +2,20 @@
 -- against every record.
 --
 -- Deterministic rules score 1: the same mailbox (a shared one such as info@ also needs the same
--- name), a converted lead and its contact, a HubSpot merge, the Salesforce ids HubSpot's
+-- name; one under two first names that cannot be one is left for review), a converted lead and its contact, a HubSpot merge, the Salesforce ids HubSpot's
 -- Salesforce integration wrote on a contact, and a person's decision (meta.identity_decision).
 --
 -- The fuzzy rule weighs the evidence of a candidate pair and keeps it when the weight reaches
 -- :min_score (config/identity.yaml). Weights, in bits (log2 of how much likelier the evidence is
 -- for one human than for two):
 --   name     exact 8, a nickname (Bob/Robert, Sepp/Josef) 7, first and last swapped 7, a typo
---            (first and last name each at most one typo apart, and the full names' trigram
---            similarity >= :min_name_similarity) 6, an initial for the first name 5, the same last
+--            (first and last name each at most one typo apart, a first name not only in its last
+--            letter, as Emil and Emily; the full names' trigram similarity >= :min_name_similarity) 6, an initial for the first name 5, the same last
 --            name with another first name -4, otherwise -6; an exact name at most 3 records carry
 --            +2, one more than 20 records carry -2 (how common a name is says how much it proves)
 --   company  the same (name or work domain) 3, both known and different -3
---   phone    the same number 8, both known and different -3
+--   phone    the same number 8, both known and different -3 (a number more than
+--            :max_phone_records records carry is a switchboard, no evidence)
 --   LinkedIn the same profile 10, both known and different -10
 --   title    the same 1, different -1;  city the same 1, different -1
 -- Two different personal work mailboxes at one domain are two people: never a fuzzy pair. A shared
@@ -24,7 +25,8 @@
 -- company (or work domain) with the same sound of the last name and the same first name or
 -- nickname; the same with first and last name swapped (which also holds a first name misspelt
 -- with the same sound); the same company, last-name sound and the letters of the first name, or
--- first name and the letters of the last name (two letters swapped); the same phone number; the same
+-- first name and the letters of the last name (two letters swapped); the same phone number (not
+-- a switchboard's); the same
 -- LinkedIn profile; and for a record without company or work domain, the same name anywhere
 -- (a block of more than :max_name_block records is not compared: a name that common proves
 -- nothing without a company).
@@ -38,7 +40,25 @@ changed as (
 ),
 
 email_exact as (
-    select c.record_key as a, r.record_key as b, 'email_exact' as rule, 1.0 as score, null::jsonb as evidence
+    -- one mailbox under two first names that cannot be one (Alice and Bob at smith.family@) is a
+    -- shared mailbox: no match, a pair for review
+    select
+        c.record_key as a,
+        r.record_key as b,
+        case
+            when c.first_name_key is null or r.first_name_key is null
+                or split_part(c.first_name_key, ' ', 1) = split_part(r.first_name_key, ' ', 1)
+                or c.first_name_key = any(r.first_name_forms) or r.first_name_key = any(c.first_name_forms)
+                or core.identity_first_name_typo(c.first_name_key, r.first_name_key)
+                or dmetaphone(c.first_name_key) = dmetaphone(r.first_name_key)
+                or c.first_name_key = r.last_name_key
+                or ((length(c.first_name_key) = 1 or length(r.first_name_key) = 1)
+                    and left(c.first_name_key, 1) = left(r.first_name_key, 1))
+                then 'email_exact'
+            else 'email_other_name'
+        end as rule,
+        1.0 as score,
+        null::jsonb as evidence
     from changed as c
     inner join records as r on c.email_key = r.email_key and c.record_key <> r.record_key
     where c.email_key is not null and not c.is_generic_mailbox
@@ -106,13 +126,14 @@ blocks as (
     where r.last_name_key is not null
 ),
 
--- the name-anywhere blocks a changed record without company meets, and their sizes
-name_blocks as (
+-- the blocks of a changed record that may be too large to say anything, with their sizes: the
+-- name anywhere (for a record without company) and the phone (a switchboard)
+capped_blocks as (
     select b.block, count(*) as records
     from blocks as b
     where b.block in (
         select cb.block from changed as c inner join blocks as cb on c.record_key = cb.record_key
-        where c.org is null and cb.block like 'g|%'
+        where (c.org is null and cb.block like 'g|%') or cb.block like 'p|%'
     )
     group by b.block
 ),
@@ -124,10 +145,15 @@ candidates as (
     inner join blocks as rb on cb.block = rb.block and cb.record_key <> rb.record_key
     where cast(:fuzzy_enabled as boolean)
         and (
-            cb.block not like 'g|%'
+            (cb.block not like 'g|%' and cb.block not like 'p|%')
             or (c.org is null and cb.block in (
-                select block from name_blocks where records <= cast(:max_name_block as integer)
+                select block from capped_blocks
+                where block like 'g|%' and records <= cast(:max_name_block as integer)
             ))
+            or cb.block in (
+                select block from capped_blocks
+                where block like 'p|%' and records <= cast(:max_phone_records as integer)
+            )
         )
 ),
 
@@ -149,7 +175,7 @@ compared as (
                 and (c.first_name_key = any(r.first_name_forms) or r.first_name_key = any(c.first_name_forms))
                 then 'nickname'
             when c.first_name_key = r.last_name_key and c.last_name_key = r.first_name_key then 'swapped'
-            when core.identity_typo_apart(c.first_name_key, r.first_name_key)
+            when core.identity_first_name_typo(c.first_name_key, r.first_name_key)
                 and core.identity_typo_apart(c.last_name_key, r.last_name_key)
                 and similarity(c.full_name, r.full_name) >= cast(:min_name_similarity as real) then 'typo'
             when c.last_name_key = r.last_name_key
@@ -162,7 +188,15 @@ compared as (
             when c.company_key = r.company_key or c.work_domain = r.work_domain then 'same'
             when c.org is not null and r.org is not null then 'different'
         end as company,
-        case when c.phone_key = r.phone_key then 'same' when c.phone_key <> r.phone_key then 'different' end as phone,
+        case
+            -- a number more records carry is a switchboard: it says nothing about who
+            when (select count(*) from records as x where x.phone_key = c.phone_key)
+                > cast(:max_phone_records as integer)
+                or (select count(*) from records as x where x.phone_key = r.phone_key)
+                > cast(:max_phone_records as integer) then null
+            when c.phone_key = r.phone_key then 'same'
+            when c.phone_key <> r.phone_key then 'different'
+        end as phone,
         case
             when c.linkedin_key = r.linkedin_key then 'same' when c.linkedin_key <> r.linkedin_key then 'different'
         end as linkedin,

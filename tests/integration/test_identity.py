@@ -196,13 +196,15 @@ def test_lifecycle_and_stage_history_are_scd2_in_business_time(empty_warehouse):
     assert snapshot == []
 
 
-@pytest.mark.parametrize("scale", [1])
-def test_identity_score_meets_its_targets_on_the_default_noise(empty_warehouse, scale):
+@pytest.mark.parametrize(("profile", "scale", "records"), [("default", 1, 200), ("hard", 0.5, 800)])
+def test_identity_score_meets_its_targets_on_both_profiles(empty_warehouse, profile, scale, records):
+    """A guard, not the measurement (make identity-score): the issue's targets at 10,000 people
+    are precision 0.995 and recall 0.97 on the hard profile."""
     from smarketing.identity_score import score
 
-    result = score(empty_warehouse, scale=scale)
-    assert result.precision >= 0.99 and result.recall >= 0.95
-    assert result.records > 200
+    result = score(empty_warehouse, scale=scale, profile=profile)
+    assert result.precision >= 0.99 and result.recall >= 0.97
+    assert result.records > records
 
 
 def test_an_incremental_run_and_a_full_rebuild_give_the_same_persons(engine, demo_dataset):

@@ -4,6 +4,7 @@ review queue with decisions that last. The traps that must stay apart are here t
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text
 
 from smarketing import cli
@@ -12,6 +13,8 @@ from smarketing.sources.base import RawRecord
 from smarketing.transform import merge_core
 from tests.fixtures.drops import leads_drop
 from tests.integration.test_identity import AS_OF, hs_contact, load, person_of, same, sf_contact, sf_lead
+
+T1 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 def review_rows(eng):
@@ -227,3 +230,155 @@ def test_raw_records_with_the_new_fields_missing_resolve_as_before(empty_warehou
         "id": "5", "properties": {"email": "ada@example.com", "firstname": "Ada"}, "archived": False})],
          salesforce__leads=[sf_lead("00Q5", "ADA@example.com", None, "Lovelace", None)])
     assert same(person_of(empty_warehouse), "hubspot:contacts:5", "salesforce:leads:00Q5")
+
+
+# -- what a trial from the README alone found ---------------------------------------------------------
+
+def test_undoing_a_decision_lets_the_evidence_decide_again(empty_warehouse):
+    tie(empty_warehouse)
+    assert cli.main(["identity", "review", "--same", "salesforce:leads:00Q9", "hubspot:contacts:2"]) == 0
+    merge_core(empty_warehouse, AS_OF)
+    assert same(person_of(empty_warehouse), "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert cli.main(["identity", "review", "--undo", "hubspot:contacts:2", "salesforce:leads:00Q9"]) == 0
+    merge_core(empty_warehouse, AS_OF)
+    links = person_of(empty_warehouse)
+    assert not same(links, "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert [row[:2] for row in review_rows(empty_warehouse)] == [
+        ("hubspot:contacts:1", "salesforce:leads:00Q9"), ("hubspot:contacts:2", "salesforce:leads:00Q9")]
+    with empty_warehouse.connect() as conn:  # the lead's person stands alone again: no longer "merged"
+        assert conn.exec_driver_sql(
+            "select count(*) from core.person_merge m join core.person_identity i on i.person_id = m.merged_person_id"
+            " and i.is_active").scalar_one() == 0
+    assert cli.main(["identity", "review", "--undo", "hubspot:contacts:2", "salesforce:leads:00Q9"]) == 2
+
+
+def test_a_decision_deleted_by_hand_is_gone_at_the_next_merge_and_a_full_refresh_matches_everything_again(
+        empty_warehouse):
+    tie(empty_warehouse)
+    load(empty_warehouse, hubspot__contacts=[hs_contact("7", "ben.ott@gmail.com", "Ben", "Ott", "Ott Logistik")],
+         salesforce__leads=[sf_lead("00Q7", "b.ott@ott-logistik.de", "Ben", "Ott", "Ott Logistik")])
+    assert cli.main(["identity", "review", "--different", "hubspot:contacts:7", "salesforce:leads:00Q7"]) == 0
+    assert cli.main(["identity", "review", "--same", "salesforce:leads:00Q9", "hubspot:contacts:2"]) == 0
+    merge_core(empty_warehouse, AS_OF)
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("delete from meta.identity_decision")
+    merge_core(empty_warehouse, AS_OF)  # the 'same' edge without its decision: matched again, a tie
+    assert not same(person_of(empty_warehouse), "salesforce:leads:00Q9", "hubspot:contacts:2")
+    assert not same(person_of(empty_warehouse), "hubspot:contacts:7", "salesforce:leads:00Q7")
+    result = merge_core(empty_warehouse, AS_OF, full=True)
+    assert result["identity"]["changed"] == 5  # every record, not only those whose keys changed
+    assert same(person_of(empty_warehouse), "hubspot:contacts:7", "salesforce:leads:00Q7")
+
+
+def test_decisions_that_contradict_each_other_are_refused(empty_warehouse, capsys):
+    tie(empty_warehouse)
+    assert cli.main(["identity", "review", "--different", "hubspot:contacts:1", "salesforce:leads:00Q9"]) == 0
+    assert cli.main(["identity", "review", "--same", "hubspot:contacts:2", "salesforce:leads:00Q9"]) == 0
+    capsys.readouterr()
+    assert cli.main(["identity", "review", "--same", "hubspot:contacts:1", "hubspot:contacts:2"]) == 2
+    assert "were decided different" in capsys.readouterr().err
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from meta.identity_decision").scalar_one() == 2
+
+
+def test_the_review_listing_cannot_be_made_to_run_a_command_or_fake_a_line(empty_warehouse, tmp_path, capsys):
+    """A file-drop id with a shell substitution and a job title with a line break and an escape."""
+    from smarketing.file_drops import load_drop
+
+    drop = leads_drop(tmp_path, 'Lead ID;Vorname;Nachname;Firma;Titel\n'
+                                'L50$(touch /tmp/pwned);Bob;Kern;Kern AG;"CFO\ndecide: fake\x1b[2J"\n',
+                      "    columns: {Vorname: first_name, Nachname: last_name, Firma: company, Titel: job_title}\n")
+    assert load_drop(empty_warehouse, drop, "run-1").rows_loaded == 1
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "robert.kern@kern.de", "Robert", "Kern", "Kern AG"),
+                                             hs_contact("2", "robert.kern2@kern.de", "Robert", "Kern", "Kern AG")])
+    assert len(review_rows(empty_warehouse)) == 2
+    capsys.readouterr()
+    assert cli.main(["identity", "review"]) == 0
+    listed = capsys.readouterr().out
+    assert "'file:leads:L50$(touch /tmp/pwned)'" in listed  # quoted for the shell
+    assert "CFO\\u000adecide: fake\\u001b[2J" in listed
+    assert "\x1b" not in listed and not any(line.startswith("decide: fake") for line in listed.splitlines())
+
+
+def test_review_options_are_checked(empty_warehouse, capsys):
+    tie(empty_warehouse)
+    for argv in (["--limit", "-1"], ["--limit", "0"]):
+        with pytest.raises(SystemExit):
+            cli.main(["identity", "review", *argv])
+    assert cli.main(["identity", "review", "--note", "forgot the decision"]) == 2
+    assert cli.main(["identity", "review", "--by", " ", "--same", "hubspot:contacts:2", "salesforce:leads:00Q9"]) == 2
+
+
+def test_a_file_lead_and_a_file_contact_are_two_sources(empty_warehouse):
+    """One record per source per human counts a lead and a contact of one drop system apart."""
+    def file_record(record_id, email, first, last, company):
+        return RawRecord(record_id, T1, {"email": email, "first_name": first, "last_name": last, "company": company})
+
+    load(empty_warehouse, file__leads=[file_record("L1", "bob.smith@gmail.com", "Bob", "Smith", "Acme Tools")],
+         file__contacts=[file_record("C1", "robert.smith@acme-tools.com", "Robert", "Smith", "Acme Tools")])
+    assert same(person_of(empty_warehouse), "file:leads:L1", "file:contacts:C1")
+
+
+def test_names_that_the_english_nickname_list_relates_but_are_two_names_stay_apart(empty_warehouse):
+    pairs = [("Emily", "Emil"), ("Polly", "Paul"), ("Hannah", "Anna"), ("Elena", "Helen")]
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact(str(n), f"{a.lower()}.berg@gmail.com", a, "Berg", "Nordwind")
+                            for n, (a, _) in enumerate(pairs)],
+         salesforce__leads=[sf_lead(f"00Q{n}", f"{b.lower()}.berg@nordwind.de", b, "Berg", "Nordwind")
+                            for n, (_, b) in enumerate(pairs)])
+    links = person_of(empty_warehouse)
+    assert all(not same(links, f"hubspot:contacts:{n}", f"salesforce:leads:00Q{n}") for n in range(len(pairs)))
+
+
+def test_a_placeholder_or_switchboard_number_is_no_evidence(empty_warehouse):
+    switchboard = "+49 89 5000-0"
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "jon.miller@alpha.io", "Jon", "Miller", "Alpha", phone="000-000-0000"),
+                            hs_contact("2", "chris.young@gmail.com", "Chris", "Young", None, phone=switchboard)],
+         salesforce__leads=[sf_lead("00Q1", "john.miller@beta.io", "John", "Miller", "Beta", Phone="0000000000"),
+                            *(sf_lead(f"00QS{n}", f"staff{n}@northwind.de", f"Staff{n}", "Other", "Northwind",
+                                      Phone=switchboard) for n in range(6)),
+                            sf_lead("00Q2", "c.young@northwind.de", "Christopher", "Young", "Northwind",
+                                    Phone="089 5000 0")])
+    links = person_of(empty_warehouse)
+    assert not same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert not same(links, "hubspot:contacts:2", "salesforce:leads:00Q2")
+
+
+def test_a_percent_encoded_linkedin_profile_is_the_same_profile(empty_warehouse):
+    """Only the profile ties J. Müller (no company) to Jürgen Müller: written percent-encoded in
+    HubSpot and with its letters in a file drop."""
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "jm@gmx.de", "J.", "Müller", None,
+                                       hs_linkedin_url="https://de.linkedin.com/in/j%C3%BCrgen-m%C3%BCller/")],
+         file__leads=[RawRecord("L9", T1, {
+             "email": "juergen.mueller@bau.de", "first_name": "Jürgen", "last_name": "Müller", "company": "Bau AG",
+             "linkedin_url": "linkedin.com/in/Jürgen-Müller"})])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "file:leads:L9")
+
+
+def test_one_mailbox_under_two_first_names_is_a_shared_mailbox_left_for_review(empty_warehouse):
+    load(empty_warehouse,
+         hubspot__contacts=[hs_contact("1", "smith.family@gmail.com", "Alice", "Smith", None)],
+         salesforce__leads=[sf_lead("00Q1", "SmithFamily@googlemail.com", "Bob", "Smith", None),
+                            sf_lead("00Q2", "smith.family@gmail.com", "A.", "Smith", None)])
+    links = person_of(empty_warehouse)
+    assert not same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q2")  # an initial fits
+    assert [row[:3] for row in review_rows(empty_warehouse)] == [
+        ("hubspot:contacts:1", "salesforce:leads:00Q1",
+         "one mailbox under two first names that cannot be one: a shared mailbox?"),
+        ("salesforce:leads:00Q1", "salesforce:leads:00Q2",
+         "one mailbox under two first names that cannot be one: a shared mailbox?")]
+
+
+def test_a_person_is_written_to_at_its_own_address_not_a_shared_one(empty_warehouse):
+    """HubSpot, first for email in config/identity.yaml, holds only the office's info@."""
+    load(empty_warehouse, hubspot__contacts=[hs_contact("1", "info@acme-sample.com", "Peter", "Schmidt", "Acme")],
+         salesforce__leads=[sf_lead("00Q1", "peter.schmidt@gmail.com", "Peter", "Schmidt", "Acme")])
+    links = person_of(empty_warehouse)
+    assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select email from core.person where not is_deleted").scalars().all() == [
+            "peter.schmidt@gmail.com"]

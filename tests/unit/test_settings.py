@@ -85,6 +85,12 @@ MISTAKES = [
                                                                         " less than or equal to 1"),
     ("identity", "  email: [hubspot.contacts,", "  e_mail: [hubspot.contacts,", "survivorship.e_mail.[key]"),
     ("identity", "\nfuzzy:", "\nnormalization: {gmail_dots: false}\nfuzzy:", "'normalization' was removed"),
+    # a file without the shared mailboxes would compare info@ like a personal address
+    ("identity", "generic_mailboxes:", "generic_mailboxe:", "generic_mailboxes: Field required"),
+    ("identity", "min_score: 9", "min_score: true", "fuzzy.min_score: Input should be a valid integer"),
+    ("identity", "[info, sales,", "[info@, sales,", "generic_mailboxes.0: String should match pattern"),
+    ("identity", "[gmail.com,", "['@gmail.com',", "free_mail_domains.0: String should match pattern"),
+    ("identity", "[gmail.com,", "[gmail.com, gmail.com,", "free_mail_domains: listed twice: gmail.com"),
     ("sources", "    lookback_minutes: 10\n", "    lookback_minute: 10\n",
      "unknown key 'systems.hubspot.lookback_minute'; allowed here: conn_id, custom_fields, deal_stages, entities,"
      " extra_fields, kind, lookback_minutes"),
