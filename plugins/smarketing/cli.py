@@ -14,6 +14,11 @@
     smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
     smarketing lists suppress EMAIL --reason TEXT                     keep an address off every list
+
+Exit codes: 0 done; 1 the work failed or there was nothing to do it on (a run failed, a list not
+built for that date); 2 a wrong command, option, value or file; 3 the warehouse cannot be
+reached; 130 interrupted; 141 the reader of the output went away (``| head``). An expected
+failure is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -242,6 +247,39 @@ def _identity_score(args: argparse.Namespace) -> int:
     return 0
 
 
+class _PlainHelp(argparse.HelpFormatter):
+    """Help as a terminal shows it: the docstrings' ``code`` marks dropped."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(_unmarked(text))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return _unmarked(super()._expand_help(action))
+
+
+def _unmarked(text: str) -> str:
+    import re
+
+    return re.sub(r"``?([^`]+)``?", r"\1", text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and sub-parser of the command line, with the plain help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _PlainHelp)
+        super().__init__(*args, **kwargs)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smarketing")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -402,6 +440,15 @@ def _lists(args: argparse.Namespace) -> int:
     if args.action == "suppress" and not is_address(args.email):
         print(f"{args.email!r} is not an email address; nothing was suppressed", file=sys.stderr)
         return 2
+    if args.action == "pull":  # said before the warehouse is asked anything
+        programs = load_programs()
+        if args.program not in programs:
+            print(f"no program {args.program!r}; programs: {', '.join(sorted(programs))}", file=sys.stderr)
+            return 2
+        if args.out and not Path(args.out).resolve().parent.is_dir():
+            print(f"smarketing: cannot write {args.out}: its folder does not exist; nothing was written",
+                  file=sys.stderr)
+            return 2
     eng = warehouse.engine(config.warehouse_url())
     if args.action == "suppress":
         email = fold(args.email)
@@ -412,16 +459,18 @@ def _lists(args: argparse.Namespace) -> int:
         print(f"mailbox {mailbox_key(email)} (every spelling of it: case, +tags, Gmail dots) is suppressed on"
               " every list from the next nurture run on (nurture.manual_suppression)")
         return 0
-    programs = load_programs()
-    if args.program not in programs:
-        print(f"no program {args.program!r}; programs: {', '.join(sorted(programs))}", file=sys.stderr)
-        return 2
     fields = programs[args.program].fields
     with eng.connect() as conn:
         as_of = args.as_of or conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
                                            {"program": args.program}).scalar()
         if as_of is None:
             print(f"program {args.program!r} has not been built yet; run the nurture DAG", file=sys.stderr)
+            return 1
+        built = conn.execute(text("select 1 from nurture.list_runs where program = :program and as_of = :as_of"),
+                             {"program": args.program, "as_of": as_of}).first()
+        if built is None:
+            print(f"program {args.program!r} was not built for {as_of}; nothing was written (`smarketing lists"
+                  f" pull {args.program}` without --as-of takes the latest run)", file=sys.stderr)
             return 1
         rows = conn.execute(text(
             "select email, first_name, last_name,"
@@ -433,7 +482,11 @@ def _lists(args: argparse.Namespace) -> int:
                 for f in fields} for r in rows]
     out = sys.stdout
     if args.out:  # personal data: a file only its owner reads, even one that existed before
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            print(f"smarketing: cannot write {args.out}: {exc.strerror}; nothing was written", file=sys.stderr)
+            return 2
         os.fchmod(fd, 0o600)
         out = os.fdopen(fd, "w", newline="", encoding="utf-8")
     try:
@@ -466,7 +519,9 @@ def main(argv: list[str] | None = None) -> int:
         psql_args = [a for a in argv[2:] if a != "--admin"]
         argv = argv[:2] + (["--admin"] if "--admin" in argv[2:] else [])
 
-    parser = argparse.ArgumentParser(prog="smarketing", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="smarketing", description=__doc__.split("\n\n")[0],
+                     epilog=__doc__.split("\n\n")[-1].strip())
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the demo data through Airflow")
@@ -570,11 +625,26 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     args.psql_args = psql_args
+    from sqlalchemy.exc import OperationalError
+
     try:
         return args.func(args)
     except RuntimeError as exc:  # ours say what was wrong and what to do; a traceback adds nothing
         print(f"smarketing: {exc}", file=sys.stderr)
         return 1
+    except OperationalError as exc:  # the server's own words name host and port, never a password
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(f"smarketing: cannot reach the warehouse: {reason}", file=sys.stderr)
+        return 3
+    except BrokenPipeError:  # `smarketing lists pull x | head`: the reader has what it wanted
+        try:  # nothing more reaches the closed pipe, not even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
+    except KeyboardInterrupt:
+        print("smarketing: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -616,6 +616,8 @@ def _masked(email: str | None) -> str:
 def review_queue(conn: Connection, limit: int | None = None) -> list[ReviewPair]:
     """The pairs waiting for a decision, the strongest evidence first, with what a person needs to
     decide (names, companies, masked addresses, titles, cities as the sources wrote them)."""
+    if not conn.exec_driver_sql("select exists (select 1 from core.identity_review)").scalar():
+        return []  # also before the first merge, when staging has no views yet
     rows = conn.execute(text(
         "select q.left_record, q.right_record, q.match_score, q.evidence, q.reason,"
         " l.first_name, l.last_name, l.company_name, l.email, l.job_title, l.city,"
