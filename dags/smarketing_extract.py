@@ -30,6 +30,7 @@ from smarketing.dag_support import DEFAULT_ARGS, EXTRACT_PARAMS, RAW, extract_sc
     tags=["smarketing", "extract"],
     default_args=DEFAULT_ARGS,
     params=EXTRACT_PARAMS,
+    description="Land HubSpot, Salesforce and file-drop records into raw, incrementally; schedules the transform",
     doc_md=__doc__,
 )
 def smarketing_extract():

@@ -24,6 +24,7 @@ from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS, final_on_b
     tags=["smarketing", "kpis", "marts"],
     default_args=DEFAULT_ARGS,
     params=PARAMS,
+    description="Rebuild the shared KPI marts from core for the run's as-of date",
     doc_md=__doc__,
 )
 def smarketing_kpis():

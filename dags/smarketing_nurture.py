@@ -25,6 +25,7 @@ from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS, final_o
     tags=["smarketing", "nurture", "email"],
     default_args=DEFAULT_ARGS,
     params=PARAMS,
+    description="Build the after-sales nurture lists with suppression applied; export and push them",
     doc_md=__doc__,
 )
 def smarketing_nurture():

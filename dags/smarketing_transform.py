@@ -33,6 +33,7 @@ from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS, fi
     tags=["smarketing", "transform", "data-quality"],
     default_args=DEFAULT_ARGS,
     params=TRANSFORM_PARAMS,
+    description="Validate new batches, quarantine bad rows, merge them into core and resolve identities",
     doc_md=__doc__,
 )
 def smarketing_transform():

@@ -68,6 +68,14 @@ def failure_callbacks() -> list[Any]:
     return callbacks
 
 
+def _minutes(name: str, default: int) -> timedelta:
+    """A duration in minutes from the environment (read at parse time), a positive whole number."""
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) == 0:
+        raise ValueError(f"{name}={raw!r}: a positive whole number of minutes, e.g. {default}")
+    return timedelta(minutes=int(raw))
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
     "retries": 2,
@@ -75,7 +83,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "on_failure_callback": failure_callbacks(),
+    # a task that hangs (a source that stops answering, a lock never released) fails instead of waiting forever
+    "execution_timeout": _minutes("SMARKETING_TASK_TIMEOUT_MINUTES", 180),
 }
+
 
 def extract_schedule() -> str | None:
     """The extract DAG's schedule: ``SMARKETING_EXTRACT_SCHEDULE`` (a cron or preset, ``none`` for

@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,12 +177,17 @@ def land_entity(eng: Engine, source: Source, entity: str, run_id: str,
     cursor = None if resync else read_cursor(eng, source.name, entity)
     stats = LandingStats(source.name, entity, cursor_at=cursor)
     seen: set[str] = set()
+    clock = time.perf_counter()
     for page in source.extract(entity, cursor - lookback if cursor else None):
         if not page:
             continue
-        stats.new += land_page(eng, source.name, entity, page, run_id, started)
+        new = land_page(eng, source.name, entity, page, run_id, started)
+        stats.new += new
         stats.received += len(page)
         stats.pages += 1
+        seconds = time.perf_counter() - clock
+        log.info("%s %s: page %d, %d records (%d new), %d so far at %.0f records/s", source.name, entity,
+                 stats.pages, len(page), new, stats.received, stats.received / seconds if seconds else 0)
         if resync:
             seen.update(r.record_id for r in page)
     if resync and entity in getattr(source, "whole_on_full_read", ()):

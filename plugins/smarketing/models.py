@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,11 +345,14 @@ def run(conn: Connection, nodes: Iterable[Model | Step], params: Mapping[str, An
     """Run every model and step in order in the caller's transaction; what each wrote, by name."""
     done: dict[str, Any] = {}
     for node in order(nodes, view_sources(conn)):
+        started = time.perf_counter()
         if isinstance(node, Step):
             done[node.name] = node.run(conn, params)
+            log.info("%s: done in %.1f s", node.name, time.perf_counter() - started)  # an operator's progress line
             continue
         try:
             done[node.name] = write(conn, node, params)
+            log.info("%s: %d rows in %.1f s", node.name, done[node.name], time.perf_counter() - started)
         except DBAPIError as exc:
             # the model's SQL is wrong for this warehouse (syntax, a missing table or column, a value
             # its table refuses): named with its file, and not retried (a retry cannot cure it)

@@ -35,6 +35,9 @@ from smarketing.config import PATHS, ConfigError
 from smarketing.warehouse import raw_table
 
 log = logging.getLogger(__name__)
+# Great Expectations' INFO lines (247 of a 263-line validate log, from its import on) tell an
+# operator nothing; its warnings still show
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 ROW_KEYS = ["record_id", "version_at"]
 WORK_SCHEMA = "quality_work"
@@ -112,6 +115,9 @@ def _mark_validated(conn: Any, batch_ids: list[str], run_id: str) -> None:
 def _gx_context() -> Any:
     import great_expectations as gx
 
+    for name in list(logging.root.manager.loggerDict):  # some of its modules set their own level
+        if name.startswith("great_expectations."):
+            logging.getLogger(name).setLevel(logging.NOTSET)
     context = gx.get_context(mode="ephemeral")
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

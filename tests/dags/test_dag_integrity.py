@@ -29,9 +29,24 @@ def test_dag_has_tags_owner_retries_and_docs(dagbag, dag_id):
     assert "smarketing" in dag.tags
     assert dag.doc_md and dag.doc_md.strip().startswith("### Smarketing")
     assert dag.catchup is False
+    assert dag.description and len(dag.description) < 120  # the one line the DAG list and Details show
     for task in dag.tasks:
         assert task.owner == "data-engineering", task.task_id
         assert task.retries >= 2, task.task_id
+        assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task.task_id
+
+
+def test_the_task_timeout_follows_the_environment(monkeypatch):
+    from smarketing.dag_support import _minutes
+
+    monkeypatch.setenv("SMARKETING_TASK_TIMEOUT_MINUTES", "7")
+    assert _minutes("SMARKETING_TASK_TIMEOUT_MINUTES", 180).total_seconds() == 7 * 60
+    monkeypatch.delenv("SMARKETING_TASK_TIMEOUT_MINUTES")
+    assert _minutes("SMARKETING_TASK_TIMEOUT_MINUTES", 180).total_seconds() == 180 * 60
+    for wrong in ("soon", "0", "-5", "1.5"):
+        monkeypatch.setenv("SMARKETING_TASK_TIMEOUT_MINUTES", wrong)
+        with pytest.raises(ValueError, match=f"SMARKETING_TASK_TIMEOUT_MINUTES='{wrong}'"):
+            _minutes("SMARKETING_TASK_TIMEOUT_MINUTES", 180)
 
 
 def test_the_dags_are_chained_by_assets(dagbag):
