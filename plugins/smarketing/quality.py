@@ -133,10 +133,11 @@ def _gx_context() -> Any:
 
 
 def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[str, str]],
-                     max_failure_share: float | None = None) -> list[SuiteOutcome]:
+                     max_failure_share: float | None = None, run_name: str | None = None) -> list[SuiteOutcome]:
     """Validate every landed, not yet validated batch of ``entities`` ((source, entity) pairs).
 
-    ``max_failure_share`` overrides config/quality.yaml for every suite (tests, manual runs).
+    ``max_failure_share`` overrides config/quality.yaml for every suite (tests, manual runs);
+    ``run_name`` names the run in the Data Docs (default ``run_id``).
     """
     settings = quality_settings()
     params = suite_parameters(settings, datetime.now(UTC))
@@ -155,7 +156,8 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         share = max_failure_share if max_failure_share is not None else failure_share(settings, name)
         context = context or _gx_context()
         try:
-            outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params))
+            outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params,
+                                      run_name or run_id))
         except DataQualityError as exc:
             errors.append(str(exc))
     if context is not None:  # once for all suites: a build per suite compiled the page templates each time
@@ -197,8 +199,9 @@ def _datasource(context: Any, url: str) -> Any:
 
 
 def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: Path, batch_ids: list[str],
-                    params: dict[str, Any]) -> Any:
+                    params: dict[str, Any], run_name: str) -> Any:
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     suite = context.suites.add_or_update(gx.ExpectationSuite(**json.loads(suite_file.read_text())))
     ids = ", ".join(f"'{uuid.UUID(b)}'" for b in batch_ids)  # our own UUIDs, re-parsed: safe to inline
@@ -219,7 +222,9 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
                        "return_unexpected_index_query": False},
     ))
     try:
-        result = checkpoint.run(expectation_parameters=params)
+        # named after the run, not GX's __none__, so the Data Docs list each run by its name
+        result = checkpoint.run(expectation_parameters=params,
+                                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)))
     finally:
         context.checkpoints.delete(checkpoint.name)
         context.validation_definitions.delete(definition.name)
@@ -260,9 +265,10 @@ def projection(name: str, ids: str) -> str:
 
 
 def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, entity: str, suite_file: Path,
-              batch_ids: list[str], max_failure_share: float, params: dict[str, Any]) -> SuiteOutcome:
+              batch_ids: list[str], max_failure_share: float, params: dict[str, Any],
+              run_name: str | None = None) -> SuiteOutcome:
     name = f"{source}__{entity}"
-    result = _run_checkpoint(eng, context, url, name, suite_file, batch_ids, params)
+    result = _run_checkpoint(eng, context, url, name, suite_file, batch_ids, params, run_name or run_id)
 
     dq_rows, bad_rows, failures, broken = [], [], [], []
     element_count = 0

@@ -93,7 +93,8 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
     entities = _landed_entities()
     held = None
     try:
-        outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities, max_failure_share)
+        outcomes = validate_pending(eng, config.warehouse_url(), run_id, entities, max_failure_share,
+                                    run_name=f"{run_id}_as_of_{as_of.isoformat()}")
     except DataQualityError as exc:
         outcomes, held = exc.outcomes, str(exc)
     stats: dict[str, Any] = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures}

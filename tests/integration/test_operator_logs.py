@@ -1,5 +1,6 @@
-"""What an operator reads in the task logs: one progress line per landed page and per merge and
-KPI step, and no Great Expectations chatter in the validate log. The stages are called as their tasks call them."""
+"""What an operator reads in the task logs: one progress line per landed page, per merge and KPI
+step and per nurture program, no Great Expectations chatter in the validate log, and Data Docs
+that name the run. The stages are called as their tasks call them."""
 
 import logging
 from datetime import date
@@ -10,8 +11,11 @@ from smarketing.landing import land_source
 from tests.fixtures import demo_story
 
 
-def test_validate_merge_and_kpis_log_each_step_and_no_great_expectations_info(empty_warehouse, demo_dataset,
-                                                                             caplog):
+def test_validate_merge_kpis_and_nurture_log_each_step_and_no_great_expectations_info(
+        empty_warehouse, demo_dataset, caplog, tmp_path):
+    from smarketing.nurture.lists import build_lists
+    from smarketing.nurture.programs import load_programs
+
     as_of = date.fromisoformat(demo_story.AS_OF)
     with caplog.at_level(logging.INFO):
         for system in ("hubspot", "salesforce"):
@@ -19,6 +23,8 @@ def test_validate_merge_and_kpis_log_each_step_and_no_great_expectations_info(em
         tasks.validate("logs", as_of)
         tasks.merge("logs", as_of)
         tasks.refresh_kpis("logs", as_of)
+        programs = list(load_programs().values())
+        build_lists(empty_warehouse, programs, as_of, "logs", export_dir=tmp_path)
     chatter = [r for r in caplog.records if r.name.startswith("great_expectations") and r.levelno < logging.WARNING]
     assert chatter == []
     progress = {r.getMessage().split(":", 1)[0] for r in caplog.records if r.name == "smarketing.models"}
@@ -27,6 +33,13 @@ def test_validate_merge_and_kpis_log_each_step_and_no_great_expectations_info(em
     line = next(r.getMessage() for r in caplog.records if r.name == "smarketing.models"
                 and r.getMessage().startswith("person_attributes:"))
     assert " rows in " in line and line.endswith(" s")
+    from smarketing.quality import data_docs_dir
+
+    # the Data Docs name the run and its as-of date, not GX's __none__
+    runs = {p.name for p in data_docs_dir().rglob("*") if p.is_dir()}
+    assert f"logs_as_of_{as_of.isoformat()}" in runs
     pages = [r.getMessage() for r in caplog.records if r.name == "smarketing.landing"
              and r.getMessage().startswith("hubspot contacts: page ")]
     assert len(pages) == -(-demo_dataset.count("hubspot", "contacts") // 50) and "records/s" in pages[-1]
+    built = {r.getMessage().split(":")[0] for r in caplog.records if r.name == "smarketing.nurture.lists"}
+    assert {f"program {p.name}" for p in programs} <= built

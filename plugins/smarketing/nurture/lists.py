@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -146,7 +147,13 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
     check_programs(eng, programs, as_of)
     with eng.begin() as conn:
         suppressed = _refresh_suppression(conn, settings)
-        results = [_build(conn, program, as_of, run_id, export_dir) for program in programs]
+        results = []
+        for program in programs:
+            started = time.perf_counter()
+            results.append(_build(conn, program, as_of, run_id, export_dir))
+            done = results[-1]
+            log.info("program %s: %d members of %d eligible (%d joined, %d left) in %.1f s", program.name,
+                     done.members, done.eligible, done.added, done.removed, time.perf_counter() - started)
         files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
             programs, results, strict=True) if result.export_path is not None]
         # a rerun of an earlier date writes the latest date's file again too: without whoever has
