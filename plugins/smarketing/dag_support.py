@@ -26,9 +26,10 @@ NURTURE = Asset(name="smarketing_nurture", uri="smarketing://warehouse/nurture")
 def final_on_bad_input() -> Iterator[None]:
     """Fail the task at once, without retries, on errors a retry cannot cure: invalid
     configuration, rejected credentials, a program that cannot be built, a file rejected whole,
-    data that fails its checks, a push the suppression guard stopped. Each message says what to fix."""
+    data or marts that fail their checks, a push the suppression guard stopped. Each message says what to fix."""
     from smarketing.config import ConfigError
     from smarketing.file_drops import FileDropError
+    from smarketing.kpis import MartCheckError
     from smarketing.nurture.hubspot_list import UnsafePush
     from smarketing.nurture.lists import NurtureError
     from smarketing.quality import DataQualityError
@@ -36,7 +37,7 @@ def final_on_bad_input() -> Iterator[None]:
 
     try:
         yield
-    except (ConfigError, AuthError, NurtureError, FileDropError, DataQualityError, UnsafePush) as exc:
+    except (ConfigError, AuthError, NurtureError, FileDropError, DataQualityError, UnsafePush, MartCheckError) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: a retry cannot cure this)") from exc

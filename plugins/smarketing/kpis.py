@@ -1,5 +1,6 @@
-"""KPIs: rebuild every mart from core in one transaction (BI never sees a half-built mart), then
-check them. Settings both departments agreed on come from ``config/kpis.yaml``."""
+"""KPIs: rebuild every mart from core in one transaction (BI never sees a half-built mart), checked
+before it commits (BI never sees a mart that fails its checks either). Settings both departments
+agreed on come from ``config/kpis.yaml``."""
 
 from __future__ import annotations
 
@@ -83,6 +84,10 @@ def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = No
     with eng.begin() as conn:
         use_reporting_timezone(conn, settings)
         rows = models.run(conn, marts, params)
+        violations = _violations(conn)
+        if violations:  # raised inside the transaction: the marts of the last good refresh stay published
+            raise MartCheckError("the refreshed marts fail their checks, so the last good ones stay published: "
+                                 + "; ".join(violations), violations)
         orphans = set(conn.execute(text("select tablename from pg_tables where schemaname = 'marts'")).scalars())
         orphans -= {m.target.partition(".")[2] for m in marts}
     if orphans:  # BI may still read them: left in place, and said
@@ -91,12 +96,25 @@ def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = No
     return rows
 
 
+class MartCheckError(RuntimeError):
+    """A refresh whose marts fail ``CHECKS``; nothing of it was published. Not retried: the same
+    core gives the same marts."""
+
+    def __init__(self, message: str, violations: list[str]) -> None:
+        super().__init__(message)
+        self.violations = violations
+
+
 def check_marts(eng: Engine) -> list[str]:
     """Assertions every refresh must satisfy; returns the violations (empty when all hold)."""
-    failed = []
     with eng.connect() as conn:
-        for name, query in CHECKS.items():
-            bad = conn.execute(text(query)).scalar() or 0
-            if bad:
-                failed.append(f"{name}: {bad} violating rows")
+        return _violations(conn)
+
+
+def _violations(conn: Connection) -> list[str]:
+    failed = []
+    for name, query in CHECKS.items():
+        bad = conn.execute(text(query)).scalar() or 0
+        if bad:
+            failed.append(f"{name}: {bad} violating rows")
     return failed

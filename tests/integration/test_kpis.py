@@ -140,6 +140,31 @@ def test_the_checks_pass_and_catch_a_broken_mart(marts):
         refresh_marts(marts, AS_OF, kpi_settings())
 
 
+def test_a_refresh_that_fails_the_checks_publishes_nothing_and_is_not_retried(marts):
+    """A won deal closed before it was created (the CRM allows it) makes a negative sales cycle:
+    the refresh fails naming the check, and BI keeps reading the marts of the last good refresh."""
+    from smarketing import tasks
+    from smarketing.kpis import MartCheckError
+    from smarketing.warehouse import checksums
+
+    with marts.connect() as conn:
+        before = {t: c for t, c in checksums(conn).items() if t.startswith("marts.")}
+        close_date = conn.exec_driver_sql("select close_date from core.opportunity where opportunity_id = 10").scalar()
+    with marts.begin() as conn:
+        conn.exec_driver_sql("update core.opportunity set close_date = created_at::date - 30"
+                             " where opportunity_id = 10")
+    try:
+        with pytest.raises(MartCheckError, match="no negative durations: 1 violating rows"):
+            tasks.refresh_kpis("checks", AS_OF)
+        with marts.connect() as conn:
+            assert {t: c for t, c in checksums(conn).items() if t.startswith("marts.")} == before
+    finally:
+        with marts.begin() as conn:
+            conn.execute(text("update core.opportunity set close_date = :day where opportunity_id = 10"),
+                         {"day": close_date})
+        refresh_marts(marts, AS_OF, kpi_settings())
+
+
 def test_the_readme_example_mart_runs_on_deals_without_an_owner(marts, tmp_path):
     """Found: the README's example keyed a mart by owner_id, which the demo's deals leave empty: the
     run failed. Its rows here are counted by hand from kpi_core.sql plus one won deal without owner."""
