@@ -9,7 +9,7 @@ PROFILE ?= default
 # pytest-xdist processes for make test, each with its own embedded server
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-e2e test-unit lint hooks identity-score identity-splink bench warehouse-start warehouse-stop warehouse-url lock clean
+.PHONY: install demo test test-e2e test-unit lint hooks identity-score identity-splink bench report-screenshot warehouse-start warehouse-stop warehouse-url lock clean
 
 install: $(STAMP)
 
@@ -45,6 +45,9 @@ test-e2e: install  ## the real scheduler, dag-processor and api-server run the A
 bench: install  ## every stage at SCALE x 100,000 people against baselines (not part of make test)
 	$(BIN)/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
+report-screenshot: install  ## the README's pictures of the latest KPI report (after make demo; needs chromium)
+	$(BIN)/python tools/report_screenshot.py
+
 test-unit: install
 	$(BIN)/pytest tests/unit
 
@@ -72,4 +75,4 @@ clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
 	-$(BIN)/smarketing warehouse remove
 	-for server in .test-state/pg .test-state/*/pg; do test -d $$server && \
 		SMARKETING_WAREHOUSE_DIR=$$server $(BIN)/smarketing warehouse remove; done; true
-	rm -rf .warehouse .airflow .test-state exports
+	rm -rf .warehouse .airflow .test-state exports reports

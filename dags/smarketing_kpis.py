@@ -3,7 +3,8 @@
 
 Scheduled on the `smarketing_core` Asset. Rebuilds the BI marts in `marts.*` from core in one
 transaction (BI never sees a half-built mart), then checks them (no negative counts, contiguous
-months). A failed check fails the task.
+months). A failed check fails the task and publishes nothing. Then writes the KPI report of the
+new marts (`reports/kpis_<as_of>.html`; its path is in the task log and under Browse → KPI report).
 
 Publishes `smarketing_marts`, which schedules **smarketing_nurture**.
 """
@@ -39,7 +40,15 @@ def smarketing_kpis():
         context["outlet_events"][MARTS].extra = {"as_of": as_of.isoformat()}
         return stats
 
-    refresh_marts()
+    @task
+    def write_report(**context) -> str:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        with final_on_bad_input():
+            return tasks.write_kpi_report(resolve_as_of(context))
+
+    refresh_marts() >> write_report()
 
 
 smarketing_kpis()

@@ -6,7 +6,8 @@ bounced, spam complaints, email opt-outs, no address), then builds each program 
 `config/nurture.yaml` for the run's as-of date with suppression applied, and writes one CSV per
 program to `exports/nurture/<program>_<as_of>.csv` (atomically; a rerun rewrites the same file).
 
-Publishes `smarketing_nurture`.
+Publishes `smarketing_nurture`. Then writes the KPI report again with the day's lists, and mails it
+to `SMARKETING_REPORT_EMAIL` when set.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ def smarketing_nurture():
         context["outlet_events"][NURTURE].extra = {"as_of": as_of.isoformat()}
         return stats
 
-    build_lists()
+    @task
+    def update_report(**context) -> str:
+        from smarketing import tasks
+        from smarketing.runs import resolve_as_of
+
+        with final_on_bad_input():
+            return tasks.write_kpi_report(resolve_as_of(context), mail=True)
+
+    build_lists() >> update_report()
 
 
 smarketing_nurture()

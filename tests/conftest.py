@@ -29,6 +29,7 @@ from smarketing.local_airflow import airflow_env  # noqa: E402 - pure function, 
 os.environ.update(airflow_env(AIRFLOW_HOME, ROOT))
 os.environ["SMARKETING_EXPORT_DIR"] = str(STATE / "exports")
 os.environ["SMARKETING_DATA_DOCS_DIR"] = str(STATE / "data_docs")
+os.environ["SMARKETING_REPORT_DIR"] = str(STATE / "reports")
 
 TEST_DATABASE = "smarketing_test"
 SERVER = STATE / "pg"

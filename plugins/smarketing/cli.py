@@ -425,6 +425,20 @@ def _shown(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from smarketing import config, kpi_report, warehouse
+
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.resolve().parent.is_dir():
+        print(f"smarketing: cannot write {args.out}: its folder does not exist; nothing was written", file=sys.stderr)
+        return 2
+    path = kpi_report.write(warehouse.engine(config.warehouse_url()), args.as_of, out)
+    print(f"KPI report: {_shown(os.path.relpath(path) if not os.path.relpath(path).startswith('..') else str(path))}")
+    return 0
+
+
 def _lists(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -608,6 +622,14 @@ def main(argv: list[str] | None = None) -> int:
     files.add_argument("action", choices=["status", "reload"])
     files.add_argument("drop", nargs="?", help="a drop's name (status: default every drop)")
     files.set_defaults(func=_files)
+
+    report = sub.add_parser("report", help="write the KPI report (one HTML page) of the published marts",
+                            description="Write the KPI report of the marts as published: one self-contained HTML page"
+                            " (charts inlined, nothing fetched) that opens offline, on a phone and as an attachment.")
+    report.add_argument("--as-of", type=date.fromisoformat,
+                        help="the marts' as-of date, to be sure the report is of that day (default: theirs)")
+    report.add_argument("--out", help="file to write (default: reports/kpis_<as_of>.html, SMARKETING_REPORT_DIR)")
+    report.set_defaults(func=_report)
 
     lists = sub.add_parser("lists", help="nurture lists for marketing",
                            description="Pull a nurture list, or suppress an address on every list.")

@@ -35,6 +35,17 @@ class Paths:
         return Path(os.environ.get("SMARKETING_EXPORT_DIR", self.root / "exports"))
 
     @property
+    def reports(self) -> Path:
+        """The KPI reports, ``kpis_<as_of>.html``."""
+        return Path(os.environ.get("SMARKETING_REPORT_DIR", self.root / "reports"))
+
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations' Data Docs site."""
+        return Path(os.environ.get("SMARKETING_DATA_DOCS_DIR",
+                                   self.expectations / "gx" / "uncommitted" / "data_docs" / "local_site"))
+
+    @property
     def warehouse_data(self) -> Path:
         return Path(os.environ.get("SMARKETING_WAREHOUSE_DIR", self.root / ".warehouse"))
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -65,8 +64,7 @@ def suite_dir() -> Path:
 
 
 def data_docs_dir() -> Path:
-    return Path(os.environ.get("SMARKETING_DATA_DOCS_DIR",
-                               PATHS.expectations / "gx" / "uncommitted" / "data_docs" / "local_site"))
+    return PATHS.data_docs
 
 
 def quality_settings(path: Path | None = None) -> dict[str, Any]:

@@ -123,6 +123,11 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
     from smarketing.quality import data_docs_dir
 
     lines.append(f"  Data Docs: {_shown_path(str(data_docs_dir() / 'index.html'))}")
+    from smarketing.paths import PATHS
+
+    page = PATHS.reports / f"kpis_{as_of.isoformat()}.html"
+    if page.exists():  # written by the KPI and nurture DAGs
+        lines += ["", f"KPI report (open it in a browser): {_shown_path(str(page))}"]
     lines += ["", "Nurture lists"]
     for item in lists:
         why = item["suppressed_reasons"] or {}

@@ -172,6 +172,17 @@ def refresh_kpis(run_id: str, as_of: date) -> dict[str, Any]:
     return stats
 
 
+def write_kpi_report(as_of: date, mail: bool = False) -> str:
+    """The KPI report of the marts just published (``reports/kpis_<as_of>.html``); with ``mail``,
+    sent to ``SMARKETING_REPORT_EMAIL`` when set. Returns its path."""
+    from smarketing import kpi_report
+
+    path = kpi_report.write(_engine(), as_of)
+    if mail:
+        kpi_report.mail(path, as_of)
+    return str(path)
+
+
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     """Suppression, lists and views in one transaction, then the files and the pushes; a failed
     delivery fails the task after the others were attempted, naming program and path or list."""

@@ -93,3 +93,20 @@ def test_the_transform_merges_only_after_validation_and_gates_after_the_merge(da
     dag = dagbag.dags["smarketing_transform"]
     assert dag.get_task("merge").upstream_task_ids == {"validate"}
     assert dag.get_task("quality_gate").upstream_task_ids == {"validate", "merge"}
+
+
+def test_the_kpi_report_is_written_after_the_marts_and_again_after_the_lists(dagbag):
+    assert dagbag.dags["smarketing_kpis"].get_task("write_report").upstream_task_ids == {"refresh_marts"}
+    assert dagbag.dags["smarketing_nurture"].get_task("update_report").upstream_task_ids == {"build_lists"}
+
+
+def test_airflow_loads_the_plugin_that_links_the_report_and_the_data_docs_in_its_ui():
+    """In a fresh interpreter, as the api-server does, from the plugins folder of the environment."""
+    probe = ("import json; from airflow import plugins_manager as pm;"
+             "apps, _ = pm.get_fastapi_plugins(); views = pm.get_ui_plugins()[0] if hasattr(pm, 'get_ui_plugins')"
+             " else pm._get_ui_plugins()[0];"
+             "print(json.dumps({'apps': [a['url_prefix'] for a in apps], 'views': [v['href'] for v in views]}))")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found == {"apps": ["/smarketing"],
+                     "views": ["smarketing/reports/latest", "smarketing/data-docs/index.html"]}

@@ -46,6 +46,18 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
     assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"
 
 
+def test_the_kpi_and_nurture_runs_leave_the_report_of_the_day_with_its_lists(outcomes, engine):
+    from smarketing.kpi_report import figures
+    from smarketing.paths import PATHS
+
+    page = (PATHS.reports / "kpis_2026-06-30.html").read_text()
+    with engine.connect() as conn:
+        programs = set(conn.execute(text("select program from nurture.list_runs where as_of = '2026-06-30'")).scalars())
+    shown = {f["key"] for f in figures(page) if f["mart"] == "nurture.list_runs" and f["column"] == "as_of"
+             and f["value"] == "2026-06-30"}
+    assert programs and shown == programs
+
+
 def test_a_failed_task_is_reported_and_stops_the_chain(outcomes, tmp_path, monkeypatch):
     """A HubSpot system without its Airflow connection: extract fails at once, nothing runs after it."""
     config = tmp_path / "config"
@@ -61,7 +73,7 @@ def test_a_business_date_before_the_dags_start_date_still_runs_every_task(outcom
     """The DAGs start in 2026; a run for 2018 ran no task and said success. Runs last in this
     module: it rebuilds the marts for 2018."""
     (kpis,) = run_dags(date(2018, 11, 30), ("smarketing_kpis",))
-    assert kpis.ok and kpis.tasks == {"success": 1}
+    assert kpis.ok and kpis.tasks == {"success": 2}  # the marts and the report
     with engine.connect() as conn:
         assert conn.execute(text("select as_of from meta.runs where stage = 'kpis' order by finished_at desc"
                                  " limit 1")).scalar() == date(2018, 11, 30)

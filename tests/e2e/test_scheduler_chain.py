@@ -68,6 +68,7 @@ def stack(demo_dataset):
         "AIRFLOW_CONN_SMARKETING_WAREHOUSE": with_database(url, "smarketing_e2e", "postgresql"),
         "SMARKETING_EXTRACT_SCHEDULE": "none",
         "SMARKETING_EXPORT_DIR": str(home / "exports"),
+        "SMARKETING_REPORT_DIR": str(home / "reports"),
     }
     _airflow(env, "db", "migrate")
     logs = home / "process-logs"

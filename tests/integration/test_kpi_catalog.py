@@ -13,8 +13,8 @@ def catalog() -> dict[str, list[str]]:
     documented, current = {}, None
     for line in (PATHS.root / "docs" / "kpis.md").read_text().splitlines():
         heading = re.match(r"^### marts\.(\w+)$", line)
-        if heading:
-            current = documented.setdefault(heading.group(1), [])
+        if heading or line.startswith("#"):
+            current = documented.setdefault(heading.group(1), []) if heading else None
             continue
         row = re.match(r"^\| (\w+) \| .+ \|$", line)
         if row and current is not None and row.group(1) != "column":
@@ -37,6 +37,17 @@ def test_every_mart_column_is_documented_and_nothing_else(empty_warehouse):
             models.write(conn, mart, params)  # a mart new to this warehouse may be read by the next one
         transaction.rollback()
     assert catalog() == written
+
+
+def test_the_nurture_list_runs_the_report_shows_are_documented(engine):
+    lines = (PATHS.root / "docs" / "kpis.md").read_text().split("### nurture.list_runs", 1)[1].splitlines()
+    documented = [m.group(1) for m in (re.match(r"^\| (\w+) \| .+ \|$", line) for line in lines)
+                  if m and m.group(1) != "column"]
+    with engine.connect() as conn:
+        columns = conn.exec_driver_sql(
+            "select column_name from information_schema.columns where table_schema = 'nurture'"
+            " and table_name = 'list_runs' order by ordinal_position").scalars().all()
+    assert documented == columns
 
 
 def can_read(conn, table):
