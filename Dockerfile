@@ -11,3 +11,6 @@ COPY --chown=airflow:0 sql /opt/smarketing/sql
 COPY --chown=airflow:0 expectations /opt/smarketing/expectations
 COPY --chown=airflow:0 config /opt/smarketing/config
 RUN pip install --no-cache-dir --no-deps --no-build-isolation -e /opt/smarketing
+# the Data Docs' styles and scripts (npm registry, integrity-checked), so the site works offline
+ENV SMARKETING_ASSET_DIR=/opt/smarketing/assets
+RUN python -m smarketing.data_docs fetch

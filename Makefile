@@ -13,10 +13,11 @@ TEST_WORKERS ?= 2
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml plugins/smarketing/data/data_docs_assets.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m smarketing.data_docs fetch  # the Data Docs' styles and scripts, from the npm registry
 	@touch $(STAMP)
 
 demo: install  ## run the whole pipeline on demo data through Airflow and print the results
@@ -75,4 +76,4 @@ clean:  ## stop the embedded warehouse and remove all local state (keeps .venv)
 	-$(BIN)/smarketing warehouse remove
 	-for server in .test-state/pg .test-state/*/pg; do test -d $$server && \
 		SMARKETING_WAREHOUSE_DIR=$$server $(BIN)/smarketing warehouse remove; done; true
-	rm -rf .warehouse .airflow .test-state exports reports
+	rm -rf .warehouse .airflow .test-state exports reports .assets

@@ -160,7 +160,11 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
             errors.append(str(exc))
     if context is not None:  # once for all suites: a build per suite compiled the page templates each time
         _without_values(context)
-        context.build_data_docs(site_names=["smarketing"])
+        from smarketing import data_docs
+
+        with data_docs.earlier_runs_kept(data_docs_dir()):  # GX renders this run and deletes the others' pages
+            context.build_data_docs(site_names=["smarketing"])
+        data_docs.finish(data_docs_dir(), eng, settings["data_docs_runs_kept"])
     if errors:
         raise DataQualityError(" | ".join(errors), outcomes)
     return outcomes

@@ -196,6 +196,7 @@ class QualityParameters(Strict):
 
 class QualitySettings(Strict):
     max_failure_share: Share = 0.05
+    data_docs_runs_kept: Annotated[StrictInt, Field(ge=1)] = 30
     suites: dict[str, SuiteSettings] = {}
     parameters: QualityParameters
 

@@ -157,6 +157,30 @@ def see_validation(world) -> Any:
     return outcome, quarantined, warned
 
 
+def see_data_docs(world) -> Any:
+    """Two validation runs in the second database, each with a page of contacts: the runs whose
+    pages the Data Docs keep."""
+    import os
+    import tempfile
+
+    from smarketing import data_docs
+    from tests.integration.test_quality import contact
+
+    eng, site = world.side, Path(tempfile.mkdtemp(dir=world.tmp))
+    with eng.begin() as conn:
+        conn.exec_driver_sql("truncate meta.batches, meta.dq_results, quarantine.records, raw.hubspot__contacts")
+    before = os.environ["SMARKETING_DATA_DOCS_DIR"]
+    os.environ["SMARKETING_DATA_DOCS_DIR"] = str(site)
+    try:
+        for n in (1, 2):
+            land_page(eng, "hubspot", "contacts", [RawRecord(f"c-{n}", NOW - timedelta(days=n), contact())],
+                      f"docs-{n}", NOW - timedelta(days=n))
+            tasks.validate(f"docs-{n}", AS_OF)
+    finally:
+        os.environ["SMARKETING_DATA_DOCS_DIR"] = before
+    return [run.name for run in data_docs.runs(site)]
+
+
 def see_extraction(world) -> Any:
     """Both systems extracted twice into the second database from the demo fakes."""
     eng = world.side
@@ -281,6 +305,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "nurture:destinations.hubspot_list.list_name_prefix": (see_nurture, at("destinations.hubspot_list."
                                                                            "list_name_prefix")(lambda _: "CRM ")),
     "quality:max_failure_share": (see_validation, at("max_failure_share")(lambda _: 0.01)),
+    "quality:data_docs_runs_kept": (see_data_docs, at("data_docs_runs_kept")(lambda _: 1)),
     "quality:suites.*.max_failure_share": (see_validation, at("suites")(
         lambda _: {"salesforce__opportunities": {"max_failure_share": 0.01}})),
     "quality:parameters.pipeline_stages": (see_validation, at("parameters.pipeline_stages")(
@@ -436,7 +461,7 @@ def config(world, monkeypatch, warehouse_url):
 
 
 BASELINES: dict[Callable, Any] = {}
-SIDE_DATABASE = {see_validation, see_extraction, see_file_drops}
+SIDE_DATABASE = {see_validation, see_data_docs, see_extraction, see_file_drops}
 
 
 @pytest.mark.parametrize("key", sorted(EFFECTS))
