@@ -19,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, EXTRACT_PARAMS, RAW, extract_schedule, final_on_bad_input
+from smarketing.dag_support import DEFAULT_ARGS, EXTRACT_PARAMS, RAW, deadline, extract_schedule, final_on_bad_input
 
 
 @dag(
@@ -32,6 +32,7 @@ from smarketing.dag_support import DEFAULT_ARGS, EXTRACT_PARAMS, RAW, extract_sc
     params=EXTRACT_PARAMS,
     description="Land HubSpot, Salesforce and file-drop records into raw, incrementally; schedules the transform",
     doc_md=__doc__,
+    deadline=deadline("smarketing_extract"),
 )
 def smarketing_extract():
     @task

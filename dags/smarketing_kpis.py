@@ -14,7 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS, final_on_bad_input
+from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS, deadline, final_on_bad_input
 
 
 @dag(
@@ -27,6 +27,7 @@ from smarketing.dag_support import CORE, DEFAULT_ARGS, MARTS, PARAMS, final_on_b
     params=PARAMS,
     description="Rebuild the shared KPI marts from core for the run's as-of date",
     doc_md=__doc__,
+    deadline=deadline("smarketing_kpis"),
 )
 def smarketing_kpis():
     @task(outlets=[MARTS])

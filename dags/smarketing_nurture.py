@@ -15,7 +15,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS, final_on_bad_input
+from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS, deadline, final_on_bad_input
 
 
 @dag(
@@ -28,6 +28,7 @@ from smarketing.dag_support import DEFAULT_ARGS, MARTS, NURTURE, PARAMS, final_o
     params=PARAMS,
     description="Build the after-sales nurture lists with suppression applied; export and push them",
     doc_md=__doc__,
+    deadline=deadline("smarketing_nurture"),
 )
 def smarketing_nurture():
     @task(outlets=[NURTURE])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS, final_on_bad_input
+from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS, deadline, final_on_bad_input
 
 
 @dag(
@@ -35,6 +35,7 @@ from smarketing.dag_support import CORE, DEFAULT_ARGS, RAW, TRANSFORM_PARAMS, fi
     params=TRANSFORM_PARAMS,
     description="Validate new batches, quarantine bad rows, merge them into core and resolve identities",
     doc_md=__doc__,
+    deadline=deadline("smarketing_transform"),
 )
 def smarketing_transform():
     @task

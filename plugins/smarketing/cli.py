@@ -181,10 +181,11 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
     conf: dict[str, Any] = {"full_refresh": True} if getattr(args, "full_refresh", False) else {}
     if getattr(args, "resync", None):
         conf["resync"] = list(args.resync)
-    outcomes = local_airflow.run_dags(as_of, stages, conf or None)
-    for outcome in outcomes:
+    def done(outcome: local_airflow.DagOutcome) -> None:  # as each DAG finishes: a long run shows progress
         print(f"  {outcome.dag_id:<24} {outcome.state if outcome.ok else outcome.problem():<8}"
-              f" {outcome.seconds:6.1f} s")
+              f" {outcome.seconds:6.1f} s", flush=True)
+
+    outcomes = local_airflow.run_dags(as_of, stages, conf or None, on_done=done)
     if len(outcomes) != len(stages) or not all(o.ok for o in outcomes):
         print("The run failed; the task logs above say why.", file=sys.stderr)
         return 1

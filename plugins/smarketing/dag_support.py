@@ -53,20 +53,78 @@ def notify_failure(context: dict[str, Any]) -> None:
 
 
 def failure_callbacks() -> list[Any]:
-    """The log always; an e-mail too when ``SMARKETING_ALERT_EMAIL`` is set (through the SMTP
-    connection ``smtp_default``, e.g. ``AIRFLOW_CONN_SMTP_DEFAULT``)."""
+    """The log always; an e-mail when ``SMARKETING_ALERT_EMAIL`` is set (through the SMTP connection
+    ``smtp_default``, e.g. ``AIRFLOW_CONN_SMTP_DEFAULT``); a Slack message when
+    ``SMARKETING_ALERT_SLACK_CONN`` names a Slack incoming-webhook connection."""
     callbacks: list[Any] = [notify_failure]
-    recipients = os.environ.get("SMARKETING_ALERT_EMAIL", "").strip()
+    recipients = _recipients()
     if recipients:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
         callbacks.append(SmtpNotifier(
-            to=[r.strip() for r in recipients.split(",") if r.strip()],
+            to=recipients,
             from_email=os.environ.get("SMARKETING_ALERT_FROM") or None,
             subject="[smarketing] {{ ti.dag_id }}.{{ ti.task_id }} failed",
             html_content="<p>Run {{ run_id }}: {{ exception }}</p><p>Log: {{ ti.log_url }}</p>",
         ))
+    slack = _slack_conn()
+    if slack:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        callbacks.append(SlackWebhookNotifier(
+            slack_webhook_conn_id=slack,
+            text="smarketing {{ ti.dag_id }}.{{ ti.task_id }} failed, run {{ run_id }}: {{ exception }}"))
     return callbacks
+
+
+async def deadline_missed(context: dict[str, Any], **kwargs: Any) -> None:
+    """Deadline callback, run by the triggerer: one log line a person can act on."""
+    run = context.get("dag_run")
+    log.error("smarketing %s run %s is not done %s after it was queued: look at its running task's log",
+              kwargs.get("dag_id") or getattr(run, "dag_id", "?"), getattr(run, "run_id", "?"),
+              kwargs.get("budget", "its deadline"))
+
+
+def deadline(dag_id: str) -> list[Any]:
+    """Every DAG run must finish within ``SMARKETING_DEADLINE_MINUTES`` (120) of being queued, or the
+    triggerer logs it, and mails it (``SMARKETING_ALERT_EMAIL``) or posts it to Slack
+    (``SMARKETING_ALERT_SLACK_CONN``) when those are set: a stalled stage is reported while it
+    stalls, not only when a task's timeout finally fails it."""
+    from airflow.sdk.definitions.callback import AsyncCallback  # airflow.sdk exports them lazily (mypy cannot see)
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    budget = _minutes("SMARKETING_DEADLINE_MINUTES", 120)
+    alerts = [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=budget, name=f"{dag_id} late",
+                            callback=AsyncCallback("smarketing.dag_support.deadline_missed",
+                                                   kwargs={"dag_id": dag_id, "budget": str(budget)}))]
+    recipients = _recipients()
+    if recipients:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        alerts.append(DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=budget, name=f"{dag_id} late (mail)",
+            callback=AsyncCallback(SmtpNotifier, kwargs={
+                "to": recipients, "from_email": os.environ.get("SMARKETING_ALERT_FROM") or None,
+                "subject": f"[smarketing] {dag_id} is late",
+                "html_content": f"<p>{dag_id} is not done {budget} after it was queued.</p>"})))
+    slack = _slack_conn()
+    if slack:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        alerts.append(DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=budget, name=f"{dag_id} late (Slack)",
+            callback=AsyncCallback(SlackWebhookNotifier, kwargs={
+                "slack_webhook_conn_id": slack,
+                "text": f"smarketing {dag_id} is not done {budget} after it was queued"})))
+    return alerts
+
+
+def _recipients() -> list[str]:
+    return [r.strip() for r in os.environ.get("SMARKETING_ALERT_EMAIL", "").split(",") if r.strip()]
+
+
+def _slack_conn() -> str | None:
+    return os.environ.get("SMARKETING_ALERT_SLACK_CONN", "").strip() or None
 
 
 def _minutes(name: str, default: int) -> timedelta:

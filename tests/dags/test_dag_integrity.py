@@ -34,6 +34,34 @@ def test_dag_has_tags_owner_retries_and_docs(dagbag, dag_id):
         assert task.owner == "data-engineering", task.task_id
         assert task.retries >= 2, task.task_id
         assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task.task_id
+    # a run still going two hours after it was queued is reported while it stalls (by the triggerer)
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    (alert,) = dag.deadline
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT and alert.interval.total_seconds() == 120 * 60
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "smarketing.dag_support.deadline_missed"
+
+
+def test_the_deadline_follows_the_environment_and_mails_when_alerts_do(monkeypatch):
+    from airflow.sdk import DeadlineReference
+
+    from smarketing.dag_support import deadline
+
+    monkeypatch.setenv("SMARKETING_DEADLINE_MINUTES", "45")
+    monkeypatch.delenv("SMARKETING_ALERT_EMAIL", raising=False)
+    (alert,) = deadline("smarketing_kpis")
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT and alert.interval.total_seconds() == 45 * 60
+    monkeypatch.setenv("SMARKETING_ALERT_EMAIL", "oncall@vendor.example")
+    logged, mailed = deadline("smarketing_kpis")
+    assert mailed.callback.path.endswith("SmtpNotifier") and mailed.callback.kwargs["to"] == ["oncall@vendor.example"]
+    monkeypatch.setenv("SMARKETING_ALERT_SLACK_CONN", "slack_alerts")
+    *_, posted = deadline("smarketing_kpis")
+    assert posted.callback.path.endswith("SlackWebhookNotifier")
+    assert posted.callback.kwargs["slack_webhook_conn_id"] == "slack_alerts"
+    monkeypatch.setenv("SMARKETING_DEADLINE_MINUTES", "0")
+    with pytest.raises(ValueError, match="SMARKETING_DEADLINE_MINUTES='0': a positive whole number of minutes"):
+        deadline("smarketing_kpis")
 
 
 def test_the_task_timeout_follows_the_environment(monkeypatch):

@@ -69,7 +69,11 @@ def stack(demo_dataset):
         "SMARKETING_EXTRACT_SCHEDULE": "none",
         "SMARKETING_EXPORT_DIR": str(home / "exports"),
         "SMARKETING_REPORT_DIR": str(home / "reports"),
+        # a person who signs in to the UI (the simple auth manager, with a password of the test's own)
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "analyst:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
     }
+    (home / "passwords.json").write_text(json.dumps({"analyst": "e2e-only-password"}))
     _airflow(env, "db", "migrate")
     logs = home / "process-logs"
     logs.mkdir()
@@ -79,6 +83,7 @@ def stack(demo_dataset):
         log = open(logs / f"{name}.log", "w")
         processes.append((subprocess.Popen([str(Path(sys.executable).with_name("airflow")), *args], env=env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
+    env["E2E_API"] = f"http://127.0.0.1:{api_port}"
     yield env, with_database(airflow_url, "airflow_e2e"), with_database(url, "smarketing_e2e", "postgresql"), logs
     for process, _ in processes:
         os.killpg(process.pid, signal.SIGTERM)
@@ -141,3 +146,28 @@ def test_triggering_extract_runs_the_whole_asset_chain(stack):
                                               " where program = 'recent_customers' order by email")]
     assert dict(zip(demo_story.JUNE_FUNNEL, june, strict=True)) == demo_story.JUNE_FUNNEL
     assert members == ["ada@analytical.io", "claude@entropy.info", "hedy@spread.fm"]
+
+
+def test_the_ui_shows_the_report_and_data_docs_to_a_signed_in_user_only(stack):
+    """After the chain (the test above), through the real api-server and its plugin."""
+    import requests
+
+    env, metadata, _, _ = stack
+    api = env["E2E_API"]
+    assert requests.get(f"{api}/smarketing/reports/latest", timeout=30).status_code == 401
+    token = requests.post(f"{api}/auth/token", json={"username": "analyst", "password": "e2e-only-password"},
+                          timeout=30).json()["access_token"]
+    signed_in = {"Authorization": f"Bearer {token}"}
+    report = requests.get(f"{api}/smarketing/reports/latest", headers=signed_in, timeout=30)
+    assert report.status_code == 200 and f"KPIs as of {demo_story.AS_OF}" in report.text
+    docs = requests.get(f"{api}/smarketing/data-docs/index.html", headers=signed_in, timeout=30)
+    assert docs.status_code == 200 and "validation runs" in docs.text
+    plugins = requests.get(f"{api}/api/v2/plugins", headers=signed_in, timeout=30).json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "smarketing"]
+    assert {v["name"] for v in ours["external_views"]} == {"KPI report", "Data Docs"}
+    # the scheduler took every DAG's deadline alert (they fire from the triggerer)
+    with psycopg.connect(metadata) as conn:
+        with_deadline = {r[0] for r in conn.execute(
+            "select distinct s.dag_id from deadline_alert as a join serialized_dag as s on s.id = a.serialized_dag_id")}
+    assert with_deadline == set(CHAIN)
+
