@@ -181,6 +181,17 @@ def _grouped_bars(chart: Chart, labels: list[str], series: dict[str, list[float]
         chart.ax.legend(frameon=False, fontsize=8)
 
 
+def _rate_bars(chart_id: str, title: str, labels: list[str], series: dict[str, list[float]],
+               height: float = 3.2) -> str:
+    """Horizontal bars of shares (0..1), one group per label, as percentages."""
+    from matplotlib.ticker import PercentFormatter
+
+    chart = Chart(chart_id, title, height=height)
+    _grouped_bars(chart, labels, series, horizontal=True)
+    chart.ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    return chart.svg()
+
+
 def _num(value: Any) -> float:
     return float(value) if value is not None else 0.0
 
@@ -246,14 +257,10 @@ def _funnel(conn: Connection, p: dict[str, Any]) -> Section:
         section.charts.append(chart.svg())
         channels = [r for r in rows if r["channel"] != "all" and r["leads"]]
         if channels:
-            chart = Chart("chart-funnel-channels", "Lead → MQL and lead → won by channel")
-            _grouped_bars(chart, [r["channel"] for r in channels],
-                          {"Lead → MQL": [_num(r["lead_to_mql_rate"]) for r in channels],
-                           "Lead → Won": [_num(r["lead_to_won_rate"]) for r in channels]}, horizontal=True)
-            from matplotlib.ticker import PercentFormatter
-
-            chart.ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-            section.charts.append(chart.svg())
+            section.charts.append(_rate_bars(
+                "chart-funnel-channels", "Lead → MQL and lead → won by channel", [r["channel"] for r in channels],
+                {"Lead → MQL": [_num(r["lead_to_mql_rate"]) for r in channels],
+                 "Lead → Won": [_num(r["lead_to_won_rate"]) for r in channels]}))
     return section
 
 
@@ -409,13 +416,9 @@ def _sales(conn: Connection, p: dict[str, Any]) -> Section:
                       notes=["Over all deals closed by the as-of date."])
     shown = rows[:15]
     if shown:
-        chart = Chart("chart-sales", "Win rate by owner and segment", height=max(2.4, 0.35 * len(shown) + 1))
-        _grouped_bars(chart, [f"{r['owner_name']} · {r['segment']}" for r in shown],
-                      {"Win rate": [_num(r["win_rate_by_count"]) for r in shown]}, horizontal=True)
-        from matplotlib.ticker import PercentFormatter
-
-        chart.ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-        section.charts.append(chart.svg())
+        section.charts.append(_rate_bars(
+            "chart-sales", "Win rate by owner and segment", [f"{r['owner_name']} · {r['segment']}" for r in shown],
+            {"Win rate": [_num(r["win_rate_by_count"]) for r in shown]}, height=max(2.4, 0.35 * len(shown) + 1)))
     return section
 
 
@@ -459,14 +462,10 @@ def _email(conn: Connection, p: dict[str, Any]) -> Section:
                       tables=[Table("marts.email_performance", "campaign_id", columns, rows)])
     shown = rows[:12]
     if shown:
-        chart = Chart("chart-email", "Open rate and click-to-open rate", height=max(2.4, 0.45 * len(shown) + 1))
-        _grouped_bars(chart, [str(r["campaign_name"]) for r in shown],
-                      {"Open rate": [_num(r["unique_open_rate"]) for r in shown],
-                       "Click-to-open": [_num(r["click_to_open_rate"]) for r in shown]}, horizontal=True)
-        from matplotlib.ticker import PercentFormatter
-
-        chart.ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-        section.charts.append(chart.svg())
+        section.charts.append(_rate_bars(
+            "chart-email", "Open rate and click-to-open rate", [str(r["campaign_name"]) for r in shown],
+            {"Open rate": [_num(r["unique_open_rate"]) for r in shown],
+             "Click-to-open": [_num(r["click_to_open_rate"]) for r in shown]}, height=max(2.4, 0.45 * len(shown) + 1)))
     return section
 
 
