@@ -5,9 +5,10 @@ agreed on come from ``config/kpis.yaml``."""
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 
@@ -64,6 +65,8 @@ def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
     abc = list(settings["abc_thresholds"])
     return {
         "as_of": as_of,
+        # the end of the as-of day in the reporting time zone, as a timestamp: what no mart reads beyond
+        "cutoff": datetime.combine(as_of + timedelta(days=1), time(), tzinfo=ZoneInfo(settings["reporting_timezone"])),
         "fiscal_start": settings["fiscal_year_start_month"],
         "sla_hours": settings["lead_response_sla_hours"],
         "lookback_days": settings["attribution_lookback_days"],

@@ -11,8 +11,8 @@ with touches as (
         p.mql_at,
         row_number() over w as touch_order,
         count(*) over (partition by o.opportunity_id) as touch_count
-    from core.opportunity as o
-    inner join core.person as p on o.person_id = p.person_id
+    from marts.opportunity_as_of(:cutoff, :as_of) as o
+    inner join marts.person_as_of(:cutoff) as p on o.person_id = p.person_id
     inner join core.touchpoint as t
         on t.person_id = p.person_id
             and t.occurred_at <= o.created_at

@@ -10,7 +10,7 @@ with won as (
         coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,
         o.account_id, case when o.account_id is null then o.person_id end as person_id,
         coalesce(o.amount, 0) as amount, o.close_date
-    from core.opportunity as o
+    from marts.opportunity_as_of(:cutoff, :as_of) as o
     where o.is_won and o.close_date <= cast(:as_of as date) and (o.account_id is not null or o.person_id is not null)
 ),
 

@@ -15,7 +15,7 @@ with events as (
         coalesce(event_type = 'STATUSCHANGE' and subscription_status is distinct from 'UNSUBSCRIBED', false)
             as is_resubscribe
     from core.email_event
-    where not is_filtered and campaign_id is not null and occurred_at < cast(:as_of as date) + 1
+    where not is_filtered and campaign_id is not null and occurred_at < :cutoff
 ),
 
 counts as (

@@ -16,9 +16,9 @@ as_of as (
 
 open_now as (
     select o.close_date, coalesce(o.amount, 0) as amount, coalesce(o.probability, p.pct, 0) / 100.0 as probability
-    from core.opportunity as o
+    from marts.opportunity_as_of(:cutoff, :as_of) as o
     left join probabilities as p on o.stage_name = p.stage_name
-    where not o.is_closed and o.created_at < (select as_of.day from as_of) + 1
+    where not o.is_closed
 ),
 
 pipeline_by_month as (
@@ -43,7 +43,7 @@ forecasts as (
 
 actuals as (
     select date_trunc('month', close_date)::date as month, sum(coalesce(amount, 0)) as actual_won
-    from core.opportunity where is_won and close_date <= (select as_of.day from as_of)
+    from marts.opportunity_as_of(:cutoff, :as_of) where is_won
     group by 1
 ),
 

@@ -10,14 +10,14 @@
 -- two stages for that cohort. Months run from the first month any stage was reached.
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
-    from core.opportunity where person_id is not null
+    from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
     group by person_id
 ),
 
 persons as (
     select p.person_id, coalesce(p.source_channel, 'unknown') as channel, p.lead_created_at, p.mql_at, p.sql_at,
         p.customer_at, f.first_opportunity_at
-    from core.active_person as p
+    from marts.person_as_of(:cutoff) as p
     left join first_opportunities as f on p.person_id = f.person_id
 ),
 
@@ -31,7 +31,7 @@ persons_by_channel as (
 opportunities as (
     select o.opportunity_id, coalesce(p.source_channel, 'unknown') as channel, o.created_at, o.close_date, o.is_won,
         o.amount  -- null without an exchange rate: counted in no sum
-    from core.opportunity as o
+    from marts.opportunity_as_of(:cutoff, :as_of) as o
     left join core.person as p on o.person_id = p.person_id
 ),
 
@@ -44,12 +44,12 @@ opportunities_by_channel as (
 lead_cohorts as (
     select date_trunc('month', lead_created_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as leads,
-        avg((mql_at is not null and mql_at <= cast(:as_of as date) + 1)::int) as lead_to_mql_rate,
+        avg((mql_at is not null)::int) as lead_to_mql_rate,
         avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
             as avg_days_lead_to_mql,
-        avg((customer_at is not null and customer_at <= cast(:as_of as date) + 1)::int) as lead_to_won_rate,
+        avg((customer_at is not null)::int) as lead_to_won_rate,
         percentile_cont(0.5) within group (order by extract(epoch from customer_at - lead_created_at) / 86400)
-            filter (where customer_at >= lead_created_at and customer_at <= cast(:as_of as date) + 1)
+            filter (where customer_at >= lead_created_at)
             as median_days_first_contact_to_won
     from persons_by_channel where lead_created_at is not null group by 1, 2
 ),
@@ -57,17 +57,16 @@ lead_cohorts as (
 mql_cohorts as (
     select date_trunc('month', mql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as mqls,
-        avg((sql_at is not null and sql_at <= cast(:as_of as date) + 1)::int) as mql_to_sql_rate,
+        avg((sql_at is not null)::int) as mql_to_sql_rate,
         avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql,
-        avg((customer_at is not null and customer_at <= cast(:as_of as date) + 1)::int) as mql_to_won_rate
+        avg((customer_at is not null)::int) as mql_to_won_rate
     from persons_by_channel where mql_at is not null group by 1, 2
 ),
 
 sql_cohorts as (
     select date_trunc('month', sql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as sqls,
-        avg((first_opportunity_at is not null and first_opportunity_at <= cast(:as_of as date) + 1)::int)
-            as sql_to_opportunity_rate,
+        avg((first_opportunity_at is not null)::int) as sql_to_opportunity_rate,
         avg(extract(epoch from customer_at - sql_at) / 86400) filter (where customer_at >= sql_at)
             as avg_days_sql_to_won
     from persons_by_channel where sql_at is not null group by 1, 2
@@ -76,7 +75,7 @@ sql_cohorts as (
 opportunity_cohorts as (
     select date_trunc('month', created_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as opportunities,
-        avg((is_won and close_date <= cast(:as_of as date))::int) as opportunity_to_won_rate
+        avg(is_won::int) as opportunity_to_won_rate
     from opportunities_by_channel group by 1, 2
 ),
 

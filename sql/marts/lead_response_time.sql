@@ -5,15 +5,15 @@
 -- whether it came within the SLA (:sla_hours). No activity yet counts as outside the SLA.
 with mqls as (
     select person_id, mql_at
-    from core.active_person
+    from marts.person_as_of(:cutoff)
     where mql_at is not null
-        and mql_at < cast(:as_of as date) + 1
 ),
 
 first_activity as (
     select m.person_id, min(a.occurred_at) as first_activity_at
     from mqls as m
-    inner join core.activity as a on m.person_id = a.person_id and a.occurred_at >= m.mql_at
+    inner join core.activity as a
+        on m.person_id = a.person_id and a.occurred_at >= m.mql_at and a.occurred_at < :cutoff
     group by m.person_id
 ),
 

@@ -4,14 +4,14 @@
 -- Every funnel date, source channel, first and last touch campaign, owner, opportunities and won
 -- revenue.
 with persons as (
-    select * from core.active_person
+    select * from marts.person_as_of(:cutoff)
 ),
 
 opportunities as (
     select person_id, min(created_at) as first_opportunity_at, count(*) as opportunities,
         count(*) filter (where is_won) as won_opportunities,
         coalesce(sum(amount) filter (where is_won), 0) as won_amount
-    from core.opportunity where person_id is not null
+    from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
     group by person_id
 ),
 
@@ -19,6 +19,7 @@ campaign_touches as (
     select t.person_id, c.name, t.occurred_at, t.source_record_id
     from core.touchpoint as t
     inner join core.campaign as c on t.campaign_id = c.campaign_id
+    where t.occurred_at < :cutoff
 ),
 
 first_touch as (

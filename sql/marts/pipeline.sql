@@ -7,7 +7,7 @@
 -- influenced too when touched).
 with opportunities as (
     select o.*, p.source_channel, p.lead_created_at
-    from core.opportunity as o
+    from marts.opportunity_as_of(:cutoff, :as_of) as o
     left join core.person as p on o.person_id = p.person_id
 ),
 
@@ -21,6 +21,7 @@ final as (
         coalesce(o.source_channel = any(cast(:marketing_channels as text[])), false) or exists (
             select 1 from core.touchpoint as t
             where t.person_id = o.person_id and t.occurred_at <= coalesce(o.lead_created_at, o.created_at)
+                and t.occurred_at < :cutoff
         ) as is_marketing_sourced,
         exists (
             select 1 from core.touchpoint as t

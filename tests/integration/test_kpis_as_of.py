@@ -1,0 +1,76 @@
+"""The marts as of a past date know nothing of what happened after it (issue: a rebuild for
+2026-06-15 showed June's wins up to 06-30). Built from the demo's source records, refreshed for
+the middle of June while the warehouse holds the whole month."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import text
+
+from smarketing import tasks
+from smarketing.demo.world import DemoSource
+from smarketing.kpis import kpi_settings, refresh_marts
+from smarketing.landing import land_source
+from tests.conftest import reset_warehouse
+
+MID_JUNE = date(2026, 6, 15)
+CUTOFF = datetime(2026, 6, 16, tzinfo=UTC)  # the end of the as-of day in the reporting time zone (UTC)
+
+
+@pytest.fixture(scope="module")
+def mid_june(engine, demo_dataset):
+    reset_warehouse(engine)
+    for system in ("hubspot", "salesforce"):
+        land_source(engine, DemoSource(system, demo_dataset), "as-of")
+    tasks.validate("as-of", date(2026, 6, 30))
+    tasks.merge("as-of", date(2026, 6, 30))
+    refresh_marts(engine, MID_JUNE, kpi_settings())
+    return engine
+
+
+def one(eng, query, **params):
+    with eng.connect() as conn:
+        return conn.execute(text(query), params).one()
+
+
+def test_the_data_holds_june_after_the_as_of_date(mid_june):
+    """The premise: deals won, people qualified and activities after 06-15 are in core."""
+    later = one(mid_june, "select (select count(*) from core.opportunity where is_won and close_date > :d),"
+                          " (select count(*) from core.activity where occurred_at >= :c)", d=MID_JUNE, c=CUTOFF)
+    assert all(n > 0 for n in later)
+
+
+def test_june_counts_only_what_happened_by_the_fifteenth(mid_june):
+    june = one(mid_june, "select leads, mqls, sqls, opportunities, won, won_amount from marts.funnel"
+                         " where month = '2026-06-01' and channel = 'all'")
+    known = one(mid_june, """
+        select (select count(*) from core.active_person where lead_created_at >= '2026-06-01' and lead_created_at < :c),
+               (select count(*) from core.active_person where mql_at >= '2026-06-01' and mql_at < :c),
+               (select count(*) from core.active_person where sql_at >= '2026-06-01' and sql_at < :c),
+               (select count(*) from core.opportunity where created_at >= '2026-06-01' and created_at < :c),
+               (select count(*) from core.opportunity where is_won and close_date between '2026-06-01' and :d
+                   and created_at < :c),
+               (select coalesce(sum(amount), 0) from core.opportunity where is_won
+                   and close_date between '2026-06-01' and :d and created_at < :c)""", c=CUTOFF, d=MID_JUNE)
+    assert tuple(june) == tuple(known)
+
+
+def test_rates_and_responses_use_nothing_after_the_as_of_date(mid_june):
+    late = one(mid_june, """
+        select (select count(*) from marts.lead_response_time where first_activity_at >= :c or mql_at >= :c),
+               (select count(*) from marts.lead_to_revenue where greatest(lead_created_at, mql_at, sql_at,
+                   first_opportunity_at, customer_at) >= :c),
+               (select count(*) from marts.pipeline as p join core.opportunity as o using (opportunity_id)
+                   where o.created_at >= :c or (p.is_won and o.close_date > :d)),
+               (select count(*) from marts.attribution as a join core.opportunity as o using (opportunity_id)
+                   where o.created_at >= :c or (a.is_won and o.close_date > :d))""", c=CUTOFF, d=MID_JUNE)
+    assert tuple(late) == (0, 0, 0, 0)
+    # a deal won on 06-20 was open on 06-15: it is in that day's open pipeline, not among the wins
+    forecast = one(mid_june, "select actual_won, open_pipeline from marts.forecast where month = '2026-06-01'")
+    won_by_then = one(mid_june, "select coalesce(sum(amount), 0) from core.opportunity where is_won"
+                                " and close_date between '2026-06-01' and :d", d=MID_JUNE)[0]
+    assert forecast.actual_won == won_by_then
+    still_open = one(mid_june, "select coalesce(sum(amount), 0) from core.opportunity where created_at < :c"
+                               " and (not is_closed or close_date > :d)", c=CUTOFF, d=MID_JUNE)[0]
+    total_open = one(mid_june, "select sum(open_pipeline) from marts.forecast")[0]
+    assert total_open == still_open
