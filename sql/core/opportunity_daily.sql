@@ -3,13 +3,14 @@
 --     accuracy is measured against)
 -- key: snapshot_date, opportunity_id
 -- write: scoped
--- scope: snapshot_date in (select snapshot_date from snapshot_days where known) and opportunity_id
+-- scope: snapshot_date in (select snapshot_date from snapshot_days where known and not frozen) and opportunity_id
 --     in (select o.opportunity_id from core.opportunity as o where (o.source, o.source_record_id) in
 --     (select source, source_record_id from merge_opportunities))
--- Every opportunity for a date written the first time, else those in scope.
+-- Every opportunity for a date written the first time, those in scope for the as-of date, and
+-- nothing for a day already taken before it (snapshot_days.sql: frozen).
 with day_end as (
     select snapshot_date, known, (snapshot_date + 1)::timestamptz as at
-    from snapshot_days
+    from snapshot_days where not frozen
 ),
 
 in_scope as (

@@ -1,9 +1,13 @@
 -- The pipeline snapshot dates this merge writes (:snapshot_dates: the as-of date and the last day
 -- of each month before it, see transform.snapshot_dates), and whether core.opportunity_daily already
--- holds the date (then only the opportunities in scope are written again, else every one).
+-- holds the date. A snapshot is a fact: once taken, a day before the as-of date is never written
+-- again (frozen), whatever changed since; a day taken for the first time is rebuilt from the stage
+-- history; the as-of date itself is written again for the opportunities in scope (a rerun).
 -- before: opportunity_daily
 -- write: temp
 select
     d.snapshot_date,
-    exists (select 1 from core.opportunity_daily as od where od.snapshot_date = d.snapshot_date) as known
+    exists (select 1 from core.opportunity_daily as od where od.snapshot_date = d.snapshot_date) as known,
+    d.snapshot_date < (select max(a.day) from unnest(cast(:snapshot_dates as date[])) as a (day))
+        and exists (select 1 from core.opportunity_daily as od where od.snapshot_date = d.snapshot_date) as frozen
 from unnest(cast(:snapshot_dates as date[])) as d (snapshot_date)

@@ -74,3 +74,47 @@ def test_rates_and_responses_use_nothing_after_the_as_of_date(mid_june):
                                " and (not is_closed or close_date > :d)", c=CUTOFF, d=MID_JUNE)[0]
     total_open = one(mid_june, "select sum(open_pipeline) from marts.forecast")[0]
     assert total_open == still_open
+
+
+def test_moving_a_close_date_today_leaves_every_past_forecast_as_it_was(engine, demo_dataset):
+    """A deal the end-of-March snapshot expected in April (and that was not won then) is moved to
+    September by a later record version: every past snapshot, April's forecast and its accuracy
+    stay what was known then."""
+    from smarketing.landing import land_page
+    from smarketing.sources.base import RawRecord
+
+    june = date(2026, 6, 30)
+    reset_warehouse(engine)
+    for system in ("hubspot", "salesforce"):
+        land_source(engine, DemoSource(system, demo_dataset), "snap-1")
+    tasks.validate("snap-1", june)
+    tasks.merge("snap-1", june)
+    refresh_marts(engine, june, kpi_settings())
+    snapshot = "select opportunity_id, stage_name, amount, probability, close_date from core.opportunity_daily" \
+               " where snapshot_date < :d order by 1, close_date"
+    with engine.connect() as conn:
+        before = conn.execute(text(snapshot), {"d": june}).all()
+        april = conn.execute(text("select forecast_at_month_start, forecast_accuracy from marts.forecast"
+                                  " where month = '2026-04-01'")).one()
+        record_id, payload = conn.execute(text("""
+            select o.source_record_id, r.payload from core.opportunity_daily as d
+            join core.opportunity as o using (opportunity_id)
+            join raw.salesforce__opportunities as r on r.record_id = o.source_record_id
+            where d.snapshot_date = '2026-03-31' and d.close_date between '2026-04-01' and '2026-04-30'
+                and o.source = 'salesforce' and not o.is_won  -- a won deal's move would change April's actuals
+            order by r.version_at desc limit 1""")).one()
+    assert april.forecast_at_month_start and before
+    moved = datetime(2026, 7, 1, 9, tzinfo=UTC)
+    payload = {**payload, "CloseDate": "2026-09-30", "SystemModstamp": "2026-07-01T09:00:00.000+0000"}
+    land_page(engine, "salesforce", "opportunities", [RawRecord(record_id, moved, payload)], "snap-2", moved)
+    tasks.validate("snap-2", date(2026, 7, 1))
+    tasks.merge("snap-2", date(2026, 7, 1))
+    refresh_marts(engine, date(2026, 7, 1), kpi_settings())
+    with engine.connect() as conn:
+        assert conn.execute(text("select close_date from core.opportunity where source_record_id = :r"),
+                            {"r": record_id}).scalar() == date(2026, 9, 30), "the move reached core"
+        after = conn.execute(text(snapshot), {"d": june}).all()
+        april_after = conn.execute(text("select forecast_at_month_start, forecast_accuracy from marts.forecast"
+                                        " where month = '2026-04-01'")).one()
+    assert after == before
+    assert tuple(april_after) == tuple(april)
