@@ -431,12 +431,24 @@ def _report(args: argparse.Namespace) -> int:
 
     from smarketing import config, kpi_report, warehouse
 
-    out = Path(args.out) if args.out else None
+    if args.out == "":
+        print("smarketing: --out needs a file name (or - for standard output); nothing was written", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out not in (None, "-") else None
     if out is not None and not out.resolve().parent.is_dir():
         print(f"smarketing: cannot write {args.out}: its folder does not exist; nothing was written", file=sys.stderr)
         return 2
-    path = kpi_report.write(warehouse.engine(config.warehouse_url()), args.as_of, out)
-    print(f"KPI report: {_shown(os.path.relpath(path) if not os.path.relpath(path).startswith('..') else str(path))}")
+    eng = warehouse.engine(config.warehouse_url())
+    if args.out == "-":
+        sys.stdout.write(kpi_report.render(eng, args.as_of)[0])
+        return 0
+    try:
+        path = kpi_report.write(eng, args.as_of, out)
+    except kpi_report.ReportPathError as exc:
+        print(f"smarketing: {_shown(str(exc))}", file=sys.stderr)
+        return 2
+    shown = os.path.relpath(path)
+    print(f"KPI report: {_shown(str(path) if shown.startswith('..') else shown)}")
     return 0
 
 
@@ -629,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                             " (charts inlined, nothing fetched) that opens offline, on a phone and as an attachment.")
     report.add_argument("--as-of", type=date.fromisoformat,
                         help="the marts' as-of date, to be sure the report is of that day (default: theirs)")
-    report.add_argument("--out", help="file to write (default: reports/kpis_<as_of>.html, SMARKETING_REPORT_DIR)")
+    report.add_argument("--out", help="file to write, - for standard output (default: reports/kpis_<as_of>.html in"
+                        " SMARKETING_REPORT_DIR)")
     report.set_defaults(func=_report)
 
     lists = sub.add_parser("lists", help="nurture lists for marketing",
@@ -650,8 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     args.psql_args = psql_args
     from sqlalchemy.exc import OperationalError
 
+    from smarketing.config import WarehouseUnavailable
+
     try:
         return args.func(args)
+    except WarehouseUnavailable as exc:  # not running, nor configured: nothing to reach
+        print(f"smarketing: {exc}", file=sys.stderr)
+        return 3
     except RuntimeError as exc:  # ours say what was wrong and what to do; a traceback adds nothing
         print(f"smarketing: {exc}", file=sys.stderr)
         return 1

@@ -77,6 +77,10 @@ def connection_uri(conn_id: str = WAREHOUSE_CONN_ID) -> str | None:
         return None
 
 
+class WarehouseUnavailable(ConfigError):
+    """No warehouse to reach: none configured and the embedded one is not running."""
+
+
 def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
     """SQLAlchemy URL of the warehouse: the configured connection, else the embedded server when
     it is running. Never starts a server: a deployment that lost its connection fails here, naming
@@ -88,7 +92,7 @@ def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
 
     running = embedded.url(PATHS.warehouse_data)
     if running is None:
-        raise ConfigError(
+        raise WarehouseUnavailable(
             f"no warehouse: {_env_var(conn_id)} is not set (nor the connection '{conn_id}' in Airflow) and the"
             f" embedded warehouse in {PATHS.warehouse_data} is not running; set the connection, or for local"
             " use start it with `smarketing warehouse start`"

@@ -187,18 +187,19 @@ def runs(site: Path) -> list[Run]:
 
 @contextmanager
 def earlier_runs_kept(site: Path) -> Iterator[None]:
-    """Around GX's build: it renders the runs of its (in-memory) store and deletes every other
-    page, so the earlier runs' pages are set aside and put back beside the new ones."""
-    pages = site / "validations"
+    """Around GX's build: it renders the runs and suites of its (in-memory) stores and deletes every
+    other page, so the earlier runs' pages and the other suites' pages are set aside and put back
+    beside the new ones."""
     aside = site.parent / f".{site.name}.earlier-runs"
     shutil.rmtree(aside, ignore_errors=True)
-    if pages.exists():
-        shutil.copytree(pages, aside)
+    for folder in ("validations", "expectations"):
+        if (site / folder).exists():
+            shutil.copytree(site / folder, aside / folder)
     try:
         yield
     finally:
         if aside.exists():
-            shutil.copytree(aside, pages, dirs_exist_ok=True, copy_function=_unless_there)
+            shutil.copytree(aside, site, dirs_exist_ok=True, copy_function=_unless_there)
             shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -213,6 +214,8 @@ def prune(site: Path, keep: int) -> list[str]:
     for run in runs(site)[keep:]:
         for suite in run.pages:
             shutil.rmtree(site / "validations" / suite / run.name, ignore_errors=True)
+            if not any((site / "validations" / suite).iterdir()):
+                (site / "validations" / suite).rmdir()
         removed.append(run.name)
     return removed
 
@@ -221,6 +224,7 @@ def write_index(site: Path, eng: Engine) -> Path:
     """``index.html``: the kept runs, newest first, each suite's failing checks by severity."""
     kept = runs(site)
     results: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    held: dict[str, str] = {}
     if kept:
         with eng.connect() as conn:
             for row in conn.execute(text(
@@ -228,6 +232,9 @@ def write_index(site: Path, eng: Engine) -> Path:
                     " from meta.dq_results where run_id = any(:ids) order by suite, severity, check_name"),
                     {"ids": [r.run_id for r in kept]}).mappings():
                 results[(row["run_id"], row["suite"])].append(dict(row))
+            held = dict(conn.execute(text(
+                "select run_id, stats->>'held' from meta.runs where stage = 'validate' and run_id = any(:ids)"
+                " and stats ? 'held'"), {"ids": [r.run_id for r in kept]}).all())
     gx_index = site / "index.html"
     if gx_index.exists() and "smarketing-data-docs" not in gx_index.read_text(encoding="utf-8"):
         os.replace(gx_index, site / "gx_index.html")
@@ -250,8 +257,12 @@ def write_index(site: Path, eng: Engine) -> Path:
             f'<section><h2>{escape(run.name)}</h2><p class="meta">run <code>{escape(run.run_id)}</code>'
             + (f", as of {escape(run.as_of)}" if run.as_of else "")
             + (f", validated {run.latest:%Y-%m-%d %H:%M} UTC" if run.latest != datetime.min else "")
-            + '</p><div class="wrap"><table><thead><tr><th>Suite</th><th>Result</th><th>Checks</th>'
-            "<th>Critical failing (rows quarantined)</th><th>Warnings (rows loaded)</th><th>Rows quarantined</th>"
+            + "</p>"
+            + (f'<p class="held"><span class="badge critical">held back</span> {escape(held[run.run_id])}</p>'
+               if run.run_id in held else "")
+            + '<div class="wrap"><table><thead><tr><th>Suite</th><th>Result</th><th>Checks</th>'
+            "<th>Critical checks failing: unexpected rows</th><th>Warnings: unexpected rows</th>"
+            "<th>Records quarantined</th>"
             f"<th>Details</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")
     suites = sorted(p.stem for p in (site / "expectations").glob("*.html"))
     body = "".join(sections) or "<p>No validation run has pages here yet.</p>"

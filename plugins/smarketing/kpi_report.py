@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ KPI_DOCS = PATHS.root / "docs" / "kpis.md"
 
 class ReportError(ConfigError):
     """The report cannot be written as asked (marts of another as-of date, none at all)."""
+
+
+class ReportPathError(ReportError):
+    """The place the report should go cannot take it (a folder, a device, a link, no permission)."""
 
 
 # -- what the page shows ---------------------------------------------------------------------------
@@ -588,7 +593,7 @@ def marts_as_of(eng: Engine) -> date | None:
             " order by finished_at desc limit 1")).scalar()
 
 
-def render(eng: Engine, as_of: date | None = None, docs_href: str | None = None) -> tuple[str, date]:
+def render(eng: Engine, as_of: date | None = None) -> tuple[str, date]:
     """The report's HTML for the marts' as-of date (``as_of`` must be it, when given)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -607,7 +612,10 @@ def render(eng: Engine, as_of: date | None = None, docs_href: str | None = None)
     first = date(month.year - (1 if month.month < MONTHS_SHOWN else 0), (month.month - MONTHS_SHOWN) % 12 + 1, 1)
     params = {"as_of": published, "month": month, "first_month": first, "currency": settings["reporting_currency"],
               "sla_hours": settings["lead_response_sla_hours"]}
-    with eng.connect() as conn:
+    import matplotlib
+
+    # a name is text, never TeX: "Save $5 or $10" stays as written, and "$\frac{$" cannot break it
+    with eng.connect() as conn, matplotlib.rc_context({"text.parse_math": False}):
         sections = [build(conn, params) for build in SECTIONS]
     docs = definitions()
     env = Environment(loader=PackageLoader("smarketing", "data"), autoescape=select_autoescape(default=True),
@@ -618,7 +626,7 @@ def render(eng: Engine, as_of: date | None = None, docs_href: str | None = None)
     env.filters["code"] = _code
     html = env.get_template("kpi_report.html.j2").render(
         sections=sections, as_of=published, first_month=first, month=month, currency=params["currency"],
-        definitions=docs, docs_href=docs_href or "", version=__version__,
+        definitions=docs, version=__version__,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return html, published
@@ -636,18 +644,30 @@ def report_dir() -> Path:
 
 
 def write(eng: Engine, as_of: date | None = None, out: Path | None = None) -> Path:
-    """Render the report and write it atomically (a temporary file, then a rename) to ``out``, by
-    default ``<SMARKETING_REPORT_DIR>/kpis_<as_of>.html``; returns the path."""
+    """Render the report and write it atomically to ``out``, by default
+    ``<SMARKETING_REPORT_DIR>/kpis_<as_of>.html``; returns the path. The page goes to a new file of
+    a random name beside the target (created exclusively, never through a planted link), then
+    replaces the target, which must be absent or a regular file."""
     if out is None:
         published = as_of or marts_as_of(eng)
         out = report_dir() / f"kpis_{published.isoformat() if published else 'none'}.html"
-    out = out.resolve()
-    docs_href = os.path.relpath(KPI_DOCS, out.parent) if KPI_DOCS.exists() else ""
-    html, published = render(eng, as_of, docs_href=docs_href)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(html, encoding="utf-8")
-    os.replace(partial, out)
+    out = Path(os.path.abspath(out))
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise ReportPathError(f"cannot write {out}: it is not a regular file; nothing was written")
+    html, published = render(eng, as_of)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    except OSError as exc:
+        raise ReportPathError(f"cannot write {out}: {exc.strerror}; nothing was written") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as page:
+            page.write(html)
+        os.chmod(partial, 0o640)  # for the team, not the world: owner names, revenue
+        os.replace(partial, out)
+    except OSError as exc:
+        os.unlink(partial)
+        raise ReportPathError(f"cannot write {out}: {exc.strerror}; nothing was written") from exc
     log.info("KPI report as of %s: %s (%d KB)", published.isoformat(), out, len(html) // 1024)
     return out
 

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from smarketing.paths import PATHS
 from smarketing.warehouse import table_counts
 
 SHOWN_SCHEMAS = ("raw", "quarantine", "core", "marts", "nurture")
@@ -113,8 +114,9 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             lines += [f"    {reason.removeprefix(f'drop {drop}: ')}" for reason in rejected.values()]
     lines += ["", "Data quality (latest validation that checked new rows)"]
     lines.append(
-        f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing "
-        f"(rows quarantined: {counts.get('quarantine.records', 0)}), {quality['warnings']} warnings"
+        f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing,"
+        f" {quality['warnings']} warnings (quarantine.records holds {counts.get('quarantine.records', 0)} rows"
+        " of all runs)"
     )
     if core_checks:
         failing = [f"{name} {n} of {of}" for name, n, of in core_checks if n]
@@ -123,11 +125,7 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
     from smarketing.quality import data_docs_dir
 
     lines.append(f"  Data Docs: {_shown_path(str(data_docs_dir() / 'index.html'))}")
-    from smarketing.paths import PATHS
 
-    page = PATHS.reports / f"kpis_{as_of.isoformat()}.html"
-    if page.exists():  # written by the KPI and nurture DAGs
-        lines += ["", f"KPI report (open it in a browser): {_shown_path(str(page))}"]
     lines += ["", "Nurture lists"]
     for item in lists:
         why = item["suppressed_reasons"] or {}
@@ -144,4 +142,7 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         lines.append("  on the HubSpot lists: " + ", ".join(f"{program} {n}" for program, n in pushed))
     if reasons:
         lines.append("  suppressed people by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
+    page = PATHS.reports / f"kpis_{as_of.isoformat()}.html"
+    if page.exists():  # written by the KPI and nurture DAGs
+        lines += ["", f"KPI report (open it in a browser): {_shown_path(str(page))}"]
     return "\n".join(lines)

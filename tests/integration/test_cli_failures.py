@@ -40,6 +40,15 @@ def test_an_unreachable_warehouse_is_one_line_and_exit_3_without_the_password(mo
     assert line.startswith("smarketing: cannot reach the warehouse") and "port 9" in line and "s3cretpw" not in line
 
 
+@pytest.mark.parametrize("argv", [["lists", "pull", "cross_sell"], ["report"]])
+def test_no_warehouse_running_or_configured_is_exit_3_too(monkeypatch, capsys, tmp_path, argv):
+    """The embedded warehouse stopped and no connection set: nothing to reach, as with a dead host."""
+    monkeypatch.delenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", raising=False)
+    monkeypatch.setenv("SMARKETING_WAREHOUSE_DIR", str(tmp_path / "never-started"))
+    assert cli.main(argv) == 3
+    assert "smarketing warehouse start" in one_line(capsys.readouterr().err)
+
+
 def test_an_output_file_that_cannot_be_written_is_exit_2_before_anything_is_read(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", "postgresql://someone:pw@127.0.0.1:9/nowhere")
     target = tmp_path / "no-such-folder" / "list.csv"

@@ -25,7 +25,7 @@ def site(engine, demo_dataset, tmp_path_factory):
     patch.setenv("SMARKETING_DATA_DOCS_DIR", str(folder))
     reset_warehouse(engine)
     land_source(engine, DemoSource("hubspot", demo_dataset), "dd-one")
-    tasks.validate("dd-one", AS_OF)
+    tasks.validate("dd-one", AS_OF, max_failure_share=0.001)  # the contacts' 2 bad rows hold their batch
     land_source(engine, DemoSource("salesforce", demo_dataset), "dd-two")
     tasks.validate("dd-two", AS_OF)
     yield folder
@@ -42,11 +42,15 @@ def test_both_runs_are_kept_and_listed_newest_first_with_what_failed_by_severity
     assert 'badge critical">critical' in contacts and "email_valid: 2" in contacts
     assert "subscribed_with_legal_basis: " in statuses and "recipient_valid: " in statuses
     assert "salesforce__leads" in index[:index.index("<h2>dd-one")]  # the second run's suites
+    assert "held back</span> suite hubspot__contacts" in one and "held back" not in index[:index.index("<h2>dd-one")]
+    # the second run validated Salesforce only: the HubSpot suites' pages are still there
+    assert {"hubspot__contacts", "salesforce__leads"} <= {p.stem for p in (site / "expectations").glob("*.html")}
 
 
 def test_every_page_opens_offline_with_its_styles_and_scripts(site, browser):  # noqa: F811 - the fixture
     validations = sorted((site / "validations").rglob("*.html"))
-    assert len(validations) == 4 + 7  # the HubSpot and the Salesforce suites with landed rows
+    # the HubSpot suites, then Salesforce's and the two HubSpot suites whose batches were held
+    assert len(validations) == 4 + 7 + 2
     suites = sorted((site / "expectations").glob("*.html"))[:2]
     pages = [site / "index.html", site / "gx_index.html", *validations, *suites]
     for path in pages:
@@ -72,6 +76,8 @@ def test_only_the_newest_runs_keep_their_pages(site, tmp_path):
     shutil.copytree(site, copy)
     assert data_docs.prune(copy, 1) == ["dd-one_as_of_2026-06-30"]
     assert [run.name for run in data_docs.runs(copy)] == ["dd-two_as_of_2026-06-30"]
+    assert sorted(p.name for p in (copy / "validations").iterdir()) == sorted(  # no empty suite folders left
+        p.parent.parent.parent.name for p in (copy / "validations").rglob("*.html"))
 
 
 def test_without_the_fetched_assets_the_pages_keep_their_cdn_links_and_it_is_said(site, tmp_path, monkeypatch,
