@@ -228,7 +228,8 @@ def write_index(site: Path, eng: Engine) -> Path:
     if kept:
         with eng.connect() as conn:
             for row in conn.execute(text(
-                    "select run_id, suite, check_name, severity, success, unexpected_count, rows_quarantined"
+                    "select run_id, suite, check_name, column_name, severity, success, unexpected_count,"
+                    " rows_quarantined"
                     " from meta.dq_results where run_id = any(:ids) order by suite, severity, check_name"),
                     {"ids": [r.run_id for r in kept]}).mappings():
                 results[(row["run_id"], row["suite"])].append(dict(row))
@@ -291,7 +292,9 @@ def write_index(site: Path, eng: Engine) -> Path:
 
 
 def _checks(checks: list[dict[str, Any]]) -> str:
-    return "<br>".join(f"{escape(c['check_name'])}: {c['unexpected_count'] or 0}" for c in checks) or "–"
+    """Each as the index and GX's page name it: the check, and the column GX's page lists it under."""
+    return "<br>".join(f"{escape(c['check_name'])}" + (f" ({escape(c['column_name'])})" if c["column_name"] else "")
+                       + f": {c['unexpected_count'] or 0}" for c in checks) or "–"
 
 
 def finish(site: Path, eng: Engine, keep: int) -> dict[str, Any]:

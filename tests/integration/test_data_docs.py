@@ -39,8 +39,8 @@ def test_both_runs_are_kept_and_listed_newest_first_with_what_failed_by_severity
     one = index[index.index("<h2>dd-one_as_of_2026-06-30</h2>"):]
     contacts = one[one.index("<td>hubspot__contacts</td>"):].split("</tr>")[0]
     statuses = one[one.index("<td>hubspot__subscription_statuses</td>"):].split("</tr>")[0]
-    assert 'badge critical">critical' in contacts and "email_valid: 2" in contacts
-    assert "subscribed_with_legal_basis: " in statuses and "recipient_valid: " in statuses
+    assert 'badge critical">critical' in contacts and "email_valid (email): 2" in contacts
+    assert "subscribed_with_legal_basis (has_basis_if_subscribed): " in statuses and "recipient_valid" in statuses
     assert "salesforce__leads" in index[:index.index("<h2>dd-one")]  # the second run's suites
     assert "held back</span> suite hubspot__contacts" in one and "held back" not in index[:index.index("<h2>dd-one")]
     # the second run validated Salesforce only: the HubSpot suites' pages are still there
