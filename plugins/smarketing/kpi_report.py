@@ -382,11 +382,12 @@ def _attribution(conn: Connection, p: dict[str, Any]) -> Section:
 
 def _forecast(conn: Connection, p: dict[str, Any]) -> Section:
     rows = _rows(conn, "select month, open_pipeline, weighted_pipeline, forecast_at_month_start, actual_won,"
-                       " forecast_accuracy from marts.forecast order by month", p)
+                       " forecast_accuracy, wape_12_months from marts.forecast order by month", p)
     columns = [Column("month", "Month", "month"), Column("open_pipeline", "Open pipeline", "money"),
                Column("weighted_pipeline", "Weighted", "money"),
                Column("forecast_at_month_start", "Forecast at month start", "money"),
-               Column("actual_won", "Actual won", "money"), Column("forecast_accuracy", "Accuracy", "rate")]
+               Column("actual_won", "Actual won", "money"), Column("forecast_accuracy", "Accuracy", "rate"),
+               Column("wape_12_months", "Error over 12 months (WAPE)", "rate")]
     section = Section("forecast", "Weighted forecast against actuals",
                       "What will close, and how good were past forecasts?", ["marts.forecast"],
                       tables=[Table("marts.forecast", "month", columns, rows)])

@@ -1,10 +1,11 @@
 -- grain: one row per customer
 -- key: customer_key
 -- write: replace
--- An account, else a person without one, that won a deal by the as-of date. ABC by cumulative
--- revenue share (A while the revenue before it is under :abc_a of the total, B under :abc_b, else
--- C); RFM scores 1-5 (5 = most recent, most frequent, most revenue; quintiles, ties broken by
--- customer key) and a named segment.
+-- An account (the deal's, else its person's), else a person without one, that won a deal by the
+-- as-of date. ABC by cumulative revenue share (A while the revenue before it is under :abc_a of the
+-- total, B under :abc_b, else C); RFM scores 1-5 (5 = most recent, most frequent, most revenue: the
+-- quintile of the cumulative share, ceil(5 x cume_dist), so customers alike share a score) and a
+-- named segment.
 with won as (
     select
         coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,
@@ -34,9 +35,9 @@ scored as (
     select
         *,
         cast(:as_of as date) - last_purchase_date as recency_days,
-        ntile(5) over (order by last_purchase_date, customer_key) as recency_score,
-        ntile(5) over (order by frequency, customer_key) as frequency_score,
-        ntile(5) over (order by revenue, customer_key) as monetary_score
+        ceil(5 * cume_dist() over (order by last_purchase_date))::integer as recency_score,
+        ceil(5 * cume_dist() over (order by frequency))::integer as frequency_score,
+        ceil(5 * cume_dist() over (order by revenue))::integer as monetary_score
     from shares
 ),
 

@@ -5,7 +5,9 @@
 -- (amount x stage probability: the CRM's, else :stage_probabilities). For the twelve months up to
 -- the as-of month: what the pipeline snapshot at the end of the previous month forecast for the
 -- month (weighted), what was won, and the accuracy 1 - |actual - forecast| / actual (floored at 0;
--- empty when nothing was won, or when the snapshot expected no deal to close in the month).
+-- 0 when something was forecast and nothing won; empty when nothing was forecast). On the as-of
+-- month's row: the weighted absolute percentage error of those twelve months,
+-- sum |actual - forecast| / sum actual over the months with a forecast.
 with probabilities as (
     select unnest(cast(:stage_names as text[])) as stage_name, unnest(cast(:stage_probabilities as numeric[])) as pct
 ),
@@ -53,6 +55,13 @@ months as (
     select month from past_months
 ),
 
+year_error as (  -- weighted absolute percentage error over the twelve months that had a forecast
+    select round(sum(abs(coalesce(a.actual_won, 0) - f.forecast)) / nullif(sum(coalesce(a.actual_won, 0)), 0), 4)
+        as wape
+    from forecasts as f
+    left join actuals as a on f.month = a.month
+),
+
 final as (
     select
         m.month,
@@ -60,9 +69,13 @@ final as (
         cast(coalesce(p.weighted_pipeline, 0) as numeric(18, 2)) as weighted_pipeline,
         cast(f.forecast as numeric(18, 2)) as forecast_at_month_start,
         cast(coalesce(a.actual_won, 0) as numeric(18, 2)) as actual_won,
-        case when coalesce(a.actual_won, 0) > 0 and f.forecast is not null
-            then round(greatest(0, 1 - abs(a.actual_won - f.forecast) / a.actual_won), 4)
-        end as forecast_accuracy
+        case
+            when coalesce(a.actual_won, 0) > 0 and f.forecast is not null
+                then round(greatest(0, 1 - abs(a.actual_won - f.forecast) / a.actual_won), 4)
+            when f.forecast > 0 then 0  -- forecast, nothing won: as wrong as a forecast gets, and kept
+        end as forecast_accuracy,
+        case when m.month = (select as_of.month from as_of) then (select year_error.wape from year_error) end
+            as wape_12_months
     from months as m
     left join pipeline_by_month as p on m.month = p.month
     left join forecasts as f on m.month = f.month

@@ -132,7 +132,7 @@ def expected_figures(eng):
             want[("attribution", channel, model)] = round(sums[model], 2)
     for r in mart(eng, "select * from marts.forecast"):
         for column in ("month", "open_pipeline", "weighted_pipeline", "forecast_at_month_start", "actual_won",
-                       "forecast_accuracy"):
+                       "forecast_accuracy", "wape_12_months"):
             want[("forecast", r["month"].isoformat(), column)] = r[column]
     for r in mart(eng, "select * from marts.sales_performance"):
         key = f"{r['owner_id']} / {r['segment']}"

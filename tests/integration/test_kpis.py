@@ -82,6 +82,10 @@ def test_forecast_weighted_pipeline_and_accuracy(marts):
     assert got[date(2026, 7, 1)] == (2000.0, 1500.0, None, 0.0, None)  # 2,000 at 75 %
     assert got[date(2026, 6, 1)] == (0.0, 0.0, 600.0, 1000.0, 0.6)  # end-of-May snapshot: 1,000 at 60 %
     assert got[date(2026, 2, 1)] == (0.0, 0.0, None, 4000.0, None)  # nothing forecast, 4,000 won: no accuracy
+    assert got[date(2026, 4, 1)] == (0.0, 0.0, 1500.0, 0.0, 0.0)  # 2,000 at 75 % forecast, nothing won: kept, 0
+    # over the year: (|0 - 1,500| + |1,000 - 600|) / (0 + 1,000), on the as-of month's row only
+    wape = rows(marts, "select month, wape_12_months from marts.forecast where wape_12_months is not null")
+    assert wape == [(date(2026, 6, 1), 1.9)]
 
 
 def test_sales_performance_per_owner_and_segment(marts):
@@ -97,8 +101,10 @@ def test_customer_segments_abc_and_rfm(marts):
     assert rows(marts, "select customer_key, revenue, revenue_share, abc_class, recency_days, frequency,"
                        " recency_score, frequency_score, monetary_score, rfm_segment from marts.customer_segments"
                        " order by customer_key") == [
-        ("account:1", 1000.0, 0.2, "B", 20, 1, 2, 1, 1, "Hibernating"),
-        ("account:2", 4000.0, 0.8, "A", 135, 1, 1, 2, 2, "Hibernating"),
+        # scores: ceil(5 x cume_dist), ties share one. Recency: account 2 (Feb) 1/2 -> 3, account 1 (June)
+        # 2/2 -> 5; frequency: both one deal, 2/2 -> 5; monetary: 1,000 1/2 -> 3, 4,000 2/2 -> 5
+        ("account:1", 1000.0, 0.2, "B", 20, 1, 5, 5, 3, "Champions"),
+        ("account:2", 4000.0, 0.8, "A", 135, 1, 3, 5, 5, "Loyal"),
     ]
 
 
