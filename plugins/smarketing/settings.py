@@ -550,6 +550,13 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                 problems.setdefault("kpis", []).append(
                     f"{path_of('kpis', folder)}: stage_probabilities.{stage}: not a stage of "
                     f"{path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
+        # a deal the CRM gives no probability would weigh 0 in the forecast, in silence
+        unweighted = [s for s in loaded["quality"]["parameters"]["pipeline_stages"]
+                      if s not in loaded["kpis"]["stage_probabilities"]]
+        if unweighted:
+            problems.setdefault("kpis", []).append(
+                f"{path_of('kpis', folder)}: stage_probabilities: no probability for {', '.join(unweighted)} (stages"
+                f" of {path_of('quality', folder)} parameters.pipeline_stages); give each stage one, 0 included")
     if "kpis" in loaded and "quality" in loaded:  # amounts are reported in a currency validation knows
         currencies = loaded["quality"]["parameters"]["currencies"]
         if loaded["kpis"]["reporting_currency"] not in currencies:

@@ -160,6 +160,14 @@ def test_a_stage_probability_must_name_a_stage_of_the_pipeline(config):
     assert "stage_probabilities.Negotiation/Reveiw: not a stage of" in problems["kpis"][0]
 
 
+def test_every_stage_of_the_pipeline_needs_a_probability(config):
+    """Without one, a deal the CRM gives no probability weighed 0 in the forecast, in silence."""
+    edit(config, "kpis", "  Id. Decision Makers: 40\n", "")
+    problems = settings.check_all()
+    assert list(problems) == ["kpis"]
+    assert "stage_probabilities: no probability for Id. Decision Makers" in problems["kpis"][0]
+
+
 def test_an_empty_or_unreadable_file_is_an_error_naming_it(config):
     (config / "nurture.yaml").write_text("# nothing yet\n")
     with pytest.raises(ConfigError, match="nurture.yaml is empty; delete it to use the shipped"):
