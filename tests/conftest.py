@@ -146,3 +146,24 @@ def login_as(empty_warehouse, warehouse_url, admin_url):
         for user in made:
             conn.execute(f"drop owned by {user}")
             conn.execute(f"drop role if exists {user}")
+
+
+# Debian's chromium as the report's and the Data Docs' reader; without the background-networking
+# flags it tries Google's hosts at every start (refused here, and not what a test should see)
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("SMARKETING_REQUIRE_BROWSER"):
+            pytest.fail("no chromium on PATH: .ci/run installs Debian's chromium (apt-get install chromium)")
+        pytest.skip("no chromium on PATH (apt-get install chromium); CI requires it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        yield launched
+        launched.close()

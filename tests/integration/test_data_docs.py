@@ -12,7 +12,6 @@ from smarketing import data_docs, tasks
 from smarketing.demo.world import DemoSource
 from smarketing.landing import land_source
 from tests.conftest import reset_warehouse
-from tests.integration.test_kpi_report import BROWSER_ARGS, browser  # noqa: F401 - the shared browser fixture
 
 AS_OF = date(2026, 6, 30)
 
@@ -47,7 +46,7 @@ def test_both_runs_are_kept_and_listed_newest_first_with_what_failed_by_severity
     assert {"hubspot__contacts", "salesforce__leads"} <= {p.stem for p in (site / "expectations").glob("*.html")}
 
 
-def test_every_page_opens_offline_with_its_styles_and_scripts(site, browser):  # noqa: F811 - the fixture
+def test_every_page_opens_offline_with_its_styles_and_scripts(site, browser):
     validations = sorted((site / "validations").rglob("*.html"))
     # the HubSpot suites, then Salesforce's and the two HubSpot suites whose batches were held
     assert len(validations) == 4 + 7 + 2

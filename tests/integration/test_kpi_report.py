@@ -6,7 +6,6 @@ with the rule the report states (sums over the window; rates weighted by their c
 
 import copy
 import os
-import shutil
 import statistics
 from collections import Counter, defaultdict
 from datetime import date
@@ -30,8 +29,6 @@ HOSTILE = ('Save $5 or $10 $\\frac{a}{$ </td><img src=x onerror="window.__pwned=
 CHARTS = {"chart-funnel", "chart-funnel-channels", "chart-trend", "chart-response", "chart-pipeline",
           "chart-attribution", "chart-forecast", "chart-sales", "chart-abc", "chart-rfm", "chart-email",
           "chart-nurture", "chart-quality"}
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -167,21 +164,6 @@ def same(page_value: str, value) -> bool:
     if isinstance(value, bool | str):
         return page_value == str(value)
     return abs(Decimal(page_value) - Decimal(str(value))) <= Decimal("0.00005") * max(1, abs(Decimal(str(value))))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("SMARKETING_REQUIRE_BROWSER"):
-            pytest.fail("no chromium on PATH: .ci/run installs Debian's chromium (apt-get install chromium)")
-        pytest.skip("no chromium on PATH (apt-get install chromium); CI requires it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 def open_page(browser, path, width, height):
