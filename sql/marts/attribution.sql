@@ -3,12 +3,14 @@
 -- key: opportunity_id, campaign_id
 -- write: replace
 -- Credit per model sums to 1 per opportunity: first touch, last touch, linear (equal per touch),
--- and W-shaped (30 % each to the first touch, the last touch before the MQL and the last touch
--- before the opportunity; the other 10 % spread over all touches).
+-- and W-shaped: 30 % each to the first touch, the lead-creation touch (the last at or before the
+-- lead was created, else the first) and the opportunity-creation touch (the last before the
+-- opportunity); the other 10 % spread over the touches between them, or over those three
+-- positions when there is none between.
 with touches as (
     select
         o.opportunity_id, o.amount, o.is_won, t.campaign_id, t.occurred_at, t.source_record_id, t.touch_type,
-        p.mql_at,
+        p.lead_created_at,
         row_number() over w as touch_order,
         count(*) over (partition by o.opportunity_id) as touch_count
     from marts.opportunity_as_of(:cutoff, :as_of) as o
@@ -26,9 +28,20 @@ key_touches as (
         opportunity_id,
         min(touch_order) as first_order,
         max(touch_order) as last_order,
-        coalesce(max(touch_order) filter (where occurred_at <= mql_at), min(touch_order)) as mql_order
+        coalesce(max(touch_order) filter (where occurred_at <= lead_created_at), min(touch_order)) as lead_order
     from touches
     group by opportunity_id
+),
+
+positions as (
+    select
+        t.opportunity_id, t.touch_order,
+        (t.touch_order = k.first_order)::int + (t.touch_order = k.lead_order)::int
+            + (t.touch_order = k.last_order)::int as key_positions,
+        count(*) filter (where t.touch_order not in (k.first_order, k.lead_order, k.last_order))
+            over (partition by t.opportunity_id) as middle_touches
+    from touches as t
+    inner join key_touches as k on t.opportunity_id = k.opportunity_id
 ),
 
 credited as (
@@ -37,10 +50,14 @@ credited as (
         (t.touch_order = k.first_order)::int::numeric as first_touch_credit,
         (t.touch_order = k.last_order)::int::numeric as last_touch_credit,
         1.0 / t.touch_count as linear_credit,
-        0.3 * ((t.touch_order = k.first_order)::int + (t.touch_order = k.mql_order)::int
-            + (t.touch_order = k.last_order)::int) + 0.1 / t.touch_count as w_shaped_credit
+        0.3 * ps.key_positions + case
+            when ps.middle_touches = 0 then 0.1 / 3 * ps.key_positions
+            when ps.key_positions = 0 then 0.1 / ps.middle_touches
+            else 0
+        end as w_shaped_credit
     from touches as t
     inner join key_touches as k on t.opportunity_id = k.opportunity_id
+    inner join positions as ps on t.opportunity_id = ps.opportunity_id and t.touch_order = ps.touch_order
 ),
 
 final as (

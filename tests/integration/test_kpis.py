@@ -63,9 +63,10 @@ def test_attribution_credits_per_model(marts):
     got = rows(marts, "select opportunity_id, campaign_name, touches, first_touch_credit, last_touch_credit,"
                       " linear_credit, w_shaped_credit from marts.attribution order by 1, 2")
     assert got == [
-        # opportunity 10: touches webinar (first), newsletter click (last before the MQL), newsletter open (last)
-        (10, "Newsletter", 2, 0.0, 1.0, 0.666667, 0.666667),
-        (10, "Webinar", 1, 1.0, 0.0, 0.333333, 0.333333),
+        # opportunity 10: the webinar (04-20) is the first touch and the last before the lead (05-02): 30 % + 30 %;
+        # the newsletter open (05-08) the last before the opportunity: 30 %; the click between them 10 %
+        (10, "Newsletter", 2, 0.0, 1.0, 0.666667, 0.4),
+        (10, "Webinar", 1, 1.0, 0.0, 0.333333, 0.6),
         (11, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
         (12, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
     ]
