@@ -346,7 +346,7 @@ def _pipeline(conn: Connection, p: dict[str, Any]) -> Section:
 
 def _attribution(conn: Connection, p: dict[str, Any]) -> Section:
     rows = _rows(conn, """
-        select coalesce(a.channel, 'unknown') as channel, count(distinct a.opportunity_id) as opportunities,
+        select a.channel, count(distinct a.opportunity_id) as opportunities,
                round(sum(a.opportunity_amount * a.first_touch_credit), 2) as first_touch,
                round(sum(a.opportunity_amount * a.last_touch_credit), 2) as last_touch,
                round(sum(a.opportunity_amount * a.linear_credit), 2) as linear,
@@ -363,7 +363,8 @@ def _attribution(conn: Connection, p: dict[str, Any]) -> Section:
     section = Section("attribution", "Attribution by channel",
                       "Which channels earn credit for the pipeline, under each model?", ["marts.attribution"],
                       tables=[Table("marts.attribution", "channel", columns, rows)],
-                      notes=["Credited pipeline: each opportunity's amount times the campaign's credit, for"
+                      notes=["Credited pipeline: each opportunity's amount times the credit of a campaign, or of"
+                             " a channel for touches without a campaign (form submissions), for"
                              " opportunities created in the window."])
     if rows:
         chart = Chart("chart-attribution", "Credited pipeline by channel and model",

@@ -28,6 +28,9 @@ CHECKS = {
         select count(*) from (select opportunity_id from marts.attribution group by opportunity_id
             having abs(sum(first_touch_credit) - 1) > 0.001 or abs(sum(last_touch_credit) - 1) > 0.001
                 or abs(sum(linear_credit) - 1) > 0.001 or abs(sum(w_shaped_credit) - 1) > 0.001) as bad""",
+    "every marketing-influenced opportunity has attribution credit": """
+        select count(*) from marts.pipeline as p where p.is_marketing_influenced
+            and not exists (select from marts.attribution as a where a.opportunity_id = p.opportunity_id)""",
     "no negative durations": """
         select (select count(*) from marts.funnel where least(avg_days_lead_to_mql, avg_days_mql_to_sql,
                                                               avg_days_sql_to_won) < 0)

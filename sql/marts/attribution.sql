@@ -1,16 +1,19 @@
 -- grain: one row per opportunity per campaign whose touches reached the opportunity's person in the
---     :lookback_days before the opportunity was created
--- key: opportunity_id, campaign_id
+--     :lookback_days before the opportunity was created, and per channel of the touches without a
+--     campaign (form submissions, emails without one)
+-- key: opportunity_id, credit_key
 -- write: replace
 -- Credit per model sums to 1 per opportunity: first touch, last touch, linear (equal per touch),
 -- and W-shaped: 30 % each to the first touch, the lead-creation touch (the last at or before the
 -- lead was created, else the first) and the opportunity-creation touch (the last before the
 -- opportunity); the other 10 % spread over the touches between them, or over those three
--- positions when there is none between.
+-- positions when there is none between. Every touch counts, so the credit always sums to the
+-- whole opportunity; a touch without a campaign is credited to its channel ('channel:web').
 with touches as (
     select
         o.opportunity_id, o.amount, o.is_won, t.campaign_id, t.occurred_at, t.source_record_id, t.touch_type,
         p.lead_created_at,
+        coalesce(case when t.campaign_id is null then t.channel else cp.channel end, 'unknown') as channel,
         row_number() over w as touch_order,
         count(*) over (partition by o.opportunity_id) as touch_count
     from marts.opportunity_as_of(:cutoff, :as_of) as o
@@ -19,7 +22,7 @@ with touches as (
         on t.person_id = p.person_id
             and t.occurred_at <= o.created_at
             and t.occurred_at > o.created_at - make_interval(days => cast(:lookback_days as integer))
-    where t.campaign_id is not null
+    left join core.campaign as cp on t.campaign_id = cp.campaign_id
     window w as (partition by o.opportunity_id order by t.occurred_at, t.source_record_id, t.touch_type)
 ),
 
@@ -63,9 +66,10 @@ credited as (
 final as (
     select
         c.opportunity_id,
+        coalesce('campaign:' || c.campaign_id, 'channel:' || c.channel) as credit_key,
         c.campaign_id,
         cp.name as campaign_name,
-        cp.channel,
+        c.channel,
         count(*) as touches,
         sum(c.first_touch_credit) as first_touch_credit,
         sum(c.last_touch_credit) as last_touch_credit,
@@ -74,8 +78,8 @@ final as (
         max(c.amount) as opportunity_amount,
         bool_or(c.is_won) as is_won
     from credited as c
-    inner join core.campaign as cp on c.campaign_id = cp.campaign_id
-    group by c.opportunity_id, c.campaign_id, cp.name, cp.channel
+    left join core.campaign as cp on c.campaign_id = cp.campaign_id
+    group by c.opportunity_id, c.campaign_id, cp.name, c.channel
 )
 
 select

@@ -7,7 +7,8 @@
 -- unsubscribe or complaint means the email was sent; all but a bounce that it was delivered; a
 -- click that it was opened.
 -- Rates: delivered / sent, unique opens / delivered, unique clicks / unique opens, bounces / sent,
--- unsubscribes (changes to UNSUBSCRIBED, not re-subscribes) / delivered.
+-- unsubscribes / delivered. An unsubscribe (a change to UNSUBSCRIBED, not a re-subscribe) counts
+-- once per mailbox, for the campaign of its first: the one that lost the reader.
 with events as (
     select
         *,
@@ -15,7 +16,23 @@ with events as (
         coalesce(event_type = 'STATUSCHANGE' and subscription_status is distinct from 'UNSUBSCRIBED', false)
             as is_resubscribe
     from core.email_event
-    where not is_filtered and campaign_id is not null and occurred_at < :cutoff
+    where not is_filtered and occurred_at < :cutoff
+),
+
+first_unsubscribes as (
+    select distinct on (recipient) source, source_record_id
+    from events
+    where event_type = 'STATUSCHANGE' and subscription_status = 'UNSUBSCRIBED'
+    order by recipient, occurred_at, source, source_record_id
+),
+
+campaign_events as (
+    select
+        e.*,
+        f.source_record_id is not null as is_first_unsubscribe
+    from events as e
+    left join first_unsubscribes as f on e.source = f.source and e.source_record_id = f.source_record_id
+    where e.campaign_id is not null
 ),
 
 counts as (
@@ -28,9 +45,9 @@ counts as (
         count(distinct recipient) filter (where event_type in ('OPEN', 'CLICK')) as unique_opens,
         count(distinct recipient) filter (where event_type = 'CLICK') as unique_clicks,
         count(distinct recipient) filter (where event_type = 'BOUNCE') as bounces,
-        count(distinct recipient) filter (where event_type = 'STATUSCHANGE' and subscription_status = 'UNSUBSCRIBED')
-            as unsubscribes
-    from events group by campaign_id
+        count(distinct recipient) filter (where is_first_unsubscribe) as unsubscribes
+    from campaign_events
+    group by campaign_id
 ),
 
 final as (

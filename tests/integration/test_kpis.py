@@ -60,15 +60,18 @@ def test_lead_response_time_counts_the_first_activity_after_the_mql(marts):
 
 
 def test_attribution_credits_per_model(marts):
-    got = rows(marts, "select opportunity_id, campaign_name, touches, first_touch_credit, last_touch_credit,"
-                      " linear_credit, w_shaped_credit from marts.attribution order by 1, 2")
+    got = rows(marts, "select opportunity_id, credit_key, campaign_name, channel, touches, first_touch_credit,"
+                      " last_touch_credit, linear_credit, w_shaped_credit from marts.attribution order by 1, 2")
     assert got == [
-        # opportunity 10: the webinar (04-20) is the first touch and the last before the lead (05-02): 30 % + 30 %;
-        # the newsletter open (05-08) the last before the opportunity: 30 %; the click between them 10 %
-        (10, "Newsletter", 2, 0.0, 1.0, 0.666667, 0.4),
-        (10, "Webinar", 1, 1.0, 0.0, 0.333333, 0.6),
-        (11, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
-        (12, "Newsletter", 1, 1.0, 1.0, 1.0, 1.0),
+        # opportunity 10: four touches. The webinar (04-20) is the first: 30 %; the form submitted at the
+        # lead's creation instant (05-02, no campaign: credited to its channel) the lead-creation touch:
+        # 30 %; the newsletter open (05-08) the last before the opportunity: 30 %; the newsletter click
+        # between (05-03) the 10 %. Linear: a quarter per touch.
+        (10, "campaign:1", "Webinar", "webinar", 1, 1.0, 0.0, 0.25, 0.3),
+        (10, "campaign:2", "Newsletter", "email", 2, 0.0, 1.0, 0.5, 0.4),
+        (10, "channel:web", None, "web", 1, 0.0, 0.0, 0.25, 0.3),
+        (11, "campaign:2", "Newsletter", "email", 1, 1.0, 1.0, 1.0, 1.0),
+        (12, "campaign:2", "Newsletter", "email", 1, 1.0, 1.0, 1.0, 1.0),
     ]
     # opportunity 13's person was never touched: no attribution, not influenced, but sourced by its channel
     assert rows(marts, "select opportunity_id, is_marketing_sourced, is_marketing_influenced from marts.pipeline"
