@@ -247,6 +247,14 @@ def _funnel(conn: Connection, p: dict[str, Any]) -> Section:
         ["marts.funnel"], tables=[Table("marts.funnel", "channel", columns, rows)],
         notes=["Counts are the sums of the window's months. Rates are cohort rates: each month's rate weighted by"
                " its cohort (the month's leads, MQLs, SQLs or opportunities)."])
+    passed = _rows(conn, """
+        select sum(leads_passed_through) as leads, sum(mqls_passed_through) as mqls, sum(sqls_passed_through) as sqls
+        from marts.funnel where channel = 'all' and month between :first_month and :month""", p)
+    if passed and any(passed[0].values()):
+        section.notes.append(
+            "Skipped stages count as passed through at the later stage's time: of these leads, MQLs and SQLs,"
+            f" {_num(passed[0]['leads']):,.0f}, {_num(passed[0]['mqls']):,.0f} and {_num(passed[0]['sqls']):,.0f}"
+            " had no date of their own for the stage.")
     total = next((r for r in rows if r["channel"] == "all"), None)
     if total and total["leads"]:
         chart = Chart("chart-funnel", "People reaching each stage (all channels)")

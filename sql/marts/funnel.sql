@@ -7,7 +7,9 @@
 -- reached stage B by the as-of date (opportunities: of those created in the month, the share won).
 -- End to end: of the month's leads (MQLs), the share that became customers by the as-of date, and
 -- the median days from first contact to the first won deal. Days: the average time between the
--- two stages for that cohort. Months run from the first month any stage was reached.
+-- two stages for that cohort. Months run from the first month any stage was reached. A person
+-- who skipped a stage passed through it at the later stage's time (marts.person_as_of); the
+-- *_passed_through counts say how many of a stage's people did.
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
     from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
@@ -16,7 +18,7 @@ with first_opportunities as (
 
 persons as (
     select p.person_id, coalesce(p.source_channel, 'unknown') as channel, p.lead_created_at, p.mql_at, p.sql_at,
-        p.customer_at, f.first_opportunity_at
+        p.customer_at, f.first_opportunity_at, p.skipped_stages
     from marts.person_as_of(:cutoff) as p
     left join first_opportunities as f on p.person_id = f.person_id
 ),
@@ -24,7 +26,8 @@ persons as (
 persons_by_channel as (
     select * from persons
     union all
-    select person_id, 'all' as channel, lead_created_at, mql_at, sql_at, customer_at, first_opportunity_at
+    select person_id, 'all' as channel, lead_created_at, mql_at, sql_at, customer_at, first_opportunity_at,
+        skipped_stages
     from persons
 ),
 
@@ -44,6 +47,7 @@ opportunities_by_channel as (
 lead_cohorts as (
     select date_trunc('month', lead_created_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as leads,
+        count(*) filter (where 'lead' = any(skipped_stages)) as leads_passed_through,
         avg((mql_at is not null)::int) as lead_to_mql_rate,
         avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
             as avg_days_lead_to_mql,
@@ -57,6 +61,7 @@ lead_cohorts as (
 mql_cohorts as (
     select date_trunc('month', mql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as mqls,
+        count(*) filter (where 'mql' = any(skipped_stages)) as mqls_passed_through,
         avg((sql_at is not null)::int) as mql_to_sql_rate,
         avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql,
         avg((customer_at is not null)::int) as mql_to_won_rate
@@ -66,6 +71,7 @@ mql_cohorts as (
 sql_cohorts as (
     select date_trunc('month', sql_at at time zone current_setting('TimeZone'))::date as month, channel,
         count(*) as sqls,
+        count(*) filter (where 'sql' = any(skipped_stages)) as sqls_passed_through,
         avg((first_opportunity_at is not null)::int) as sql_to_opportunity_rate,
         avg(extract(epoch from customer_at - sql_at) / 86400) filter (where customer_at >= sql_at)
             as avg_days_sql_to_won
@@ -123,7 +129,10 @@ final as (
         round(s.avg_days_sql_to_won, 2) as avg_days_sql_to_won,
         round(l.lead_to_won_rate, 4) as lead_to_won_rate,
         round(m.mql_to_won_rate, 4) as mql_to_won_rate,
-        round(cast(l.median_days_first_contact_to_won as numeric), 2) as median_days_first_contact_to_won
+        round(cast(l.median_days_first_contact_to_won as numeric), 2) as median_days_first_contact_to_won,
+        coalesce(l.leads_passed_through, 0) as leads_passed_through,
+        coalesce(m.mqls_passed_through, 0) as mqls_passed_through,
+        coalesce(s.sqls_passed_through, 0) as sqls_passed_through
     from grid as g
     left join lead_cohorts as l on g.month = l.month and g.channel = l.channel
     left join mql_cohorts as m on g.month = m.month and g.channel = m.channel

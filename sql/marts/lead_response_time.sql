@@ -2,11 +2,12 @@
 -- key: person_id
 -- write: replace
 -- The first sales activity (Salesforce task or event with that person) at or after the MQL, and
--- whether it came within the SLA (:sla_hours). No activity yet counts as outside the SLA.
+-- whether it came within the SLA (:sla_hours). No activity yet counts as outside the SLA. A person
+-- who skipped MQL (sales converted them first) was never handed over, so has no response time.
 with mqls as (
     select person_id, mql_at
     from marts.person_as_of(:cutoff)
-    where mql_at is not null
+    where mql_at is not null and not 'mql' = any(skipped_stages)
 ),
 
 first_activity as (

@@ -1,8 +1,8 @@
 -- grain: one row per person
 -- key: person_id
 -- write: replace
--- Every funnel date, source channel, first and last touch campaign, owner, opportunities and won
--- revenue.
+-- Every funnel date (a skipped stage at the later stage's time, named in skipped_stages), source
+-- channel, first and last touch campaign, owner, opportunities and won revenue.
 with persons as (
     select * from marts.person_as_of(:cutoff)
 ),
@@ -36,6 +36,7 @@ final as (
     select
         p.person_id, coalesce(p.source_channel, 'unknown') as source_channel, p.owner_id, p.account_id, p.lead_created_at, p.mql_at, p.sql_at,
         o.first_opportunity_at, p.customer_at,
+        nullif(array_to_string(p.skipped_stages, ', '), '') as skipped_stages,
         f.name as first_touch_campaign,
         l.name as last_touch_campaign,
         coalesce(o.opportunities, 0) as opportunities,

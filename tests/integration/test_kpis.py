@@ -1,6 +1,6 @@
 """Every mart against values worked out by hand from tests/fixtures/kpi_core.sql (as of 2026-06-30)."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -35,10 +35,12 @@ def test_funnel_counts_cohort_rates_and_days_per_month(marts):
                       " avg_days_mql_to_sql, avg_days_sql_to_won from marts.funnel where channel = 'all'"
                       " order by month")
     assert got == [
-        # January: P5 became a lead and never an MQL
-        (date(2026, 1, 1), 1, 0, 0, 0, 0, 0.0, 0.0, None, None, None, None, None, None),
-        # February: opportunity 13 created and won (4,000)
-        (date(2026, 2, 1), 0, 0, 0, 1, 1, 4000.0, None, None, None, 1.0, None, None, None),
+        # January: P5 became a lead (01-20); never marked MQL or SQL, she passed through both when her
+        # opportunity 13 was created (02-01): 12 days lead to MQL; a customer 26 days after the lead
+        (date(2026, 1, 1), 1, 0, 0, 0, 0, 0.0, 1.0, None, None, None, 12.0, None, None),
+        # February: P5 MQL and SQL (passed through, 0 days between), opportunity 13 created and won
+        # (4,000) on 02-15: 14 days SQL to won
+        (date(2026, 2, 1), 0, 1, 1, 1, 1, 4000.0, None, 1.0, 1.0, 1.0, None, 0.0, 14.0),
         (date(2026, 3, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
         (date(2026, 4, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
         # May: leads P1, P2 both MQL (2d10h and 1d8h: 1.875 days); of the MQLs only P1 became SQL
@@ -49,12 +51,19 @@ def test_funnel_counts_cohort_rates_and_days_per_month(marts):
         # opportunities 11 and 12 created (none won yet); opportunity 10 won in June (1,000)
         (date(2026, 6, 1), 2, 1, 1, 2, 1, 1000.0, 0.5, 1.0, 1.0, 0.0, 1.38, 2.63, None),
     ]
+    assert rows(marts, "select month, leads_passed_through, mqls_passed_through, sqls_passed_through"
+                       " from marts.funnel where channel = 'all' and (leads_passed_through, mqls_passed_through,"
+                       " sqls_passed_through) <> (0, 0, 0)") == [(date(2026, 2, 1), 0, 1, 1)]
+    assert rows(marts, "select person_id, mql_at, sql_at, skipped_stages from marts.lead_to_revenue"
+                       " where skipped_stages is not null") == [
+        (5, datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), "mql, sql")]
     channels = rows(marts, "select channel, sum(leads), sum(won) from marts.funnel group by channel order by channel")
     assert channels == [("DIRECT", 1, 0), ("EMAIL_MARKETING", 1, 1), ("ORGANIC_SEARCH", 1, 0),
                         ("PAID_SEARCH", 2, 1), ("all", 5, 2)]
 
 
 def test_lead_response_time_counts_the_first_activity_after_the_mql(marts):
+    # P5 passed through MQL (never handed over to sales): no response time
     assert rows(marts, "select person_id, response_hours, is_within_sla from marts.lead_response_time"
                        " order by person_id") == [(1, 6.0, True), (2, 48.0, False), (3, 1.5, True)]
 
