@@ -298,19 +298,24 @@ def _trend(conn: Connection, p: dict[str, Any]) -> Section:
 
 
 def _response(conn: Connection, p: dict[str, Any]) -> Section:
+    from smarketing.kpis import WEEKDAYS
+
     rows = _rows(conn, """
         select mql_month, count(*) as mqls, count(first_activity_at) as responded,
                count(*) filter (where is_within_sla) as within_sla,
                round(avg(is_within_sla::int), 4) as share_within_sla,
-               round(cast(percentile_cont(0.5) within group (order by response_hours) as numeric), 1) as median_hours
+               round(cast(percentile_cont(0.5) within group (order by coalesce(response_business_hours, response_hours))
+                          as numeric), 1) as median_hours
         from marts.lead_response_time where mql_month between :first_month and :month
         group by mql_month order by mql_month""", p)
     columns = [Column("mql_month", "MQL month", "month"), Column("mqls", "MQLs"), Column("responded", "Responded"),
                Column("within_sla", "Within SLA"), Column("share_within_sla", "Share within SLA", "rate"),
                Column("median_hours", "Median hours", "number")]
     sla = p["sla_hours"]
+    hours = (f"business hours ({', '.join(WEEKDAYS[d - 1] for d in p['bh_days'])} {p['bh_start']}-{p['bh_end']}"
+             f" {p['bh_timezone']}{', holidays excluded' if p['bh_holidays'] else ''})" if p["bh_on"] else "hours")
     section = Section("response", "Lead response against the SLA",
-                      f"How fast does sales follow up an MQL? SLA: first activity within {sla} hours.",
+                      f"How fast does sales follow up an MQL? SLA: first activity within {sla} {hours}.",
                       ["marts.lead_response_time"],
                       tables=[Table("marts.lead_response_time", "mql_month", columns, rows)],
                       notes=["No response yet counts as outside the SLA."])
@@ -607,7 +612,7 @@ def render(eng: Engine, as_of: date | None = None) -> tuple[str, date]:
     """The report's HTML for the marts' as-of date (``as_of`` must be it, when given)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from smarketing.kpis import kpi_settings
+    from smarketing.kpis import business_hours_params, kpi_settings
 
     published = marts_as_of(eng)
     if published is None:
@@ -621,7 +626,7 @@ def render(eng: Engine, as_of: date | None = None) -> tuple[str, date]:
     month = published.replace(day=1)
     first = date(month.year - (1 if month.month < MONTHS_SHOWN else 0), (month.month - MONTHS_SHOWN) % 12 + 1, 1)
     params = {"as_of": published, "month": month, "first_month": first, "currency": settings["reporting_currency"],
-              "sla_hours": settings["lead_response_sla_hours"]}
+              "sla_hours": settings["lead_response_sla_hours"], **business_hours_params(settings)}
     import matplotlib
 
     # a name is text, never TeX: "Save $5 or $10" stays as written, and "$\frac{$" cannot break it

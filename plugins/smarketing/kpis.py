@@ -72,6 +72,7 @@ def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
         "cutoff": datetime.combine(as_of + timedelta(days=1), time(), tzinfo=ZoneInfo(settings["reporting_timezone"])),
         "fiscal_start": settings["fiscal_year_start_month"],
         "sla_hours": settings["lead_response_sla_hours"],
+        **business_hours_params(settings),
         "lookback_days": settings["attribution_lookback_days"],
         "marketing_channels": list(settings["marketing_channels"]),
         "stage_names": list(stages),
@@ -80,6 +81,21 @@ def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
         "abc_b": float(abc[1]),
         "reporting_currency": settings["reporting_currency"],
     }
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO day numbers 1..7
+
+
+def business_hours_params(settings: dict[str, Any]) -> dict[str, Any]:
+    """The lead-response calendar as bind parameters; ``bh_on`` false counts calendar hours."""
+    calendar = settings.get("lead_response_business_hours")
+    if calendar is None:
+        return {"bh_on": False, "bh_days": [], "bh_start": "00:00", "bh_end": "24:00",
+                "bh_timezone": settings["reporting_timezone"], "bh_holidays": []}
+    return {"bh_on": True, "bh_days": [WEEKDAYS.index(d) + 1 for d in calendar["days"]],
+            "bh_start": calendar["start"], "bh_end": calendar["end"],
+            "bh_timezone": calendar["timezone"] or settings["reporting_timezone"],
+            "bh_holidays": list(calendar["holidays"])}
 
 
 def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = None) -> dict[str, int]:

@@ -136,9 +136,49 @@ class NurtureSettings(Strict):
 
 # -- kpis.yaml -------------------------------------------------------------------------------------
 
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class BusinessHours(Strict):
+    """The sales team's calendar: lead response counts only the hours inside it."""
+
+    days: Annotated[list[Weekday], Field(min_length=1)] = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    start: ClockTime = "09:00"
+    end: ClockTime = "17:00"
+    timezone: str | None = None  # the team's; reporting_timezone when left out
+    holidays: list[date] = []
+
+    @model_validator(mode="after")
+    def _a_working_day(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError(f"start {self.start} must come before end {self.end}")
+        if len(set(self.days)) != len(self.days):
+            raise ValueError(f"days {self.days} names a day twice")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _iana_zone(value)
+
+
+def _iana_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is no IANA time zone (for example Europe/Berlin, America/New_York, UTC)")\
+            from None
+    return value
+
+
 class KpiSettings(Strict):
     fiscal_year_start_month: Annotated[StrictInt, Field(ge=1, le=12)] = 1
     lead_response_sla_hours: Annotated[StrictInt, Field(gt=0, le=24 * 365)] = 24
+    # None: calendar hours (nights and weekends count); a calendar: only its hours count
+    lead_response_business_hours: BusinessHours | None = None
     attribution_lookback_days: Annotated[StrictInt, Field(gt=0, le=3650)] = 365
     marketing_channels: list[str] = []
     stage_probabilities: dict[str, Annotated[float, Field(ge=0, le=100)]] = {}
@@ -159,14 +199,7 @@ class KpiSettings(Strict):
     @field_validator("reporting_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is no IANA time zone (for example Europe/Berlin, America/New_York, UTC)")\
-                from None
-        return value
+        return _iana_zone(value)
 
     @field_validator("abc_thresholds")
     @classmethod
@@ -466,7 +499,8 @@ SHIPPED = PATHS.root / "config"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key written twice in one mapping (the later would win)."""
+    """YAML's safe loader, refusing a key written twice in one mapping (the later would win), and
+    reading a clock time (17:00) as the text it is, not YAML 1.1's base-60 number 1020."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
@@ -477,6 +511,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                                                         key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [("tag:yaml.org,2002:str", re.compile(r"^\d{1,2}:[0-5]\d$")), *resolvers] if first.isdigit()
+    else list(resolvers)
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def path_of(name: str, folder: Path | None = None) -> Path:

@@ -16,8 +16,10 @@ closed as (
 
 response as (
     select mql_month as month,
-        percentile_cont(0.5) within group (order by response_hours) as median_hours,
-        percentile_cont(0.9) within group (order by response_hours) as p90_hours,
+        percentile_cont(0.5) within group (order by coalesce(response_business_hours, response_hours))
+            as median_hours,
+        percentile_cont(0.9) within group (order by coalesce(response_business_hours, response_hours))
+            as p90_hours,
         avg(is_within_sla::int) as share_within_sla
     from marts.lead_response_time group by 1
 ),

@@ -281,6 +281,9 @@ def each_drop(field: str, change) -> Callable[[dict], None]:
 EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "kpis:fiscal_year_start_month": (see_marts, at("fiscal_year_start_month")(lambda _: 4)),
     "kpis:lead_response_sla_hours": (see_marts, at("lead_response_sla_hours")(lambda _: 200)),
+    # each of the calendar's keys: tests/integration/test_lead_response_hours.py
+    "kpis:lead_response_business_hours": (see_marts, at("lead_response_business_hours")(lambda _: {
+        "days": ["Mon"], "start": "09:00", "end": "10:00"})),
     "kpis:attribution_lookback_days": (see_marts, at("attribution_lookback_days")(lambda _: 1)),
     "kpis:marketing_channels": (see_marts, at("marketing_channels")(lambda _: [])),
     "kpis:stage_probabilities": (see_marts, at("stage_probabilities")(lambda v: {k: 50 for k in v})),
