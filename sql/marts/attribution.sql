@@ -75,7 +75,7 @@ final as (
         sum(c.last_touch_credit) as last_touch_credit,
         round(sum(c.linear_credit), 6) as linear_credit,
         round(sum(c.w_shaped_credit), 6) as w_shaped_credit,
-        max(c.amount) as opportunity_amount,
+        cast(max(c.amount) as numeric(18, 2)) as opportunity_amount,
         bool_or(c.is_won) as is_won
     from credited as c
     left join core.campaign as cp on c.campaign_id = cp.campaign_id

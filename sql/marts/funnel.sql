@@ -119,7 +119,7 @@ final as (
         coalesce(s.sqls, 0) as sqls,
         coalesce(o.opportunities, 0) as opportunities,
         coalesce(w.won, 0) as won,
-        cast(case when w.won is null then 0 else w.won_amount end as numeric(18, 2)) as won_amount,
+        cast(coalesce(w.won_amount, 0) as numeric(18, 2)) as won_amount,  -- deals without an amount add 0
         round(l.lead_to_mql_rate, 4) as lead_to_mql_rate,
         round(m.mql_to_sql_rate, 4) as mql_to_sql_rate,
         round(s.sql_to_opportunity_rate, 4) as sql_to_opportunity_rate,

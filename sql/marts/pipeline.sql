@@ -15,7 +15,7 @@ final as (
     select
         o.opportunity_id,
         date_trunc('month', o.created_at at time zone current_setting('TimeZone'))::date as created_month,
-        o.amount,
+        cast(o.amount as numeric(18, 2)) as amount,
         o.is_won,
         o.is_closed,
         coalesce(o.source_channel = any(cast(:marketing_channels as text[])), false) or exists (

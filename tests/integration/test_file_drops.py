@@ -207,9 +207,11 @@ def test_byte_order_mark_and_json_lines(empty_warehouse, drops, tmp_path):
 def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_path, monkeypatch):
     """Leads and closed deals as CSV, no API: the funnel worked out by hand from examples/file_drops.
 
-    May 2026: leads L-1001..L-1005 (5); deal L-1001 won 20 May, 4,800.00.
+    May 2026: leads L-1001..L-1005 (5); deal L-1001 won 20 May, 4,800.00 (its lead passed through
+    MQL then: 1 MQL).
     June 2026: leads L-1006, L-1007, L-1009 (3; L-1008's 31/06 is quarantined); deals L-1003
-    (declared 25,000.00, 2 June) and L-1007 (3,150.50, 29 June): 2 won, 28,150.50.
+    (declared 25,000.00, 2 June) and L-1007 (3,150.50, 29 June): 2 won, 28,150.50; 2 MQLs passed
+    through at them.
     recent_customers as of 30 June: tom.weber@example.org and jan.vogt@example.com.
     An empty file beside the leads is rejected, and everything else still runs.
     """
@@ -224,8 +226,8 @@ def test_csv_exports_alone_produce_the_funnel_and_a_list(empty_warehouse, tmp_pa
     funnel = rows(empty_warehouse, "select month, leads, mqls, opportunities, won, won_amount from marts.funnel"
                                    " where channel = 'all' order by month")
     assert [tuple(r) for r in funnel] == [
-        (date(2026, 5, 1), 5, 0, 1, 1, 4800),
-        (date(2026, 6, 1), 3, 0, 2, 2, 28150.50),
+        (date(2026, 5, 1), 5, 1, 1, 1, 4800),
+        (date(2026, 6, 1), 3, 2, 2, 2, 28150.50),
     ]
     assert rows(empty_warehouse, "select segment, count(*) from core.opportunity group by 1 order by 1") == [
         ("Enterprise", 1), ("SMB", 2)]

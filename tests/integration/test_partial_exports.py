@@ -87,10 +87,12 @@ def rows(eng, query):
 
 
 def test_months_come_from_every_stage_date(partial):
-    """With MQL dates and no lead dates, March's MQLs vanished from the funnel."""
+    """With MQL dates and no lead dates, March's MQLs vanished from the funnel. L2 and L3 are leads at
+    their MQL (passed through), L4-L7 MQLs at their deals (20 April)."""
     eng, _ = partial
-    assert rows(eng, "select month, leads, mqls from marts.funnel where channel = 'all' order by month")[:2] == [
-        (date(2026, 3, 1), 0, 2), (date(2026, 4, 1), 4, 0)]
+    assert rows(eng, "select month, leads, leads_passed_through, mqls, mqls_passed_through from marts.funnel"
+                     " where channel = 'all' order by month")[:2] == [
+        (date(2026, 3, 1), 2, 2, 2, 0), (date(2026, 4, 1), 4, 0, 4, 4)]
 
 
 def test_a_deal_won_before_the_first_contact_is_a_warning_and_history_moves_forward(partial):
