@@ -250,11 +250,12 @@ def _funnel(conn: Connection, p: dict[str, Any]) -> Section:
     passed = _rows(conn, """
         select sum(leads_passed_through) as leads, sum(mqls_passed_through) as mqls, sum(sqls_passed_through) as sqls
         from marts.funnel where channel = 'all' and month between :first_month and :month""", p)
-    if passed and any(passed[0].values()):
-        section.notes.append(
-            "Skipped stages count as passed through at the later stage's time: of these leads, MQLs and SQLs,"
-            f" {_num(passed[0]['leads']):,.0f}, {_num(passed[0]['mqls']):,.0f} and {_num(passed[0]['sqls']):,.0f}"
-            " had no date of their own for the stage.")
+    skipped = [f"{_num(passed[0][stage]):,.0f} {text}" for stage, text in (
+        ("leads", "leads had no lead date"), ("mqls", "MQLs were never marked MQL"),
+        ("sqls", "SQLs were never converted")) if passed and passed[0][stage]]
+    if skipped:
+        section.notes.append("Skipped stages count as passed through at the later stage's time: of the window's"
+                             f" people, {', '.join(skipped)}.")
     total = next((r for r in rows if r["channel"] == "all"), None)
     if total and total["leads"]:
         chart = Chart("chart-funnel", "People reaching each stage (all channels)")
