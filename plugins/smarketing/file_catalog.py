@@ -123,6 +123,7 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("changed_at", "timestamp", "when it was entered", required=True),
                Field("amount", "number", "the deal's amount from then on"),
                Field("probability", "number", "win probability in percent from then on"),
+               Field("close_date", "date", "the close date expected from then on"),
            )),
     Entity("activities", "one sales activity (call, meeting, email, task)",
            "core.activity; lead response time", (

@@ -1,6 +1,7 @@
 -- grain: one row per snapshot date (snapshot_days.sql) per opportunity open at the end of that day,
 --     as the stage history and the opportunity knew it then (the pipeline snapshot forecast
---     accuracy is measured against)
+--     accuracy is measured against): stage, amount, probability and close date of the last change
+--     before the day's end, each else the opportunity's own
 -- key: snapshot_date, opportunity_id
 -- write: scoped
 -- scope: snapshot_date in (select snapshot_date from snapshot_days where known and not frozen) and opportunity_id
@@ -21,7 +22,7 @@ in_scope as (
 
 stage_then as (
     select distinct on (d.snapshot_date, h.opportunity_id)
-        d.snapshot_date, h.opportunity_id, h.stage_name, h.amount, h.probability
+        d.snapshot_date, h.opportunity_id, h.stage_name, h.amount, h.probability, h.close_date
     from core.opportunity_stage_history as h
     inner join day_end as d on h.entered_at < d.at
     where not d.known or h.opportunity_id in (select opportunity_id from in_scope)
@@ -35,7 +36,7 @@ final as (
         coalesce(s.stage_name, o.stage_name) as stage_name,
         coalesce(s.amount, o.amount) as amount,
         coalesce(s.probability, o.probability) as probability,
-        o.close_date
+        coalesce(s.close_date, o.close_date) as close_date
     from core.opportunity as o
     inner join day_end as d on o.created_at < d.at
     left join stage_then as s on d.snapshot_date = s.snapshot_date and o.opportunity_id = s.opportunity_id

@@ -118,3 +118,90 @@ def test_moving_a_close_date_today_leaves_every_past_forecast_as_it_was(engine, 
                                         " where month = '2026-04-01'")).one()
     assert after == before
     assert tuple(april_after) == tuple(april)
+
+
+def test_a_close_date_moved_after_the_as_of_date_is_not_known_then(engine, demo_dataset):
+    """Salesforce writes an OpportunityHistory row for every change of stage, amount, probability or
+    close date. An open deal the end-of-March snapshot expected in April is moved to September on
+    07-01, and the warehouse first learns of it after the move. Built as of 06-30, every day's
+    snapshot (taken now, from the history) and the as-of pipeline show the close date known then,
+    as a warehouse built before the move did."""
+    from smarketing.landing import land_page
+    from smarketing.sources.base import RawRecord
+
+    june = date(2026, 6, 30)
+    snapshot = "select o.source_record_id, d.snapshot_date, d.stage_name, d.amount, d.probability, d.close_date" \
+               " from core.opportunity_daily as d join core.opportunity as o using (opportunity_id) order by 1, 2"
+    forecast = "select month, open_pipeline, weighted_pipeline, forecast_at_month_start from marts.forecast order by 1"
+
+    def build(run_id, moved=None):
+        reset_warehouse(engine)
+        for system in ("hubspot", "salesforce"):
+            land_source(engine, DemoSource(system, demo_dataset), run_id)
+        if moved:
+            at = datetime(2026, 7, 1, 9, tzinfo=UTC)
+            record_id, payload = moved
+            land_page(engine, "salesforce", "opportunities", [RawRecord(record_id, at, {
+                **payload, "CloseDate": "2026-09-30", "SystemModstamp": "2026-07-01T09:00:00.000+0000"})], run_id, at)
+            land_page(engine, "salesforce", "opportunity_history", [RawRecord("008MOVED", at, {
+                "Id": "008MOVED", "OpportunityId": record_id, "StageName": payload["StageName"],
+                "Amount": payload["Amount"], "Probability": payload["Probability"], "CloseDate": "2026-09-30",
+                "CreatedDate": "2026-07-01T09:00:00.000+0000"})], run_id, at)
+        tasks.validate(run_id, june)
+        tasks.merge(run_id, june)
+        refresh_marts(engine, june, kpi_settings())
+        with engine.connect() as conn:
+            return conn.execute(text(snapshot)).all(), conn.execute(text(forecast)).all()
+
+    before = build("close-1")
+    with engine.connect() as conn:  # an open deal a month-end snapshot expected in the month after
+        record_id, payload = conn.execute(text("""
+            select o.source_record_id, r.payload from core.opportunity_daily as d
+            join core.opportunity as o using (opportunity_id)
+            join raw.salesforce__opportunities as r on r.record_id = o.source_record_id
+            where d.snapshot_date < '2026-06-30' and not o.is_closed and o.source = 'salesforce'
+                and date_trunc('month', d.close_date) = date_trunc('month', d.snapshot_date + 1)
+            order by d.snapshot_date, r.version_at desc limit 1""")).one()
+    after = build("close-2", moved=(record_id, payload))
+    with engine.connect() as conn:
+        assert conn.execute(text("select close_date from core.opportunity where source_record_id = :r"),
+                            {"r": record_id}).scalar() == date(2026, 9, 30), "the move reached core"
+    assert after == before
+
+
+def test_a_file_drops_deal_stages_carry_the_close_date_known_then(empty_warehouse, tmp_path, monkeypatch):
+    """A CRM export's stage history with the close date of each change (semicolons, German dates): the
+    deal was expected on 15 April until 5 May, then on 20 June. The end-of-March snapshot, taken from
+    that history, expected it in April: April's month-start forecast is its 40,000 x 60 %."""
+    import shutil
+
+    from smarketing.config import PATHS
+
+    files = {
+        "contacts": "id;email;created\nC1;c1@kunde.example;01.02.2026\n",
+        "deals": "id;contact;stage;amount;created;close\nD1;C1;Qualification;40000;01.03.2026;20.06.2026\n",
+        "stages": "id;deal;stage;at;probability;close\nH1;D1;Qualification;01.03.2026;60;15.04.2026\n"
+                  "H2;D1;Qualification;05.05.2026;60;20.06.2026\n",
+    }
+    for name, body in files.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.csv").write_text(body, encoding="utf-8")
+    (tmp_path / "file_drops.yaml").write_text(f"""drops:
+  contacts: {{entity: contacts, location: {tmp_path}/contacts, delimiter: ";", date_format: "%d.%m.%Y",
+             columns: {{email: email, created: first_contact_date}}}}
+  deals: {{entity: deals, location: {tmp_path}/deals, delimiter: ";", date_format: "%d.%m.%Y",
+          columns: {{contact: contact_id, stage: stage, amount: amount, created: created_date, close: close_date}},
+          constants: {{currency: EUR}}}}
+  stages: {{entity: deal_stages, location: {tmp_path}/stages, delimiter: ";", date_format: "%d.%m.%Y",
+           columns: {{deal: deal_id, stage: stage, at: changed_at, probability: probability, close: close_date}}}}
+""", encoding="utf-8")
+    (tmp_path / "sources.yaml").write_text("systems: {}\n")
+    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", tmp_path / "nurture.yaml")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    tasks.run_pipeline("stages", date(2026, 6, 30))
+    assert one(empty_warehouse, "select close_date from core.opportunity_daily where snapshot_date = '2026-03-31'") \
+        == (date(2026, 4, 15),)
+    assert one(empty_warehouse, "select forecast_at_month_start from marts.forecast where month = '2026-04-01'") \
+        == (24000,)
+    assert one(empty_warehouse, "select forecast_at_month_start from marts.forecast where month = '2026-06-01'") \
+        == (24000,)  # the end-of-May snapshot knew of 20 June
