@@ -3,8 +3,9 @@
 -- write: scoped
 -- scope: opportunity_id in (select o.opportunity_id from core.opportunity as o where (o.source,
 --     o.source_record_id) in (select source, source_record_id from merge_opportunities))
--- From Salesforce OpportunityHistory, HubSpot's dealstage history (the shared stage its pipeline
--- stage counts as; no close date) and file-drop deal stages; each change closes the previous one. Rebuilt for the
+-- From Salesforce OpportunityHistory, HubSpot's dealstage, amount and closedate histories (the
+-- shared stage its pipeline stage counts as) and file-drop deal stages; each change closes the
+-- previous one. Rebuilt for the
 -- opportunities in scope (merge_opportunities). Amounts in the reporting currency at the rate of the
 -- day the stage was entered.
 with history as (
@@ -14,7 +15,7 @@ with history as (
     where h.created_at is not null
         and h.opportunity_id in (select source_record_id from merge_opportunities where source = 'salesforce')
     union all
-    select o.opportunity_id, coalesce(s.stage, h.stage_id), null::numeric, s.probability, null::date, h.entered_at
+    select o.opportunity_id, coalesce(s.stage, h.stage_id), h.amount, s.probability, h.close_date, h.entered_at
     from staging.stg_hubspot__deal_stage_history as h
     inner join core.opportunity as o on o.source = 'hubspot' and h.deal_id = o.source_record_id
     left join staging.stg_hubspot__deal_stages as s on h.pipeline_id = s.pipeline_id and h.stage_id = s.stage_id

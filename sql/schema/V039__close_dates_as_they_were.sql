@@ -1,5 +1,5 @@
 -- The close date a deal was expected on, as each change of its history knew it (Salesforce
--- OpportunityHistory carries CloseDate; file-drop deal stages may), so a snapshot taken from the
+-- OpportunityHistory, HubSpot's closedate history, file-drop deal stages), so a snapshot taken from the
 -- history and a deal read as of a past date use the close date known then, not today's. Rows merged
 -- before this keep none (today's close date stands in) until their deal changes or a full refresh
 -- (smarketing run --full-refresh).

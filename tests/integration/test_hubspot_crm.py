@@ -26,6 +26,9 @@ rates file drop quoted in CHF: 0.20 from 1 January, 0.22 from 1 June 2026.
   Jürgen; run 2 Jürgen only (Beat's only win was deleted).
 - Stage history of 9001: Prospecting (05-20), Negotiation/Review (06-01), Closed Won (06-10);
   of 9004: Negotiation/Review (1001, mapped in config), Closed Won (1002: closed at probability 1).
+- 9003 was created at 6,000 CHF to close on 06-25; on 07-02, between the runs, it grew to 8,000
+  and moved to 07-31. Run 2, as of 06-30, knows its history: it is June's open pipeline, overdue,
+  at 6,000 (weighted at Qualification's 40 %: 2,400), and July has none.
 """
 
 from __future__ import annotations
@@ -154,17 +157,18 @@ def portal(run: int) -> Dataset:
         "created": int(at(6, 21).timestamp() * 1000), "emailCampaignId": 12, "portalId": 4711})
 
     def deal(deal_id, contact, company, pipeline, stage, amount, created, closes, owner, history, won=None,
-             archived_at=None, currency="CHF", **custom):
+             archived_at=None, currency="CHF", amounts=(), closes_history=(), **custom):
         closed = won is not None
-        modified = archived_at or history[-1][1]
+        modified = archived_at or max(t for _, t in (*history, *amounts, *closes_history))
         payload = {
             "id": deal_id, "properties": {
                 "dealname": f"Deal {deal_id}", "amount": str(amount), "pipeline": pipeline, "dealstage": stage,
                 "createdate": hs(created), "closedate": hs(closes), "hs_lastmodifieddate": hs(modified),
                 "hs_is_closed": str(closed).lower(), "hs_is_closed_won": str(bool(won)).lower(),
                 "hubspot_owner_id": owner, "deal_currency_code": currency, **custom},
-            "propertiesWithHistory": {"dealstage": [
-                {"value": s, "timestamp": hs(t), "sourceType": "CRM_UI"} for s, t in reversed(history)]},
+            "propertiesWithHistory": {name: [  # newest first, as HubSpot answers
+                {"value": v, "timestamp": hs(t), "sourceType": "CRM_UI"} for v, t in reversed(changes)]
+                for name, changes in (("dealstage", history), ("amount", amounts), ("closedate", closes_history))},
             "associations": {"contacts": [contact], "companies": [company]},
             "createdAt": hs(created), "updatedAt": hs(modified), "archived": archived_at is not None}
         if archived_at:
@@ -185,8 +189,11 @@ def portal(run: int) -> Dataset:
                 "createdate": hs(at(6, 10)), "hs_lastmodifieddate": hs(at(6, 10))},
             "associations": {"deals": [deal_id]}, "createdAt": hs(at(6, 10)), "updatedAt": hs(at(6, 10)),
             "archived": False})
-    deal("9003", "503", "301", "default", "qualifiedtobuy", 8000, at(6, 5), at(7, 31), "81001",
-         [("qualifiedtobuy", at(6, 5))])
+    grown = run == 2  # on 07-02, between the runs
+    deal("9003", "503", "301", "default", "qualifiedtobuy", 8000 if grown else 6000, at(6, 5),
+         at(7, 31) if grown else at(6, 25, 0), "81001", [("qualifiedtobuy", at(6, 5))],
+         amounts=[("6000", at(6, 5)), *([("8000", at(7, 2))] if grown else [])],
+         closes_history=[(hs(at(6, 25, 0)), at(6, 5)), *([(hs(at(7, 31, 0)), at(7, 2))] if grown else [])])
     deal("9004", "504", "302", "7654321", "1002", 3000, at(6, 1), at(6, 20), "81001",
          [("1001", at(6, 1)), ("1002", at(6, 20))], won=True, currency="PLN", produktlinie="Service",
          vertragsmonate="zwölf")
@@ -370,3 +377,17 @@ def test_a_currency_without_a_rate_fails_the_gate_and_sums_nowhere(runs, engine,
                                  " and channel = 'all'")).one()
     assert tuple(deal) == (None, "CHF", Decimal("1000.00"), "USD")
     assert tuple(june) == (3, Decimal("12660.00"), "CHF")
+
+
+def test_a_deal_changed_after_the_as_of_date_is_read_as_it_stood(runs, engine):
+    """9003's amount and close date history (propertiesWithHistory), through the fake's batch read."""
+    with engine.connect() as conn:
+        history = conn.execute(text(
+            "select h.stage_name, h.amount, h.close_date, h.entered_at from core.opportunity_stage_history as h"
+            " join core.opportunity as o using (opportunity_id) where o.source_record_id = '9003'"
+            " order by h.entered_at")).all()
+        forecast = conn.execute(text("select month, open_pipeline, weighted_pipeline from marts.forecast"
+                                     " where open_pipeline > 0 order by month")).all()
+    assert history == [("Qualification", Decimal("6000.00"), date(2026, 6, 25), at(6, 5)),
+                       ("Qualification", Decimal("8000.00"), date(2026, 7, 31), at(7, 2))]
+    assert forecast == [(date(2026, 6, 1), Decimal("6000.00"), Decimal("2400.00"))]

@@ -5,8 +5,8 @@ filtered on the modification timestamp (``lastmodifieddate`` for contacts,
 ``hs_lastmodifieddate`` otherwise) with ``GTE`` and sorted ascending, paged with ``after``.
 A search returns at most 10,000 results, so when a window reaches the cap the connector starts
 a new search from the last timestamp it saw; records sharing that timestamp come again and
-landing ignores the versions it has. Deals carry their ``dealstage`` history (batch read with
-``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
+landing ignores the versions it has. Deals carry the history of their stage, amount and close
+date (``DEAL_HISTORY``, batch read with ``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
 read, under ``associations`` in the payload); line items carry their deal the same way (a token
 without the products scope reads none, with one warning). Deal pipelines with their stages come
 from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
@@ -98,6 +98,11 @@ def client(conn: ConnectionInfo, policy: RetryPolicy | None = None, budget: Call
         budget=budget or CallBudget(int(conn.extra.get("max_calls_per_run", 5000))),
         policy=policy or RetryPolicy(),
     )
+
+
+# the deal properties whose history the warehouse keeps: a pipeline snapshot of a past day and a
+# deal as of a past date read stage, amount and close date as they were then
+DEAL_HISTORY = ("dealstage", "amount", "closedate")
 
 
 class HubSpotSource:
@@ -219,12 +224,12 @@ class HubSpotSource:
 
     def _attach_stage_history(self, records: list[RawRecord]) -> None:
         body = {"inputs": [{"id": r.record_id} for r in records], "properties": ["dealstage"],
-                "propertiesWithHistory": ["dealstage"]}
+                "propertiesWithHistory": list(DEAL_HISTORY)}
         answer = self.client.request("POST", "/crm/v3/objects/deals/batch/read", json=body)
-        history = {str(r["id"]): (r.get("propertiesWithHistory") or {}).get("dealstage", [])
-                   for r in answer.get("results", [])}
+        history = {str(r["id"]): r.get("propertiesWithHistory") or {} for r in answer.get("results", [])}
         for record in records:
-            record.payload["propertiesWithHistory"] = {"dealstage": history.get(record.record_id, [])}
+            found = history.get(record.record_id, {})
+            record.payload["propertiesWithHistory"] = {name: found.get(name) or [] for name in DEAL_HISTORY}
 
     def _attach_associations(self, object_type: str, records: list[RawRecord], to_types: tuple[str, ...]) -> None:
         """Each record's associated objects with their association types (v4 batch read; a record
