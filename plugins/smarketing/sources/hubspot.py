@@ -6,8 +6,9 @@ filtered on the modification timestamp (``lastmodifieddate`` for contacts,
 A search returns at most 10,000 results, so when a window reaches the cap the connector starts
 a new search from the last timestamp it saw; records sharing that timestamp come again and
 landing ignores the versions it has. Deals carry the history of their stage, amount and close
-date (``DEAL_HISTORY``, batch read with ``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
-read, under ``associations`` in the payload); line items carry their deal the same way (a token
+date (``DEAL_HISTORY``, batch read with ``propertiesWithHistory``) and their associated contacts
+and companies (v4 associations batch read, under ``associations`` in the payload); line items
+carry their deal the same way (a token
 without the products scope reads none, with one warning). Deal pipelines with their stages come
 from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
 read whole and landed when changed. Archived (deleted) records come from the list endpoint with
