@@ -8,9 +8,8 @@ a new search from the last timestamp it saw; records sharing that timestamp come
 landing ignores the versions it has. Deals carry the history of their stage, amount and close
 date (``DEAL_HISTORY``, batch read with ``propertiesWithHistory``) and their associated contacts
 and companies (v4 associations batch read, under ``associations`` in the payload); line items
-carry their deal the same way (a token
-without the products scope reads none, with one warning). Deal pipelines with their stages come
-from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
+carry their deal the same way (a token without the products scope reads none, with one
+warning). Deal pipelines with their stages come from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
 read whole and landed when changed. Archived (deleted) records come from the list endpoint with
 ``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
 Email events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses
