@@ -1,23 +1,23 @@
 """HubSpot APIs: CRM objects through the v3 search endpoints, email events, archived records.
 
 CRM objects (contacts, companies, deals) are read with ``POST /crm/v3/objects/{object}/search``
-filtered on the modification timestamp (``lastmodifieddate`` for contacts,
-``hs_lastmodifieddate`` otherwise) with ``GTE`` and sorted ascending, paged with ``after``.
-A search returns at most 10,000 results, so when a window reaches the cap the connector starts
-a new search from the last timestamp it saw; records sharing that timestamp come again and
-landing ignores the versions it has. Deals carry the history of their stage, amount and close
-date (``DEAL_HISTORY``, batch read with ``propertiesWithHistory``) and their associated contacts
-and companies (v4 associations batch read, under ``associations`` in the payload); line items
-carry their deal the same way (a token without the products scope reads none, with one
-warning). Deal pipelines with their stages come from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
+filtered on the modification timestamp (``lastmodifieddate`` for contacts, ``hs_lastmodifieddate``
+otherwise) with ``GTE`` and sorted ascending, paged with ``after``. A search returns at most
+10,000 results, so when a window reaches the cap the connector starts a new search from the last
+timestamp it saw; records sharing that timestamp come again and landing ignores the versions it
+has. Deals carry the history of their stage, amount and close date (``DEAL_HISTORY``, batch read
+with ``propertiesWithHistory``) and their associated contacts and companies (v4 associations batch
+read, under ``associations`` in the payload); line items carry their deal the same way (a token
+without the products scope reads none, with one warning). Deal pipelines with their stages come
+from ``/crm/v3/pipelines/deals``, sales reps from ``/crm/v3/owners`` (active and archived), each
 read whole and landed when changed. Archived (deleted) records come from the list endpoint with
-``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``.
-Email events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses
-(with their legal basis) are read per contact changed since the cursor from
+``archived=true`` and land as deletions; merged contacts carry ``hs_merged_object_ids``. Email
+events come from ``GET /email/public/v1/events`` in time windows. Subscription statuses (with
+their legal basis) are read per contact changed since the cursor from
 ``/communication-preferences/v3/status/email/{email}``, one call each, so they spend the call
 budget in proportion to the contacts that changed; form submissions come per form from
-``/form-integrations/v1/submissions/forms/{id}`` (newest first, read until older than the
-cursor); email campaigns from ``/email/public/v1/campaigns``.
+``/form-integrations/v1/submissions/forms/{id}`` (newest first, read until older than the cursor);
+email campaigns from ``/email/public/v1/campaigns``.
 
 Connection ``hubspot_default`` (a private app's access token as the password), e.g.::
 
