@@ -6,14 +6,13 @@ mailbox, one recipient. She unsubscribes in November's mailing and again in Dece
 Ben unsubscribes twice in the preview. An unsubscribe counts once per mailbox, at its first: the
 campaign that lost the reader."""
 
-import shutil
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
-from smarketing.config import PATHS
+from tests.fixtures.drops import files_only
 
 AS_OF = date(2026, 11, 28)
 EVENTS = """id,email,type,at,campaign
@@ -32,8 +31,8 @@ DROPS = """drops:
   events:
     entity: email_events
     location: {f}/events
-    columns: {{email: email, type: type, at: occurred_at, campaign: campaign_id}}
-  campaigns: {{entity: campaigns, location: {f}/campaigns, columns: {{name: name, type: type}}}}
+    columns: {email: email, type: type, at: occurred_at, campaign: campaign_id}
+  campaigns: {entity: campaigns, location: {f}/campaigns, columns: {name: name, type: type}}
 """
 
 
@@ -43,13 +42,7 @@ def performance(engine, tmp_path_factory):
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
-    folder = tmp_path_factory.mktemp("email")
-    for name, body in (("events", EVENTS), ("campaigns", CAMPAIGNS)):
-        (folder / name).mkdir()
-        (folder / name / f"{name}.csv").write_text(body, encoding="utf-8")
-    (folder / "file_drops.yaml").write_text(DROPS.format(f=folder), encoding="utf-8")
-    (folder / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")  # no platform
+    folder = files_only(tmp_path_factory.mktemp("email"), {"events": EVENTS, "campaigns": CAMPAIGNS}, DROPS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SMARKETING_CONFIG_DIR", str(folder))
         tasks.run_pipeline("email", AS_OF)

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from smarketing.config import PATHS
+from tests.fixtures.drops import files_only
 
 AS_OF = date(2026, 6, 30)
 T = "\t"
@@ -56,37 +57,30 @@ FILES = {
     "activities": ["id type when contact".split(), ["A1", "call", "2026-06-08T09:00:00Z", "O1"]],
 }
 DROPS = """drops:
-  contacts: {{entity: contacts, location: {f}/contacts, delimiter: "\\t", columns: {{email: email, first: first_name,
-             last: last_name, channel: origin_channel, created: first_contact_date, mql: mql_date, sql: sql_date}}}}
-  deals: {{entity: deals, location: {f}/deals, delimiter: "\\t", columns: {{contact: contact_id, stage: stage,
-          amount: amount, currency: currency, created: created_date, close: close_date, won: won_date}}}}
-  stages: {{entity: deal_stages, location: {f}/stages, delimiter: "\\t", columns: {{deal: deal_id, stage: stage,
-           at: changed_at}}}}
-  campaigns: {{entity: campaigns, location: {f}/campaigns, delimiter: "\\t", columns: {{name: name, type: type}}}}
-  members: {{entity: campaign_members, location: {f}/members, delimiter: "\\t", columns: {{campaign: campaign_id,
-            contact: contact_id, responded: responded, at: responded_at}}}}
-  activities: {{entity: activities, location: {f}/activities, delimiter: "\\t", columns: {{type: type,
-               when: occurred_at, contact: contact_id}}}}
+  contacts: {entity: contacts, location: {f}/contacts, delimiter: "\\t", columns: {email: email, first: first_name,
+             last: last_name, channel: origin_channel, created: first_contact_date, mql: mql_date, sql: sql_date}}
+  deals: {entity: deals, location: {f}/deals, delimiter: "\\t", columns: {contact: contact_id, stage: stage,
+          amount: amount, currency: currency, created: created_date, close: close_date, won: won_date}}
+  stages: {entity: deal_stages, location: {f}/stages, delimiter: "\\t", columns: {deal: deal_id, stage: stage,
+           at: changed_at}}
+  campaigns: {entity: campaigns, location: {f}/campaigns, delimiter: "\\t", columns: {name: name, type: type}}
+  members: {entity: campaign_members, location: {f}/members, delimiter: "\\t", columns: {campaign: campaign_id,
+            contact: contact_id, responded: responded, at: responded_at}}
+  activities: {entity: activities, location: {f}/activities, delimiter: "\\t", columns: {type: type,
+               when: occurred_at, contact: contact_id}}
 """
 
 
 @pytest.fixture(scope="module")
 def world(engine, tmp_path_factory):
-    import shutil
-
     from smarketing import tasks
     from smarketing.kpis import kpi_settings, refresh_marts
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
-    folder = tmp_path_factory.mktemp("conventions")
-    for name, lines in FILES.items():
-        (folder / name).mkdir()
-        (folder / name / f"{name}.tsv").write_text("".join(T.join(line) + "\n" for line in lines), encoding="utf-8")
-    (folder / "file_drops.yaml").write_text(DROPS.format(f=folder).replace("location: ", "pattern: '*.tsv',"
-                                                                          " location: "), encoding="utf-8")
-    (folder / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
+    tables = {name: "".join(T.join(line) + "\n" for line in lines) for name, lines in FILES.items()}
+    folder = files_only(tmp_path_factory.mktemp("conventions"), tables,
+                        DROPS.replace("location: ", "pattern: '*.tsv', location: "), suffix="tsv")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SMARKETING_CONFIG_DIR", str(folder))
         tasks.load_file_drops("conventions", AS_OF)

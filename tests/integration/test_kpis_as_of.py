@@ -173,9 +173,7 @@ def test_a_file_drops_deal_stages_carry_the_close_date_known_then(empty_warehous
     """A CRM export's stage history with the close date of each change (semicolons, German dates): the
     deal was expected on 15 April until 5 May, then on 20 June. The end-of-March snapshot, taken from
     that history, expected it in April: April's month-start forecast is its 40,000 x 60 %."""
-    import shutil
-
-    from smarketing.config import PATHS
+    from tests.fixtures.drops import files_only
 
     files = {
         "contacts": "id;email;created\nC1;c1@kunde.example;01.02.2026\n",
@@ -183,20 +181,15 @@ def test_a_file_drops_deal_stages_carry_the_close_date_known_then(empty_warehous
         "stages": "id;deal;stage;at;probability;close\nH1;D1;Qualification;01.03.2026;60;15.04.2026\n"
                   "H2;D1;Qualification;05.05.2026;60;20.06.2026\n",
     }
-    for name, body in files.items():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.csv").write_text(body, encoding="utf-8")
-    (tmp_path / "file_drops.yaml").write_text(f"""drops:
-  contacts: {{entity: contacts, location: {tmp_path}/contacts, delimiter: ";", date_format: "%d.%m.%Y",
-             columns: {{email: email, created: first_contact_date}}}}
-  deals: {{entity: deals, location: {tmp_path}/deals, delimiter: ";", date_format: "%d.%m.%Y",
-          columns: {{contact: contact_id, stage: stage, amount: amount, created: created_date, close: close_date}},
-          constants: {{currency: EUR}}}}
-  stages: {{entity: deal_stages, location: {tmp_path}/stages, delimiter: ";", date_format: "%d.%m.%Y",
-           columns: {{deal: deal_id, stage: stage, at: changed_at, probability: probability, close: close_date}}}}
-""", encoding="utf-8")
-    (tmp_path / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", tmp_path / "nurture.yaml")
+    files_only(tmp_path, files, """drops:
+  contacts: {entity: contacts, location: {f}/contacts, delimiter: ";", date_format: "%d.%m.%Y",
+             columns: {email: email, created: first_contact_date}}
+  deals: {entity: deals, location: {f}/deals, delimiter: ";", date_format: "%d.%m.%Y",
+          columns: {contact: contact_id, stage: stage, amount: amount, created: created_date, close: close_date},
+          constants: {currency: EUR}}
+  stages: {entity: deal_stages, location: {f}/stages, delimiter: ";", date_format: "%d.%m.%Y",
+           columns: {deal: deal_id, stage: stage, at: changed_at, probability: probability, close: close_date}}
+""")
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
     tasks.run_pipeline("stages", date(2026, 6, 30))
     assert one(empty_warehouse, "select close_date from core.opportunity_daily where snapshot_date = '2026-03-31'") \

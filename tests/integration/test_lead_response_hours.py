@@ -12,7 +12,6 @@ hours. Worked out by hand (December 2025: Berlin is UTC+1).
 | K6     | Tue 16 Dec 23:30  | Wed 17 Dec 08:15     | 8.75           | Wed 00:30 to 09:15 in Berlin: 0.25           |
 """
 
-import shutil
 from datetime import date
 from decimal import Decimal
 
@@ -21,6 +20,7 @@ from sqlalchemy import text
 
 from smarketing.config import PATHS
 from smarketing.kpis import kpi_settings, refresh_marts
+from tests.fixtures.drops import files_only
 
 AS_OF = date(2025, 12, 31)
 CONTACTS = """id;email;first;last;created;mql
@@ -40,10 +40,10 @@ A6;call;2025-12-17T08:15:00Z;K6
 A7;call;2025-12-18T08:15:00Z;K6
 """
 DROPS = """drops:
-  contacts: {{entity: contacts, location: {f}/contacts, delimiter: ";", columns: {{email: email, first: first_name,
-             last: last_name, created: first_contact_date, mql: mql_date}}}}
-  activities: {{entity: activities, location: {f}/activities, delimiter: ";", columns: {{type: type,
-               when: occurred_at, contact: contact_id}}}}
+  contacts: {entity: contacts, location: {f}/contacts, delimiter: ";", columns: {email: email, first: first_name,
+             last: last_name, created: first_contact_date, mql: mql_date}}
+  activities: {entity: activities, location: {f}/activities, delimiter: ";", columns: {type: type,
+               when: occurred_at, contact: contact_id}}
 """
 CALENDAR = {"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "09:00", "end": "17:00",
             "timezone": "Europe/Berlin", "holidays": [date(2025, 12, 25)]}
@@ -55,13 +55,7 @@ def warehouse(engine, tmp_path_factory):
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
-    folder = tmp_path_factory.mktemp("response")
-    for name, body in (("contacts", CONTACTS), ("activities", ACTIVITIES)):
-        (folder / name).mkdir()
-        (folder / name / f"{name}.csv").write_text(body, encoding="utf-8")
-    (folder / "file_drops.yaml").write_text(DROPS.format(f=folder), encoding="utf-8")
-    (folder / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
+    folder = files_only(tmp_path_factory.mktemp("response"), {"contacts": CONTACTS, "activities": ACTIVITIES}, DROPS)
     # the shipped kpis.yaml, with the calendar written as a user would, times unquoted
     shipped = (PATHS.root / "config" / "kpis.yaml").read_text(encoding="utf-8")
     (folder / "kpis.yaml").write_text(shipped.replace("lead_response_sla_hours: 24", "lead_response_sla_hours: 8")

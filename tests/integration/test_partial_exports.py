@@ -12,13 +12,12 @@ deviation 300: 12,000 has a modified z-score of 10,700 / (1.4826 x 300) = 24 (ov
 57 % of the won amount, the one outlier.
 """
 
-import shutil
 from datetime import date
 
 import pytest
 from sqlalchemy import text
 
-from smarketing.config import PATHS
+from tests.fixtures.drops import files_only
 
 AS_OF = date(2026, 6, 30)
 LEADS = """Lead;E-Mail;Kanal;Erstkontakt;MQL
@@ -45,18 +44,18 @@ L404;20.06.2026;1.000,00;
 DROPS = """drops:
   leads:
     entity: leads
-    location: {folder}/leads
+    location: {f}/leads
     delimiter: ";"
     id_column: Lead
-    columns: {{E-Mail: email, Kanal: origin_channel, Erstkontakt: first_contact_date, MQL: mql_date}}
+    columns: {E-Mail: email, Kanal: origin_channel, Erstkontakt: first_contact_date, MQL: mql_date}
     date_format: "%d.%m.%Y"
   deals:
     entity: deals
-    location: {folder}/deals
+    location: {f}/deals
     delimiter: ";"
     id_column: Lead
-    columns: {{Lead: lead_id, Gewonnen: won_date, Betrag: amount, Erklaert: declared_amount}}
-    constants: {{currency: EUR}}
+    columns: {Lead: lead_id, Gewonnen: won_date, Betrag: amount, Erklaert: declared_amount}
+    constants: {currency: EUR}
     date_format: "%d.%m.%Y"
     decimal: ","
 """
@@ -68,13 +67,8 @@ def partial(engine, tmp_path_factory):
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
-    folder = tmp_path_factory.mktemp("partial")
-    for name, body in (("leads", LEADS), ("deals", DEALS)):
-        (folder / name).mkdir()
-        (folder / name / f"{name}.csv").write_text(body)
-    (folder / "file_drops.yaml").write_text(DROPS.format(folder=folder))
-    (folder / "sources.yaml").write_text("systems: {}\n")
-    shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
+    folder = files_only(tmp_path_factory.mktemp("partial"), {"leads": LEADS, "deals": DEALS},
+                        DROPS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SMARKETING_CONFIG_DIR", str(folder))
         stats = tasks.run_pipeline("partial", AS_OF)
