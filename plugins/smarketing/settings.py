@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -136,7 +137,13 @@ class NurtureSettings(Strict):
 
 # -- kpis.yaml -------------------------------------------------------------------------------------
 
-ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+def _clock_time(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", value):
+        raise ValueError(f"{value!r} is no time of day: write it as HH:MM, 00:00 to 24:00 (09:00, not 9 or 9:00)")
+    return value
+
+
+ClockTime = Annotated[str, BeforeValidator(_clock_time)]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
@@ -512,7 +519,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date that does not exist (2026-02-30) is an error at its line, not a traceback."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is no date ({exc})",
+                                                    node.start_mark) from None
 
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp)
 _UniqueKeyLoader.yaml_implicit_resolvers = {
     first: [("tag:yaml.org,2002:str", re.compile(r"^\d{1,2}:[0-5]\d$")), *resolvers] if first.isdigit()
     else list(resolvers)

@@ -66,6 +66,13 @@ MISTAKES = [
      "key 'fiscal_year_start_month' appears twice"),
     ("identity", "  email: [hubspot.contacts,", "  email: [hubspot.contact,", "survivorship.email.0: Input should be"),
     ("kpis", "marketing_channels:", "marketing_channel:", "unknown key 'marketing_channel'"),
+    ("kpis", "lead_response_sla_hours: 24 ", "lead_response_business_hours: {start: 9:00}\n"
+                                            "lead_response_sla_hours: 24 ",
+     "lead_response_business_hours.start: '9:00' is no time of day: write it as HH:MM"),
+    ("kpis", "lead_response_sla_hours: 24 ", "lead_response_business_hours: {holidays: [2026-02-30]}\n"
+                                            "lead_response_sla_hours: 24 ", "'2026-02-30' is no date"),
+    ("kpis", "lead_response_sla_hours: 24 ", "lead_response_business_hours: {start: '17:00', end: '09:00'}\n"
+                                            "lead_response_sla_hours: 24 ", "start 17:00 must come before end 09:00"),
     ("kpis", "fiscal_year_start_month: 1 ", "fiscal_year_start_month: 13 ",
      "fiscal_year_start_month: Input should be less than or equal to 12"),
     ("kpis", "abc_thresholds: [0.80, 0.95]", "abc_thresholds: [0.95, 0.80]", "abc_thresholds: needs 0 < A < B <= 1"),
