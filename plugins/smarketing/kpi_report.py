@@ -213,7 +213,8 @@ def _headline(conn: Connection, p: dict[str, Any]) -> Section:
     columns = [Column("leads", "Leads"), Column("mqls", "MQLs"), Column("sqls", "SQLs"), Column("won", "Won deals"),
                Column("won_amount", "Won amount", "money"), Column("win_rate", "Win rate", "rate"),
                Column("mql_to_sql_rate", "MQL → SQL", "rate"),
-               Column("median_response_hours", "Median lead response (h)", "number"),
+               Column("median_response_hours", "Median lead response (business h)" if p["bh_on"]
+                      else "Median lead response (h)", "number"),
                Column("share_within_sla", "Within SLA", "rate"),
                Column("marketing_sourced_pipeline", "Marketing-sourced pipeline", "money"),
                Column("marketing_influenced_pipeline", "Marketing-influenced pipeline", "money"),
@@ -250,9 +251,10 @@ def _funnel(conn: Connection, p: dict[str, Any]) -> Section:
     passed = _rows(conn, """
         select sum(leads_passed_through) as leads, sum(mqls_passed_through) as mqls, sum(sqls_passed_through) as sqls
         from marts.funnel where channel = 'all' and month between :first_month and :month""", p)
-    skipped = [f"{_num(passed[0][stage]):,.0f} {text}" for stage, text in (
-        ("leads", "leads had no lead date"), ("mqls", "MQLs were never marked MQL"),
-        ("sqls", "SQLs were never converted")) if passed and passed[0][stage]]
+    skipped = [f"{n:,.0f} {one if n == 1 else many}" for n, one, many in (
+        (_num(passed[0]["leads"]), "lead had no lead date", "leads had no lead date"),
+        (_num(passed[0]["mqls"]), "MQL was never marked MQL", "MQLs were never marked MQL"),
+        (_num(passed[0]["sqls"]), "SQL was never converted", "SQLs were never converted")) if n] if passed else []
     if skipped:
         section.notes.append("Skipped stages count as passed through at the later stage's time: of the window's"
                              f" people, {', '.join(skipped)}.")
@@ -311,10 +313,11 @@ def _response(conn: Connection, p: dict[str, Any]) -> Section:
         group by mql_month order by mql_month""", p)
     columns = [Column("mql_month", "MQL month", "month"), Column("mqls", "MQLs"), Column("responded", "Responded"),
                Column("within_sla", "Within SLA"), Column("share_within_sla", "Share within SLA", "rate"),
-               Column("median_hours", "Median hours", "number")]
+               Column("median_hours", "Median hours" + (" (business)" if p["bh_on"] else ""), "number")]
     sla = p["sla_hours"]
+    holidays = f", not on {', '.join(d.isoformat() for d in p['bh_holidays'])}" if p["bh_holidays"] else ""
     hours = (f"business hours ({', '.join(WEEKDAYS[d - 1] for d in p['bh_days'])} {p['bh_start']}-{p['bh_end']}"
-             f" {p['bh_timezone']}{', holidays excluded' if p['bh_holidays'] else ''})" if p["bh_on"] else "hours")
+             f" {p['bh_timezone']}{holidays})" if p["bh_on"] else "calendar hours (nights and weekends count)")
     section = Section("response", "Lead response against the SLA",
                       f"How fast does sales follow up an MQL? SLA: first activity within {sla} {hours}.",
                       ["marts.lead_response_time"],

@@ -4,8 +4,8 @@
 -- An account (the deal's, else its person's), else a person without one, that won a deal by the
 -- as-of date. ABC by cumulative revenue share (A while the revenue before it is under :abc_a of the
 -- total, B under :abc_b, else C); RFM scores 1-5 (5 = most recent, most frequent, most revenue: the
--- quintile of the cumulative share, ceil(5 x cume_dist), so customers alike share a score) and a
--- named segment.
+-- quintile where the customer's group of equals begins, 1 + floor(5 x the share of customers below
+-- it), so customers alike share a score and one-time buyers have frequency 1) and a named segment.
 with won as (
     select
         coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,
@@ -35,9 +35,9 @@ scored as (
     select
         *,
         cast(:as_of as date) - last_purchase_date as recency_days,
-        ceil(5 * cume_dist() over (order by last_purchase_date))::integer as recency_score,
-        ceil(5 * cume_dist() over (order by frequency))::integer as frequency_score,
-        ceil(5 * cume_dist() over (order by revenue))::integer as monetary_score
+        1 + (5 * (rank() over (order by last_purchase_date) - 1) / count(*) over ())::integer as recency_score,
+        1 + (5 * (rank() over (order by frequency) - 1) / count(*) over ())::integer as frequency_score,
+        1 + (5 * (rank() over (order by revenue) - 1) / count(*) over ())::integer as monetary_score
     from shares
 ),
 

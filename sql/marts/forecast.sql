@@ -4,7 +4,8 @@
 -- For the as-of month and later: the open pipeline by expected close month and its weighted value
 -- (amount x stage probability: the CRM's, else :stage_probabilities). For the twelve months up to
 -- the as-of month: what the pipeline snapshot at the end of the previous month forecast for the
--- month (weighted), what was won, and the accuracy 1 - |actual - forecast| / actual (floored at 0;
+-- month (weighted; a deal overdue then was expected in the month, as overdue deals are in the as-of
+-- month's open pipeline), what was won, and the accuracy 1 - |actual - forecast| / actual (floored at 0;
 -- 0 when something was forecast and nothing won; empty when nothing was forecast). On the as-of
 -- month's row: the weighted absolute percentage error of those twelve months,
 -- sum |actual - forecast| / sum actual over the months with a forecast.
@@ -38,7 +39,7 @@ forecasts as (
     select m.month, sum(coalesce(d.amount, 0) * coalesce(d.probability, p.pct, 0) / 100.0) as forecast
     from past_months as m
     inner join core.opportunity_daily as d
-        on d.snapshot_date = m.month - 1 and date_trunc('month', d.close_date)::date = m.month
+        on d.snapshot_date = m.month - 1 and d.close_date < m.month + interval '1 month'  -- overdue ones too
     left join probabilities as p on d.stage_name = p.stage_name
     group by m.month
 ),

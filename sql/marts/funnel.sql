@@ -9,7 +9,8 @@
 -- the median days from first contact to the first won deal. Days: the average time between the
 -- two stages for that cohort. Months run from the first month any stage was reached. A person
 -- who skipped a stage passed through it at the later stage's time (marts.person_as_of); the
--- *_passed_through counts say how many of a stage's people did.
+-- *_passed_through counts say how many of a stage's people did; a duration to or from a stage
+-- passed through is left out of the day averages and the median (it would be 0, or another one's).
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
     from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
@@ -49,11 +50,12 @@ lead_cohorts as (
         count(*) as leads,
         count(*) filter (where 'lead' = any(skipped_stages)) as leads_passed_through,
         avg((mql_at is not null)::int) as lead_to_mql_rate,
-        avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (where mql_at >= lead_created_at)
-            as avg_days_lead_to_mql,
+        avg(extract(epoch from mql_at - lead_created_at) / 86400) filter (
+            where mql_at >= lead_created_at and not skipped_stages && array['lead', 'mql']
+        ) as avg_days_lead_to_mql,
         avg((customer_at is not null)::int) as lead_to_won_rate,
         percentile_cont(0.5) within group (order by extract(epoch from customer_at - lead_created_at) / 86400)
-            filter (where customer_at >= lead_created_at)
+            filter (where customer_at >= lead_created_at and not 'lead' = any(skipped_stages))
             as median_days_first_contact_to_won
     from persons_by_channel where lead_created_at is not null group by 1, 2
 ),
@@ -63,7 +65,9 @@ mql_cohorts as (
         count(*) as mqls,
         count(*) filter (where 'mql' = any(skipped_stages)) as mqls_passed_through,
         avg((sql_at is not null)::int) as mql_to_sql_rate,
-        avg(extract(epoch from sql_at - mql_at) / 86400) filter (where sql_at >= mql_at) as avg_days_mql_to_sql,
+        avg(extract(epoch from sql_at - mql_at) / 86400) filter (
+            where sql_at >= mql_at and not skipped_stages && array['mql', 'sql']
+        ) as avg_days_mql_to_sql,
         avg((customer_at is not null)::int) as mql_to_won_rate
     from persons_by_channel where mql_at is not null group by 1, 2
 ),
@@ -73,8 +77,9 @@ sql_cohorts as (
         count(*) as sqls,
         count(*) filter (where 'sql' = any(skipped_stages)) as sqls_passed_through,
         avg((first_opportunity_at is not null)::int) as sql_to_opportunity_rate,
-        avg(extract(epoch from customer_at - sql_at) / 86400) filter (where customer_at >= sql_at)
-            as avg_days_sql_to_won
+        avg(extract(epoch from customer_at - sql_at) / 86400) filter (
+            where customer_at >= sql_at and not 'sql' = any(skipped_stages)
+        ) as avg_days_sql_to_won
     from persons_by_channel where sql_at is not null group by 1, 2
 ),
 

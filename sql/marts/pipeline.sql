@@ -5,10 +5,10 @@
 -- marketing touched them before they became a lead. Marketing-influenced: a marketing touch reached
 -- them in the :lookback_days before the opportunity was created (every sourced opportunity is
 -- influenced too when touched).
-with opportunities as (
+with opportunities as (  -- the lead date passed through when the person has none (marts.person_as_of)
     select o.*, p.source_channel, p.lead_created_at
     from marts.opportunity_as_of(:cutoff, :as_of) as o
-    left join core.person as p on o.person_id = p.person_id
+    left join marts.person_as_of(:cutoff) as p on o.person_id = p.person_id
 ),
 
 final as (

@@ -24,7 +24,7 @@ final as (
         count(*) as closed_opportunities,
         count(*) filter (where is_won) as won_opportunities,
         round(avg(is_won::int), 4) as win_rate_by_count,
-        round(sum(amount) filter (where is_won) / nullif(sum(amount), 0), 4) as win_rate_by_amount,
+        round(coalesce(sum(amount) filter (where is_won), 0) / nullif(sum(amount), 0), 4) as win_rate_by_amount,
         cast(avg(amount) filter (where is_won) as numeric(18, 2)) as avg_deal_size,
         round(avg(cycle_days) filter (where is_won), 2) as avg_sales_cycle_days
     from closed

@@ -21,7 +21,7 @@ rates file drop quoted in CHF: 0.20 from 1 January, 0.22 from 1 June 2026.
 - June won (funnel, channel all): run 1: 9001, 9004, 9005 = 3 for 112,659; run 2: 9001, 9004 = 2 for 12,660.
 - sales_performance after run 2 (segment unknown: the companies have no industry):
   Lena: closed 9001, 9004, both won: win rate 1 by count and amount, average deal 6,330, cycle
-  (21 + 19) / 2 = 20 days; Tomasz: 9002 lost: win rate 0 by count, none by amount (nothing won).
+  (21 + 19) / 2 = 20 days; Tomasz: 9002 lost: win rate 0 by count and by amount (0 of 4,750).
 - Ola bounced hard (UNKNOWN_USER, 06-21): suppressed. Customers of the last 60 days: run 1 Beat and
   Jürgen; run 2 Jürgen only (Beat's only win was deleted).
 - Stage history of 9001: Prospecting (05-20), Negotiation/Review (06-01), Closed Won (06-10);
@@ -252,7 +252,7 @@ def test_owners_are_named_and_win_rates_computed_per_owner(runs, engine):
             " order by owner_name")).all()
     assert [tuple(r) for r in rows] == [
         ("Lena Fröhlich", "unknown", 2, 2, Decimal("1.0000"), Decimal("1.0000"), Decimal("6330.00"), Decimal("20.00")),
-        ("Tomasz Wójcik", "unknown", 1, 0, Decimal("0.0000"), None, None, None),
+        ("Tomasz Wójcik", "unknown", 1, 0, Decimal("0.0000"), Decimal("0.0000"), None, None),
     ]
 
 

@@ -10,7 +10,8 @@ Every convention the catalog states has a check here, and every check a conventi
 - S1 was converted (SQL 06-05) and never marked MQL: an MQL at 06-05, passed through.
 - O1 became MQL on Friday 06-05 17:00 and got a call on Monday 06-08 09:00: 64 calendar hours.
 - F1's deal D3 (Negotiation/Review, 1,000 EUR, no probability of its own: 75 %) was expected to
-  close on 06-10 and is still open: overdue.
+  close on 06-10 and is still open: overdue. Her deal D4 (900 EUR, created 05-15) was won on 08-15
+  and has no stage history: on 06-30 it was open in a stage nobody knows.
 - N1's deal D2 was won on 06-15 for 700 USD, and no USD rate exists: it has no amount.
 """
 
@@ -41,7 +42,8 @@ FILES = {
     "deals": ["id contact stage amount currency created close won".split(),
               ["D1", "W1", "Prospecting", "500", "EUR", "2026-05-10T12:00:00Z", "2026-09-30", ""],
               ["D2", "N1", "Closed Won", "700", "USD", "2026-04-02T00:00:00Z", "", "2026-06-15T10:00:00Z"],
-              ["D3", "F1", "Negotiation/Review", "1000", "EUR", "2026-05-01T00:00:00Z", "2026-06-10", ""]],
+              ["D3", "F1", "Negotiation/Review", "1000", "EUR", "2026-05-01T00:00:00Z", "2026-06-10", ""],
+              ["D4", "F1", "Closed Won", "900", "EUR", "2026-05-15T00:00:00Z", "", "2026-08-15T10:00:00Z"]],
     "stages": ["id deal stage at".split(),
                ["H1", "D1", "Prospecting", "2026-05-10T12:00:00Z"],
                ["H2", "D3", "Negotiation/Review", "2026-05-01T00:00:00Z"],
@@ -152,7 +154,7 @@ def check_windows(eng, _):
     # K4 at the lead's creation instant makes D1 marketing-sourced although "Webinar" is no marketing channel
     assert rows(eng, "select o.source_record_id, p.is_marketing_sourced, p.is_marketing_influenced"
                      " from marts.pipeline as p join core.opportunity as o using (opportunity_id) order by 1") == [
-        ("D1", True, True), ("D2", True, False), ("D3", True, False)]  # D2, D3 by their channel
+        ("D1", True, True), ("D2", True, False), ("D3", True, False), ("D4", True, False)]  # by their channel
 
 
 def check_no_amount(eng, _):
@@ -182,11 +184,18 @@ def check_lead_response(eng, _):
 
 
 def check_forecast(eng, _):
-    # D3, due 06-10 and open, is June's; the end-of-May snapshot expected it in June at 75 %
+    # D3, due 06-10 and open, is June's; the end-of-May snapshot expected it in June at 75 %. D4, won
+    # in August, is open in August at an unknown stage, weighted 0 (its Closed Won would tell), in the
+    # as-of pipeline and in the end-of-May snapshot alike
     assert rows(eng, "select month, open_pipeline, weighted_pipeline, forecast_at_month_start from marts.forecast"
                      " where open_pipeline > 0 or forecast_at_month_start > 0 order by 1") == [
         (date(2026, 6, 1), Decimal("1000.00"), Decimal("750.00"), Decimal("750.00")),
+        (date(2026, 8, 1), Decimal("900.00"), Decimal("0.00"), None),
         (date(2026, 9, 1), Decimal("500.00"), Decimal("50.00"), None)]
+    assert rows(eng, "select d.stage_name, d.probability, d.close_date from core.opportunity_daily as d"
+                     " join core.opportunity as o using (opportunity_id)"
+                     " where o.source_record_id = 'D4' and d.snapshot_date = '2026-05-31'") == [
+        (None, None, date(2026, 8, 15))]
 
 
 def check_stage_probabilities(eng, tmp_path):

@@ -82,10 +82,11 @@ def test_a_deal_without_an_account_counts_for_its_persons_account(customers):
 
 
 def test_customers_alike_get_the_same_rfm_scores_and_segment(customers):
-    """Worked out by hand: a score is the quintile of the cumulative share (ceil(5 x cume_dist)), so
-    ties share it. Recency: Nordwind 1/3 -> 2, Ostsee and Südhang 3/3 -> 5. Frequency and monetary:
-    Ostsee and Südhang 2/3 -> 4, Nordwind 3/3 -> 5."""
+    """Worked out by hand: a score is the quintile where the group of equals begins, 1 + floor(5 x
+    the share of customers below it), so ties share it and one-time buyers have frequency 1.
+    Recency: Nordwind none below -> 1, Ostsee and Südhang 1/3 below -> 2. Frequency and monetary:
+    Ostsee and Südhang none below -> 1, Nordwind 2/3 below -> 4."""
     scores = {name: (c["recency_score"], c["frequency_score"], c["monetary_score"], c["rfm_segment"])
               for name, c in customers.items()}
-    assert scores == {"Nordwind GmbH": (2, 5, 5, "At risk"), "Ostsee AG": (5, 4, 4, "Champions"),
-                      "Südhang KG": (5, 4, 4, "Champions")}
+    assert scores == {"Nordwind GmbH": (1, 4, 4, "At risk"), "Ostsee AG": (2, 1, 1, "Hibernating"),
+                      "Südhang KG": (2, 1, 1, "Hibernating")}

@@ -36,11 +36,10 @@ def test_funnel_counts_cohort_rates_and_days_per_month(marts):
                       " order by month")
     assert got == [
         # January: P5 became a lead (01-20); never marked MQL or SQL, she passed through both when her
-        # opportunity 13 was created (02-01): 12 days lead to MQL; a customer 26 days after the lead
-        (date(2026, 1, 1), 1, 0, 0, 0, 0, 0.0, 1.0, None, None, None, 12.0, None, None),
-        # February: P5 MQL and SQL (passed through, 0 days between), opportunity 13 created and won
-        # (4,000) on 02-15: 14 days SQL to won
-        (date(2026, 2, 1), 0, 1, 1, 1, 1, 4000.0, None, 1.0, 1.0, 1.0, None, 0.0, 14.0),
+        # opportunity 13 was created (02-01). Durations to or from a stage passed through are left out
+        (date(2026, 1, 1), 1, 0, 0, 0, 0, 0.0, 1.0, None, None, None, None, None, None),
+        # February: P5 MQL and SQL (passed through), opportunity 13 created and won (4,000) on 02-15
+        (date(2026, 2, 1), 0, 1, 1, 1, 1, 4000.0, None, 1.0, 1.0, 1.0, None, None, None),
         (date(2026, 3, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
         (date(2026, 4, 1), 0, 0, 0, 0, 0, 0.0, None, None, None, None, None, None, None),
         # May: leads P1, P2 both MQL (2d10h and 1d8h: 1.875 days); of the MQLs only P1 became SQL
@@ -114,10 +113,11 @@ def test_customer_segments_abc_and_rfm(marts):
     assert rows(marts, "select customer_key, revenue, revenue_share, abc_class, recency_days, frequency,"
                        " recency_score, frequency_score, monetary_score, rfm_segment from marts.customer_segments"
                        " order by customer_key") == [
-        # scores: ceil(5 x cume_dist), ties share one. Recency: account 2 (Feb) 1/2 -> 3, account 1 (June)
-        # 2/2 -> 5; frequency: both one deal, 2/2 -> 5; monetary: 1,000 1/2 -> 3, 4,000 2/2 -> 5
-        ("account:1", 1000.0, 0.2, "B", 20, 1, 5, 5, 3, "Champions"),
-        ("account:2", 4000.0, 0.8, "A", 135, 1, 3, 5, 5, "Loyal"),
+        # scores: 1 + floor(5 x the share of customers below), ties share one. Recency: account 2 (Feb)
+        # none below -> 1, account 1 (June) 1/2 below -> 3; frequency: both one deal, none below -> 1;
+        # monetary: 1,000 -> 1, 4,000 1/2 below -> 3. Account 1: R 3, F 1 fits no named segment
+        ("account:1", 1000.0, 0.2, "B", 20, 1, 3, 1, 1, "Needs attention"),
+        ("account:2", 4000.0, 0.8, "A", 135, 1, 1, 1, 3, "Hibernating"),
     ]
 
 

@@ -198,3 +198,29 @@ def test_a_file_drops_deal_stages_carry_the_close_date_known_then(empty_warehous
         == (24000,)
     assert one(empty_warehouse, "select forecast_at_month_start from marts.forecast where month = '2026-06-01'") \
         == (24000,)  # the end-of-May snapshot knew of 20 June
+
+
+def test_a_backdated_win_counts_as_won_on_its_close_date(empty_warehouse, tmp_path, monkeypatch):
+    """The trial's D11: won on 28 May by its close date, entered in the CRM's stage history on
+    10 June. As of 31 May it is won (a backdated fact counts), in the deals as in the persons: May
+    has one win and a customer with one won deal, not a customer without one."""
+    from tests.fixtures.drops import files_only
+
+    files_only(tmp_path, {
+        "contacts": "id|email|created\nC1|c1@kunde.example|2026-05-02\n",
+        "deals": "id|contact|amount|created|won\nD11|C1|3000|2026-05-04|2026-05-28\n",
+        "stages": "id|deal|stage|at\nH1|D11|Qualification|2026-05-04\nH2|D11|Closed Won|2026-06-10\n",
+    }, """drops:
+  contacts: {entity: contacts, location: {f}/contacts, delimiter: "|",
+             columns: {email: email, created: first_contact_date}}
+  deals: {entity: deals, location: {f}/deals, delimiter: "|", constants: {currency: EUR},
+          columns: {contact: contact_id, amount: amount, created: created_date, won: won_date}}
+  stages: {entity: deal_stages, location: {f}/stages, delimiter: "|",
+           columns: {deal: deal_id, stage: stage, at: changed_at}}
+""")
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    tasks.run_pipeline("backdated", date(2026, 5, 31))
+    assert one(empty_warehouse, "select won, won_amount from marts.funnel where month = '2026-05-01'"
+                                " and channel = 'all'") == (1, 3000)
+    assert one(empty_warehouse, "select won_opportunities, customer_at is not null from marts.lead_to_revenue") \
+        == (1, True)

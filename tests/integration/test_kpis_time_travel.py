@@ -271,7 +271,7 @@ def build(engine, data: Dataset, merged_as_of: date, as_of: date, known: set[str
     Natural keys: a person is the sorted source records of it that are in ``known`` (those
     existing at the cutoff: a later record of the same person is not in the other build); an
     account its match key (domain or normalised name); an opportunity and a campaign their source
-    and source record id.
+    and source record id; an attribution credit key its campaign's (a channel's is no id).
     """
     reset_warehouse(engine)
     for system in ("hubspot", "salesforce"):
@@ -299,13 +299,15 @@ def build(engine, data: Dataset, merged_as_of: date, as_of: date, known: set[str
         customers = {f"account:{k}": v for k, v in keys["account_id"].items()}
         customers |= {f"person:{k}": v for k, v in keys["person_id"].items()}
         keys["customer_key"] = customers
+        keys["credit_key"] = {f"campaign:{k}": f"campaign:{v}" for k, v in keys["campaign_id"].items()}
         tables = {}
         for mart in marts:
             result = conn.execute(text(f"select * from marts.{mart}"))
             columns = list(result.keys())
             rows = []
             for row in result:
-                rows.append(tuple((c, keys[c].get(v, f"unmapped {v}") if c in keys and v is not None else v)
+                rows.append(tuple((c, keys[c].get(v, v if str(v).startswith("channel:") else f"unmapped {v}")
+                                   if c in keys and v is not None else v)
                                   for c, v in zip(columns, row, strict=True)))
             tables[mart] = sorted(rows, key=repr)
     return tables
@@ -364,6 +366,8 @@ def differences(engine, drawn_history: tuple, as_of: date) -> list[str]:
 # the pipeline snapshots of past month ends (core.opportunity_daily, the month-start forecast)
 # take a deal's close date as it is now, not as it was at the snapshot.
 @example(drawn=((13, 1, None, 10, False), date(2026, 2, 1)))
+# (and one where the two warehouses number the same campaign differently: the credit key names it)
+@example(drawn=((9893, 2, None, None, False), date(2025, 9, 1)))
 def test_the_marts_as_of_a_past_day_equal_the_marts_of_what_was_known_that_day(engine, drawn):
     drawn_history, as_of = drawn
     found = differences(engine, drawn_history, as_of)
