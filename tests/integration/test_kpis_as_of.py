@@ -118,6 +118,17 @@ def test_moving_a_close_date_today_leaves_every_past_forecast_as_it_was(engine, 
                                         " where month = '2026-04-01'")).one()
     assert after == before
     assert tuple(april_after) == tuple(april)
+    # a backfill for 06-30 (a day that has ended) after the move leaves that day's snapshot as taken
+    with engine.connect() as conn:
+        june_30 = conn.execute(text(snapshot.replace("snapshot_date < :d", "snapshot_date = :d")), {"d": june}).all()
+    again = datetime(2026, 7, 2, 9, tzinfo=UTC)  # moved once more: the deal is in the backfill's scope
+    land_page(engine, "salesforce", "opportunities", [RawRecord(record_id, again, {
+        **payload, "CloseDate": "2026-10-30", "SystemModstamp": "2026-07-02T09:00:00.000+0000"})], "snap-3", again)
+    tasks.validate("snap-3", june)
+    tasks.merge("snap-3", june)
+    with engine.connect() as conn:
+        assert conn.execute(text(snapshot.replace("snapshot_date < :d", "snapshot_date = :d")), {"d": june}).all() \
+            == june_30 != []
 
 
 def test_a_close_date_moved_after_the_as_of_date_is_not_known_then(engine, demo_dataset):
