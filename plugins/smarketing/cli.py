@@ -186,20 +186,21 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
               f" {outcome.seconds:6.1f} s", flush=True)
 
     outcomes = local_airflow.run_dags(as_of, stages, conf or None, on_done=done)
-    if len(outcomes) != len(stages) or not all(o.ok for o in outcomes):
-        print("The run failed; the task logs above say why.", file=sys.stderr)
-        return 1
+    failed = len(outcomes) != len(stages) or not all(o.ok for o in outcomes)
     eng = warehouse.engine(url)
     with eng.connect() as conn:
         built = conn.execute(text("select as_of from meta.runs where stage = 'kpis' and as_of is not null"
                                   " order by finished_at desc limit 1")).scalar()
     if built is None:
         print("\nNo KPIs built yet: run the transform and kpis stages (without --only) for results.")
-        return 0
-    if built != as_of:
-        print(f"\nThe marts are from the last KPI run, as of {built} (this run did not build them).")
-    print()
-    print(summary(eng, url, built))
+    else:  # after a failure too: what the warehouse holds now (a stage that failed changed nothing)
+        if built != as_of:
+            print(f"\nThe marts are from the last KPI run, as of {built} (this run did not build them).")
+        print()
+        print(summary(eng, url, built))
+    if failed:
+        print("\nThe run failed; the task logs above say why.", file=sys.stderr)
+        return 1
     return 0
 
 
