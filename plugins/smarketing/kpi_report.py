@@ -552,6 +552,14 @@ def _quality(conn: Connection, p: dict[str, Any]) -> Section:
                        Column("unexpected_count", "Violations"), Column("element_count", "Of")], core,
                       caption="latest merge")],
         notes=["Critical failures are quarantined with their reason (`quarantine.records`); warnings load."])
+    unconverted = _rows(conn, """
+        select deal_currency, count(*) as deals from core.opportunity
+        where amount is null and deal_amount is not null group by deal_currency order by deal_currency""", p)
+    if unconverted:  # the run's quality gate failed on them; the figures above leave their amounts out
+        section.notes.append(
+            "Deals without an exchange rate into " + p["currency"] + ", in no sum above: "
+            + ", ".join(f"{r['deals']} in {r['deal_currency']}" for r in unconverted)
+            + " (config/kpis.yaml exchange_rates, an exchange_rates file drop, or the CRM's rates).")
     if rows:
         chart = Chart("chart-quality", "Checks per suite: passing and failing", height=max(2.4, 0.3 * len(rows) + 1))
         passing = [float(r["checks"] - r["critical_failing"] - r["warnings"]) for r in rows]

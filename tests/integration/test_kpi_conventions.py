@@ -76,7 +76,6 @@ DROPS = """drops:
 @pytest.fixture(scope="module")
 def world(engine, tmp_path_factory):
     from smarketing import tasks
-    from smarketing.kpis import kpi_settings, refresh_marts
     from tests.conftest import reset_warehouse
 
     reset_warehouse(engine)
@@ -88,7 +87,7 @@ def world(engine, tmp_path_factory):
         tasks.load_file_drops("conventions", AS_OF)
         tasks.validate("conventions", AS_OF)
         merged = tasks.merge("conventions", AS_OF)  # D2's missing USD rate would fail the run's quality gate
-        refresh_marts(engine, AS_OF, kpi_settings())
+        tasks.refresh_kpis("conventions", AS_OF)
     assert merged["missing_rates"], "the premise: D2 has no rate"
     return engine
 
@@ -163,6 +162,11 @@ def check_no_amount(eng, _):
         (1, Decimal("0.00"))]
     assert rows(eng, "select frequency, revenue from marts.customer_segments") == [(1, Decimal("0.00"))]
     assert rows(eng, "select actual_won from marts.forecast where month = '2026-06-01'") == [(Decimal("0.00"),)]
+    # and the KPI report says so beside its figures
+    from smarketing.kpi_report import render
+
+    html, _ = render(eng)
+    assert "Deals without an exchange rate into EUR, in no sum above: 1 in USD" in html
 
 
 def check_skipped_stages(eng, _):
