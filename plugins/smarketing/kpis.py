@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 
 from smarketing import models
+from smarketing.settings import Weekday
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def mart_params(as_of: date, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO day numbers 1..7
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)  # Mon..Sun: ISO day numbers 1..7
 
 
 def business_hours_params(settings: dict[str, Any]) -> dict[str, Any]:
