@@ -18,6 +18,7 @@ import pytest
 from smarketing.config import with_database
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.fixtures.runs"]  # run_world: the pipeline run after run on a hand-built World
 # Under pytest-xdist (make test) each worker has its own server, Airflow home and files.
 STATE = ROOT / ".test-state" / os.environ.get("PYTEST_XDIST_WORKER", "")
 AIRFLOW_HOME = STATE / "airflow"
@@ -82,14 +83,15 @@ def empty_warehouse(engine):
 
 @pytest.fixture(scope="session")
 def fake_apis(demo_dataset):
-    """The HubSpot and Salesforce fakes serving the demo dataset; the connections point at them."""
+    """The HubSpot, Salesforce and Mailchimp fakes serving the demo dataset; the connections point at them."""
     from smarketing.demo.fakes import start_demo_fakes
 
-    hubspot, salesforce, env = start_demo_fakes(demo_dataset)
+    hubspot, salesforce, mailchimp, env = start_demo_fakes(demo_dataset)
     os.environ.update(env)
-    yield hubspot, salesforce
+    yield hubspot, salesforce, mailchimp
     hubspot.stop()
     salesforce.stop()
+    mailchimp.stop()
 
 
 @pytest.fixture

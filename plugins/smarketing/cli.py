@@ -6,7 +6,7 @@
     smarketing warehouse start|stop|url|psql [--admin]   the embedded PostgreSQL warehouse
     smarketing migrate                    apply pending warehouse migrations
     smarketing config check               validate every file in config/ (unknown keys, types, values)
-    smarketing fakes serve                serve the demo data through fake HubSpot and Salesforce APIs
+    smarketing fakes serve                serve the demo data through fake HubSpot, Salesforce and Mailchimp APIs
     smarketing generate --out FILE        write the demo dataset's ground truth (who is who, who is suppressed)
     smarketing identity-score [--profile default|hard] [--scale N]   identity resolution against that truth
     smarketing identity review [--same|--different|--undo RECORD RECORD]   pairs left to a person
@@ -14,6 +14,7 @@
     smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
     smarketing lists suppress EMAIL --reason TEXT                     keep an address off every list
+    smarketing lists push PROGRAM [--dry-run]      send a list to its platforms now (or say what would change)
 
 Exit codes: 0 done; 1 the work failed or there was nothing to do it on (a run failed, a list not
 built for that date); 2 a wrong command, option, value or file; 3 the warehouse cannot be
@@ -175,8 +176,9 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
     if demo:
         from smarketing.demo import start_fake_apis
 
-        hubspot_url, salesforce_url = start_fake_apis()
-        print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url}", flush=True)
+        hubspot_url, salesforce_url, mailchimp_url = start_fake_apis()
+        print(f"Demo data served by fake APIs: HubSpot {hubspot_url}, Salesforce {salesforce_url},"
+              f" Mailchimp {mailchimp_url}", flush=True)
     print(f"Running {', '.join(stages)} for {as_of} with dag.test() ...", flush=True)
     conf: dict[str, Any] = {"full_refresh": True} if getattr(args, "full_refresh", False) else {}
     if getattr(args, "resync", None):
@@ -210,7 +212,8 @@ def _fakes(args: argparse.Namespace) -> int:
     from smarketing.demo.fakes import start_demo_fakes
     from smarketing.demo.world import generate
 
-    _, _, env = start_demo_fakes(generate(seed=args.seed, people=args.people), args.hubspot_port, args.salesforce_port)
+    _, _, _, env = start_demo_fakes(generate(seed=args.seed, people=args.people), args.hubspot_port,
+                                    args.salesforce_port, args.mailchimp_port)
     print("Fake APIs serving the demo dataset. Point the connectors at them with:")
     for key, value in env.items():
         print(f"export {key}='{value}'")
@@ -468,6 +471,8 @@ def _lists(args: argparse.Namespace) -> int:
     if args.action == "suppress" and not is_address(args.email):
         print(f"{args.email!r} is not an email address; nothing was suppressed", file=sys.stderr)
         return 2
+    if args.action == "push":
+        return _push(args)
     if args.action == "pull":  # said before the warehouse is asked anything
         programs = load_programs()
         if args.program not in programs:
@@ -533,6 +538,50 @@ def _lists(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from smarketing import config, warehouse
+    from smarketing.nurture.destinations import PLATFORMS
+    from smarketing.nurture.programs import nurture_settings
+    from smarketing.nurture.push import push_all
+
+    settings = nurture_settings()
+    program = settings["programs"].get(args.program)
+    eng = warehouse.engine(config.warehouse_url())
+    with eng.connect() as conn:
+        from sqlalchemy import text
+
+        pushed_before = conn.execute(text("select count(*) from nurture.platform_sync where program = :program"
+                                          " and in_list"), {"program": args.program}).scalar_one()
+    if program is None and not pushed_before:
+        print(f"no program {args.program!r}; programs: {', '.join(sorted(settings['programs']))}", file=sys.stderr)
+        return 2
+    platforms = [d for d in (program or {"destinations": []})["destinations"] if d in PLATFORMS]
+    if not platforms and not pushed_before:
+        others = ", ".join((program or {}).get("destinations", [])) or "none"
+        print(f"program {args.program!r} names no platform to push to (its destinations: {others}; the nurture run"
+              " writes those)", file=sys.stderr)
+        return 1
+    errors: list[str] = []
+    results = push_all(eng, settings, errors, only=args.program, dry_run=args.dry_run)
+    verb = ("would add", "would remove") if args.dry_run else ("added", "removed")
+    for key, result in sorted(results.items()):
+        platform = key.split(".", 1)[1]
+        extra = []
+        if result.get("without_record"):
+            extra.append(f"{result['without_record']} members have no record there")
+        if result.get("refused"):
+            extra.append(f"{result['refused']} refused by the platform (the log says why)")
+        if result.get("retired"):
+            extra.append("the program no longer names this platform: its list is emptied")
+        print(f"{args.program} -> {platform} {result['target']}: {verb[0]} {result['added']}, {verb[1]}"
+              f" {result['removed']}" + "".join(f"; {e}" for e in extra))
+    for error in errors:
+        print(f"smarketing: {error}", file=sys.stderr)
+    if args.dry_run:
+        print("dry run: nothing was sent", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from smarketing.demo.world import AS_OF
     from smarketing.local_airflow import STAGES
@@ -590,12 +639,13 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply pending warehouse migrations")
     mig.set_defaults(func=_migrate)
 
-    fakes = sub.add_parser("fakes", help="fake HubSpot and Salesforce APIs serving the demo dataset")
+    fakes = sub.add_parser("fakes", help="fake HubSpot, Salesforce and Mailchimp APIs serving the demo dataset")
     fakes.add_argument("action", choices=["serve"])
     fakes.add_argument("--seed", type=int, default=7)
     fakes.add_argument("--people", type=int, default=120)
     fakes.add_argument("--hubspot-port", type=int, default=0)
     fakes.add_argument("--salesforce-port", type=int, default=0)
+    fakes.add_argument("--mailchimp-port", type=int, default=0)
     fakes.set_defaults(func=_fakes)
 
     gen = sub.add_parser("generate", help="write the ground truth of the seeded demo dataset")
@@ -655,6 +705,13 @@ def main(argv: list[str] | None = None) -> int:
     pull.add_argument("--format", choices=["csv", "json"], default="csv")
     pull.add_argument("--out", help="file to write (default: standard output)")
     pull.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of date (default: the latest)")
+    push = lists_sub.add_parser(
+        "push", help="send a program's list to its platforms now, or say what would change (--dry-run)",
+        description="Bring the program's lists on HubSpot, Mailchimp and Salesforce (as config/nurture.yaml names"
+        " them) up to its current members, sending only who joined and who left; with --dry-run, print per"
+        " platform how many would be added and removed, and change nothing (not even a missing list is made).")
+    push.add_argument("program", help="program name from config/nurture.yaml")
+    push.add_argument("--dry-run", action="store_true", help="change nothing; print what a push would do")
     suppress = lists_sub.add_parser("suppress", help="keep an address off every list, whatever the sources say")
     suppress.add_argument("email")
     suppress.add_argument("--reason", required=True, help="why, for the record (e.g. 'asked by phone')")

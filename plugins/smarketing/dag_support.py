@@ -30,7 +30,7 @@ def final_on_bad_input() -> Iterator[None]:
     from smarketing.config import ConfigError
     from smarketing.file_drops import FileDropError
     from smarketing.kpis import MartCheckError
-    from smarketing.nurture.hubspot_list import UnsafePush
+    from smarketing.nurture.destinations import UnsafePush
     from smarketing.nurture.lists import NurtureError
     from smarketing.quality import DataQualityError
     from smarketing.sources.http_client import AuthError

@@ -63,8 +63,8 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             " and run_id = (select run_id from meta.dq_results where suite = 'core' order by evaluated_at desc"
             " limit 1) order by check_name")).all()
         pushed = conn.execute(text(
-            "select program, count(*) filter (where in_list) as n from nurture.platform_sync group by program"
-            " order by program")).all()
+            "select platform, program, count(*) filter (where in_list) as n from nurture.platform_sync"
+            " group by platform, program order by platform, program")).all()
         reasons = conn.execute(
             text("select reason, count(*) as n from nurture.suppressed group by reason order by reason")
         ).all()
@@ -138,8 +138,11 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         if item["members"] == 0 and item["eligible"] and why.get("no_email") == item["eligible"]:
             lines.append("    empty because no eligible person has an email address (map one in the leads or"
                          " contacts export)")
-    if pushed:
-        lines.append("  on the HubSpot lists: " + ", ".join(f"{program} {n}" for program, n in pushed))
+    names = {"hubspot_list": "the HubSpot lists", "mailchimp": "the Mailchimp tags",
+             "salesforce_campaign": "the Salesforce campaigns"}
+    for platform in dict.fromkeys(p for p, _, _ in pushed):
+        lines.append(f"  on {names.get(platform, platform)}: "
+                     + ", ".join(f"{program} {n}" for p, program, n in pushed if p == platform))
     if reasons:
         lines.append("  suppressed people by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
     page = PATHS.reports / f"kpis_{as_of.isoformat()}.html"

@@ -31,6 +31,9 @@ from pydantic import (
 from smarketing.config import PATHS, ConfigError
 
 NAME = r"^[a-z][a-z0-9_]{0,40}$"
+# Where a program's list can go (config/nurture.yaml destinations); smarketing.nurture.destinations
+# delivers each.
+DESTINATIONS = ("csv", "view", "files", "hubspot_list", "mailchimp", "salesforce_campaign")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
 Share = Annotated[float, Field(ge=0, le=1)]
 # HubSpot's bounce categories (email events API). A category outside this list is a typo that would
@@ -62,7 +65,7 @@ class ProgramSettings(Strict):
     params: dict[str, str | int | float | bool | date | list[str | int | float]] = {}
     fields: Annotated[list[Annotated[str, Field(pattern=NAME)]], Field(min_length=1)] = [
         "email", "first_name", "last_name"]
-    destinations: list[Literal["csv", "view", "hubspot_list"]] = ["csv", "view"]
+    destinations: list[Literal[DESTINATIONS]] = ["csv", "view"]  # type: ignore[valid-type]
 
     @field_validator("eligibility")
     @classmethod
@@ -124,15 +127,63 @@ class HubSpotListSettings(Strict):
     list_name_prefix: str = "Smarketing · "
 
 
+class MailchimpSettings(Strict):
+    """A program's list is a tag in the audience of a Mailchimp system of config/sources.yaml, so
+    the audience pushed to is the one whose unsubscribes, cleaned addresses and abuse reports are
+    extracted."""
+
+    system: Annotated[str, Field(pattern=NAME)] = "mailchimp"
+    tag_prefix: Annotated[str, Field(max_length=60)] = "Smarketing · "
+
+
+class SalesforceCampaignSettings(Strict):
+    """A program's list is a Salesforce campaign of the Salesforce system of config/sources.yaml
+    whose leads and contacts are extracted (their opt-out flags flow back through that extract)."""
+
+    system: Annotated[str, Field(pattern=NAME)] = "salesforce"
+    campaign_name_prefix: Annotated[str, Field(max_length=40)] = "Smarketing · "
+    member_status: Annotated[str, Field(min_length=1, max_length=40)] = "Sent"
+
+
+class FilesSettings(Strict):
+    """Where the ``files`` destination writes each list, through Airflow's ObjectStoragePath: a
+    folder URL (s3://aws_default@bucket/nurture: the Airflow connection with the credentials before
+    the @; gs://, abfs://, file:///srv/share), an absolute path, or a folder under the export
+    folder (SMARKETING_EXPORT_DIR); a scheme needs its Airflow provider installed."""
+
+    url: str = ""
+    marker: StrictBool = True  # <file>.done beside each file once it is complete (rows, sha256)
+    file_mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "0640"  # a local folder's files' permissions
+
+    @field_validator("url")
+    @classmethod
+    def _folder_url(cls, value: str) -> str:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value) and not re.match(r"^[a-z][a-z0-9+.-]*://.", value):
+            raise ValueError(f"must be a folder URL (s3://bucket/prefix, file:///srv/share) or path, not {value!r}")
+        if ".." in value.split("/"):
+            raise ValueError(f"must not climb out of its folder with '..': {value!r}")
+        return value.rstrip("/") if value.rstrip("/") else value
+
+
 class DestinationSettings(Strict):
     csv: CsvSettings = CsvSettings()
     hubspot_list: HubSpotListSettings = HubSpotListSettings()
+    mailchimp: MailchimpSettings = MailchimpSettings()
+    salesforce_campaign: SalesforceCampaignSettings = SalesforceCampaignSettings()
+    files: FilesSettings = FilesSettings()
 
 
 class NurtureSettings(Strict):
     programs: dict[Annotated[str, Field(pattern=NAME, max_length=41)], ProgramSettings] = {}
     suppression: SuppressionSettings
     destinations: DestinationSettings = DestinationSettings()
+
+    @model_validator(mode="after")
+    def _files_have_a_place(self) -> NurtureSettings:
+        users = [name for name, program in self.programs.items() if "files" in program.destinations]
+        if users and not self.destinations.files.url:
+            raise ValueError(f"programs {', '.join(users)} have the files destination: set destinations.files.url")
+        return self
 
 
 # -- kpis.yaml -------------------------------------------------------------------------------------
@@ -229,6 +280,8 @@ class QualityParameters(Strict):
     email_event_types: Annotated[list[str], Field(min_length=1)]
     subscription_statuses: Annotated[list[str], Field(min_length=1)]
     legal_bases: Annotated[list[str], Field(min_length=1)]
+    mailchimp_member_statuses: Annotated[list[str], Field(min_length=1)] = [
+        "subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
     earliest_close_date: date = date(2000, 1, 1)
     close_date_years_ahead: Annotated[StrictInt, Field(ge=0, le=100)] = 5
     clock_skew_minutes: Annotated[StrictInt, Field(ge=0, le=24 * 60)] = 60
@@ -307,12 +360,15 @@ class CustomField(Strict):
 
 
 # The entities whose custom fields reach core, per kind of system.
-CUSTOM_FIELD_ENTITIES = {"salesforce": ("opportunities",), "hubspot": ("deals",), "demo": ("opportunities", "deals")}
+CUSTOM_FIELD_ENTITIES = {"salesforce": ("opportunities",), "hubspot": ("deals",), "demo": ("opportunities", "deals"),
+                         "mailchimp": ()}
 
 
 class SystemSettings(Strict):
-    kind: Literal["hubspot", "salesforce", "demo"]
+    kind: Literal["hubspot", "salesforce", "mailchimp", "demo"]
     conn_id: Annotated[str, Field(pattern=NAME)] | None = None
+    # kind mailchimp: the audience (list) id its members and abuse reports are read from
+    audience_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")] | None = None
     lookback_minutes: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 60)] = 0
     entities: list[Annotated[str, Field(pattern=NAME)]] | None = None
     extra_fields: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]]] = {}
@@ -323,6 +379,10 @@ class SystemSettings(Strict):
 
     @model_validator(mode="after")
     def _kind_specific(self) -> SystemSettings:
+        if (self.kind == "mailchimp") != (self.audience_id is not None):
+            raise ValueError("audience_id names the audience of kind mailchimp (Audience settings > Audience ID),"
+                             " and is read for no other kind" if self.kind != "mailchimp"
+                             else "kind mailchimp needs audience_id (Audience settings > Audience ID)")
         if self.extra_fields and self.kind != "salesforce":
             raise ValueError(f"extra_fields is read only for kind salesforce, not {self.kind}")
         if self.deal_stages and self.kind == "salesforce":
@@ -629,6 +689,16 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                         f"{path_of('sources', folder)}: systems.{system}.deal_stages.{key} maps to {stage!r}, not a"
                         f" stage of {path_of('quality', folder)} parameters.pipeline_stages"
                         f" ({', '.join(sorted(stages))})")
+    if "nurture" in loaded and "sources" in loaded:  # a platform a list goes to is extracted: its opt-outs flow back
+        systems = loaded["sources"]["systems"]
+        used = {d for program in loaded["nurture"]["programs"].values() for d in program["destinations"]}
+        for destination, kind in (("mailchimp", "mailchimp"), ("salesforce_campaign", "salesforce")):
+            system = loaded["nurture"]["destinations"][destination]["system"]
+            if destination in used and systems.get(system, {}).get("kind") != kind:
+                problems.setdefault("nurture", []).append(
+                    f"{path_of('nurture', folder)}: destinations.{destination}.system: {system!r} is not a system of"
+                    f" kind {kind} in {path_of('sources', folder)} ({', '.join(systems) or 'none configured'}); the"
+                    " platform a list goes to must be extracted, so its unsubscribes suppress")
     if "file_drops" in loaded and "quality" in loaded:  # a drop's stage names map onto that pipeline too
         stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
         for drop, spec in loaded["file_drops"]["drops"].items():

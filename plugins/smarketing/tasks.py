@@ -203,39 +203,15 @@ def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     return stats
 
 
-def push_nurture_lists(eng: Engine, settings: dict[str, Any], errors: list[str] | None = None) -> dict[str, Any]:
-    """Send each program with the hubspot_list destination to its HubSpot list (the difference only);
-    empty the lists of programs that no longer have it. Failures are appended to ``errors``
-    (raised at once when None)."""
-    from sqlalchemy import text
+def push_nurture_lists(eng: Engine, settings: dict[str, Any] | None = None, errors: list[str] | None = None,
+                       only: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Send each program to the platforms config/nurture.yaml names for it (the difference only);
+    empty the lists of programs that no longer name one (``smarketing.nurture.destinations``).
+    Failures are appended to ``errors`` (raised at once when None)."""
+    from smarketing.nurture.programs import nurture_settings
+    from smarketing.nurture.push import push_all
 
-    from smarketing.nurture import hubspot_list
-    from smarketing.nurture.programs import load_programs
-    from smarketing.sources.base import SourceError
-
-    targets = {p.name for p in load_programs().values() if "hubspot_list" in p.destinations}
-    with eng.connect() as conn:
-        retired = set(conn.execute(text("select distinct program from nurture.platform_sync"
-                                        " where platform = :platform and in_list"),
-                                   {"platform": hubspot_list.PLATFORM}
-                                   ).scalars().all()) - targets
-    if not targets and not retired:
-        return {}
-    conf = settings["destinations"]["hubspot_list"]
-    client = hubspot_list.client(conf["conn_id"])
-    results = {}
-    for name in sorted(targets | retired):
-        list_name = f"{conf['list_name_prefix']}{name}"
-        try:
-            result = hubspot_list.push(eng, client, name, list_name, retire=name in retired)
-        except (SourceError, hubspot_list.UnsafePush) as exc:
-            if errors is None:
-                raise
-            errors.append(f"program {name}: push to HubSpot list {list_name!r} failed: {exc}")
-            continue
-        results[name] = {"list_id": result.list_id, "added": result.added, "removed": result.removed,
-                         "without_contact": result.without_contact} | ({"retired": True} if name in retired else {})
-    return results
+    return push_all(eng, settings or nurture_settings(), errors, only=only, dry_run=dry_run)
 
 
 def run_pipeline(run_id: str, as_of: date) -> dict[str, Any]:

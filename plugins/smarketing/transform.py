@@ -106,10 +106,11 @@ def modelled_entities() -> list[tuple[str, str]]:
     """(source, entity) of every landing table a staging view reads: each connector's entities
     and the file-drop catalog's."""
     from smarketing.sources.hubspot import ENTITIES as HUBSPOT
+    from smarketing.sources.mailchimp import ENTITIES as MAILCHIMP
     from smarketing.sources.salesforce import OBJECTS as SALESFORCE
 
     return ([("hubspot", e) for e in HUBSPOT] + [("salesforce", e) for e in SALESFORCE]
-            + [("file", e) for e in file_catalog.ENTITIES])
+            + [("mailchimp", e) for e in MAILCHIMP] + [("file", e) for e in file_catalog.ENTITIES])
 
 
 def refresh_staging(conn: Connection, full: bool = False) -> int:

@@ -1,6 +1,7 @@
 -- grain: one row per source record and subscription that states an address's email consent (HubSpot
---     subscription statuses, file-drop subscriptions; the opt-out flags of HubSpot contacts,
---     Salesforce leads and contacts, file-drop leads and contacts), deleted records included
+--     subscription statuses, file-drop subscriptions, Mailchimp members and abuse reports; the
+--     opt-out flags of HubSpot contacts, Salesforce leads and contacts, file-drop leads and
+--     contacts), deleted records included
 -- write: scoped
 -- scope: (source, entity, record_id) in (select source, entity, record_id from merge_changes)
 -- An opt-out outlives its record. Keyed by mailbox, not by person, so suppression holds whoever the
@@ -24,6 +25,21 @@ statuses as (
         s.legal_basis, coalesce(s.changed_at, s.version_at), s.is_deleted
     from staging.stg_file__subscriptions as s
     where s.record_id in (select record_id from changed where source = 'file' and entity = 'subscriptions')
+    union all
+    -- a Mailchimp member: unsubscribed, cleaned (Mailchimp's hard bounce) or pending (double opt-in
+    -- not confirmed); subscribed there is no objection, not consent: our own push subscribes
+    select
+        'mailchimp', 'members', m.record_id, 'mailchimp:' || coalesce(m.audience_id, 'audience'), m.email,
+        case m.status when 'unsubscribed' then 'NOT_SUBSCRIBED' when 'cleaned' then 'CLEANED'
+            when 'pending' then 'PENDING' else 'NOT_OPTED_OUT' end,
+        null, m.changed_at, m.is_deleted
+    from staging.stg_mailchimp__members as m
+    where m.record_id in (select record_id from changed where source = 'mailchimp' and entity = 'members')
+    union all
+    select
+        'mailchimp', 'abuse_reports', a.record_id, 'all', a.email, 'COMPLAINED', null, a.reported_at, a.is_deleted
+    from staging.stg_mailchimp__abuse_reports as a
+    where a.record_id in (select record_id from changed where source = 'mailchimp' and entity = 'abuse_reports')
 ),
 
 flags as (

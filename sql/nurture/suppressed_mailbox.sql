@@ -6,7 +6,9 @@
 -- earlier unsubscribe), hard_bounce (a bounce of :hard_bounce_categories, or a file drop's hard
 -- bounce), spam_complaint, email_opt_out (the opt-out flag of any
 -- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
--- a legal basis, when :require_legal_basis), manual (nurture.manual_suppression),
+-- a legal basis, when :require_legal_basis; a Mailchimp member pending confirmation), manual
+-- (nurture.manual_suppression); a Mailchimp member unsubscribed is unsubscribed, cleaned a
+-- hard_bounce, an abuse report a spam_complaint;
 -- internal_or_test_domain (a domain of the excluded domains or a subdomain of one),
 -- formula_like_address (an address starting with =, +, - or @: a spreadsheet would run it as a
 -- formula, and the usual guard, a leading apostrophe, makes it another valid address). A record
@@ -79,6 +81,14 @@ held as (  -- rows of batches validation has not passed (pending, or held back b
     select 'file', 'subscriptions', r.record_id, r.version_at, r.payload
     from raw.file__subscriptions as r inner join meta.batches as b on r.batch_id = b.batch_id
     where b.validated_at is null
+    union all
+    select 'mailchimp', 'members', r.record_id, r.version_at, r.payload
+    from raw.mailchimp__members as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
+    union all
+    select 'mailchimp', 'abuse_reports', r.record_id, r.version_at, r.payload
+    from raw.mailchimp__abuse_reports as r inner join meta.batches as b on r.batch_id = b.batch_id
+    where b.validated_at is null
 ),
 
 records as (  -- a file drop's fields: its raw payload, or a quarantined row's 'mapped'
@@ -94,9 +104,14 @@ quarantined as (  -- a record quarantined or held back for any reason still says
     select
         core.mailbox_key(coalesce(
             records.fields ->> 'email',
-            records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient'
+            records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient',
+            records.payload ->> 'email_address'
         )) as mailbox_key,
         case
+            when records.source = 'mailchimp' and records.entity = 'abuse_reports' then 'spam_complaint'
+            when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'cleaned' then 'hard_bounce'
+            when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'pending' then 'no_consent'
+            when records.source = 'mailchimp' then 'unsubscribed'
             when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'SPAMREPORT'
                 then 'spam_complaint'
             when records.entity = 'email_events' and upper(records.payload ->> 'type') = 'BOUNCE'
@@ -125,6 +140,9 @@ quarantined as (  -- a record quarantined or held back for any reason still says
             and core.is_opt_out_value(records.payload ->> 'HasOptedOutOfEmail'))
         or (records.source = 'hubspot' and records.entity = 'subscription_statuses'
             and records.payload -> 'subscriptionStatuses' @> '[{"status": "NOT_SUBSCRIBED"}]')
+        or (records.source = 'mailchimp' and records.entity = 'members'
+            and lower(btrim(records.payload ->> 'status')) in ('unsubscribed', 'cleaned', 'pending'))
+        or (records.source = 'mailchimp' and records.entity = 'abuse_reports')
         or (records.source = 'hubspot' and records.entity = 'email_events' and (
             upper(records.payload ->> 'type') = 'SPAMREPORT'
             or (upper(records.payload ->> 'type') = 'BOUNCE'
@@ -169,6 +187,14 @@ reasons as (
         consents.source || ':' || consents.entity || ':' || consents.record_id
     from consents
     where cast(:require_legal_basis as boolean) and consents.status = 'SUBSCRIBED' and consents.legal_basis is null
+    union all
+    select
+        consents.mailbox_key,
+        case consents.status when 'CLEANED' then 'hard_bounce' when 'PENDING' then 'no_consent'
+            else 'spam_complaint' end,
+        consents.changed_at, consents.source || ':' || consents.entity || ':' || consents.record_id
+    from consents
+    where consents.status in ('CLEANED', 'PENDING', 'COMPLAINED')
     union all
     select events.mailbox_key, 'hard_bounce', events.occurred_at, events.source || ':email_events:' || events.source_record_id
     from events

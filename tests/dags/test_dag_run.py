@@ -41,7 +41,7 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
     assert dict(june) == demo_story.JUNE_FUNNEL
     assert members == ["ada@analytical.io", "claude@entropy.info", "hedy@spread.fm"]
     assert stages == ["extract_hubspot", "extract_salesforce", "file_drops", "kpis", "merge", "nurture", "validate"]
-    hubspot, salesforce = fake_apis
+    hubspot, salesforce, _ = fake_apis
     assert hubspot.calls("/crm/v3/objects/contacts/search") > 0, "extract went through the HubSpot API"
     assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"
 
@@ -89,7 +89,7 @@ def test_rejected_credentials_fail_the_extract_after_one_try(outcomes, fake_apis
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    fake = dict(zip(["hubspot", "salesforce"], fake_apis, strict=True))[system]
+    fake = dict(zip(["hubspot", "salesforce"], fake_apis[:2], strict=True))[system]
     config = tmp_path / "config"
     config.mkdir()
     (config / "sources.yaml").write_text(f"systems:\n  {system}:\n    kind: {system}\n    conn_id: wrong\n")

@@ -40,7 +40,7 @@ def scalar(eng, query):
 
 def test_a_kill_during_landing_then_a_rerun_lands_everything_once(empty_warehouse, warehouse_url, fake_apis,
                                                                   demo_dataset):
-    hubspot, _ = fake_apis
+    hubspot, *_ = fake_apis
     total = demo_dataset.count("hubspot", "email_events")
     script = f"""
         from smarketing import warehouse

@@ -91,7 +91,7 @@ def write_config(folder, zone: str = "UTC") -> None:
 
     folder.mkdir(parents=True)
     (folder / "sources.yaml").write_text(SOURCES_YAML)
-    nurture = NURTURE_YAML.replace("[csv, view, hubspot_list]", "[csv, view]")
+    nurture = NURTURE_YAML.replace("[csv, view, hubspot_list, files, mailchimp, salesforce_campaign]", "[csv, view]")
     (folder / "nurture.yaml").write_text(nurture.replace("\nsuppression:", CROSS_SELL_YAML + "suppression:"))
     shipped = (Path(__file__).parents[2] / "config" / "kpis.yaml").read_text()
     (folder / "kpis.yaml").write_text(

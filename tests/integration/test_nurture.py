@@ -135,7 +135,7 @@ def test_push_sends_only_the_diff_and_survives_retries(nurture):
         build_all(nurture, AS_OF)
         fake.inject(Fault(502, times=1, path="/crm/v3/lists/1/memberships"))
         first = hubspot_list.push(nurture, client, "onboarding", "Smarketing · onboarding")
-        assert (first.added, first.removed, first.without_contact) == (2, 0, 0)
+        assert (first.added, first.removed, first.without_record) == (2, 0, 0)
         assert fake.lists["1"]["members"] == {"1001", "1006"}
         again = hubspot_list.push(nurture, client, "onboarding", "Smarketing · onboarding")
         assert (again.added, again.removed) == (0, 0)

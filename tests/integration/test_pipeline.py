@@ -147,12 +147,31 @@ def test_no_suppressed_person_is_on_any_list_or_file(pipeline):
     assert not suppressed & exported
 
 
-def test_a_second_run_for_the_same_window_changes_nothing(pipeline):
+def test_a_second_run_for_the_same_window_changes_nothing(pipeline, fake_apis):
+    """The first run's pushes come back once through the extracts (the Mailchimp audience's new
+    members; the Salesforce campaigns and their members): the next run lands that echo and changes
+    no list. From then on a rerun of the window changes nothing."""
     eng, stats = pipeline
-    before = checksums(eng)
     path = stats["nurture"]["lists"]["recent_customers"]["export_path"]
+    echo = tasks.run_pipeline("test-run-1", AS_OF)
+    landed = {(key, entity): s["new"] for key, v in echo.items() if key.startswith("extract_")
+              for entity, s in v.items() if s["new"]}
+    pushed = stats["nurture"]["pushes"]
+    mailchimp = fake_apis[2]
+    audience = set().union(*(mailchimp.tagged("demo_audience", f"Smarketing · {key.split('.')[0]}")
+                             for key in pushed if key.endswith(".mailchimp")))  # it started empty
+    campaigns = sum(1 for key in pushed if key.endswith(".salesforce_campaign"))
+    members = sum(r["added"] for key, r in pushed.items() if key.endswith(".salesforce_campaign"))
+    assert audience and members, "the demo pushes to Mailchimp and Salesforce campaigns"
+    assert landed == {("extract_mailchimp", "members"): len(audience),
+                      ("extract_salesforce", "campaigns"): campaigns,
+                      ("extract_salesforce", "campaign_members"): members}
+    assert all(r["added"] == r["removed"] == 0 for r in echo["nurture"]["pushes"].values())
+    before = checksums(eng)
     file_before = hashlib.sha256(open(path, "rb").read()).hexdigest()
     again = tasks.run_pipeline("test-run-1", AS_OF)
     assert all(s["new"] == 0 for key, v in again.items() if key.startswith("extract_") for s in v.values())
     assert checksums(eng) == before
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == file_before
+
+

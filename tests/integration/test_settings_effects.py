@@ -79,12 +79,20 @@ def see_nurture(world) -> Any:
     for fake in world.hubspots:
         fake.lists.clear()
         fake.requests.clear()
+    _, org, mailchimp = world.fakes
+    mailchimp.clear()
+    for sobject in ("Campaign", "CampaignMember"):
+        org.tables[sobject].clear()
+        org.tables[sobject].update(world.campaigns[sobject])
     exports = world.tmp / "exports"
     shutil.rmtree(exports, ignore_errors=True)
+    shutil.rmtree(PATHS.exports / "agency", ignore_errors=True)
+    shutil.rmtree(PATHS.exports / "agency_eu", ignore_errors=True)
     settings = nurture_settings()
     suppressed = build_lists(world.engine, list(load_programs().values()), AS_OF, "effects", settings,
                              exports).suppressed
-    tasks.push_nurture_lists(world.engine, settings)
+    errors: list[str] = []
+    tasks.push_nurture_lists(world.engine, settings, errors)
     with world.engine.connect() as conn:
         members = conn.exec_driver_sql("select program, person_id from nurture.list_members order by 1, 2").all()
         comments = conn.exec_driver_sql("select c.relname, obj_description(c.oid) from pg_class c join pg_namespace n"
@@ -93,7 +101,17 @@ def see_nurture(world) -> Any:
     files = {p.name: (p.read_text(), oct(p.stat().st_mode), p.stat().st_gid)
              for p in sorted((exports / "nurture").glob("*.csv"))}
     platform = [sorted((item["name"], len(item["members"])) for item in fake.lists.values()) for fake in world.hubspots]
-    return suppressed, members, comments, files, platform, [fake.calls() for fake in world.hubspots]
+    campaigns = {c["Id"]: c["Name"] for c in org.tables["Campaign"].values()
+                 if c["Id"] not in world.campaigns["Campaign"]}
+    campaign_members = sorted((campaigns[m["CampaignId"]], m["Status"], m.get("ContactId") or m.get("LeadId"))
+                              for m in org.tables["CampaignMember"].values() if m["CampaignId"] in campaigns)
+    shared = {str(p.relative_to(PATHS.exports)): (p.read_text(), oct(p.stat().st_mode))
+              for folder in ("agency", "agency_eu") for p in sorted((PATHS.exports / folder).glob("*"))
+              if not p.name.endswith(".done")} | {
+             str(p.relative_to(PATHS.exports)): "marker" for p in sorted(PATHS.exports.glob("agency*/*.done"))}
+    return (suppressed, members, comments, files, platform, [fake.calls() for fake in world.hubspots],
+            {name: sorted(addresses) for name, addresses in mailchimp.tags("demo_audience").items()},
+            campaign_members, shared, errors)
 
 
 def see_identity(world) -> Any:
@@ -140,6 +158,9 @@ def see_validation(world) -> Any:
                                           ("o-old", opportunity(close="2001-06-01")),
                                           ("o-far", opportunity(close=f"{NOW.year + 4}-01-15")),
                                           ("o-bad", opportunity(amount=-1))],  # 1 of 26: within 5 %
+        ("mailchimp", "members"): [(f"m-{n}", {"id": f"m-{n}", "email_address": f"m{n}@example.com",
+                                               "status": "transactional" if n == 0 else "subscribed",
+                                               "last_changed": past.isoformat()}) for n in range(21)],
     }
     land_page(eng, "salesforce", "accounts", [RawRecord("001A", past, {"Name": "A", "CreatedDate": past.strftime(
         "%Y-%m-%dT%H:%M:%S.000+0000")})], "effects", past)
@@ -182,7 +203,9 @@ def see_data_docs(world) -> Any:
 
 
 def see_extraction(world) -> Any:
-    """Both systems extracted twice into the second database from the demo fakes."""
+    from smarketing.sources import systems
+
+    """Every configured system extracted twice into the second database from the demo fakes."""
     eng = world.side
     with eng.begin() as conn:
         conn.exec_driver_sql("truncate meta.batches, meta.sync_state")
@@ -190,10 +213,12 @@ def see_extraction(world) -> Any:
             conn.exec_driver_sql(f"truncate raw.{table}")
     for fake in world.fakes:
         fake.requests.clear()
+    world.fakes[2].clear()  # the audience as every observation finds it, whatever the nurture observations pushed
+    world.fakes[2].add_member("demo_audience", "left@example.com", "unsubscribed")
     runs = []
     for run in ("first", "second"):
         try:
-            runs.append({system: tasks.extract(system, run, AS_OF) for system in ("hubspot", "salesforce")})
+            runs.append({system: tasks.extract(system, run, AS_OF) for system in systems()})
         except Exception as exc:  # noqa: BLE001 - the failure is the observation
             runs.append(str(exc).split(";")[0])
     with eng.connect() as conn:
@@ -307,6 +332,19 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
         lambda _: "hubspot_other")),
     "nurture:destinations.hubspot_list.list_name_prefix": (see_nurture, at("destinations.hubspot_list."
                                                                            "list_name_prefix")(lambda _: "CRM ")),
+    "nurture:destinations.mailchimp.system": (see_nurture, at("destinations.mailchimp.system")(
+        lambda _: "mailchimp_eu")),  # sources.yaml gains that system: see ALSO
+    "nurture:destinations.mailchimp.tag_prefix": (see_nurture, at("destinations.mailchimp.tag_prefix")(
+        lambda _: "CRM ")),
+    "nurture:destinations.salesforce_campaign.system": (see_nurture, at("destinations.salesforce_campaign.system")(
+        lambda _: "salesforce_eu")),  # likewise
+    "nurture:destinations.salesforce_campaign.campaign_name_prefix": (see_nurture, at(
+        "destinations.salesforce_campaign.campaign_name_prefix")(lambda _: "CRM ")),
+    "nurture:destinations.salesforce_campaign.member_status": (see_nurture, at(
+        "destinations.salesforce_campaign.member_status")(lambda _: "Responded")),
+    "nurture:destinations.files.url": (see_nurture, at("destinations.files.url")(lambda _: "agency_eu")),
+    "nurture:destinations.files.marker": (see_nurture, at("destinations.files.marker")(lambda _: False)),
+    "nurture:destinations.files.file_mode": (see_nurture, at("destinations.files.file_mode")(lambda _: "0600")),
     "quality:max_failure_share": (see_validation, at("max_failure_share")(lambda _: 0.01)),
     "quality:data_docs_runs_kept": (see_data_docs, at("data_docs_runs_kept")(lambda _: 1)),
     "quality:suites.*.max_failure_share": (see_validation, at("suites")(
@@ -320,6 +358,8 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
         lambda _: ["SUBSCRIBED"])),
     "quality:parameters.legal_bases": (see_validation, at("parameters.legal_bases")(
         lambda _: ["CONSENT_WITH_NOTICE"])),
+    "quality:parameters.mailchimp_member_statuses": (see_validation, at("parameters.mailchimp_member_statuses")(
+        lambda _: ["subscribed", "unsubscribed", "cleaned", "pending"])),
     "quality:parameters.earliest_close_date": (see_validation, at("parameters.earliest_close_date")(
         lambda _: "2010-01-01")),
     "quality:parameters.close_date_years_ahead": (see_validation, at("parameters.close_date_years_ahead")(
@@ -333,6 +373,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "identity:survivorship": (see_identity, at("survivorship")(lambda v: {k: list(reversed(o)) for k, o in v.items()})),
     "sources:systems.*.kind": (see_extraction, at("systems.hubspot.kind")(lambda _: "demo")),
     "sources:systems.*.conn_id": (see_extraction, at("systems.hubspot.conn_id")(lambda _: "hubspot_other")),
+    "sources:systems.*.audience_id": (see_extraction, at("systems.mailchimp.audience_id")(lambda _: "eu_audience")),
     "sources:systems.*.lookback_minutes": (see_extraction, each_system("lookback_minutes", lambda _: 7 * 24 * 60)),
     "sources:systems.*.entities": (see_extraction, each_system("entities", lambda _: ["contacts"])),
     "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(
@@ -371,6 +412,10 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
 
 # Keys whose change another file must follow to stay valid: file -> edit of that file.
 ALSO: dict[str, dict[str, Callable[[dict], None]]] = {
+    "nurture:destinations.mailchimp.system": {"sources": lambda doc: doc["systems"].update(
+        mailchimp_eu={"kind": "mailchimp", "audience_id": "eu_audience"})},
+    "nurture:destinations.salesforce_campaign.system": {"sources": lambda doc: doc["systems"].update(
+        salesforce_eu={"kind": "salesforce", "conn_id": "salesforce_other", "entities": ["contacts"]})},
     "quality:parameters.pipeline_stages": {"kpis": lambda doc: doc["stage_probabilities"].pop("Negotiation/Review"),
                                            "sources": lambda doc: doc["systems"]["hubspot"]["deal_stages"].pop(
                                                "contractsent")},
@@ -387,6 +432,16 @@ def test_every_documented_key_has_an_effect_test():
 class World:
     def __init__(self, engine, side, tmp: Path, fakes, hubspots) -> None:
         self.engine, self.side, self.tmp, self.fakes, self.hubspots = engine, side, tmp, fakes, hubspots
+        # the Salesforce org's campaigns of the demo dataset, before any push
+        self.campaigns = {sobject: {k: v for k, v in fakes[1].tables[sobject].items()
+                                    if not str(v.get("Name", "")).startswith("Smarketing")
+                                    and v.get("CampaignId") not in pushed(fakes[1])}
+                          for sobject in ("Campaign", "CampaignMember")}
+
+
+def pushed(org) -> set[str]:
+    """The ids of the campaigns the demo's nurture run made."""
+    return {c["Id"] for c in org.tables["Campaign"].values() if str(c.get("Name", "")).startswith("Smarketing")}
 
 
 @pytest.fixture(scope="module")

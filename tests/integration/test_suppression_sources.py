@@ -1,130 +1,31 @@
 """Never email a suppressed mailbox, tried from the outside: source records served over HTTP by the
-HubSpot and Salesforce fakes and a CSV export, through landing, validation, merge, KPIs and
-nurture, to every place a list reaches (the warehouse table and view, the CSV file, `smarketing
-lists pull`, the HubSpot list).
+HubSpot, Salesforce and Mailchimp fakes and a CSV export, through landing, validation, merge,
+KPIs and nurture, to every place a list reaches (the warehouse table and view, the CSV file,
+`smarketing lists pull`, the files folder, the HubSpot list, the Mailchimp tag, the Salesforce
+campaign: tests/fixtures/runs.py).
 
 Which mailboxes must be suppressed is worked out here from the generated records alone, by the
 rules as the README states them: a mailbox is one address in any spelling (case, whitespace,
 +tags, Gmail dots); any record or event of any system that says it unsubscribed, bounced hard,
-complained, opted out or subscribed without a legal basis suppresses it for everyone.
+complained, opted out or subscribed without a legal basis (or, in Mailchimp, is cleaned or pending)
+suppresses it for everyone.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from contextlib import redirect_stdout
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
-from smarketing import cli, tasks
-from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, connection_env
-from smarketing.mailbox import mailbox_key
-from smarketing.nurture.lists import DeliveryError, NurtureError
-from tests.fixtures.world import AS_OF, FILE_DROPS_YAML, HARD_BOUNCES, NURTURE_YAML, World
-
-
-@dataclass
-class Reached:
-    """The addresses each delivery of the list holds after one run."""
-
-    table: set[str]
-    view: set[str]
-    csv: set[str]
-    pull: set[str]
-    platform: set[str]
-    error: str | None = None  # the run's error, when it was expected to fail
-
-    def everywhere(self) -> dict[str, set[str]]:
-        return {place: addresses for place, addresses in vars(self).items() if place != "error"}
-
-
-@pytest.fixture
-def run_world(engine, tmp_path_factory, monkeypatch):
-    """Run the whole pipeline on a World from an empty warehouse, once per run (each call starts
-    afresh: hypothesis calls it once per example); returns what each run's list reached."""
-    from tests.conftest import reset_warehouse
-
-    def run(world: World, runs: int = 1, manual: tuple[str, ...] = (), nurture_yaml: str = NURTURE_YAML,
-            before_run=None, failing_runs: tuple[int, ...] = (), dates: tuple[date, ...] = ()) -> list[Reached]:
-        reset_warehouse(engine)
-        folder = tmp_path_factory.mktemp("world")
-        config, exports = folder / "config", folder / "exports"
-        config.mkdir()
-        (config / "sources.yaml").write_text("systems:\n  hubspot: {kind: hubspot}\n  salesforce: {kind: salesforce}\n")
-        (config / "nurture.yaml").write_text(nurture_yaml)
-        (config / "file_drops.yaml").write_text(FILE_DROPS_YAML.format(folder=folder / "drops"))
-        monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
-        monkeypatch.setenv("SMARKETING_EXPORT_DIR", str(exports))
-        for address in manual:
-            assert cli.main(["lists", "suppress", address, "--reason", "asked by phone"]) == 0
-        reached: list[Reached] = []
-        platform_lists: dict[str, dict] = {}
-        for n in range(1, runs + 1):
-            world.write_exports(n, folder / "drops")
-            hubspot, salesforce = FakeHubSpot(world.dataset(n)), FakeSalesforce(world.dataset(n))
-            hubspot.lists = platform_lists  # the platform keeps its lists between runs
-            hubspot.start()
-            salesforce.start()
-            try:
-                for key, value in connection_env(hubspot, salesforce).items():
-                    monkeypatch.setenv(key, value)
-                if before_run:
-                    before_run(n, folder)
-                error = None
-                as_of = dates[n - 1] if dates else AS_OF
-                if n in failing_runs:
-                    with pytest.raises((NurtureError, DeliveryError)) as raised:
-                        tasks.run_pipeline(f"run-{n}", as_of)
-                    error = str(raised.value)
-                else:
-                    tasks.run_pipeline(f"run-{n}", as_of)
-            finally:
-                hubspot.stop()
-                salesforce.stop()
-            reached.append(collect(engine, world, exports, platform_lists))
-            reached[-1].error = error
-        return reached
-
-    return run
-
-
-def collect(eng, world: World, exports: Path, platform_lists) -> Reached:
-    with eng.connect() as conn:
-        table = set(conn.execute(text("select email from nurture.list_members where as_of = :d"
-                                      " and program = 'customers'"), {"d": AS_OF}).scalars())
-        built = conn.execute(text("select to_regclass('nurture.list_customers') is not null")).scalar_one()
-        view = set(conn.execute(text("select email from nurture.list_customers")).scalars()) if built else set()
-    path = exports / "nurture" / f"customers_{AS_OF}.csv"
-    in_file = set()
-    if path.is_file():
-        with open(path, newline="", encoding="utf-8") as handle:
-            in_file = {row["email"] for row in csv.DictReader(handle)}
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli.main(["lists", "pull", "customers", "--format", "json"]) == (0 if built else 1)
-    pulled = {row["email"] for row in json.loads(out.getvalue())} if built else set()
-    members = {m for listed in platform_lists.values() for m in listed["members"]}
-    return Reached(table, view, in_file, pulled, {world.contact_emails[m] for m in members})
-
-
-def keys(addresses: set[str]) -> set[str]:
-    return {mailbox_key(a) for a in addresses}
-
-
-def assert_never_reached(reached: Reached, suppressed: set[str]) -> None:
-    for place, addresses in reached.everywhere().items():
-        leaked = keys(addresses) & suppressed
-        assert not leaked, f"{place} holds suppressed mailboxes {sorted(leaked)}"
-
+from smarketing import cli
+from tests.fixtures.runs import assert_never_reached
+from tests.fixtures.world import AS_OF, HARD_BOUNCES, NURTURE_YAML, World
 
 # -- hand-built cases: each failed on the code before the mailbox key -------------------------------
 
@@ -270,10 +171,10 @@ def test_an_unsubscribe_landed_in_a_run_is_off_every_list_at_its_end(run_world):
     world.salesforce_won_deal(1, sf_contact, account, 300)
     world.hubspot_event(2, "Eva+news@OST.example", "STATUSCHANGE", day=3, status="UNSUBSCRIBED")
     first, second = run_world(world, runs=2)
-    assert first.platform == first.csv == {"eva@ost.example"}
+    assert first.platform == first.csv == first.files == first.mailchimp == first.campaign == {"eva@ost.example"}
     assert world.contact_emails[contact] == "eva@ost.example"
     assert_never_reached(second, {"eva@ost.example"})
-    assert second.platform == set()
+    assert second.platform == second.mailchimp == second.campaign == set()
 
 
 def test_an_export_that_cannot_be_written_fails_the_run_after_the_warehouse_and_platform_are_safe(run_world):
@@ -317,7 +218,7 @@ def test_a_program_that_cannot_be_built_changes_nothing(run_world):
     world.file_deal(1, lead)
     (reached,) = run_world(world, nurture_yaml=broken, failing_runs=(1,))
     assert "program onboarding" in reached.error and "window_days" in reached.error
-    assert reached.everywhere() == {"table": set(), "view": set(), "csv": set(), "pull": set(), "platform": set()}
+    assert all(addresses == set() for addresses in reached.everywhere().values())
 
 
 def test_a_rerun_of_an_earlier_date_delivers_nobody_suppressed_since(run_world):
@@ -437,6 +338,14 @@ def worlds(draw):
             status = "UNSUBSCRIBED" if kind == "unsub" else "SUBSCRIBED"
             world.hubspot_event(run, address, "STATUSCHANGE", day, hour=len(status_events), status=status)
             status_events.append((run, mailbox, day, len(status_events), status))
+    for _ in range(draw(st.integers(0, 3))):  # the Mailchimp audience: unsubscribed there, cleaned, pending, complained
+        mailbox, run = draw(st.integers(0, len(MAILBOXES) - 1)), draw(st.sampled_from([1, 2]))
+        kind, address = draw(st.sampled_from(["unsubscribed", "cleaned", "pending", "abuse"])), draw(spelling(mailbox))
+        if kind == "abuse":
+            world.mailchimp_abuse(run, address.strip())
+        else:
+            world.mailchimp_member(run, address.strip(), kind)
+        truth.append((run, mailbox, f"mailchimp_{kind}"))
     return world, truth, status_events
 
 

@@ -41,10 +41,13 @@ def test_the_shipped_configuration_is_valid(config, capsys):
 MISTAKES = [
     ("nurture", "\nsuppression:", "\nsupression:", "unknown key 'supression'; allowed here: destinations, programs,"
                                                     " suppression"),
-    ("nurture", "    destinations: [csv, view, hubspot_list]", "    destination: [csv, view, hubspot_list]",
+    ("nurture", "    destinations: [csv, view, hubspot_list, mailchimp]", "    destination: [csv, view, hubspot_list]",
      "unknown key 'programs.onboarding.destination'; allowed here: description, destinations, eligibility"),
-    ("nurture", "destinations: [csv, view, hubspot_list]", "destinations: [csv, hubspot]",
-     "programs.onboarding.destinations.1: Input should be 'csv', 'view' or 'hubspot_list'"),
+    ("nurture", "destinations: [csv, view, hubspot_list, mailchimp]", "destinations: [csv, hubspot]",
+     "programs.onboarding.destinations.1: Input should be 'csv', 'view', 'files', 'hubspot_list', 'mailchimp' or"
+     " 'salesforce_campaign'"),
+    ("nurture", "    url: agency ", "    url: ../agency ", "destinations.files.url: must not climb out of its folder"),
+    ("nurture", "    url: agency ", "    url: s3:/bucket ", "destinations.files.url: must be a folder URL"),
     ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: ../config/kpis.yaml",
      "programs.renewal.eligibility: must be a .sql file under sql/"),
     ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: nurture/programs/renewals.sql",
@@ -99,10 +102,11 @@ MISTAKES = [
     ("identity", "[gmail.com,", "['@gmail.com',", "free_mail_domains.0: String should match pattern"),
     ("identity", "[gmail.com,", "[gmail.com, gmail.com,", "free_mail_domains: listed twice: gmail.com"),
     ("sources", "    lookback_minutes: 10\n", "    lookback_minute: 10\n",
-     "unknown key 'systems.hubspot.lookback_minute'; allowed here: conn_id, custom_fields, deal_stages, entities,"
-     " extra_fields, kind, lookback_minutes"),
+     "unknown key 'systems.hubspot.lookback_minute'; allowed here: audience_id, conn_id, custom_fields, deal_stages,"
+     " entities, extra_fields, kind, lookback_minutes"),
     ("sources", "    kind: hubspot\n", "    kind: hubspott\n",
-     "systems.hubspot.kind: Input should be 'hubspot', 'salesforce' or 'demo'"),
+     "systems.hubspot.kind: Input should be 'hubspot', 'salesforce', 'mailchimp' or 'demo'"),
+    ("sources", "    audience_id: demo_audience\n", "", "systems.mailchimp: kind mailchimp needs audience_id"),
     ("sources", "  people: 120", "  people: many", "demo.people: Input should be a valid integer"),
     ("kpis", "exchange_rates: {}", "exchange_rates: {CHF: .inf}", "exchange_rates.CHF: Input should be a finite"),
     ("kpis", "exchange_rates: {}", "exchange_rates: {CHF: true}", "exchange_rates.CHF: Input should be a valid"),
@@ -121,6 +125,17 @@ def test_a_mistake_names_the_file_and_the_key(config, name, old, new, message):
         settings.load(name)
     assert str(path) in str(raised.value)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("system: mailchimp ", "system: mailchimp_eu ", "destinations.mailchimp.system: 'mailchimp_eu' is not a system"
+                                                    " of kind mailchimp in"),
+    ("system: salesforce ", "system: hubspot ", "destinations.salesforce_campaign.system: 'hubspot' is not a system"
+                                                " of kind salesforce in")])
+def test_a_platform_a_list_goes_to_must_be_a_system_the_pipeline_extracts(config, old, new, message):
+    path = edit(config, "nurture", old, new)
+    (problem,) = settings.check_all()["nurture"]
+    assert problem.startswith(f"{path}: ") and message in problem
 
 
 def test_a_file_drop_mistake_names_the_file_and_the_key(config):

@@ -11,45 +11,43 @@ accepted call, so a run that fails midway resumes where it stopped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
+from smarketing.nurture.destinations import PushResult, UnsafePush
 from smarketing.sources.http_client import ApiError, HttpClient
 
 PLATFORM = "hubspot_list"
 CHUNK = 100
+__all__ = ["PushResult", "UnsafePush", "deliver", "ensure_list", "push"]
 
 
-@dataclass
-class PushResult:
-    program: str
-    list_id: str
-    added: int
-    removed: int
-    without_contact: int
-
-
-class UnsafePush(RuntimeError):
-    """A person the warehouse suppresses was about to be sent; nothing was sent."""
-
-
-def ensure_list(client: HttpClient, name: str) -> str:
+def ensure_list(client: HttpClient, name: str, create: bool = True) -> str | None:
+    """The id of the contact list ``name``, created when absent (None when absent and not ``create``)."""
     try:
         found = client.request("GET", f"/crm/v3/lists/object-type-id/0-1/name/{quote(name, safe='')}")
         return str(found["list"]["listId"])
     except ApiError as exc:
         if exc.status != 404:
             raise
+    if not create:
+        return None
     created = client.request("POST", "/crm/v3/lists",
                              json={"name": name, "objectTypeId": "0-1", "processingType": "MANUAL"})
     return str(created["list"]["listId"])
 
 
-def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: bool = False) -> PushResult:
+def deliver(eng: Engine, conf: dict[str, Any], program: str, retire: bool = False, dry_run: bool = False) -> PushResult:
+    """``push`` with the client and list name config/nurture.yaml's ``destinations.hubspot_list`` gives."""
+    return push(eng, client(conf["conn_id"]), program, f"{conf['list_name_prefix']}{program}", retire, dry_run)
+
+
+def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: bool = False,
+         dry_run: bool = False) -> PushResult:
     """Bring the platform list up to the program's current members; ``retire`` empties it (the
-    program no longer has this destination)."""
+    program no longer has this destination); ``dry_run`` only counts (a missing list is not made)."""
     with eng.connect() as conn:
         desired: dict[int, str] = {} if retire else dict(conn.execute(text(
             "select m.person_id, min(i.source_record_id) from nurture.list_membership m"
@@ -72,7 +70,7 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
             {"people": list(desired), "records": list(desired.values())}).scalar_one()
     if unsafe:
         raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
-    list_id = ensure_list(client, list_name)
+    list_id = ensure_list(client, list_name, create=not dry_run) or "(new)"
     with eng.connect() as conn:
         synced: dict[int, str] = dict(conn.execute(text(
             "select person_id, record_id from nurture.platform_sync where program = :program"
@@ -81,6 +79,9 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
     to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
     to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
     changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
+    if dry_run:
+        return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove), members - len(desired),
+                          dry_run=True, retired=retire)
     for start in range(0, len(changes), CHUNK):
         chunk = changes[start:start + CHUNK]
         client.request("PUT", f"/crm/v3/lists/{list_id}/memberships/add-and-remove", json={
@@ -96,7 +97,7 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
                 " in_list = excluded.in_list, synced_at = now()"),
                 [{"program": program, "platform": PLATFORM, "list_id": list_id, "person": p, "record": r,
                   "in_list": add} for p, r, add in chunk])
-    return PushResult(program, list_id, len(to_add), len(to_remove), members - len(desired))
+    return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove), members - len(desired), retired=retire)
 
 
 def client(conn_id: str) -> HttpClient:

@@ -22,7 +22,6 @@ import csv
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -34,7 +33,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from smarketing.config import PATHS
+from smarketing.config import PATHS, ConfigError
+from smarketing.nurture.cells import spreadsheet_safe
 from smarketing.nurture.programs import BASE_FIELDS, Program, nurture_settings
 from smarketing.warehouse import dbapi as warehouse_dbapi
 from smarketing.warehouse import run_sql_file, sql_path
@@ -155,33 +155,48 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
             log.info("program %s: %d members of %d eligible (%d joined, %d left) in %.1f s", program.name,
                      done.members, done.eligible, done.added, done.removed, time.perf_counter() - started)
         files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
-            programs, results, strict=True) if result.export_path is not None]
+            programs, results, strict=True) if _written(program)]
         # a rerun of an earlier date writes the latest date's file again too: without whoever has
         # been suppressed since (the views and pulls filter at read time, a file cannot)
         for program, result in zip(programs, results, strict=True):
             latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
                                   {"program": program.name}).scalar()
-            if result.export_path is not None and latest is not None and latest > as_of:
+            if _written(program) and latest is not None and latest > as_of:
                 files.append((program, replace(result, as_of=latest, export_path=export_path(
-                    program.name, latest, export_dir)), _export_rows(conn, program, latest)))
-    csv_settings = (settings if settings is not None else nurture_settings())["destinations"]["csv"]
-    return NurtureRun(suppressed, results, deliver_files(files, csv_settings))
+                    program.name, latest, export_dir) if result.export_path else None),
+                    _export_rows(conn, program, latest)))
+    destinations = (settings if settings is not None else nurture_settings())["destinations"]
+    return NurtureRun(suppressed, results, deliver_files(files, destinations))
+
+
+def _written(program: Program) -> bool:
+    return "csv" in program.destinations or "files" in program.destinations
 
 
 def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
-                  csv_settings: dict[str, Any] | None = None) -> list[str]:
-    """Write each list's file with the configured mode and group; return one line per file that
-    could not be written."""
-    conf = csv_settings if csv_settings is not None else nurture_settings()["destinations"]["csv"]
+                  destinations: dict[str, Any] | None = None) -> list[str]:
+    """Write each list's local CSV (with the configured mode and group) and its file in the
+    ``files`` folder, as its program's destinations say; return one line per file that could not
+    be written."""
+    from smarketing.nurture import files as storage
+
+    conf = destinations if destinations is not None else nurture_settings()["destinations"]
     failures = []
     for program, result, rows in files:
-        assert result.export_path is not None
-        try:
-            write_csv_atomically(result.export_path, program.fields, rows, int(conf["file_mode"], 8),
-                                 conf["group"] or None)
-        except OSError as exc:
-            failures.append(f"program {program.name}: could not write {result.export_path}: "
-                            f"{exc.strerror or exc} (the list itself is current in the warehouse)")
+        if result.export_path is not None:
+            try:
+                write_csv_atomically(result.export_path, program.fields, rows, int(conf["csv"]["file_mode"], 8),
+                                     conf["csv"]["group"] or None)
+            except OSError as exc:
+                failures.append(f"program {program.name}: could not write {result.export_path}: "
+                                f"{exc.strerror or exc} (the list itself is current in the warehouse)")
+        if "files" in program.destinations:
+            try:
+                storage.write(conf["files"], program.name, result.as_of, program.fields, rows)
+            except (OSError, ConfigError) as exc:
+                failures.append(f"program {program.name}: could not write its file to {conf['files']['url']}:"
+                                f" {getattr(exc, 'strerror', None) or exc} (the list itself is current in the"
+                                " warehouse)")
     return failures
 
 
@@ -192,7 +207,7 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
     with eng.begin() as conn:
         result = _build(conn, program, as_of, run_id, export_dir)
         rows = _export_rows(conn, program, as_of)
-    failures = deliver_files([(program, result, rows)]) if result.export_path is not None else []
+    failures = deliver_files([(program, result, rows)]) if _written(program) else []
     if failures:
         raise DeliveryError("; ".join(failures))
     return result
@@ -297,19 +312,6 @@ def _export_rows(conn: Connection, program: Program, as_of: date) -> list[list[o
         attributes = row[3] or {}
         out.append([base[f] if f in base else attributes.get(f) for f in program.fields])
     return out
-
-
-# A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-
-
-def spreadsheet_safe(value: object) -> object:
-    """``value`` for a CSV cell: text a spreadsheet would run as a formula gets a leading ``'``
-    (OWASP's advice); numbers, negative ones included, stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.match(value):
-        return "'" + value
-    return value
 
 
 def write_csv_atomically(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]], mode: int = 0o600,

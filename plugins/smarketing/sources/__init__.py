@@ -1,7 +1,7 @@
 """Source systems. ``get_source`` builds the configured implementation for a system.
 
-``config/sources.yaml`` names, per system, its kind: ``hubspot`` and ``salesforce`` are the HTTP
-connectors (configured by an Airflow Connection, ``conn_id``); ``demo`` serves the seeded
+``config/sources.yaml`` names, per system, its kind: ``hubspot``, ``salesforce`` and ``mailchimp``
+are the HTTP connectors (configured by an Airflow Connection, ``conn_id``); ``demo`` serves the seeded
 dataset of ``smarketing.demo.world`` in-process without HTTP.
 """
 
@@ -48,6 +48,11 @@ def get_source(system: str, path: Path | None = None) -> Source:
         extra = {entity: [*spec["extra_fields"].get(entity, []), *custom.get(entity, [])]
                  for entity in {*spec["extra_fields"], *custom}}
         return SalesforceSource.from_connection(spec["conn_id"] or CONN_ID, entities=entities, extra_fields=extra)
+    if kind == "mailchimp":
+        from smarketing.sources.mailchimp import CONN_ID as MAILCHIMP
+        from smarketing.sources.mailchimp import MailchimpSource
+
+        return MailchimpSource.from_connection(spec["conn_id"] or MAILCHIMP, spec["audience_id"], entities=entities)
     if kind == "demo":
         from smarketing.demo.world import DemoSource
 
@@ -103,6 +108,10 @@ def default_entities(kind: str, system: str) -> tuple[str, ...]:
         from smarketing.sources.salesforce import OBJECTS
 
         return tuple(OBJECTS)
+    if kind == "mailchimp":
+        from smarketing.sources.mailchimp import ENTITIES as MAILCHIMP
+
+        return MAILCHIMP
     from smarketing.demo.world import ENTITIES as DEMO
 
     return DEMO[system]

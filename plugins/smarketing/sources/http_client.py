@@ -180,7 +180,8 @@ logging.getLogger("urllib3.connectionpool").addFilter(_PathRedaction())
 
 
 def _api_message(response: requests.Response) -> str:
-    """The API's own error message (HubSpot: {"message"}, Salesforce: [{"message", "errorCode"}])."""
+    """The API's own error message (HubSpot: {"message"}, Salesforce: [{"message", "errorCode"}],
+    Mailchimp: {"title", "detail"})."""
     try:
         body = response.json()
     except ValueError:
@@ -188,5 +189,7 @@ def _api_message(response: requests.Response) -> str:
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return "; ".join(f"{e.get('errorCode', '')}: {e.get('message', '')}".strip(": ") for e in body)
     if isinstance(body, dict):
+        if body.get("title") and body.get("detail"):
+            return f"{body['title']}: {body['detail']}"[:300]
         return str(body.get("message") or body.get("error_description") or body.get("error") or body)[:300]
     return str(body)[:300]

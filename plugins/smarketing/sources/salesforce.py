@@ -206,6 +206,14 @@ class SalesforceSource:
     def from_connection(cls, conn_id: str = CONN_ID, **kwargs) -> SalesforceSource:
         return cls(get_connection(conn_id), **kwargs)
 
+    def instance_url(self) -> str:
+        """The org's URL (after authenticating, which this may do)."""
+        return str(self._auth.instance_url)
+
+    def api_url(self, path: str) -> str:
+        """The REST API's URL of ``path`` (``/query``, ``/sobjects/Campaign``) in this org."""
+        return f"{self.instance_url()}/services/data/v{self.api_version}{path}"
+
     def fields(self, entity: str) -> list[str]:
         """The fields to ask for: those the entity reads (its own and the configured custom ones)
         that the org has, after one describe call per object and source."""

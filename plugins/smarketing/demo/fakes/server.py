@@ -45,6 +45,7 @@ class FakeApi:
         self.rate_limit = rate_limit  # (requests, per seconds) -> 429 beyond it
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.writes_sent: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of every POST, PUT, DELETE
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -158,6 +159,9 @@ class FakeApi:
             try:
                 payload = json.loads(raw) if raw and "json" in (handler.headers.get("Content-Type") or "") else raw
                 query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                if method != "GET":
+                    with self._lock:
+                        self.writes_sent.append((method, parts.path, query if method == "DELETE" else payload))
                 reply = self.route(method, parts.path, query, payload, dict(handler.headers))
             except Exception as exc:  # noqa: BLE001 - a fake answers 500 like a real server would
                 reply = Reply(500, {"message": f"fake server error: {exc}"})

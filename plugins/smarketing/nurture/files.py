@@ -1,0 +1,86 @@
+"""The ``files`` destination: each list as a CSV in a folder of any storage Airflow's
+``ObjectStoragePath`` reaches: a local or mounted folder (a path, or ``file://``), S3, GCS, Azure
+Blob, or any scheme a provider registers (config/nurture.yaml ``destinations.files.url``; the
+Airflow connection holding the credentials goes before an ``@``: ``s3://aws_default@bucket/nurture``;
+a path without a scheme is a folder under the export folder when relative).
+
+Readers never see a partial file: it is written under a temporary name beside its final one,
+then renamed (on an object store a rename is a server-side copy, so the object appears whole);
+with ``marker``, ``<file>.done`` is then written, holding the file's rows and SHA-256, and it is
+deleted before a file is replaced, so a consumer that waits for the marker (an agency's job
+polling a bucket) reads only complete files. Temporary files a killed writer left are removed
+first. Cells a spreadsheet would run as formulas are neutralised, as in the local CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from smarketing.config import PATHS, ConfigError
+from smarketing.nurture.cells import spreadsheet_safe
+
+
+def folder(conf: dict[str, Any]) -> Any:
+    """The configured folder as an ``ObjectStoragePath``; ``ConfigError`` naming what to install
+    when no filesystem is registered for its scheme."""
+    from airflow.sdk import ObjectStoragePath
+
+    url = conf["url"]
+    if "://" not in url:  # a path: absolute, or a folder under the export folder
+        url = "file://" + str(url if url.startswith("/") else PATHS.exports / url)
+    try:
+        path = ObjectStoragePath(url)
+        path.fs  # noqa: B018 - resolves the scheme's filesystem now, not halfway through a write
+    except ValueError as exc:
+        raise ConfigError(f"config/nurture.yaml destinations.files.url: {exc} (install the Airflow provider of the"
+                          " scheme: apache-airflow-providers-amazon for s3://, -google for gs://, -microsoft-azure"
+                          " for abfs://)") from None
+    return path
+
+
+def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[object]]) -> tuple[bytes, int]:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow([spreadsheet_safe(value) for value in row])
+        count += 1
+    return buffer.getvalue().encode("utf-8"), count
+
+
+def write(conf: dict[str, Any], program: str, as_of: date, header: Iterable[str],
+          rows: Iterable[Iterable[object]]) -> str:
+    """Write ``<program>_<as_of>.csv`` into the configured folder; return its URL."""
+    data, count = csv_bytes(header, rows)
+    base = folder(conf)
+    base.mkdir(parents=True, exist_ok=True)
+    name = f"{program}_{as_of.isoformat()}.csv"
+    target, marker = base / name, base / f"{name}.done"
+    for stale in base.iterdir():
+        if stale.name.startswith(f".{name}."):
+            stale.unlink(missing_ok=True)
+    if conf["marker"] and marker.exists():
+        marker.unlink()
+    temporary = base / f".{name}.{uuid.uuid4().hex}"
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+        if temporary.protocol in ("file", "local"):  # personal data: not for everyone on the machine
+            os.chmod(temporary.path, int(conf["file_mode"], 8))
+        temporary.rename(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if conf["marker"]:
+        marker.write_text(json.dumps({"file": name, "rows": count, "sha256": hashlib.sha256(data).hexdigest(),
+                                      "written_at": datetime.now(UTC).isoformat(timespec="seconds")}))
+    return str(target)

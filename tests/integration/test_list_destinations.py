@@ -1,0 +1,234 @@
+"""Each place a list goes beyond the warehouse (a files folder, a Mailchimp tag, a Salesforce
+campaign, next to the HubSpot list), tried from the outside: source records served over HTTP,
+the whole pipeline run after run, and the platforms' fakes observed (tests/fixtures/runs.py).
+
+Per destination: the first push, a second with one join and one leave (only those sent), a push
+that fails midway and resumes without duplicates, a member unsubscribed or cleaned on the
+platform (off every list at the next run, never subscribed again), a 429 storm, the dry run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+from sqlalchemy import text
+
+from smarketing import cli
+from smarketing.demo.fakes import Fault
+from smarketing.nurture import mailchimp, salesforce_campaign
+from tests.fixtures.runs import AUDIENCE, TAG, assert_never_reached
+from tests.fixtures.world import AS_OF, NURTURE_YAML, World
+
+EVERY_PLATFORM = "[csv, view, hubspot_list, files, mailchimp, salesforce_campaign]"
+
+
+def customers(world: World, run: int = 1) -> dict[str, str]:
+    """Ann (Salesforce and HubSpot), Bob (Salesforce) and Cem (a CRM export only): the Salesforce
+    contact id of each who has one."""
+    account = world.salesforce_account(run, "Lind AB")
+    ids = {}
+    for first, address in (("Ann", "ann@lind.example"), ("Bob", "bob@lind.example")):
+        ids[first] = world.salesforce_contact(run, address, first, "Lind", account)
+        world.salesforce_won_deal(run, ids[first], account, 400)
+    world.hubspot_contact(run, "ann@lind.example", "Ann", "Lind")
+    world.file_deal(run, world.file_lead(run, "cem@lind.example", "Cem", "Ösp"))
+    ids["account"] = account
+    return ids
+
+
+def sent(fake, method: str, path: str) -> list:
+    return [body for m, p, body in fake.writes_sent if m == method and p.startswith(path)]
+
+
+def test_each_destination_gets_the_list_then_only_who_joined_and_who_left(run_world):
+    world = World()
+    ids = customers(world)
+    dora = world.salesforce_contact(2, "dora@lind.example", "Dora", "Lind", ids["account"])
+    world.salesforce_won_deal(2, dora, ids["account"], 900)
+    world.salesforce_opt_out(2, ids["Bob"])
+    seen: dict[str, object] = {}
+
+    def between(run: int, folder: Path) -> None:
+        if run == 2:  # what the platforms got in run 1, before run 2 sends anything
+            seen["marker"] = json.loads((folder / "share" / f"customers_{AS_OF}.csv.done").read_text())
+            seen["file"] = (folder / "share" / f"customers_{AS_OF}.csv").read_bytes()
+            seen["share"] = folder / "share"
+            seen["mailchimp_before"] = len(run_world.platforms.mailchimp.writes_sent)
+
+    first, second = run_world(world, runs=2, before_run=between)
+    assert first.files == first.mailchimp == first.csv == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
+    assert first.campaign == {"ann@lind.example", "bob@lind.example"}  # Cem has no Salesforce record
+    assert seen["marker"]["rows"] == 3
+    assert seen["marker"]["sha256"] == hashlib.sha256(seen["file"]).hexdigest()
+    assert not [p for p in seen["share"].iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    assert second.files == second.mailchimp == second.csv == {"ann@lind.example", "cem@lind.example",
+                                                              "dora@lind.example"}
+    assert second.campaign == {"ann@lind.example", "dora@lind.example"}
+    assert_never_reached(second, {"bob@lind.example"})
+    # run 2 sent only Dora's join and Bob's leave
+    mailchimp_fake = run_world.platforms.mailchimp
+    run2 = mailchimp_fake.writes_sent[seen["mailchimp_before"]:]
+    subscribed = [m["email_address"] for _, p, body in run2 if p == f"/3.0/lists/{AUDIENCE}" for m in body["members"]]
+    tagged = [a for _, p, body in run2 if "/segments/" in p for a in body["members_to_add"]]
+    untagged = [a for _, p, body in run2 if "/segments/" in p for a in body["members_to_remove"]]
+    assert (subscribed, tagged, untagged) == (["dora@lind.example"], ["dora@lind.example"], ["bob@lind.example"])
+    org = run_world.platforms.fakes["salesforce"]
+    added = [r["ContactId"] for body in sent(org, "POST", "/services/data/v62.0/composite/sobjects")
+             for r in body["records"]]
+    removed = [i for query in sent(org, "DELETE", "/services/data/v62.0/composite/sobjects")
+               for i in query["ids"].split(",")]
+    assert added == [dora] and len(removed) == 1
+    # Bob left the tag, not the audience (his opt-out is Salesforce's; Mailchimp keeps its own status)
+    assert mailchimp_fake.member(AUDIENCE, "bob@lind.example")["status"] == "subscribed"
+
+
+def test_a_push_that_fails_midway_resumes_without_duplicates(run_world, monkeypatch):
+    """Run 2 (everyone joins then) fails after the first member of each platform was taken; run 3
+    sends the rest, once."""
+    monkeypatch.setattr(mailchimp, "BATCH", 1)
+    monkeypatch.setattr(salesforce_campaign, "BATCH", 1)
+    world = World()
+    customers(world, run=2)
+    def trouble(run: int, _folder: Path) -> None:
+        platforms = run_world.platforms
+        if run == 2:
+            platforms.mailchimp.inject(Fault(status=400, times=1, after=1, path=f"/3.0/lists/{AUDIENCE}/segments/"))
+            platforms.fakes["salesforce"].inject(Fault(status=400, times=1, after=1,
+                                                       path="/services/data/v62.0/composite/sobjects"))
+
+    _, second, third = run_world(world, runs=3, before_run=trouble, failing_runs=(2,))
+    assert "mailchimp" in second.error and "salesforce_campaign" in second.error
+    assert len(second.mailchimp) == 1 and len(second.campaign) == 1
+    assert third.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
+    assert third.campaign == {"ann@lind.example", "bob@lind.example"}
+    org = run_world.platforms
+    members = [m for m in org.salesforce_members.values() if not m.get("IsDeleted")]
+    assert len(members) == len({(m["CampaignId"], m["ContactId"]) for m in members}) == 2
+
+
+def test_a_crash_after_the_platform_took_the_call_adds_nobody_twice(run_world, engine):
+    world = World()
+    customers(world)
+
+    def forget(run: int, _folder: Path) -> None:
+        if run == 2:  # the pushes were taken, but the sync table never heard of it
+            with engine.begin() as conn:
+                conn.execute(text("delete from nurture.platform_sync"))
+
+    first, second = run_world(world, runs=2, before_run=forget)
+    assert second.mailchimp == first.mailchimp and second.campaign == first.campaign
+    members = [m for m in run_world.platforms.salesforce_members.values() if not m.get("IsDeleted")]
+    assert len(members) == 2  # DUPLICATE_VALUE was looked up, not added again
+    with engine.connect() as conn:
+        synced = conn.execute(text("select platform, count(*) filter (where in_list), count(member_id)"
+                                   " from nurture.platform_sync group by platform order by platform")).all()
+    assert synced == [("hubspot_list", 1, 0), ("mailchimp", 3, 3), ("salesforce_campaign", 2, 2)]
+
+
+def test_unsubscribed_cleaned_pending_or_complaining_on_mailchimp_is_off_every_list(run_world, engine):
+    """Run 1 pushes Ann, Bob and Cem; before run 2 Ann unsubscribes in Mailchimp, Bob's address is
+    cleaned; Dora, a customer from run 2, is pending there, Eve complained about a campaign. Run 2
+    takes them off (or never puts them on) every list, the HubSpot list and the campaign included,
+    and nobody is subscribed again in Mailchimp, not in run 3 either."""
+    world = World()
+    ids = customers(world)
+    for first in ("Dora", "Eve"):
+        contact = world.salesforce_contact(2, f"{first.lower()}@lind.example", first, "Lind", ids["account"])
+        world.salesforce_won_deal(2, contact, ids["account"], 100)
+    world.mailchimp_member(2, "Ann@Lind.example", "unsubscribed")
+    world.mailchimp_member(2, "bob@lind.example", "cleaned")
+    world.mailchimp_member(2, "dora+news@lind.example", "pending")
+    world.mailchimp_abuse(2, "eve@lind.example")
+    first, second, third = run_world(world, runs=3)
+    assert first.mailchimp == first.campaign | {"cem@lind.example"} == {"ann@lind.example", "bob@lind.example",
+                                                                         "cem@lind.example"}
+    gone = {"ann@lind.example", "bob@lind.example", "dora@lind.example", "eve@lind.example"}
+    for reached in (second, third):
+        assert_never_reached(reached, gone)
+        assert reached.csv == reached.mailchimp == reached.files == {"cem@lind.example"}
+    fake = run_world.platforms.mailchimp
+    assert (fake.member(AUDIENCE, "ann@lind.example")["status"], fake.member(AUDIENCE, "bob@lind.example")["status"],
+            fake.member(AUDIENCE, "dora+news@lind.example")["status"]) == ("unsubscribed", "cleaned", "pending")
+    with engine.connect() as conn:
+        reasons = dict(conn.execute(text(
+            "select split_part(mailbox_key, '@', 1), string_agg(reason, ',' order by reason)"
+            " from nurture.suppressed_mailbox where evidence like 'mailchimp:%' group by 1")).all())
+    # a complaint also unsubscribes the member in Mailchimp
+    assert reasons == {"ann": "unsubscribed", "bob": "hard_bounce", "dora": "no_consent",
+                       "eve": "spam_complaint,unsubscribed"}
+
+
+def test_a_429_storm_is_waited_out(run_world):
+    world = World()
+    customers(world)
+
+    def storm(run: int, _folder: Path) -> None:
+        platforms = run_world.platforms
+        platforms.mailchimp.inject(Fault(status=429, times=3, path=f"/3.0/lists/{AUDIENCE}"))
+        platforms.fakes["salesforce"].inject(Fault(status=429, times=3, headers={"Retry-After": "0"},
+                                                   path="/services/data/v62.0/composite/sobjects"))
+
+    (reached,) = run_world(world, before_run=storm)
+    assert reached.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
+    assert reached.campaign == {"ann@lind.example", "bob@lind.example"}
+
+
+def changes(platforms) -> int:
+    """The writes the platforms took (a Salesforce login is none)."""
+    return sum(1 for fake in platforms.fakes.values() for _, path, _ in fake.writes_sent
+               if path != "/services/oauth2/token")
+
+
+def test_the_dry_run_says_what_a_push_would_do_and_sends_nothing(run_world):
+    """Run 1 keeps the list to the warehouse; then every platform is named and the dry run counts
+    per platform what run 2 then does; after run 3 drops Mailchimp, its tag is emptied."""
+    world = World()
+    customers(world)
+    out: dict[int, str] = {}
+    before: dict[int, int] = {}
+
+    def reconfigure(run: int, folder: Path) -> None:
+        nurture = folder / "config" / "nurture.yaml"
+        if run == 2:
+            nurture.write_text(nurture.read_text().replace("[csv, view]", EVERY_PLATFORM))
+            platforms = run_world.platforms
+            before[run] = changes(platforms)
+            printed = io.StringIO()
+            with redirect_stdout(printed):
+                assert cli.main(["lists", "push", "customers", "--dry-run"]) == 0
+            out[run] = printed.getvalue()
+            assert changes(platforms) == before[run]  # nothing sent
+            assert platforms.mailchimp.tagged(AUDIENCE, TAG) == set()
+        if run == 3:
+            nurture.write_text(nurture.read_text().replace(EVERY_PLATFORM, "[csv, view, salesforce_campaign]"))
+
+    config = NURTURE_YAML.replace(EVERY_PLATFORM, "[csv, view]")
+    first, second, third = run_world(world, runs=3, before_run=reconfigure, nurture_yaml=config)
+    assert first.mailchimp == first.campaign == first.platform == set()
+    lines = sorted(out[2].splitlines())
+    assert len(lines) == 3, lines
+    assert any(line.startswith("customers -> mailchimp") and line.endswith("would add 3, would remove 0")
+               for line in lines), lines
+    assert any(line.startswith("customers -> salesforce_campaign") and "would add 2, would remove 0" in line
+               and "1 members have no record there" in line for line in lines), lines
+    assert any(line.startswith("customers -> hubspot_list") and "would add 1, would remove 0" in line
+               and "2 members have no record there" in line for line in lines), lines
+    assert second.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
+    assert len(second.campaign) == 2 and len(second.platform) == 1
+    assert third.mailchimp == set() and third.platform == set()  # no longer named: emptied
+    assert third.campaign == second.campaign
+
+
+def test_a_files_folder_no_provider_serves_fails_the_run_naming_it_and_the_rest_is_delivered(run_world):
+    world = World()
+    customers(world)
+    config = NURTURE_YAML.replace('url: "{share}"', 'url: "s3://agency-bucket/nurture"')
+    (reached,) = run_world(world, nurture_yaml=config, failing_runs=(1,))
+    assert "program customers" in reached.error and "s3://agency-bucket/nurture" in reached.error
+    assert "apache-airflow-providers-amazon" in reached.error
+    assert reached.csv == reached.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
