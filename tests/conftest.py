@@ -81,9 +81,11 @@ def empty_warehouse(engine):
     return engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fake_apis(demo_dataset):
-    """The HubSpot, Salesforce and Mailchimp fakes serving the demo dataset; the connections point at them."""
+    """The HubSpot, Salesforce and Mailchimp fakes serving the demo dataset; the connections point at them.
+    Fresh for each test module: the nurture pushes of one module (campaigns, audience members) are
+    records the next module's extract would find."""
     from smarketing.demo.fakes import start_demo_fakes
 
     hubspot, salesforce, mailchimp, env = start_demo_fakes(demo_dataset)

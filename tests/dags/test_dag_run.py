@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from smarketing.local_airflow import DAG_ORDER, prepare_airflow, run_dags
 from tests.conftest import AIRFLOW_HOME, live_records, reset_warehouse
-from tests.fixtures import demo_story
+from tests.fixtures import demo_story, nurture_without
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_the_runs_load_the_exact_rows_and_kpis(outcomes, engine, demo_dataset, f
     assert identities == len(person_records)
     assert dict(june) == demo_story.JUNE_FUNNEL
     assert members == ["ada@analytical.io", "claude@entropy.info", "hedy@spread.fm"]
-    assert stages == ["extract_hubspot", "extract_salesforce", "file_drops", "kpis", "merge", "nurture", "validate"]
+    assert stages == ["extract_hubspot", "extract_mailchimp", "extract_salesforce", "file_drops", "kpis", "merge",
+                      "nurture", "validate"]
     hubspot, salesforce, _ = fake_apis
     assert hubspot.calls("/crm/v3/objects/contacts/search") > 0, "extract went through the HubSpot API"
     assert salesforce.calls("/services/data/v62.0/queryAll") > 0, "extract went through the Salesforce API"
@@ -63,6 +64,7 @@ def test_a_failed_task_is_reported_and_stops_the_chain(outcomes, tmp_path, monke
     config = tmp_path / "config"
     config.mkdir()
     (config / "sources.yaml").write_text("systems:\n  hubspot:\n    kind: hubspot\n    conn_id: no_such_connection\n")
+    (config / "nurture.yaml").write_text(nurture_without("mailchimp", "salesforce_campaign"))
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
     (extract,) = run_dags(date(2026, 6, 30))
     assert (extract.dag_id, extract.ok) == ("smarketing_extract", False)
@@ -93,6 +95,7 @@ def test_rejected_credentials_fail_the_extract_after_one_try(outcomes, fake_apis
     config = tmp_path / "config"
     config.mkdir()
     (config / "sources.yaml").write_text(f"systems:\n  {system}:\n    kind: {system}\n    conn_id: wrong\n")
+    (config / "nurture.yaml").write_text(nurture_without("mailchimp", "salesforce_campaign"))
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
     monkeypatch.setenv("AIRFLOW_CONN_WRONG", json.dumps(
         {"conn_type": "http", "host": fake.url, "login": "key", "password": "not-the-secret"}))

@@ -24,6 +24,7 @@ from smarketing import tasks
 from smarketing.config import PATHS
 from smarketing.demo.fakes import FakeSalesforce, connection_env
 from smarketing.demo.fakes.hubspot import FakeHubSpot
+from tests.fixtures import nurture_without
 
 AS_OF = date(2026, 6, 30)
 T = datetime(2026, 1, 2, 9, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -65,6 +66,7 @@ def test_salesforce_dated_rates_convert_each_deal_at_its_close_day(empty_warehou
     config = tmp_path / "config"
     config.mkdir()
     (config / "sources.yaml").write_text("systems:\n  salesforce: {kind: salesforce}\n")
+    (config / "nurture.yaml").write_text(nurture_without("mailchimp"))
     (config / "kpis.yaml").write_text((PATHS.root / "config" / "kpis.yaml").read_text()
                                       .replace("reporting_currency: EUR", f"reporting_currency: {reporting}"))
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))

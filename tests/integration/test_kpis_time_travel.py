@@ -353,7 +353,7 @@ def differences(engine, drawn_history: tuple, as_of: date) -> list[str]:
     return found
 
 
-@settings(max_examples=int(os.environ.get("SMARKETING_PROPERTY_EXAMPLES", "6")), deadline=None,
+@settings(max_examples=int(os.environ.get("SMARKETING_PROPERTY_EXAMPLES", "3")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(drawn=histories())
 # The smallest histories found for each way the marts failed the property (issue 23):

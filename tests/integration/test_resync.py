@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from smarketing import config, tasks
 from smarketing.demo.fakes import FakeHubSpot, connection_env
+from tests.fixtures import nurture_without
 from tests.integration.test_exchange_rates import org
 
 AS_OF = date(2026, 6, 30)
@@ -19,6 +20,7 @@ AS_OF = date(2026, 6, 30)
 def test_a_resync_lands_what_the_source_lost_as_deletions_and_leaves_the_rest(empty_warehouse, tmp_path,
                                                                                monkeypatch):
     (tmp_path / "sources.yaml").write_text("systems:\n  salesforce: {kind: salesforce}\n")
+    (tmp_path / "nurture.yaml").write_text(nurture_without("mailchimp"))
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
     with org() as salesforce, FakeHubSpot() as hubspot:
         for key, value in connection_env(hubspot, salesforce).items():

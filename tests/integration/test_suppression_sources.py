@@ -361,7 +361,7 @@ def must_suppress(truth, status_events, run: int) -> set[str]:
     return bad | {local[4]}  # eu.mailinator.com is a subdomain of an excluded domain
 
 
-@settings(max_examples=int(os.environ.get("SMARKETING_PROPERTY_EXAMPLES", "6")), deadline=None,
+@settings(max_examples=int(os.environ.get("SMARKETING_PROPERTY_EXAMPLES", "3")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(generated=worlds())
 def test_no_mailbox_any_source_suppressed_reaches_any_list(run_world, generated):
