@@ -1,16 +1,17 @@
 """The ``files`` destination: each list as a CSV in a folder of any storage Airflow's
 ``ObjectStoragePath`` reaches: a local or mounted folder (a path, or ``file://``), an SFTP server
-(``sftp://``, the SFTP provider is installed), S3, GCS, Azure Blob, or any scheme a provider registers (config/nurture.yaml ``destinations.files.url``; the
-Airflow connection holding the credentials goes before an ``@``: ``s3://aws_default@bucket/nurture``;
-a path without a scheme is a folder under the export folder when relative).
+(``sftp://``, the SFTP provider is installed), S3, GCS, Azure Blob, or any scheme a provider
+registers (config/nurture.yaml ``destinations.files.url``; the Airflow connection holding the
+credentials goes before an ``@``: ``sftp://sftp_agency@/upload``; a path without a scheme is a
+folder under the export folder when relative).
 
 Readers never see a partial file: it is written under a temporary name beside its final one,
-then renamed (an atomic POSIX rename over SFTP where the server has it; on an object store a rename
-is a server-side copy, so the object appears whole);
-with ``marker``, ``<file>.done`` is then written, holding the file's rows and SHA-256, and it is
-deleted before a file is replaced, so a consumer that waits for the marker (an agency's job
-polling a bucket) reads only complete files. Temporary files a killed writer left are removed
-first. Cells a spreadsheet would run as formulas are neutralised, as in the local CSV.
+then renamed (an atomic POSIX rename over SFTP where the server has it; on an object store a
+rename is a server-side copy, so the object appears whole); with ``marker``, ``<file>.done`` is
+then written, holding the file's rows and SHA-256, and it is deleted before a file is replaced,
+so a consumer that waits for the marker (an agency's job polling a bucket) reads only complete
+files. Temporary files a killed writer left are removed first. Cells a spreadsheet would run as
+formulas are neutralised, as in the local CSV.
 """
 
 from __future__ import annotations
