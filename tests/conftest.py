@@ -89,11 +89,17 @@ def fake_apis(demo_dataset):
     from smarketing.demo.fakes import start_demo_fakes
 
     hubspot, salesforce, mailchimp, env = start_demo_fakes(demo_dataset)
+    before = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     yield hubspot, salesforce, mailchimp
     hubspot.stop()
     salesforce.stop()
     mailchimp.stop()
+    for key, value in before.items():  # no later module reaches for fakes that are gone
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture

@@ -568,7 +568,8 @@ def _push(args: argparse.Namespace) -> int:
         platform = key.split(".", 1)[1]
         extra = []
         if result.get("without_record"):
-            extra.append(f"{result['without_record']} members have no record there")
+            n = result["without_record"]
+            extra.append(f"{n} member{'s have' if n != 1 else ' has'} no record there")
         if result.get("refused"):
             extra.append(f"{result['refused']} refused by the platform (the log says why)")
         if result.get("retired"):

@@ -160,6 +160,8 @@ class FilesSettings(Strict):
     def _folder_url(cls, value: str) -> str:
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value) and not re.match(r"^[a-z][a-z0-9+.-]*://.", value):
             raise ValueError(f"must be a folder URL (s3://bucket/prefix, file:///srv/share) or path, not {value!r}")
+        if value.startswith("file://") and not value.startswith("file:///"):
+            raise ValueError(f"a file:// URL names an absolute folder (file:///srv/share), not {value!r}")
         if ".." in value.split("/"):
             raise ValueError(f"must not climb out of its folder with '..': {value!r}")
         return value.rstrip("/") if value.rstrip("/") else value
@@ -691,14 +693,28 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                         f" ({', '.join(sorted(stages))})")
     if "nurture" in loaded and "sources" in loaded:  # a platform a list goes to is extracted: its opt-outs flow back
         systems = loaded["sources"]["systems"]
-        used = {d for program in loaded["nurture"]["programs"].values() for d in program["destinations"]}
-        for destination, kind in (("mailchimp", "mailchimp"), ("salesforce_campaign", "salesforce")):
+        for destination, kind, opt_outs in (("mailchimp", "mailchimp", ("members", "abuse_reports")),
+                                            ("salesforce_campaign", "salesforce", ("leads", "contacts"))):
+            users = [name for name, program in loaded["nurture"]["programs"].items()
+                     if destination in program["destinations"]]
             system = loaded["nurture"]["destinations"][destination]["system"]
-            if destination in used and systems.get(system, {}).get("kind") != kind:
+            spec = systems.get(system, {})
+            if users and spec.get("kind") != kind:
                 problems.setdefault("nurture", []).append(
                     f"{path_of('nurture', folder)}: destinations.{destination}.system: {system!r} is not a system of"
                     f" kind {kind} in {path_of('sources', folder)} ({', '.join(systems) or 'none configured'}); the"
-                    " platform a list goes to must be extracted, so its unsubscribes suppress")
+                    " platform a list goes to must be extracted, so its unsubscribes suppress (programs with the"
+                    f" {destination} destination: {', '.join(users)})")
+            elif users and spec.get("entities") is not None and set(opt_outs) - set(spec["entities"]):
+                problems.setdefault("sources", []).append(
+                    f"{path_of('sources', folder)}: systems.{system}.entities: leaves out"
+                    f" {', '.join(sorted(set(opt_outs) - set(spec['entities'])))}, where the unsubscribes of a"
+                    f" platform lists go to come from ({path_of('nurture', folder)}: programs {', '.join(users)})")
+    if "nurture" in loaded and any("files" in p["destinations"] for p in loaded["nurture"]["programs"].values()):
+        problem = _files_scheme_problem(loaded["nurture"]["destinations"]["files"]["url"])
+        if problem:
+            problems.setdefault("nurture", []).append(
+                f"{path_of('nurture', folder)}: destinations.files.url: {problem}")
     if "file_drops" in loaded and "quality" in loaded:  # a drop's stage names map onto that pipeline too
         stages = set(loaded["quality"]["parameters"]["pipeline_stages"])
         for drop, spec in loaded["file_drops"]["drops"].items():
@@ -707,6 +723,20 @@ def check_all(folder: Path | None = None) -> dict[str, list[str]]:
                     f"{path_of('file_drops', folder)}: drops.{drop}.values.stage maps to {stage!r}, not a stage of"
                     f" {path_of('quality', folder)} parameters.pipeline_stages ({', '.join(sorted(stages))})")
     return problems
+
+
+def _files_scheme_problem(url: str) -> str | None:
+    """Why no filesystem can write to ``url`` (its scheme has no Airflow provider installed), or None."""
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    try:
+        from airflow.sdk.io.fs import _register_filesystems  # the schemes the installed providers register
+    except ImportError:
+        return None
+    known = set(_register_filesystems())
+    if scheme in known:
+        return None
+    return (f"no filesystem for {scheme}:// is installed ({', '.join(sorted(known))} are); install its Airflow"
+            " provider: apache-airflow-providers-amazon for s3://, -google for gs://, -microsoft-azure for abfs://")
 
 
 def require_valid(folder: Path | None = None) -> None:

@@ -27,13 +27,23 @@ statuses as (
     where s.record_id in (select record_id from changed where source = 'file' and entity = 'subscriptions')
     union all
     -- a Mailchimp member: unsubscribed, cleaned (Mailchimp's hard bounce) or pending (double opt-in
-    -- not confirmed); subscribed there is no objection, not consent: our own push subscribes
+    -- not confirmed); subscribed there is no objection, not consent: our own push subscribes. An
+    -- archived member keeps the status it had before (archiving an unsubscribed or cleaned contact
+    -- lifts no opt-out, and the API no longer shows it)
     select
         'mailchimp', 'members', m.record_id, 'mailchimp:' || coalesce(m.audience_id, 'audience'), m.email,
-        case m.status when 'unsubscribed' then 'NOT_SUBSCRIBED' when 'cleaned' then 'CLEANED'
-            when 'pending' then 'PENDING' else 'NOT_OPTED_OUT' end,
+        case coalesce(before_archived.status, m.status) when 'unsubscribed' then 'NOT_SUBSCRIBED'
+            when 'cleaned' then 'CLEANED' when 'pending' then 'PENDING' else 'NOT_OPTED_OUT' end,
         null, m.changed_at, m.is_deleted
     from staging.stg_mailchimp__members as m
+    left join lateral (
+        select lower(btrim(r.payload ->> 'status')) as status
+        from raw.mailchimp__members as r
+        where m.status = 'archived' and r.record_id = m.record_id
+            and lower(btrim(r.payload ->> 'status')) <> 'archived'
+        order by r.version_at desc
+        limit 1
+    ) as before_archived on true
     where m.record_id in (select record_id from changed where source = 'mailchimp' and entity = 'members')
     union all
     select

@@ -13,13 +13,14 @@ import re
 from datetime import date
 from urllib.parse import quote
 
-from smarketing.demo.fakes import FakeHubSpot, FakeSalesforce, Fault, connection_env
+from smarketing.demo.fakes import FakeHubSpot, FakeMailchimp, FakeSalesforce, Fault, connection_env
 from smarketing.local_airflow import prepare_airflow, run_dags
 from tests.conftest import AIRFLOW_HOME, STATE, reset_warehouse
 from tests.fixtures import demo_story
 
 HUBSPOT_TOKEN = "pat-eu1-PLANTED-7f3e9b21"
 SALESFORCE_SECRET = "sf-secret-PLANTED-c0ffee42"
+MAILCHIMP_KEY = "mc0PLANTED9d1e5a77b3-us21"
 EMAIL = re.compile(r"[^\s@\"'<>,;]+@[^\s@\"'<>,;]+\.[a-z]{2,}", re.I)
 NAME_FIELDS = ("firstname", "lastname", "FirstName", "LastName", "Name", "name")
 
@@ -69,16 +70,20 @@ def outside_the_warehouse(engine, captured: str) -> dict[str, str]:
 def test_no_credential_and_no_personal_value_leaves_the_warehouse(engine, demo_dataset, monkeypatch, capfd, caplog):
     hubspot = FakeHubSpot(demo_dataset, token=HUBSPOT_TOKEN)
     salesforce = FakeSalesforce(demo_dataset, client_secret=SALESFORCE_SECRET)
+    mailchimp = FakeMailchimp(api_key=MAILCHIMP_KEY)
     hubspot.start()
     salesforce.start()
+    mailchimp.start()
     # the error bodies echo what they were sent, as some gateways do
     hubspot.faults.append(Fault(429, times=2, path="/crm/v3/objects/contacts", headers={"Retry-After": "0"},
                                 body=json.dumps({"message": f"slow down, Bearer {HUBSPOT_TOKEN}"})))
     salesforce.faults.append(Fault(503, times=1, path="/services/data", body=f"busy: {SALESFORCE_SECRET}"))
+    mailchimp.faults.append(Fault(429, times=1, path="/3.0/lists", body=json.dumps({
+        "title": "Too Many Requests", "detail": f"key {MAILCHIMP_KEY} is busy", "status": 429})))
     monkeypatch.setenv("SMARKETING_EXTRACT_SCHEDULE", "none")
     # the production level (at DEBUG, Airflow's own supervisor prints each value it is asked to mask)
     monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-    for key, value in connection_env(hubspot, salesforce).items():
+    for key, value in connection_env(hubspot, salesforce, mailchimp).items():
         monkeypatch.setenv(key, value)
     try:
         reset_warehouse(engine)
@@ -94,6 +99,7 @@ def test_no_credential_and_no_personal_value_leaves_the_warehouse(engine, demo_d
     finally:
         hubspot.stop()
         salesforce.stop()
+        mailchimp.stop()
     out, err = capfd.readouterr()
     captured = "\n".join([out, err, caplog.text])
     assert failed.state == "failed"
@@ -104,7 +110,7 @@ def test_no_credential_and_no_personal_value_leaves_the_warehouse(engine, demo_d
     assert len(personal) > 100
     for place, text in outside_the_warehouse(engine, captured).items():
         lowered = text.lower()
-        for secret in (HUBSPOT_TOKEN, SALESFORCE_SECRET):
+        for secret in (HUBSPOT_TOKEN, SALESFORCE_SECRET, MAILCHIMP_KEY):
             if secret.lower() in lowered:
                 leaks.append(f"{place}: a credential")
         shown = sorted(value for value in personal if value in lowered)

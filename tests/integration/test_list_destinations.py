@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 from contextlib import redirect_stdout
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -144,6 +145,8 @@ def test_unsubscribed_cleaned_pending_or_complaining_on_mailchimp_is_off_every_l
     world.mailchimp_member(2, "bob@lind.example", "cleaned")
     world.mailchimp_member(2, "dora+news@lind.example", "pending")
     world.mailchimp_abuse(2, "eve@lind.example")
+    world.mailchimp_member(3, "ann@lind.example", "archived")  # archived after unsubscribing (trial): still off
+    world.mailchimp_member(3, "bob@lind.example", "archived")
     first, second, third = run_world(world, runs=3)
     assert first.mailchimp == first.campaign | {"cem@lind.example"} == {"ann@lind.example", "bob@lind.example",
                                                                          "cem@lind.example"}
@@ -153,7 +156,7 @@ def test_unsubscribed_cleaned_pending_or_complaining_on_mailchimp_is_off_every_l
         assert reached.csv == reached.mailchimp == reached.files == {"cem@lind.example"}
     fake = run_world.platforms.mailchimp
     assert (fake.member(AUDIENCE, "ann@lind.example")["status"], fake.member(AUDIENCE, "bob@lind.example")["status"],
-            fake.member(AUDIENCE, "dora+news@lind.example")["status"]) == ("unsubscribed", "cleaned", "pending")
+            fake.member(AUDIENCE, "dora+news@lind.example")["status"]) == ("archived", "archived", "pending")
     with engine.connect() as conn:
         reasons = dict(conn.execute(text(
             "select split_part(mailbox_key, '@', 1), string_agg(reason, ',' order by reason)"
@@ -215,7 +218,7 @@ def test_the_dry_run_says_what_a_push_would_do_and_sends_nothing(run_world):
     assert any(line.startswith("customers -> mailchimp") and line.endswith("would add 3, would remove 0")
                for line in lines), lines
     assert any(line.startswith("customers -> salesforce_campaign") and "would add 2, would remove 0" in line
-               and "1 members have no record there" in line for line in lines), lines
+               and "1 member has no record there" in line for line in lines), lines
     assert any(line.startswith("customers -> hubspot_list") and "would add 1, would remove 0" in line
                and "2 members have no record there" in line for line in lines), lines
     assert second.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
@@ -224,11 +227,55 @@ def test_the_dry_run_says_what_a_push_would_do_and_sends_nothing(run_world):
     assert third.campaign == second.campaign
 
 
-def test_a_files_folder_no_provider_serves_fails_the_run_naming_it_and_the_rest_is_delivered(run_world):
+def test_a_files_folder_no_installed_provider_serves_stops_the_run_before_anything(run_world):
+    """Found by a trial: config check accepted it, and the nurture run failed (and was retried)
+    only after every other delivery."""
     world = World()
     customers(world)
-    config = NURTURE_YAML.replace('url: "{share}"', 'url: "s3://agency-bucket/nurture"')
+    config = NURTURE_YAML.replace('url: "{share}"', 'url: "s3://aws_default@agency-bucket/nurture"')
     (reached,) = run_world(world, nurture_yaml=config, failing_runs=(1,))
-    assert "program customers" in reached.error and "s3://agency-bucket/nurture" in reached.error
+    assert "destinations.files.url: no filesystem for s3://" in reached.error
     assert "apache-airflow-providers-amazon" in reached.error
-    assert reached.csv == reached.mailchimp == {"ann@lind.example", "bob@lind.example", "cem@lind.example"}
+    assert all(addresses == set() for addresses in reached.everywhere().values())
+
+
+def test_a_platform_that_lost_its_list_gets_everyone_again_and_the_dry_run_says_so(run_world):
+    """Found by a trial: the list, tag or campaign deleted on the platform (made anew, perhaps under
+    the old id), the dry run said "would add 3" and the push added nobody."""
+    world = World()
+    customers(world)
+    printed = io.StringIO()
+
+    def lose(run: int, folder: Path) -> None:
+        if run == 2:
+            platforms = run_world.platforms
+            platforms.mailchimp.clear()
+            platforms.hubspot_lists.clear()
+            for campaign in platforms.salesforce_campaigns.values():
+                campaign["IsDeleted"] = True
+            with redirect_stdout(printed):
+                assert cli.main(["lists", "push", "customers", "--dry-run"]) == 0
+
+    first, second = run_world(world, runs=2, before_run=lose)
+    lines = printed.getvalue().splitlines()
+    assert any("mailchimp" in line and "would add 3, would remove 0" in line for line in lines), lines
+    assert any("salesforce_campaign" in line and "would add 2, would remove 0" in line for line in lines), lines
+    assert second.mailchimp == first.mailchimp and second.campaign == first.campaign
+    assert second.platform == first.platform == {"ann@lind.example"}
+
+
+def test_the_files_folder_holds_each_programs_current_list_only(run_world):
+    """Found by a trial: yesterday's file kept someone who opted out today, marker and all."""
+    world = World()
+    ids = customers(world)
+    world.salesforce_opt_out(2, ids["Bob"])
+    share: dict[str, Path] = {}
+
+    def remember(run: int, folder: Path) -> None:
+        share["folder"] = folder / "share"
+
+    run_world(world, runs=2, before_run=remember, dates=(AS_OF - timedelta(days=1), AS_OF))
+    names = sorted(p.name for p in share["folder"].iterdir())
+    assert names == [f"customers_{AS_OF}.csv", f"customers_{AS_OF}.csv.done"]
+    assert "bob@lind.example" not in (share["folder"] / names[0]).read_text()
+    assert {oct(p.stat().st_mode & 0o777) for p in share["folder"].iterdir()} == {"0o640"}

@@ -375,7 +375,8 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "sources:systems.*.conn_id": (see_extraction, at("systems.hubspot.conn_id")(lambda _: "hubspot_other")),
     "sources:systems.*.audience_id": (see_extraction, at("systems.mailchimp.audience_id")(lambda _: "eu_audience")),
     "sources:systems.*.lookback_minutes": (see_extraction, each_system("lookback_minutes", lambda _: 7 * 24 * 60)),
-    "sources:systems.*.entities": (see_extraction, each_system("entities", lambda _: ["contacts"])),
+    # (a platform's system keeps where its unsubscribes come from: config check refuses less)
+    "sources:systems.*.entities": (see_extraction, at("systems.hubspot.entities")(lambda _: ["contacts"])),
     "sources:systems.*.extra_fields": (see_extraction, at("systems.salesforce.extra_fields")(
         lambda _: {"opportunities": ["NextStep"]})),
     # the field's name and type in core: tests/integration/test_hubspot_crm.py
@@ -415,7 +416,7 @@ ALSO: dict[str, dict[str, Callable[[dict], None]]] = {
     "nurture:destinations.mailchimp.system": {"sources": lambda doc: doc["systems"].update(
         mailchimp_eu={"kind": "mailchimp", "audience_id": "eu_audience"})},
     "nurture:destinations.salesforce_campaign.system": {"sources": lambda doc: doc["systems"].update(
-        salesforce_eu={"kind": "salesforce", "conn_id": "salesforce_other", "entities": ["contacts"]})},
+        salesforce_eu={"kind": "salesforce", "conn_id": "salesforce_other", "entities": ["contacts", "leads"]})},
     "quality:parameters.pipeline_stages": {"kpis": lambda doc: doc["stage_probabilities"].pop("Negotiation/Review"),
                                            "sources": lambda doc: doc["systems"]["hubspot"]["deal_stages"].pop(
                                                "contractsent")},

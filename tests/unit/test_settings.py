@@ -48,6 +48,7 @@ MISTAKES = [
      " 'salesforce_campaign'"),
     ("nurture", "    url: agency ", "    url: ../agency ", "destinations.files.url: must not climb out of its folder"),
     ("nurture", "    url: agency ", "    url: s3:/bucket ", "destinations.files.url: must be a folder URL"),
+    ("nurture", "    url: agency ", "    url: file://agency ", "files.url: a file:// URL names an absolute"),
     ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: ../config/kpis.yaml",
      "programs.renewal.eligibility: must be a .sql file under sql/"),
     ("nurture", "eligibility: nurture/programs/renewal.sql", "eligibility: nurture/programs/renewals.sql",
@@ -136,6 +137,16 @@ def test_a_platform_a_list_goes_to_must_be_a_system_the_pipeline_extracts(config
     path = edit(config, "nurture", old, new)
     (problem,) = settings.check_all()["nurture"]
     assert problem.startswith(f"{path}: ") and message in problem
+
+
+@pytest.mark.parametrize(("system", "entities", "left_out"), [
+    ("mailchimp", "[abuse_reports]", "members"), ("mailchimp", "[]", "abuse_reports, members"),
+    ("salesforce", "[opportunities, accounts]", "contacts, leads")])
+def test_a_platform_system_must_extract_where_its_unsubscribes_come_from(config, system, entities, left_out):
+    """Found by a trial: config check accepted a Mailchimp system reading no members."""
+    path = edit(config, "sources", f"    kind: {system}\n", f"    kind: {system}\n    entities: {entities}\n")
+    (problem,) = settings.check_all()["sources"]
+    assert problem.startswith(f"{path}: systems.{system}.entities: leaves out {left_out}")
 
 
 def test_a_file_drop_mistake_names_the_file_and_the_key(config):

@@ -113,5 +113,14 @@ def record(eng: Engine, program: str, platform: str, list_id: str,
               "in_list": in_list} for p, r, m, in_list in rows])
 
 
+def forget(eng: Engine, program: str, platform: str) -> None:
+    """The platform's list was missing and is made anew: whatever it held before is not on the new
+    one (its id may even be the old one's), so everyone current is sent again."""
+    with eng.begin() as conn:
+        conn.execute(text("update nurture.platform_sync set in_list = false, synced_at = now()"
+                          " where program = :program and platform = :platform and in_list"),
+                     {"program": program, "platform": platform})
+
+
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start:start + size] for start in range(0, len(items), size)]

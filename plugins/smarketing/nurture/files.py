@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
@@ -61,28 +62,47 @@ def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[object]]) -> tuple[
 
 def write(conf: dict[str, Any], program: str, as_of: date, header: Iterable[str],
           rows: Iterable[Iterable[object]]) -> str:
-    """Write ``<program>_<as_of>.csv`` into the configured folder; return its URL."""
+    """Write ``<program>_<as_of>.csv`` into the configured folder, then remove the program's older
+    files there: the folder holds each program's current list only, since an older file may hold
+    people suppressed since (a list of any date stays in the warehouse: ``lists pull --as-of``).
+    Returns the file's URL."""
     data, count = csv_bytes(header, rows)
     base = folder(conf)
     base.mkdir(parents=True, exist_ok=True)
     name = f"{program}_{as_of.isoformat()}.csv"
     target, marker = base / name, base / f"{name}.done"
-    for stale in base.iterdir():
-        if stale.name.startswith(f".{name}."):
+    for stale in base.iterdir():  # what a killed writer left
+        if stale.name.startswith(f".{program}_"):
             stale.unlink(missing_ok=True)
-    if conf["marker"] and marker.exists():
+    if marker.exists():
         marker.unlink()
-    temporary = base / f".{name}.{uuid.uuid4().hex}"
+    _put(base, name, data, conf)
+    if conf["marker"]:
+        _put(base, marker.name, json.dumps({
+            "file": name, "rows": count, "sha256": hashlib.sha256(data).hexdigest(),
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds")}).encode(), conf)
+    older = re.compile(rf"{re.escape(program)}_\d{{4}}-\d\d-\d\d\.csv(\.done)?")
+    for old in base.iterdir():
+        if older.fullmatch(old.name) and old.name not in (name, marker.name):
+            old.unlink(missing_ok=True)
+    return str(target)
+
+
+def _put(base: Any, name: str, data: bytes, conf: dict[str, Any]) -> None:
+    """``data`` as ``base/name``, written under a temporary name first, then renamed. In a local
+    folder the temporary file is created readable by its owner only, then given ``file_mode``."""
+    temporary, target = base / f".{name}.{uuid.uuid4().hex}", base / name
     try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-        if temporary.protocol in ("file", "local"):  # personal data: not for everyone on the machine
+        if base.protocol in ("file", "local"):
+            fd = os.open(temporary.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
             os.chmod(temporary.path, int(conf["file_mode"], 8))
-        temporary.rename(target)
+            os.replace(temporary.path, target.path)
+        else:
+            with temporary.open("wb") as handle:
+                handle.write(data)
+            temporary.rename(target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    if conf["marker"]:
-        marker.write_text(json.dumps({"file": name, "rows": count, "sha256": hashlib.sha256(data).hexdigest(),
-                                      "written_at": datetime.now(UTC).isoformat(timespec="seconds")}))
-    return str(target)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
-from smarketing.nurture.destinations import PushResult, UnsafePush
+from smarketing.nurture.destinations import PushResult, UnsafePush, forget
 from smarketing.sources.http_client import ApiError, HttpClient
 
 PLATFORM = "hubspot_list"
@@ -70,9 +70,14 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
             {"people": list(desired), "records": list(desired.values())}).scalar_one()
     if unsafe:
         raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
-    list_id = ensure_list(client, list_name, create=not dry_run) or "(new)"
+    list_id = ensure_list(client, list_name, create=False)
+    made = list_id is None
+    if made and not dry_run:
+        list_id = ensure_list(client, list_name)
+        forget(eng, program, PLATFORM)
+    list_id = list_id or "(new)"
     with eng.connect() as conn:
-        synced: dict[int, str] = dict(conn.execute(text(
+        synced: dict[int, str] = {} if made else dict(conn.execute(text(
             "select person_id, record_id from nurture.platform_sync where program = :program"
             " and platform = :platform and list_id = :list_id and in_list"),
             {"program": program, "platform": PLATFORM, "list_id": list_id}).all())

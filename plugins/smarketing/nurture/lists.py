@@ -182,6 +182,9 @@ def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
 
     conf = destinations if destinations is not None else nurture_settings()["destinations"]
     failures = []
+    current: dict[str, date] = {}  # the files folder gets each program's latest list only
+    for program, result, _ in files:
+        current[program.name] = max(current.get(program.name, result.as_of), result.as_of)
     for program, result, rows in files:
         if result.export_path is not None:
             try:
@@ -190,7 +193,7 @@ def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
             except OSError as exc:
                 failures.append(f"program {program.name}: could not write {result.export_path}: "
                                 f"{exc.strerror or exc} (the list itself is current in the warehouse)")
-        if "files" in program.destinations:
+        if "files" in program.destinations and result.as_of == current[program.name]:
             try:
                 storage.write(conf["files"], program.name, result.as_of, program.fields, rows)
             except (OSError, ConfigError) as exc:

@@ -30,6 +30,7 @@ from smarketing.nurture.destinations import (
     PushResult,
     chunks,
     current_members,
+    forget,
     guard,
     member_count,
     record,
@@ -91,10 +92,14 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
                    for person, email, first, last in rows if email]
         total = 0 if retire else member_count(conn, program)
         guard(conn, program, members)
-    segment = find_tag(client, audience, tag, create=not dry_run)
+    segment = find_tag(client, audience, tag, create=False)
+    made = segment is None
+    if made and not dry_run:
+        segment = find_tag(client, audience, tag)
+        forget(eng, program, PLATFORM)
     list_id = f"{audience}/{segment or '(new)'}"
     with eng.connect() as conn:
-        done = synced(conn, program, PLATFORM, list_id)
+        done = {} if made else synced(conn, program, PLATFORM, list_id)
     wanted: dict[str, list[Member]] = {}
     for member in members:
         wanted.setdefault(member.record_id, []).append(member)
@@ -103,7 +108,7 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
         have.setdefault(sync.record_id, (sync.member_id or "", []))[1].append(person)
     to_add = sorted(h for h in wanted if h not in have)
     to_remove = sorted(h for h in have if h not in wanted)
-    if dry_run or segment is None:
+    if dry_run:
         return PushResult(program, PLATFORM, f"{audience} tag {tag!r}", len(to_add), len(to_remove),
                           total - len(members), dry_run=True, retired=retire)
     # leaves first: a person whose address changed leaves under the old one and joins under the new

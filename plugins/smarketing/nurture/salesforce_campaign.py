@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from smarketing.nurture.destinations import PushResult, UnsafePush, chunks, member_count, record, synced
+from smarketing.nurture.destinations import PushResult, UnsafePush, chunks, forget, member_count, record, synced
 from smarketing.sources.base import SourceError
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,18 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
     _guard(eng, program, desired)
     with eng.connect() as conn:
         total = 0 if retire else member_count(conn, program)
-    campaign = find_campaign(org, campaign_name, create=not dry_run)
+    campaign = find_campaign(org, campaign_name, create=False)
+    made = campaign is None
+    if made and not dry_run:
+        campaign = find_campaign(org, campaign_name)
+        forget(eng, program, PLATFORM)
     with eng.connect() as conn:
-        done = synced(conn, program, PLATFORM, campaign or "(new)")
+        done = {} if made else synced(conn, program, PLATFORM, campaign or "(new)")
     to_add = sorted((p, r, field) for p, (r, field) in desired.items() if p not in done or done[p].record_id != r)
     to_remove = sorted((p, s.record_id, s.member_id) for p, s in done.items()
                        if desired.get(p, ("", ""))[0] != s.record_id and s.member_id)
     target = f"campaign {campaign_name!r}" + (f" ({campaign})" if campaign else "")
-    if dry_run or campaign is None:
+    if dry_run or campaign is None:  # (campaign is None only in a dry run)
         return PushResult(program, PLATFORM, target, len(to_add), len(to_remove), total - len(desired),
                           dry_run=True, retired=retire)
     codes_seen: Counter[str] = Counter()  # Salesforce's status codes of what it refused

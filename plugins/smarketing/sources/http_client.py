@@ -89,6 +89,7 @@ class HttpClient:
     budget: CallBudget
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh: Callable[[], bool] | None = None
+    secrets: tuple[str, ...] = ()  # credentials the headers carry encoded (an API key in basic auth)
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
 
@@ -141,7 +142,7 @@ class HttpClient:
 
     def _redact(self, message: str) -> str:
         """``message`` without the credentials this client sends (an API may echo its headers)."""
-        for value in self.authorize().values():
+        for value in [*self.authorize().values(), *self.secrets]:
             for secret in (value, value.split(" ", 1)[-1]):
                 if len(secret) >= 6:
                     message = message.replace(secret, "***")

@@ -7,8 +7,8 @@ Entities of the audience ``audience_id`` (config/sources.yaml, kind ``mailchimp`
   starts from the last page's latest change (``since_last_changed``, less a second: the bound is
   exclusive) and skips the members of that second already read: a member changing while the
   audience is read moves to the end instead of shifting another one out of a page.
-- ``abuse_reports``: spam complaints about the audience's campaigns (never changed once made;
-  read whole, those since the cursor kept).
+- ``abuse_reports``: spam complaints about the audience's campaigns, read whole every run: a
+  report can reach the API hours after its date, behind the cursor; landing keeps each once.
 
 Suppression reads them (``sql/core/mailbox_consent.sql``): unsubscribed is an unsubscribe,
 cleaned a hard bounce, pending no consent yet, an abuse report a spam complaint.
@@ -55,7 +55,7 @@ def client(conn: ConnectionInfo, policy: RetryPolicy | None = None, budget: Call
     header = "Basic " + base64.b64encode(f"smarketing:{key}".encode()).decode()
     return HttpClient(
         system="mailchimp", conn_id=conn.conn_id, base_url=host.rstrip("/").removesuffix("/3.0") + "/3.0",
-        authorize=lambda: {"Authorization": header},
+        authorize=lambda: {"Authorization": header}, secrets=(key,),
         budget=budget or CallBudget(int(conn.extra.get("max_calls_per_run", 5000))),
         policy=policy or RetryPolicy(),
     )
@@ -141,9 +141,8 @@ class MailchimpSource:
             if len(reports) < self.page_size:
                 break
             offset += len(reports)
-        kept = sorted((r for r in records if since is None or r.version_at >= since), key=lambda r: r.version_at)
-        if kept:
-            yield kept
+        if records:
+            yield sorted(records, key=lambda r: r.version_at)
 
     @staticmethod
     def _record(item: Any, changed: str) -> RawRecord:
