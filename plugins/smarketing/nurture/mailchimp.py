@@ -10,7 +10,8 @@ endpoint (``POST /lists/{id}``, ``update_existing: false``: an existing member k
 so nobody Mailchimp has as unsubscribed or cleaned is ever subscribed again), then tagged
 (``POST /lists/{id}/segments/{tag}``, ``members_to_add``); who left loses the tag
 (``members_to_remove``) and stays in the audience. Both calls are idempotent and
-``nurture.platform_sync`` is updated after each accepted one, so a push that fails midway resumes
+``nurture.platform_sync`` (the subscriber hash as ``record_id``, the address sent as ``member_id``,
+which a removal names) is updated after each accepted one, so a push that fails midway resumes
 where it stopped without duplicates. Calls go one at a time (Mailchimp allows 10 connections); a
 429 or 5xx is retried with backoff by the HTTP client. An address Mailchimp refuses (it looks
 fake, is in a compliance state) is counted in ``refused`` and logged by its error code only.

@@ -97,7 +97,6 @@ from smarketing.demo.fakes.server import FakeApi, Fault, Reply
 
 ERRORS_URL = "https://mailchimp.com/developer/marketing/docs/errors/"
 PROBLEM = "application/problem+json; charset=utf-8"
-JSON_TYPE = "application/json; charset=utf-8"
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
 WRITABLE_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 SORT_FIELDS = ("timestamp_opt", "timestamp_signup", "last_changed")
@@ -382,19 +381,6 @@ class FakeMailchimp(FakeApi):
 
     def too_many_requests(self) -> Reply:
         return problem(429, "Too Many Requests", CONNECTIONS_DETAIL)
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: str, headers: dict[str, str]) -> None:
-        headers = dict(headers)
-        content_type = headers.pop("Content-Type", JSON_TYPE)
-        data = body.encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(data)
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]) -> Reply:
         auth = self._authenticate(headers)

@@ -169,9 +169,11 @@ class FakeApi:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: str, headers: dict[str, str]) -> None:
+        """JSON, unless ``headers`` name another Content-Type (Mailchimp's errors: problem+json)."""
+        headers = dict(headers)
         data = body.encode()
         handler.send_response(status)
-        handler.send_header("Content-Type", "application/json;charset=UTF-8")
+        handler.send_header("Content-Type", headers.pop("Content-Type", "application/json;charset=UTF-8"))
         handler.send_header("Content-Length", str(len(data)))
         for key, value in headers.items():
             handler.send_header(key, value)
