@@ -562,6 +562,10 @@ def _push(args: argparse.Namespace) -> int:
               " writes those)", file=sys.stderr)
         return 1
     errors: list[str] = []
+    if not args.dry_run:  # a manual suppression since the last nurture run leaves the platforms now
+        from smarketing.nurture.lists import refresh_suppression
+
+        refresh_suppression(eng, settings)
     results = push_all(eng, settings, errors, only=args.program, dry_run=args.dry_run)
     verb = ("would add", "would remove") if args.dry_run else ("added", "removed")
     for key, result in sorted(results.items()):
@@ -709,8 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     push = lists_sub.add_parser(
         "push", help="send a program's list to its platforms now, or say what would change (--dry-run)",
         description="Bring the program's lists on HubSpot, Mailchimp and Salesforce (as config/nurture.yaml names"
-        " them) up to its current members, sending only who joined and who left; with --dry-run, print per"
-        " platform how many would be added and removed, and change nothing (not even a missing list is made).")
+        " them) up to its current members, sending only who joined and who left, suppression as the sources and"
+        " `lists suppress` say now; with --dry-run, print per platform how many would be added and removed, and"
+        " change nothing (not even a missing list is made).")
     push.add_argument("program", help="program name from config/nurture.yaml")
     push.add_argument("--dry-run", action="store_true", help="change nothing; print what a push would do")
     suppress = lists_sub.add_parser("suppress", help="keep an address off every list, whatever the sources say")

@@ -279,3 +279,26 @@ def test_the_files_folder_holds_each_programs_current_list_only(run_world):
     assert names == [f"customers_{AS_OF}.csv", f"customers_{AS_OF}.csv.done"]
     assert "bob@lind.example" not in (share["folder"] / names[0]).read_text()
     assert {oct(p.stat().st_mode & 0o777) for p in share["folder"].iterdir()} == {"0o640"}
+
+
+def test_a_push_right_after_a_manual_suppression_takes_the_address_off_every_platform(run_world):
+    """Found by a trial: `lists suppress` then `lists push` left the address on the platforms until
+    the next nurture run."""
+    world = World()
+    customers(world)
+    seen = {}
+
+    def suppress_and_push(run: int, _folder: Path) -> None:
+        if run == 2:
+            assert cli.main(["lists", "suppress", "Ann@lind.example", "--reason", "asked by phone"]) == 0
+            assert cli.main(["lists", "push", "customers"]) == 0
+            platforms = run_world.platforms
+            seen["mailchimp"] = platforms.mailchimp.tagged(AUDIENCE, TAG)
+            seen["campaign"] = {world.salesforce_emails[r] for r in platforms.fakes["salesforce"].campaign_members(
+                "Smarketing · customers")}
+            seen["hubspot"] = {world.contact_emails[m] for listed in platforms.hubspot_lists.values()
+                               for m in listed["members"]}
+
+    run_world(world, runs=2, before_run=suppress_and_push)
+    assert seen == {"mailchimp": {"bob@lind.example", "cem@lind.example"}, "campaign": {"bob@lind.example"},
+                    "hubspot": set()}
