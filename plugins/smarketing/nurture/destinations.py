@@ -113,13 +113,28 @@ def record(eng: Engine, program: str, platform: str, list_id: str,
               "in_list": in_list} for p, r, m, in_list in rows])
 
 
-def forget(eng: Engine, program: str, platform: str) -> None:
+def forget(eng: Engine, program: str, platform: str, list_id: str) -> None:
     """The platform's list was missing and is made anew: whatever it held before is not on the new
     one (its id may even be the old one's), so everyone current is sent again."""
     with eng.begin() as conn:
         conn.execute(text("update nurture.platform_sync set in_list = false, synced_at = now()"
-                          " where program = :program and platform = :platform and in_list"),
-                     {"program": program, "platform": platform})
+                          " where program = :program and platform = :platform and list_id = :list_id and in_list"),
+                     {"program": program, "platform": platform, "list_id": list_id})
+
+
+def stale(eng: Engine, program: str, platform: str, list_id: str) -> dict[str, list[tuple[int, str, str | None]]]:
+    """Who accepted calls put on another list of the program on this platform (the list, tag or
+    campaign of an earlier name, prefix or audience), per that list: (person, record, member). Each
+    push empties those lists first: nobody stays on a list no push looks after."""
+    with eng.connect() as conn:
+        rows = conn.execute(text(
+            "select list_id, person_id, record_id, member_id from nurture.platform_sync where program = :program"
+            " and platform = :platform and list_id <> :list_id and in_list order by list_id, person_id"),
+            {"program": program, "platform": platform, "list_id": list_id}).all()
+    found: dict[str, list[tuple[int, str, str | None]]] = {}
+    for old, person, record_id, member in rows:
+        found.setdefault(old, []).append((person, record_id, member))
+    return found
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
-from smarketing.nurture.destinations import PushResult, UnsafePush, forget
+from smarketing.nurture.destinations import PushResult, UnsafePush, chunks, forget, record, stale
 from smarketing.sources.http_client import ApiError, HttpClient
 
 PLATFORM = "hubspot_list"
@@ -74,8 +74,19 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
     made = list_id is None
     if made and not dry_run:
         list_id = ensure_list(client, list_name)
-        forget(eng, program, PLATFORM)
+        forget(eng, program, PLATFORM, str(list_id))
     list_id = list_id or "(new)"
+    earlier = stale(eng, program, PLATFORM, list_id)
+    if not dry_run:  # the lists of an earlier name are emptied first (one deleted meanwhile: nothing to do)
+        for old, rows in earlier.items():
+            for chunk in chunks(rows, CHUNK):
+                try:
+                    client.request("PUT", f"/crm/v3/lists/{old}/memberships/add-and-remove", json={
+                        "recordIdsToAdd": [], "recordIdsToRemove": [r for _, r, _ in chunk]})
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                record(eng, program, PLATFORM, old, [(p, r, m, False) for p, r, m in chunk])
     with eng.connect() as conn:
         synced: dict[int, str] = {} if made else dict(conn.execute(text(
             "select person_id, record_id from nurture.platform_sync where program = :program"
@@ -84,8 +95,9 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
     to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
     to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
     changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
+    gone = sum(len(rows) for rows in earlier.values())
     if dry_run:
-        return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove), members - len(desired),
+        return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove) + gone, members - len(desired),
                           dry_run=True, retired=retire)
     for start in range(0, len(changes), CHUNK):
         chunk = changes[start:start + CHUNK]
@@ -102,7 +114,8 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
                 " in_list = excluded.in_list, synced_at = now()"),
                 [{"program": program, "platform": PLATFORM, "list_id": list_id, "person": p, "record": r,
                   "in_list": add} for p, r, add in chunk])
-    return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove), members - len(desired), retired=retire)
+    return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove) + gone, members - len(desired),
+                      retired=retire)
 
 
 def client(conn_id: str) -> HttpClient:

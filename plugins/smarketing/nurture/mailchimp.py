@@ -35,10 +35,11 @@ from smarketing.nurture.destinations import (
     guard,
     member_count,
     record,
+    stale,
     synced,
 )
 from smarketing.sources.base import SourceError
-from smarketing.sources.http_client import HttpClient
+from smarketing.sources.http_client import ApiError, HttpClient
 
 log = logging.getLogger(__name__)
 PLATFORM = "mailchimp"
@@ -97,8 +98,21 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
     made = segment is None
     if made and not dry_run:
         segment = find_tag(client, audience, tag)
-        forget(eng, program, PLATFORM)
+        forget(eng, program, PLATFORM, f"{audience}/{segment}")
     list_id = f"{audience}/{segment or '(new)'}"
+    earlier = stale(eng, program, PLATFORM, list_id)
+    if not dry_run:  # the tags of an earlier name or audience are taken off first (one deleted: nothing to do)
+        for old, listed in earlier.items():
+            old_audience, _, old_segment = old.partition("/")
+            for part in chunks(listed, BATCH):
+                try:
+                    client.request("POST", f"/lists/{old_audience}/segments/{old_segment}", json={
+                        "members_to_add": [], "members_to_remove": [m for _, _, m in part if m]})
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                record(eng, program, PLATFORM, old, [(p, r, m, False) for p, r, m in part])
+    gone = sum(len({r for _, r, _ in listed}) for listed in earlier.values())
     with eng.connect() as conn:
         done = {} if made else synced(conn, program, PLATFORM, list_id)
     wanted: dict[str, list[Member]] = {}
@@ -110,7 +124,7 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
     to_add = sorted(h for h in wanted if h not in have)
     to_remove = sorted(h for h in have if h not in wanted)
     if dry_run:
-        return PushResult(program, PLATFORM, f"{audience} tag {tag!r}", len(to_add), len(to_remove),
+        return PushResult(program, PLATFORM, f"{audience} tag {tag!r}", len(to_add), len(to_remove) + gone,
                           total - len(members), dry_run=True, retired=retire)
     # leaves first: a person whose address changed leaves under the old one and joins under the new
     for chunk in chunks(to_remove, BATCH):
@@ -142,4 +156,4 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
         log.warning("program %s: Mailchimp refused %d addresses (%s); they are not on the tag", program,
                     sum(refused.values()), ", ".join(f"{code} {n}" for code, n in sorted(refused.items())))
     return PushResult(program, PLATFORM, f"{audience} tag {tag!r}", len(to_add) - sum(refused.values()),
-                      len(to_remove), total - len(members), refused=sum(refused.values()), retired=retire)
+                      len(to_remove) + gone, total - len(members), refused=sum(refused.values()), retired=retire)

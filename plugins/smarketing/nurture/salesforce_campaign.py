@@ -23,7 +23,16 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from smarketing.nurture.destinations import PushResult, UnsafePush, chunks, forget, member_count, record, synced
+from smarketing.nurture.destinations import (
+    PushResult,
+    UnsafePush,
+    chunks,
+    forget,
+    member_count,
+    record,
+    stale,
+    synced,
+)
 from smarketing.sources.base import SourceError
 
 log = logging.getLogger(__name__)
@@ -118,12 +127,15 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
     made = campaign is None
     if made and not dry_run:
         campaign = find_campaign(org, campaign_name)
-        forget(eng, program, PLATFORM)
+        forget(eng, program, PLATFORM, str(campaign))
     with eng.connect() as conn:
         done = {} if made else synced(conn, program, PLATFORM, campaign or "(new)")
+    earlier = stale(eng, program, PLATFORM, campaign or "(new)")
+    # the members of an earlier name's campaign are deleted first, as every leaver is
+    old_members = [(p, r, m, old) for old, rows in earlier.items() for p, r, m in rows if m]
     to_add = sorted((p, r, field) for p, (r, field) in desired.items() if p not in done or done[p].record_id != r)
-    to_remove = sorted((p, s.record_id, s.member_id) for p, s in done.items()
-                       if desired.get(p, ("", ""))[0] != s.record_id and s.member_id)
+    to_remove = sorted((p, s.record_id, s.member_id, campaign or "") for p, s in done.items()
+                       if desired.get(p, ("", ""))[0] != s.record_id and s.member_id) + old_members
     target = f"campaign {campaign_name!r}" + (f" ({campaign})" if campaign else "")
     if dry_run or campaign is None:  # (campaign is None only in a dry run)
         return PushResult(program, PLATFORM, target, len(to_add), len(to_remove), total - len(desired),
@@ -132,16 +144,17 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
     kept = refused = 0  # members it would not delete, people it would not add
     for chunk in chunks(to_remove, BATCH):
         answer = org.client.request("DELETE", org.api_url("/composite/sobjects"), params={
-            "ids": ",".join(member for _, _, member in chunk), "allOrNone": "false"})
-        gone = []
-        for (person, record_id, member), result in zip(chunk, answer, strict=True):
+            "ids": ",".join(member for _, _, member, _ in chunk), "allOrNone": "false"})
+        gone: dict[str, list[tuple[int, str, str | None, bool]]] = {}
+        for (person, record_id, member, listed), result in zip(chunk, answer, strict=True):
             codes = [e.get("statusCode") for e in result.get("errors") or []]
             if result.get("success") or any(code in GONE for code in codes):
-                gone.append((person, record_id, member, False))
+                gone.setdefault(listed, []).append((person, record_id, member, False))
             else:
                 kept += 1
                 codes_seen.update(str(c) for c in codes)
-        record(eng, program, PLATFORM, campaign, gone)
+        for listed, rows in gone.items():
+            record(eng, program, PLATFORM, listed, rows)
     for chunk in chunks(to_add, BATCH):
         answer = org.client.request("POST", org.api_url("/composite/sobjects"), json={"allOrNone": False, "records": [
             {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,
