@@ -72,7 +72,7 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
         raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
     list_id = ensure_list(client, list_name, create=False)
     made = list_id is None
-    if made and not dry_run:
+    if made and not dry_run and not retire:  # (a retired program's list is not made again)
         list_id = ensure_list(client, list_name)
         forget(eng, program, PLATFORM, str(list_id))
     list_id = list_id or "(new)"

@@ -96,7 +96,7 @@ def push(eng: Engine, client: HttpClient, audience: str, program: str, tag: str,
         guard(conn, program, members)
     segment = find_tag(client, audience, tag, create=False)
     made = segment is None
-    if made and not dry_run:
+    if made and not dry_run and not retire:  # (a retired program's list is not made again)
         segment = find_tag(client, audience, tag)
         forget(eng, program, PLATFORM, f"{audience}/{segment}")
     list_id = f"{audience}/{segment or '(new)'}"

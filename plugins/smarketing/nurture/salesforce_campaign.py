@@ -125,7 +125,7 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
         total = 0 if retire else member_count(conn, program)
     campaign = find_campaign(org, campaign_name, create=False)
     made = campaign is None
-    if made and not dry_run:
+    if made and not dry_run and not retire:  # (a retired program's list is not made again)
         campaign = find_campaign(org, campaign_name)
         forget(eng, program, PLATFORM, str(campaign))
     with eng.connect() as conn:
@@ -137,7 +137,7 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
     to_remove = sorted((p, s.record_id, s.member_id, campaign or "") for p, s in done.items()
                        if desired.get(p, ("", ""))[0] != s.record_id and s.member_id) + old_members
     target = f"campaign {campaign_name!r}" + (f" ({campaign})" if campaign else "")
-    if dry_run or campaign is None:  # (campaign is None only in a dry run)
+    if dry_run:
         return PushResult(program, PLATFORM, target, len(to_add), len(to_remove), total - len(desired),
                           dry_run=True, retired=retire)
     codes_seen: Counter[str] = Counter()  # Salesforce's status codes of what it refused
@@ -156,6 +156,7 @@ def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status:
         for listed, rows in gone.items():
             record(eng, program, PLATFORM, listed, rows)
     for chunk in chunks(to_add, BATCH):
+        assert campaign is not None  # only a retired program, which adds nobody, has none
         answer = org.client.request("POST", org.api_url("/composite/sobjects"), json={"allOrNone": False, "records": [
             {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,
              field: record_id, "Status": member_status} for _, record_id, field in chunk]})
