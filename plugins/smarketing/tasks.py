@@ -186,12 +186,14 @@ def write_kpi_report(as_of: date, mail: bool = False) -> str:
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     """Suppression, lists and views in one transaction, then the files and the pushes; a failed
     delivery fails the task after the others were attempted, naming program and path or list."""
-    from smarketing.nurture.lists import DeliveryError, build_lists
+    from smarketing.nurture.lists import DeliveryError, build_lists, retire_programs
     from smarketing.nurture.programs import load_programs, nurture_settings
 
     eng, started = _engine(), datetime.now(UTC)
     settings = nurture_settings()
-    run = build_lists(eng, list(load_programs().values()), as_of, run_id, settings)
+    programs = load_programs()
+    run = build_lists(eng, list(programs.values()), as_of, run_id, settings)
+    retire_programs(eng, programs, settings)
     errors = list(run.failures)
     lists = {r.program: {"members": r.members, "eligible": r.eligible, "added": r.added, "removed": r.removed,
                          "export_path": str(r.export_path)} for r in run.lists}

@@ -48,7 +48,7 @@ def stack(demo_dataset):
         conn.execute("drop database if exists airflow_e2e with (force)")
         conn.execute("create database airflow_e2e")
     url = embedded.fresh_database(STATE / "pg", "smarketing_e2e")
-    hubspot, salesforce, connections = start_demo_fakes(demo_dataset)
+    hubspot, salesforce, mailchimp, connections = start_demo_fakes(demo_dataset)
     api_port = embedded.free_port()
     env = {
         **os.environ, **connections,
@@ -95,6 +95,7 @@ def stack(demo_dataset):
         log.close()
     hubspot.stop()
     salesforce.stop()
+    mailchimp.stop()
 
 
 def _runs(metadata: str) -> dict[str, list[str]]:

@@ -327,3 +327,34 @@ def test_a_renamed_list_takes_everyone_along_and_leaves_the_old_one_empty(run_wo
     lists = {listed["name"]: {world.contact_emails[m] for m in listed["members"]}
              for listed in platforms.hubspot_lists.values()}
     assert lists == {"Smarketing · customers": set(), "Nurture · customers": {"ann@lind.example"}}
+
+
+def test_a_renamed_program_leaves_no_file_view_or_platform_list_behind(run_world, engine):
+    """Found by a trial: renaming a program left its CSV, its view and its platform lists with
+    people suppressed afterwards, and no run looked after them again."""
+    world = World()
+    customers(world)
+    folders: dict[str, Path] = {}
+
+    def rename(run: int, folder: Path) -> None:
+        folders["root"] = folder
+        if run == 2:
+            nurture = folder / "config" / "nurture.yaml"
+            nurture.write_text(nurture.read_text().replace("  customers:\n", "  buyers:\n"))
+
+    first, second = run_world(world, runs=2, before_run=rename)
+    root = folders["root"]
+    assert sorted(p.name for p in (root / "exports" / "nurture").iterdir()) == [f"buyers_{AS_OF}.csv"]
+    assert sorted(p.name for p in (root / "share").iterdir()) == [f"buyers_{AS_OF}.csv", f"buyers_{AS_OF}.csv.done"]
+    with engine.connect() as conn:
+        views = conn.execute(text("select viewname from pg_views where schemaname = 'nurture'"
+                                  " and viewname like 'list_%'")).scalars().all()
+    assert views == ["list_buyers"]
+    assert second.mailchimp == second.campaign == set()  # the customers tag and campaign, emptied
+    platforms = run_world.platforms
+    lists = {listed["name"]: {world.contact_emails[m] for m in listed["members"]}
+             for listed in platforms.hubspot_lists.values()}
+    assert lists == {"Smarketing · customers": set(), "Smarketing · buyers": {"ann@lind.example"}}
+    assert platforms.mailchimp.tagged(AUDIENCE, "Smarketing · buyers") == first.mailchimp
+    assert {world.salesforce_emails[r] for r in platforms.fakes["salesforce"].campaign_members(
+        "Smarketing · buyers")} == first.campaign

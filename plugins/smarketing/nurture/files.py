@@ -106,3 +106,15 @@ def _put(base: Any, name: str, data: bytes, conf: dict[str, Any]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_program(conf: dict[str, Any], program: str) -> list[Any]:
+    """Remove a program's files and markers from the folder (a program no longer configured)."""
+    base = folder(conf)
+    if not base.exists():
+        return []
+    dated = re.compile(rf"{re.escape(program)}_\d{{4}}-\d\d-\d\d\.csv(\.done)?")
+    gone = [path for path in base.iterdir() if dated.fullmatch(path.name)]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone

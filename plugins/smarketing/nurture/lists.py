@@ -22,6 +22,7 @@ import csv
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -167,6 +168,37 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
                     _export_rows(conn, program, latest)))
     destinations = (settings if settings is not None else nurture_settings())["destinations"]
     return NurtureRun(suppressed, results, deliver_files(files, destinations))
+
+
+def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any] | None = None,
+                    export_dir: Path | None = None) -> list[str]:
+    """What a program dropped from (or renamed in) config/nurture.yaml leaves outside the warehouse
+    goes: its view, its CSV files and its files in the ``files`` folder, which nobody would keep
+    current (whoever is suppressed from now on would stay in them). Its lists stay in the warehouse
+    (``nurture.list_runs``, ``list_members``); its platform lists are emptied by the next push.
+    Returns the programs retired now."""
+    from psycopg import sql as psql
+
+    from smarketing.nurture import files as storage
+
+    conf = (settings if settings is not None else nurture_settings())["destinations"]
+    with eng.begin() as conn:
+        known = conn.execute(text("select distinct program from nurture.list_runs")).scalars().all()
+        retired = sorted(set(known) - set(current))
+        for name in retired:
+            warehouse_dbapi(conn).execute(psql.SQL("drop view if exists {}").format(
+                psql.Identifier("nurture", f"list_{name}")))
+    for name in retired:
+        dated = re.compile(rf"{re.escape(name)}_\d{{4}}-\d\d-\d\d\.csv")
+        folder = (export_dir or PATHS.exports) / "nurture"
+        gone = [p for p in folder.glob(f"{name}_*.csv") if dated.fullmatch(p.name)]
+        for path in gone:
+            path.unlink(missing_ok=True)
+        if conf["files"]["url"]:
+            gone += storage.remove_program(conf["files"], name)
+        if gone:
+            log.info("program %s is no longer configured: its view and %d files were removed", name, len(gone))
+    return retired
 
 
 def _written(program: Program) -> bool:
