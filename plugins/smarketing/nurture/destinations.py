@@ -83,6 +83,19 @@ def guard(conn: Connection, program: str, members: Sequence[Member]) -> None:
         raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
 
 
+def guard_records(conn: Connection, program: str, source: str, sent: dict[int, str]) -> None:
+    """``guard`` for platforms that mail a CRM record's own address (HubSpot contacts, Salesforce
+    contacts and leads): person id -> record id of ``source`` about to be sent."""
+    unsafe = conn.execute(text(
+        "select count(*) from unnest(cast(:people as bigint[]), cast(:records as text[])) as d (person_id, record_id)"
+        " where exists (select 1 from nurture.suppressed s where s.person_id = d.person_id)"
+        "  or exists (select 1 from core.identity_record r join nurture.suppressed_mailbox s"
+        "   on s.mailbox_key = r.email_key where r.source = :source and r.record_id = d.record_id)"),
+        {"people": list(sent), "records": list(sent.values()), "source": source}).scalar_one()
+    if unsafe:
+        raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
+
+
 @dataclass(frozen=True)
 class Synced:
     record_id: str

@@ -16,7 +16,17 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
-from smarketing.nurture.destinations import PushResult, UnsafePush, chunks, forget, record, stale
+from smarketing.nurture.destinations import (
+    PushResult,
+    UnsafePush,
+    chunks,
+    forget,
+    guard_records,
+    member_count,
+    record,
+    stale,
+    synced,
+)
 from smarketing.sources.http_client import ApiError, HttpClient
 
 PLATFORM = "hubspot_list"
@@ -56,20 +66,8 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
             " where m.program = :program and m.removed_on is null"
             "  and not nurture.is_suppressed(m.person_id, core.mailbox_key(m.email))"
             " group by m.person_id"), {"program": program}).all())
-        members = 0 if retire else conn.execute(text(
-            "select count(*) from nurture.list_membership where program = :program and removed_on is null"),
-            {"program": program}).scalar_one()
-        # the last gate: a person, or the mailbox of the contact record to be sent, suppressed now
-        unsafe = conn.execute(text(
-            "select count(*) from unnest(cast(:people as bigint[]), cast(:records as text[]))"
-            " as d (person_id, record_id)"
-            " where exists (select 1 from nurture.suppressed s where s.person_id = d.person_id)"
-            "  or exists (select 1 from core.identity_record r join nurture.suppressed_mailbox s"
-            "   on s.mailbox_key = r.email_key where r.source = 'hubspot' and r.entity = 'contacts'"
-            "   and r.record_id = d.record_id)"),
-            {"people": list(desired), "records": list(desired.values())}).scalar_one()
-    if unsafe:
-        raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
+        members = 0 if retire else member_count(conn, program)
+        guard_records(conn, program, "hubspot", desired)  # the last gate: the person or the contact's mailbox
     list_id = ensure_list(client, list_name, create=False)
     made = list_id is None
     if made and not dry_run and not retire:  # (a retired program's list is not made again)
@@ -88,32 +86,20 @@ def push(eng: Engine, client: HttpClient, program: str, list_name: str, retire: 
                         raise
                 record(eng, program, PLATFORM, old, [(p, r, m, False) for p, r, m in chunk])
     with eng.connect() as conn:
-        synced: dict[int, str] = {} if made else dict(conn.execute(text(
-            "select person_id, record_id from nurture.platform_sync where program = :program"
-            " and platform = :platform and list_id = :list_id and in_list"),
-            {"program": program, "platform": PLATFORM, "list_id": list_id}).all())
-    to_add = {p: r for p, r in desired.items() if synced.get(p) != r}
-    to_remove = {p: r for p, r in synced.items() if desired.get(p) != r}
+        on_list = {} if made else {p: s.record_id for p, s in synced(conn, program, PLATFORM, list_id).items()}
+    to_add = {p: r for p, r in desired.items() if on_list.get(p) != r}
+    to_remove = {p: r for p, r in on_list.items() if desired.get(p) != r}
     changes = [(p, r, True) for p, r in sorted(to_add.items())] + [(p, r, False) for p, r in sorted(to_remove.items())]
     gone = sum(len(rows) for rows in earlier.values())
     if dry_run:
         return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove) + gone, members - len(desired),
                           dry_run=True, retired=retire)
-    for start in range(0, len(changes), CHUNK):
-        chunk = changes[start:start + CHUNK]
+    for part in chunks(changes, CHUNK):
         client.request("PUT", f"/crm/v3/lists/{list_id}/memberships/add-and-remove", json={
-            "recordIdsToAdd": [r for _, r, add in chunk if add],
-            "recordIdsToRemove": [r for _, r, add in chunk if not add],
+            "recordIdsToAdd": [r for _, r, add in part if add],
+            "recordIdsToRemove": [r for _, r, add in part if not add],
         })
-        with eng.begin() as conn:
-            conn.execute(text(
-                "insert into nurture.platform_sync (program, platform, list_id, person_id, record_id, in_list)"
-                " values (:program, :platform, :list_id, :person, :record, :in_list)"
-                " on conflict (program, platform, person_id)"
-                " do update set list_id = excluded.list_id, record_id = excluded.record_id,"
-                " in_list = excluded.in_list, synced_at = now()"),
-                [{"program": program, "platform": PLATFORM, "list_id": list_id, "person": p, "record": r,
-                  "in_list": add} for p, r, add in chunk])
+        record(eng, program, PLATFORM, list_id, [(p, r, None, add) for p, r, add in part])
     return PushResult(program, PLATFORM, list_id, len(to_add), len(to_remove) + gone, members - len(desired),
                       retired=retire)
 

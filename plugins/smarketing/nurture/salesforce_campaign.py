@@ -25,9 +25,9 @@ from sqlalchemy import Engine, text
 
 from smarketing.nurture.destinations import (
     PushResult,
-    UnsafePush,
     chunks,
     forget,
+    guard_records,
     member_count,
     record,
     stale,
@@ -102,26 +102,13 @@ def _desired(eng: Engine, program: str) -> dict[int, tuple[str, str]]:
             {"program": program}).all()}
 
 
-def _guard(eng: Engine, program: str, desired: dict[int, tuple[str, str]]) -> None:
-    with eng.connect() as conn:
-        unsafe = conn.execute(text(
-            "select count(*) from unnest(cast(:people as bigint[]), cast(:records as text[]))"
-            " as d (person_id, record_id)"
-            " where exists (select 1 from nurture.suppressed s where s.person_id = d.person_id)"
-            "  or exists (select 1 from core.identity_record r join nurture.suppressed_mailbox s"
-            "   on s.mailbox_key = r.email_key where r.source = 'salesforce' and r.record_id = d.record_id)"),
-            {"people": list(desired), "records": [r for r, _ in desired.values()]}).scalar_one()
-    if unsafe:
-        raise UnsafePush(f"program {program}: {unsafe} suppressed people are on the list; nothing was pushed")
-
-
 def push(eng: Engine, org: Any, program: str, campaign_name: str, member_status: str = "Sent", retire: bool = False,
          dry_run: bool = False) -> PushResult:
     """Bring the campaign's members up to the program's current members; ``retire`` removes
     everyone (the program no longer names the campaign); ``dry_run`` only counts."""
     desired = {} if retire else _desired(eng, program)
-    _guard(eng, program, desired)
     with eng.connect() as conn:
+        guard_records(conn, program, "salesforce", {p: r for p, (r, _) in desired.items()})
         total = 0 if retire else member_count(conn, program)
     campaign = find_campaign(org, campaign_name, create=False)
     made = campaign is None
