@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -347,11 +348,11 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " left join core.person_identity i"
         "  on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id) and i.is_active"
         " where cast(:full as boolean) or i.fingerprint is distinct from r.fingerprint"), {"full": full})
-    gone = conn.exec_driver_sql(
-        "select i.source || ':' || i.entity || ':' || i.source_record_id from core.person_identity i"
+    conn.exec_driver_sql(
+        "create temporary table identity_gone on commit drop as"
+        " select i.source || ':' || i.entity || ':' || i.source_record_id as record_key from core.person_identity i"
         " where i.is_active and not exists (select 1 from identity_records r"
-        "  where (r.source, r.entity, r.record_id) = (i.source, i.entity, i.source_record_id))"
-    ).scalars().all()
+        "  where (r.source, r.entity, r.record_id) = (i.source, i.entity, i.source_record_id))")
     # the records of decisions made since the last merge are matched again, so the decision counts now,
     # and so are those a decision joined that is no longer there (its row deleted by hand)
     conn.exec_driver_sql(
@@ -366,45 +367,187 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " except select record_key from identity_changed")
     conn.exec_driver_sql("update meta.identity_decision set applied_at = now() where applied_at is null")
     conn.exec_driver_sql("create index on identity_changed (record_key)")
-    changed = set(conn.exec_driver_sql("select record_key from identity_changed").scalars().all())
-    stats.changed = len(changed) + len(gone)
-    if not changed and not gone:
+    gone = int(conn.exec_driver_sql("select count(*) from identity_gone").scalar_one())
+    stats.changed = int(conn.exec_driver_sql("select count(*) from identity_changed").scalar_one()) + gone
+    if not stats.changed:
         return stats
 
-    stale = list(changed | set(gone))
-    conn.execute(text("delete from core.identity_edge"
-                      " where left_record = any(:records) or right_record = any(:records)"), {"records": stale})
+    conn.exec_driver_sql("create index on identity_gone (record_key)")
+    conn.exec_driver_sql("delete from core.identity_edge where left_record in (select record_key from identity_changed"
+                         " union all select record_key from identity_gone) or right_record in (select record_key"
+                         " from identity_changed union all select record_key from identity_gone)")
     conn.execute(text(sql_path("identity/edges.sql").read_text()), params)
     if gone:
-        conn.execute(text(
+        conn.exec_driver_sql(
             "update core.person_identity set is_active = false, last_seen_at = now()"
-            " where source || ':' || entity || ':' || source_record_id = any(:records)"), {"records": list(gone)})
+            " where source || ':' || entity || ':' || source_record_id in (select record_key from identity_gone)")
 
-    # Everything reachable from the changed records through edges or shared persons.
-    affected = set(stale)
-    frontier = set(stale)
-    while frontier:
-        keys = list(frontier)
-        found = set(conn.execute(text(
-            "select right_record from core.identity_edge where left_record = any(:records)"
-            " union select left_record from core.identity_edge where right_record = any(:records)"
-            " union select j.source || ':' || j.entity || ':' || j.source_record_id"
-            "  from core.person_identity i join core.person_identity j on i.person_id = j.person_id and j.is_active"
-            "  where i.source || ':' || i.entity || ':' || i.source_record_id = any(:records)"),
-            {"records": keys}).scalars().all())
-        frontier = found - affected
-        affected |= found
-    live = set(conn.execute(text("select record_key from identity_records where record_key = any(:records)"),
-                            {"records": list(affected)}).scalars().all())
-    stats.affected = len(live)
+    stats.affected = _reach(conn)
+    batches = _batches(conn, batch_records())
+    merges: list[tuple[int, int, str, float, str]] = []
+    conn.exec_driver_sql(
+        "create temporary table identity_assignment (source text, entity text, source_record_id text,"
+        " person_id bigint, match_rule text, match_score numeric, matched_record text) on commit drop")
+    conn.exec_driver_sql(
+        "create temporary table identity_new (match_key text, source text, entity text, source_record_id text,"
+        " match_rule text, match_score numeric, matched_record text) on commit drop")
+    for batch in range(batches):
+        merges += _resolve_batch(conn, batch, params["min_score"])
+    stats.review_pairs = int(conn.exec_driver_sql("select count(*) from core.identity_review").scalar_one())
+    if stats.review_pairs:
+        log.warning("identity: %d pair(s) of records wait for a person's decision (core.identity_review);"
+                    " list them with `smarketing identity review`", stats.review_pairs)
+    stats.new_persons = _new_persons(conn)
+    stats.relinked_records = conn.exec_driver_sql(
+        "select count(*) from identity_assignment a join identity_node n"
+        " on (n.source, n.entity, n.record_id) = (a.source, a.entity, a.source_record_id)"
+        " where n.person_before <> a.person_id").scalar_one()
+    _write(conn, merges)
+    # What the rest of the merge recomputes: every re-assigned record, with its old and new person.
+    conn.exec_driver_sql(
+        "insert into identity_affected (record_key, source, entity, record_id, old_person_id, new_person_id)"
+        " select n.record_key, n.source, n.entity, n.record_id, n.person_before, a.person_id from identity_node n"
+        " left join identity_assignment a on (a.source, a.entity, a.source_record_id) = (n.source, n.entity,"
+        "  n.record_id)")
+    stats.merged_persons = len(merges)
+    stats.deleted_persons = conn.exec_driver_sql(
+        "update core.person p set is_deleted = true, updated_at = now() where not p.is_deleted"
+        " and p.merged_into_person_id is null and not exists (select 1 from core.person_identity i"
+        " where i.person_id = p.person_id and i.is_active)").rowcount
+    conn.exec_driver_sql(
+        "update core.person p set is_deleted = false, updated_at = now() where p.is_deleted"
+        " and exists (select 1 from core.person_identity i where i.person_id = p.person_id and i.is_active)")
+    return stats
 
+
+# Clustering holds the records of one batch of whole components in memory at a time (about 1 KB a
+# record): a first load of any size clusters in bounded memory. SMARKETING_IDENTITY_BATCH_RECORDS.
+BATCH_RECORDS = 50_000
+
+
+def batch_records() -> int:
+    value = os.environ.get("SMARKETING_IDENTITY_BATCH_RECORDS", "")
+    if not value:
+        return BATCH_RECORDS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SMARKETING_IDENTITY_BATCH_RECORDS is {value!r}: a whole number of records, at least 1")
+    return int(value)
+
+
+# One step of the closure: the records an edge or a shared person links to those found last step.
+REACH_STEP = """
+insert into identity_reach (record_key, step)
+select found.record_key, :step + 1 from (
+    select e.right_record as record_key from core.identity_edge as e
+    inner join identity_reach as n on e.left_record = n.record_key where n.step = :step
+    union
+    select e.left_record from core.identity_edge as e
+    inner join identity_reach as n on e.right_record = n.record_key where n.step = :step
+    union
+    select j.source || ':' || j.entity || ':' || j.source_record_id
+    from identity_reach as n
+    inner join core.person_identity as i on (i.source, i.entity, i.source_record_id) = (n.source, n.entity, n.record_id)
+    inner join core.person_identity as j on i.person_id = j.person_id and j.is_active
+    where n.step = :step
+) as found
+on conflict (record_key) do nothing
+"""
+
+
+def _reach(conn: Connection) -> int:
+    """Everything reachable from the changed and gone records through edges or shared persons, in
+    the temporary table ``identity_node``: each record numbered in key order (``n``), with its
+    person before this merge (the active one, or the last one of a record that is gone). Returns
+    the live records among them."""
+    conn.exec_driver_sql(
+        "create temporary table identity_reach (record_key text primary key, step int not null,"
+        " source text generated always as (split_part(record_key, ':', 1)) stored,"
+        " entity text generated always as (split_part(record_key, ':', 2)) stored,"
+        " record_id text generated always as (substr(record_key, length(split_part(record_key, ':', 1))"
+        "  + length(split_part(record_key, ':', 2)) + 3)) stored) on commit drop")
+    conn.exec_driver_sql("insert into identity_reach (record_key, step) select record_key, 0 from identity_changed"
+                         " union select record_key, 0 from identity_gone")
+    conn.exec_driver_sql("create index on identity_reach (source, entity, record_id)")
+    step = 0
+    while True:
+        conn.exec_driver_sql("analyze identity_reach")
+        if not conn.execute(text(REACH_STEP), {"step": step}).rowcount:
+            break
+        step += 1
+    conn.exec_driver_sql(
+        "create temporary table identity_node on commit drop as"
+        " select r.record_key, r.source, r.entity, r.record_id,"
+        "  row_number() over (order by r.record_key collate \"C\") - 1 as n, i.person_id as person_before"
+        " from identity_reach r left join core.person_identity i"
+        "  on (i.source, i.entity, i.source_record_id) = (r.source, r.entity, r.record_id)"
+        "  and (i.is_active or r.record_key in (select record_key from identity_gone))")
+    conn.exec_driver_sql("create index on identity_node (record_key)")
+    conn.exec_driver_sql("analyze identity_node")
+    return int(conn.exec_driver_sql("select count(*) from identity_node n"
+                                    " where n.record_key in (select record_key from identity_records)").scalar_one())
+
+
+def _batches(conn: Connection, size: int) -> int:
+    """Split the records of ``identity_node`` into batches of whole components (records joined by
+    an edge or a person, which clustering and a person's home decide together), in the order of each
+    component's first record key, of about ``size`` records each; a larger component is a batch of
+    its own. Writes ``identity_batch`` (record key, batch); returns the number of batches."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    count = int(conn.exec_driver_sql("select count(*) from identity_node").scalar_one())
+    lefts, rights = [], []
+    links = conn.exec_driver_sql(
+        "select a.n, b.n from core.identity_edge e join identity_node a on a.record_key = e.left_record"
+        " join identity_node b on b.record_key = e.right_record"
+        " union all select n, min(n) over (partition by person_before) from identity_node"
+        "  where person_before is not null and record_key not in (select record_key from identity_gone)",
+        execution_options={"stream_results": True})
+    for part in links.partitions(200_000):
+        pairs = np.array(part, dtype=np.int64).reshape(-1, 2)
+        lefts.append(pairs[:, 0])
+        rights.append(pairs[:, 1])
+    left = np.concatenate(lefts) if lefts else np.empty(0, np.int64)
+    right = np.concatenate(rights) if rights else np.empty(0, np.int64)
+    graph = coo_matrix((np.ones(len(left), np.int8), (left, right)), shape=(count, count))
+    _, labels = connected_components(graph, directed=False)
+    # each component by its first record (the lowest n), in that order
+    first = np.full(labels.max() + 1 if count else 0, count, np.int64)
+    np.minimum.at(first, labels, np.arange(count))
+    order = np.argsort(first)
+    sizes = np.bincount(labels)[order]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    batch_of_component = np.empty_like(order)
+    batch_of_component[order] = starts // size
+    batch = batch_of_component[labels]
+    conn.exec_driver_sql("create temporary table identity_batch_of (n bigint, batch int) on commit drop")
+    copy_rows(conn, "identity_batch_of", ("n", "batch"), zip(range(count), batch.tolist(), strict=True))
+    conn.exec_driver_sql("create temporary table identity_batch on commit drop as select n.record_key, b.batch,"
+                         " n.person_before from identity_node n join identity_batch_of b using (n)")
+    conn.exec_driver_sql("create index on identity_batch (batch)")
+    conn.exec_driver_sql("analyze identity_batch")
+    return int(batch.max()) + 1 if count else 0
+
+
+def _resolve_batch(conn: Connection, batch: int, min_score: float) -> list[tuple[int, int, str, float, str]]:
+    """Cluster one batch's live records and note each one's person (``identity_assignment``, or
+    ``identity_new`` for a new person, numbered once every batch is done); return the persons that
+    turned out to be one (merged into the older)."""
+    live = set(conn.execute(text(
+        "select n.record_key from identity_batch n join identity_records r on r.record_key = n.record_key"
+        " where n.batch = :batch"), {"batch": batch}).scalars().all())
+    if not live:
+        return []
+    records = list(live)
     edges = conn.execute(text(
         "select left_record, right_record, match_rule, match_score, evidence from core.identity_edge"
-        " where left_record = any(:records) and right_record = any(:records)"), {"records": list(live)}).all()
+        " where left_record = any(:records) and right_record = any(:records)"), {"records": records}).all()
     current: dict[str, int] = dict(conn.execute(text(
-        "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id"
-        " from core.person_identity i where i.is_active and i.source || ':' || i.entity || ':' || i.source_record_id"
-        " = any(:records)"), {"records": list(live)}).all())
+        "select n.record_key, n.person_before from identity_batch n where n.batch = :batch"
+        " and n.person_before is not null and n.record_key not in (select record_key from identity_gone)"),
+        {"batch": batch}).all())
+    current = {key: person for key, person in current.items() if key in live}
 
     facts = {key: Facts((domain, email) if domain and not generic else None, phone, linkedin)
              for key, domain, email, generic, phone, linkedin in conn.execute(text(
@@ -412,15 +555,12 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
                  "  (select count(*) from identity_records x where x.phone_key = r.phone_key) <= :max_phone"
                  "  then r.phone_key end, r.linkedin_key"
                  " from identity_records r where r.record_key = any(:records)"),
-                 {"records": list(live), "max_phone": MAX_PHONE_RECORDS}).all()}
+                 {"records": records, "max_phone": MAX_PHONE_RECORDS}).all()}
     apart = conn.execute(text(
         "select left_record, right_record from meta.identity_decision where decision = 'different'"
-        " and (left_record = any(:records) or right_record = any(:records))"), {"records": list(live)}).all()
-    uf, ties = _cluster(live, edges, facts, apart, params["min_score"])
-    stats.review_pairs = _write_review(conn, live, ties)
-    if stats.review_pairs:
-        log.warning("identity: %d pair(s) of records wait for a person's decision (core.identity_review);"
-                    " list them with `smarketing identity review`", stats.review_pairs)
+        " and (left_record = any(:records) or right_record = any(:records))"), {"records": records}).all()
+    uf, ties = _cluster(live, edges, facts, apart, min_score)
+    _write_review(conn, live, ties)
     best: dict[str, tuple[int, float, str, str]] = {}  # record -> (rule rank, -score, rule, other)
     for left, right, rule, score, _ in edges:
         if rule in REVIEW_ONLY or uf.find(left) != uf.find(right):
@@ -442,12 +582,13 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         home.setdefault(person, root)
 
     assignments: list[tuple[str, str, str, int, str, float, str | None]] = []
+    new_records: list[tuple[str, str, str, str, str, float, str | None]] = []
     merges: list[tuple[int, int, str, float, str]] = []
-    new_components = []
-    for root, keys in sorted(components.items()):  # new persons get ids in key order: the same on every run
+    for root, keys in sorted(components.items()):
         candidates = sorted({p for p in (current.get(k) for k in keys) if p is not None and home.get(p) == root})
-        if not candidates:
-            new_components.append((root, sorted(keys)))
+        if not candidates:  # a new person, numbered with every batch's new persons in key order
+            first = min(keys)
+            new_records += [(f"person:{first}", *_split(key), *_evidence(best, key)) for key in keys]
             continue
         survivor = candidates[0]
         for other in candidates[1:]:
@@ -456,42 +597,32 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
             merges.append((other, survivor, rule, -neg, f"{link} matched {with_record}"))
         for key in keys:
             assignments.append((*_split(key), survivor, *_evidence(best, key)))
+    copy_rows(conn, "identity_assignment", ("source", "entity", "source_record_id", "person_id", "match_rule",
+                                             "match_score", "matched_record"), assignments)
+    copy_rows(conn, "identity_new", ("match_key", "source", "entity", "source_record_id", "match_rule",
+                                      "match_score", "matched_record"), new_records)
+    return merges
 
+
+def _new_persons(conn: Connection) -> int:
+    """Make the new persons of every batch, their ids in the order of their first record's key
+    (the same on every run), and add their records to ``identity_assignment``. Returns how many."""
     # one statement for all new persons: a round trip each made the first run of 6,000 persons 5 s slower
-    new_ids: dict[str, int] = dict(conn.execute(text(
-        "insert into core.person (match_key) select unnest(cast(:match_keys as text[]))"
-        " on conflict (match_key) do update set merged_into_person_id = null, is_deleted = false"
-        " returning match_key, person_id"),
-        {"match_keys": [f"person:{keys[0]}" for _, keys in new_components]}).all()) if new_components else {}
-    if new_ids:  # a person merged away once and standing alone again is no longer merged
-        conn.execute(text("delete from core.person_merge where merged_person_id = any(:ids)"),
-                     {"ids": list(new_ids.values())})
-    for _, keys in new_components:
-        stats.new_persons += 1
-        for key in keys:
-            assignments.append((*_split(key), new_ids[f"person:{keys[0]}"], *_evidence(best, key)))
-
-    stats.relinked_records = sum(1 for a in assignments if current.get(f"{a[0]}:{a[1]}:{a[2]}") not in (None, a[3]))
-    _write(conn, assignments, merges)
-    # What the rest of the merge recomputes: every re-assigned record, with its old and new person.
-    before = dict(conn.execute(text(
-        "select i.source || ':' || i.entity || ':' || i.source_record_id, i.person_id from core.person_identity i"
-        " where i.source || ':' || i.entity || ':' || i.source_record_id = any(:records)"),
-        {"records": list(gone)}).all())
-    before.update(current)
-    after = {f"{a[0]}:{a[1]}:{a[2]}": a[3] for a in assignments}
-    copy_rows(conn, "identity_affected", ("record_key", "source", "entity", "record_id", "old_person_id",
-                                          "new_person_id"),
-              ((key, *_split(key), before.get(key), after.get(key)) for key in affected))
-    stats.merged_persons = len(merges)
-    stats.deleted_persons = conn.exec_driver_sql(
-        "update core.person p set is_deleted = true, updated_at = now() where not p.is_deleted"
-        " and p.merged_into_person_id is null and not exists (select 1 from core.person_identity i"
-        " where i.person_id = p.person_id and i.is_active)").rowcount
+    conn.exec_driver_sql("create temporary table identity_new_id (match_key text, person_id bigint) on commit drop")
     conn.exec_driver_sql(
-        "update core.person p set is_deleted = false, updated_at = now() where p.is_deleted"
-        " and exists (select 1 from core.person_identity i where i.person_id = p.person_id and i.is_active)")
-    return stats
+        "with made as (insert into core.person (match_key) select match_key from identity_new group by match_key"
+        "  order by match_key collate \"C\""
+        " on conflict (match_key) do update set merged_into_person_id = null, is_deleted = false"
+        " returning match_key, person_id) insert into identity_new_id select * from made")
+    made = conn.exec_driver_sql("select count(*) from identity_new_id").scalar_one()
+    if made:  # a person merged away once and standing alone again is no longer merged
+        conn.exec_driver_sql("delete from core.person_merge where merged_person_id in"
+                             " (select person_id from identity_new_id)")
+        conn.exec_driver_sql(
+            "insert into identity_assignment (source, entity, source_record_id, person_id, match_rule, match_score,"
+            " matched_record) select n.source, n.entity, n.source_record_id, i.person_id, n.match_rule,"
+            " n.match_score, n.matched_record from identity_new n join identity_new_id i using (match_key)")
+    return int(made)
 
 
 def sync_nicknames(conn: Connection) -> None:
@@ -514,11 +645,10 @@ REVIEW_REASONS = {
 }
 
 
-def _write_review(conn: Connection, live: set[str], review: dict[str, list[tuple[str, str]]]) -> int:
+def _write_review(conn: Connection, live: set[str], review: dict[str, list[tuple[str, str]]]) -> None:
     """Bring ``core.identity_review`` in line for the re-resolved records: one row per pair of
     records clustering left to a person, with the weight and evidence of their strongest edge;
-    never a pair already decided; a pair still waiting keeps its ``first_seen_at``. Returns the
-    pairs waiting in all."""
+    never a pair already decided; a pair still waiting keeps its ``first_seen_at``."""
     pairs = sorted({(min(record, other), max(record, other),
                      REVIEW_REASONS[reason.split(":", 1)[0]].format(source=reason.partition(":")[2]))
                     for record, found in review.items() for other, reason in found})
@@ -541,7 +671,6 @@ def _write_review(conn: Connection, live: set[str], review: dict[str, list[tuple
             " order by e.left_record, e.right_record, e.match_rule = 'fuzzy' desc, p.reason"  # a tie first
             " on conflict (left_record, right_record) do update set match_score = excluded.match_score,"
             "  evidence = excluded.evidence, reason = excluded.reason"), found)
-    return int(conn.exec_driver_sql("select count(*) from core.identity_review").scalar_one())
 
 
 def _evidence(best: dict[str, tuple[int, float, str, str]], key: str) -> tuple[str, float, str | None]:
@@ -551,12 +680,7 @@ def _evidence(best: dict[str, tuple[int, float, str, str]], key: str) -> tuple[s
     return rule, -neg, other
 
 
-def _write(conn: Connection, assignments: list[tuple], merges: list[tuple]) -> None:
-    conn.exec_driver_sql(
-        "create temporary table identity_assignment (source text, entity text, source_record_id text,"
-        " person_id bigint, match_rule text, match_score numeric, matched_record text) on commit drop")
-    copy_rows(conn, "identity_assignment", ("source", "entity", "source_record_id", "person_id", "match_rule",
-                                             "match_score", "matched_record"), assignments)
+def _write(conn: Connection, merges: list[tuple]) -> None:
     conn.exec_driver_sql(
         "insert into core.person_identity (source, entity, source_record_id, person_id, match_rule, match_score,"
         " matched_record, fingerprint, is_active)"

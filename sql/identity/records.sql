@@ -13,7 +13,7 @@ with records as (
     where (source, entity, record_id) in (select source, entity, record_id from identity_refresh)
 ),
 
-keyed as (
+keyed as materialized (  -- each key computed once, not again wherever it is used
     select
         record_key,
         source,
