@@ -334,11 +334,36 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
         statement = f"insert into {model.target} ({column_list})\n{model.body}"
         if model.write == "upsert" or (model.write == "scoped" and model.key):
             statement += _upsert_clause(model, names, stamped)
+    rebuild = _bulk_load(conn, model.target) if model.write in ("upsert", "scoped", "append") else []
     rows = conn.execute(text(statement), dict(params)).rowcount
+    for make in rebuild:
+        conn.exec_driver_sql(make)
     if not model.is_temp:  # the models after it plan with its new size and values (an update counts too)
         schema, _, table = model.target.partition(".")
         analyze_if_grown(conn, schema, table, rows)
     return rows
+
+
+def _bulk_load(conn: Connection, table: str) -> list[str]:
+    """Into an empty table (a first load), rows go faster without the indexes and foreign keys that
+    no ``on conflict`` needs: drop them and return the statements that make them again after the
+    insert (an index built once, a foreign key checked by one join instead of a lookup per row).
+    The table stays locked to readers until the merge commits; it was empty for them anyway."""
+    if "." not in table or conn.exec_driver_sql(f"select exists (select from {table})").scalar():  # noqa: S608
+        return []
+    found = conn.execute(text(
+        "select 'alter table ' || cast(c.conrelid::regclass as text) || ' drop constraint ' || quote_ident(c.conname),"
+        " 'alter table ' || cast(c.conrelid::regclass as text) || ' add constraint ' || quote_ident(c.conname) || ' '"
+        "  || pg_get_constraintdef(c.oid)"
+        " from pg_catalog.pg_constraint as c where c.conrelid = to_regclass(:table) and c.contype = 'f'"
+        " union all"
+        " select 'drop index ' || cast(i.indexrelid::regclass as text), pg_get_indexdef(i.indexrelid)"
+        " from pg_catalog.pg_index as i where i.indrelid = to_regclass(:table) and not i.indisunique"
+        " and not exists (select from pg_catalog.pg_constraint as c where c.conindid = i.indexrelid)"),
+        {"table": table}).all()
+    for drop, _ in found:
+        conn.exec_driver_sql(drop)
+    return [make for _, make in found]
 
 
 def run(conn: Connection, nodes: Iterable[Model | Step], params: Mapping[str, Any]) -> dict[str, Any]:

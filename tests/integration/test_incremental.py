@@ -108,3 +108,27 @@ def test_a_later_version_only_moves_what_it_touches(empty_warehouse, demo_datase
         amount = conn.execute(text("select amount from core.opportunity where source_record_id = :id"),
                               {"id": opportunity.record_id}).scalar()
     assert float(amount) == 123456.0
+
+
+def catalog(eng) -> list[tuple]:
+    """Every index and constraint of core, as the server describes them."""
+    with eng.connect() as conn:
+        return sorted(conn.exec_driver_sql(
+            "select 'index', indexdef from pg_indexes where schemaname = 'core'"
+            " union all select 'constraint', conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)"
+            " || ' ' || convalidated from pg_constraint where connamespace = 'core'::regnamespace").all())
+
+
+def test_a_first_load_into_empty_tables_keeps_every_index_and_constraint(empty_warehouse, demo_dataset):
+    """A first load inserts into empty tables without their secondary indexes and foreign keys and
+    makes them again afterwards (models._bulk_load): the same ones, validated, as the migrations made."""
+    before = catalog(empty_warehouse)
+    land(empty_warehouse, {key: [r for r in records if (key[0], key[1], r.record_id) not in demo_dataset.malformed]
+                           for key, records in demo_dataset.records.items()}, "first")
+    merge_core(empty_warehouse, AS_OF)
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from core.email_event").scalar() > 500
+        orphans = conn.exec_driver_sql("select count(*) from core.email_event e where e.person_id is not null"
+                                       " and not exists (select from core.person p where p.person_id = e.person_id)")
+        assert orphans.scalar() == 0
+    assert catalog(empty_warehouse) == before
