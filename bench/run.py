@@ -13,6 +13,11 @@ Beside them, a 200 MB CSV export (``--file-drop-mb``) loaded as a file drop in a
 for the loader's peak memory (bench/file_drop.py), and identity resolution alone on both identity
 profiles at two sizes ten times apart (``identity``, ``ratios.identity_growth_<profile>``: the
 time's growth over the records' growth, 1.0 for linear).
+
+Each scale runs in a process of its own, so one scale's peak memory is not another's. A scale above
+1 runs SCALE=1 first in the same invocation (``make bench SCALE=10``) and reports the growth
+(``ratios.scale10_vs_scale1``: the whole pipeline's seconds at SCALE=10 over those at SCALE=1);
+the full refresh, identity profiles and file drop are measured in the SCALE=1 run only.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -278,7 +285,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print the slowest SQL statements of each stage")
     parser.add_argument("--file-drop-mb", type=float, default=200,
                         help="size of the CSV export loaded as a file drop in a process of its own (0: none)")
+    parser.add_argument("--one-scale", action="store_true",
+                        help="this scale only, in this process (a scale above 1 otherwise runs SCALE=1 first)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="without the full refresh, the identity profiles and the file drop")
     args = parser.parse_args(argv)
+    if args.one_scale or args.scale <= 1:
+        return measure(args)
+    return grow(args)
+
+
+def grow(args: argparse.Namespace) -> int:
+    """SCALE=1 with every extra, then ``args.scale`` without them, each in a process of its own;
+    writes both reports into one with the growth between them."""
+    found = {}
+    for scale, extras in ((1.0, True), (args.scale, False)):
+        command = [sys.executable, "-m", "bench.run", "--one-scale", "--scale", str(scale), "--seed", str(args.seed),
+                   "--file-drop-mb", str(args.file_drop_mb if extras else 0)]
+        command += (["--profile"] if args.profile else []) + ([] if extras else ["--no-extras"])
+        lines = []
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            for line in child.stdout or ():
+                print(line, end="", flush=True)
+                lines.append(line)
+        if child.returncode:
+            return child.returncode
+        found[scale] = json.loads(Path(lines[-1].split("results: ", 1)[1].strip()).read_text())
+    small, large = found[1.0], found[args.scale]
+    name = f"scale{args.scale:g}_vs_scale1"
+    growth = {name: round(large["ratios"]["pipeline_seconds"] / small["ratios"]["pipeline_seconds"], 3),
+              "records_growth": round(large["generated_records"] / small["generated_records"], 3),
+              "peak_rss_mb": max(m["peak_rss_mb"] for m in large["stages"].values())}
+    report = {**large, "scale1": small, "ratios": {**large["ratios"], **growth}}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"\n{name}: {growth[name]} for {growth['records_growth']} x the records; peak RSS of any stage at"
+          f" SCALE={args.scale:g}: {growth['peak_rss_mb']:.0f} MB")
+    print(f"results: {RESULTS / (stamp + '.json')}")
+    return 0
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Every stage at one scale in this process, with the baselines."""
 
     from smarketing import warehouse
     from smarketing.transform import merge_core
@@ -304,18 +352,19 @@ def main(argv: list[str] | None = None) -> int:
                      for (system, entity), records in changes.items())
     run_stages(eng, "bench-incremental", incremental, timings)
     refresh = Measure()
-    with measured(refresh):  # the same core again from every landed row
-        refresh.rows = merge_core(eng, AS_OF, full=True)["staging"]
+    if not args.no_extras:
+        with measured(refresh):  # the same core again from every landed row
+            refresh.rows = merge_core(eng, AS_OF, full=True)["staging"]
     full_seconds = sum(m.seconds for m in full.values())
     incremental_seconds = sum(m.seconds for m in incremental.values())
     baselines["incremental"] = {"changed_records": changed, "seconds": round(incremental_seconds, 3),
                                 "stages": {k: v.as_dict() for k, v in incremental.items()}}
-    baselines["full_refresh_merge"] = refresh.as_dict()
+    baselines["full_refresh_merge"] = refresh.as_dict() if not args.no_extras else None
     landing = full["landing"].as_dict()["rows_per_s"]
     with eng.connect() as conn:  # the output, to compare before and after a change that should keep it
         checksums = {table: f"{rows} {digest}" for table, (rows, digest) in warehouse.checksums(conn).items()}
     parse = dag_parse_seconds()
-    identity = identity_growth(args.scale, args.seed)
+    identity = identity_growth(args.scale, args.seed) if not args.no_extras else {}
     if args.file_drop_mb:  # after the pipeline's stages: its rows are not the pipeline's
         from bench.file_drop import measure as file_drop
 
@@ -336,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             "landing_vs_to_sql": round(landing / baselines["pandas_to_sql"]["rows_per_s"], 2)
             if baselines["pandas_to_sql"]["rows_per_s"] else None,
             "incremental_vs_full": round(incremental_seconds / full_seconds, 4) if full_seconds else None,
+            "pipeline_vs_copy": round(full_seconds / baselines["copy"]["seconds"], 2) if baselines["copy"]["seconds"]
+            else None,
             "pipeline_seconds": round(full_seconds, 1),
             "incremental_seconds": round(incremental_seconds, 1),
             "slowest_dag_parse_seconds": max(parse.values()),
@@ -351,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             "full refresh: merge": baselines["full_refresh_merge"], "baseline: COPY": baselines["copy"],
             "baseline: pandas to_sql": baselines["pandas_to_sql"]}
     for name, m in rows.items():
+        if m is None:
+            continue
         table.append(f"| {name} | {m['rows']:,} | {m['seconds']:.2f} | {m['rows_per_s']:,.0f} "
                      f"| {m['peak_rss_mb']:.0f} |")
     table += ["", "| identity profile | scale | records | seconds | precision | recall | F1 | review pairs |",
