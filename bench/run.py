@@ -75,7 +75,7 @@ class SqlTimings:
             entry[0] += 1
             entry[1] += time.perf_counter() - self._started.pop()
 
-    def top(self, n: int = 8) -> list[tuple[str, int, float]]:
+    def top(self, n: int = 12) -> list[tuple[str, int, float]]:
         ranked = sorted(self.totals.items(), key=lambda kv: -kv[1][1])[:n]
         self.totals = {}
         return [(key, calls, round(seconds, 3)) for key, (calls, seconds) in ranked]

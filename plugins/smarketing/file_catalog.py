@@ -234,32 +234,24 @@ def staging_sql(name: str) -> str:
     and a contact also gets the person record it belongs to (``person_entity``, ``person_record_id``:
     the contact when named, else the lead)."""
     spec = entity(name)
-    columns = [f"        {_CAST[f.kind].format(f.name)} as {f.name}," for f in (*spec.fields, *COMMON)]
+    columns = [f"    {_CAST[f.kind].format(f.name)} as {f.name}," for f in (*spec.fields, *COMMON)]
     if {"lead_id", "contact_id"} <= set(spec.names):  # the person a record names: its contact, else its lead
-        columns += ["        case when nullif(btrim(payload ->> 'contact_id'), '') is null then 'leads'"
+        columns += ["    case when nullif(btrim(payload ->> 'contact_id'), '') is null then 'leads'"
                     " else 'contacts' end as person_entity,",
-                    "        coalesce(nullif(btrim(payload ->> 'contact_id'), ''), nullif(btrim(payload ->> 'lead_id'),"
+                    "    coalesce(nullif(btrim(payload ->> 'contact_id'), ''), nullif(btrim(payload ->> 'lead_id'),"
                     " '')) as person_record_id,"]
-    return "\n".join([
+    return "\n".join([  # a flat select, as every per-record staging view (docs/performance.md)
         f"-- Grain: one row per file-drop record of entity {name} ({spec.doc}), its latest version;",
         "-- deleted: missing from the newest file of a snapshot drop. Made from smarketing.file_catalog.",
         f"create or replace view staging.stg_file__{name} as",
-        "with latest as (",
-        f"    select * from staging.latest_file__{name}",  # noqa: S608 - a catalog name
-        "),",
-        "",
-        "final as (",
-        "    select",
+        "select",
         *columns,
-        "        payload ->> '_drop' as drop_name,",
-        "        version_at,",
-        "        record_id,",
-        "        batch_id,",
-        "        is_deleted",
-        "    from latest",
-        ")",
-        "",
-        "select * from final",
+        "    payload ->> '_drop' as drop_name,",
+        "    version_at,",
+        "    record_id,",
+        "    batch_id,",
+        "    is_deleted",
+        f"from staging.latest_file__{name} as latest",
     ])
 
 

@@ -1,16 +1,8 @@
 -- Grain: one row per HubSpot email campaign.
 create or replace view staging.stg_hubspot__campaigns as
-with latest as (
-    select * from staging.latest_hubspot__campaigns
-),
-
-final as (
-    select
-        record_id as campaign_id,
-        coalesce(payload ->> 'name', payload ->> 'subject') as campaign_name,
-        payload ->> 'type' as campaign_type,
-        to_timestamp(meta.try_numeric(payload ->> 'lastUpdatedTime') / 1000.0) as started_at
-    from latest
-)
-
-select * from final
+select
+    record_id as campaign_id,
+    coalesce(payload ->> 'name', payload ->> 'subject') as campaign_name,
+    payload ->> 'type' as campaign_type,
+    to_timestamp(meta.try_numeric(payload ->> 'lastUpdatedTime') / 1000.0) as started_at
+from staging.latest_hubspot__campaigns as latest

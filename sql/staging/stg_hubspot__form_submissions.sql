@@ -1,20 +1,12 @@
 -- Grain: one row per HubSpot form submission.
 create or replace view staging.stg_hubspot__form_submissions as
-with latest as (
-    select * from staging.latest_hubspot__form_submissions
-),
-
-final as (
-    select
-        record_id as submission_id,
-        payload ->> 'formId' as form_id,
-        (
-            select lower(btrim(v ->> 'value')) from jsonb_array_elements(payload -> 'values') as v
-            where v ->> 'name' = 'email' limit 1
-        ) as email,
-        payload ->> 'pageUrl' as page_url,
-        to_timestamp(meta.try_numeric(payload ->> 'submittedAt') / 1000.0) as submitted_at
-    from latest
-)
-
-select * from final
+select
+    record_id as submission_id,
+    payload ->> 'formId' as form_id,
+    (
+        select lower(btrim(v ->> 'value')) from jsonb_array_elements(payload -> 'values') as v
+        where v ->> 'name' = 'email' limit 1
+    ) as email,
+    payload ->> 'pageUrl' as page_url,
+    to_timestamp(meta.try_numeric(payload ->> 'submittedAt') / 1000.0) as submitted_at
+from staging.latest_hubspot__form_submissions as latest
