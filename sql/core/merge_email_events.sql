@@ -1,6 +1,7 @@
 -- The scope of this merge, part 3: the email events to link again: changed ones, those of persons
 -- in scope or to an address identity resolution re-assigned, and those still without a campaign
 -- when campaigns changed.
+-- key: source, event_id
 -- before: email_event
 -- write: temp
 select source, record_id as event_id from merge_changes

@@ -1,21 +1,18 @@
 -- grain: one row per marketing interaction of a person
 -- key: source, source_record_id, touch_type
 -- write: scoped
--- scope: person_id in (select person_id from merge_persons) or (source, source_record_id) in
---     (select source, record_id from merge_changes) or (source, source_record_id) in
---     (select source, event_id from merge_email_events) or (touch_type = 'campaign_response' and exists
---     (select 1 from merge_changes where entity = 'campaigns'))
+-- scope: person_id in (select person_id from merge_persons) or exists (select 1 from merge_changes as c
+--     where c.source = touchpoint.source and c.entity in ('email_events', 'form_submissions', 'campaign_members')
+--     and c.record_id = touchpoint.source_record_id) or exists (select 1 from merge_email_events as m
+--     where m.source = touchpoint.source and m.event_id = touchpoint.source_record_id)
+--     or (touch_type = 'campaign_response' and exists (select 1 from merge_changes where entity = 'campaigns'))
 -- Email opens and clicks (bot-filtered ones excluded), form submissions, and campaign responses
 -- (Salesforce and file-drop campaign members), with the person's account. The touchpoints in
 -- scope (of the persons or email events in scope, from changed records, and every campaign response
--- when campaigns changed) are deleted (scope) and inserted again.
-with scope as (
-    select source, record_id from merge_changes
-    union all
-    select source, event_id from merge_email_events
-),
-
-campaigns_changed as (
+-- when campaigns changed) are deleted (scope) and inserted again. A record's scope is looked up in
+-- the indexed scope tables (exists), never in a list joined by "or": a list too large to hash
+-- (a first load of a million persons) would be read again for every row.
+with campaigns_changed as (
     select exists (select 1 from merge_changes where entity = 'campaigns') as yes
 ),
 
@@ -26,7 +23,8 @@ email_touches as (
     from core.email_event as e
     where e.event_type in ('OPEN', 'CLICK') and not e.is_filtered
         and (e.person_id in (select person_id from merge_persons)
-            or (e.source, e.source_record_id) in (select source, event_id from merge_email_events))
+            or exists (select 1 from merge_email_events as m
+                       where m.source = e.source and m.event_id = e.source_record_id))
 ),
 
 forms as (  -- the submissions in scope: changed ones, and those from an address of a person in scope
@@ -34,7 +32,8 @@ forms as (  -- the submissions in scope: changed ones, and those from an address
         f.submission_id, f.submitted_at,
         core.mailbox_key(f.email) as email_key
     from staging.stg_hubspot__form_submissions as f
-    where f.submission_id in (select record_id from scope where source = 'hubspot')
+    where exists (select 1 from merge_changes as c
+                  where c.source = 'hubspot' and c.entity = 'form_submissions' and c.record_id = f.submission_id)
         or core.mailbox_key(f.email) in (
             select mailbox_key from core.record_mailbox where person_id in (select person_id from merge_persons)
         )
@@ -59,7 +58,8 @@ campaign_touches as (
     left join core.campaign as c on c.source = 'salesforce' and m.campaign_id = c.source_record_id
     where m.has_responded
         and (i.person_id in (select person_id from merge_persons)
-            or m.campaign_member_id in (select record_id from scope where source = 'salesforce')
+            or exists (select 1 from merge_changes as c where c.source = 'salesforce'
+                       and c.entity = 'campaign_members' and c.record_id = m.campaign_member_id)
             or (select yes from campaigns_changed))
 ),
 
@@ -73,7 +73,8 @@ file_campaign_touches as (
     left join core.campaign as c on c.source = 'file' and m.campaign_id = c.source_record_id
     where not m.is_deleted and (m.responded or m.responded_at is not null)
         and (i.person_id in (select person_id from merge_persons)
-            or m.record_id in (select record_id from scope where source = 'file')
+            or exists (select 1 from merge_changes as c
+                       where c.source = 'file' and c.entity = 'campaign_members' and c.record_id = m.record_id)
             or (select yes from campaigns_changed))
 ),
 
@@ -90,5 +91,8 @@ from unioned as u
 inner join core.person as p on u.person_id = p.person_id
 where u.occurred_at is not null
     and (u.person_id in (select person_id from merge_persons)
-        or (u.source, u.source_record_id) in (select source, record_id from scope)
+        or exists (select 1 from merge_changes as c where c.source = u.source
+                   and c.entity in ('email_events', 'form_submissions', 'campaign_members')
+                   and c.record_id = u.source_record_id)
+        or exists (select 1 from merge_email_events as m where m.source = u.source and m.event_id = u.source_record_id)
         or (u.touch_type = 'campaign_response' and (select yes from campaigns_changed)))
