@@ -409,6 +409,8 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " select n.record_key, n.source, n.entity, n.record_id, n.person_before, a.person_id from identity_node n"
         " left join identity_assignment a on (a.source, a.entity, a.source_record_id) = (n.source, n.entity,"
         "  n.record_id)")
+    conn.exec_driver_sql("create index on identity_affected (source, entity, record_id)")
+    conn.exec_driver_sql("analyze identity_affected")
     stats.merged_persons = len(merges)
     stats.deleted_persons = conn.exec_driver_sql(
         "update core.person p set is_deleted = true, updated_at = now() where not p.is_deleted"

@@ -3,7 +3,8 @@
 -- write: upsert
 -- Linked to the person it was with (Salesforce WhoId, a file drop's contact or lead) and the
 -- opportunity it was about (WhatId, a file drop's deal). In scope: changed activities, and those
--- whose person or opportunity is in scope.
+-- whose person or opportunity is in scope, each looked up in its indexed scope table (exists: a
+-- list joined by "or" is hashed only while it fits work_mem, else read again for every row).
 with salesforce as (
     select
         'salesforce' as source,
@@ -19,14 +20,13 @@ with salesforce as (
         on i.source = 'salesforce' and i.entity in ('leads', 'contacts') and a.who_id = i.source_record_id
             and i.is_active
     left join core.opportunity as o on o.source = 'salesforce' and a.what_id = o.source_record_id
-    where a.activity_id in (
-        select record_id from merge_changes where source = 'salesforce' and entity in ('tasks', 'events')
-        union all
-        select source_record_id from core.activity
-        where source = 'salesforce' and person_id in (select person_id from merge_persons)
-    )
-        or a.who_id in (select record_id from identity_affected where source = 'salesforce')
-        or a.what_id in (select source_record_id from merge_opportunities where source = 'salesforce')
+    where exists (select 1 from merge_changes as c where c.source = 'salesforce' and c.entity in ('tasks', 'events')
+                  and c.record_id = a.activity_id)
+        or exists (select 1 from core.activity as x where x.source = 'salesforce' and x.source_record_id = a.activity_id
+                   and x.person_id in (select person_id from merge_persons))
+        or exists (select 1 from identity_affected as f where f.source = 'salesforce'
+                   and f.entity in ('leads', 'contacts') and f.record_id = a.who_id)
+        or exists (select 1 from merge_opportunities as m where m.source = 'salesforce' and m.source_record_id = a.what_id)
 ),
 
 file_activities as (
@@ -44,14 +44,13 @@ file_activities as (
         on i.source = 'file' and i.is_active and i.entity = a.person_entity and i.source_record_id = a.person_record_id
     left join core.opportunity as o on o.source = 'file' and a.deal_id = o.source_record_id
     where not a.is_deleted and (
-        a.record_id in (
-            select record_id from merge_changes where source = 'file' and entity = 'activities'
-            union all
-            select source_record_id from core.activity
-            where source = 'file' and person_id in (select person_id from merge_persons)
-        )
-        or a.person_record_id in (select record_id from identity_affected where source = 'file')
-        or a.deal_id in (select source_record_id from merge_opportunities where source = 'file')
+        exists (select 1 from merge_changes as c where c.source = 'file' and c.entity = 'activities'
+                and c.record_id = a.record_id)
+        or exists (select 1 from core.activity as x where x.source = 'file' and x.source_record_id = a.record_id
+                   and x.person_id in (select person_id from merge_persons))
+        or exists (select 1 from identity_affected as f where f.source = 'file' and f.entity in ('leads', 'contacts')
+                   and f.record_id = a.person_record_id)
+        or exists (select 1 from merge_opportunities as m where m.source = 'file' and m.source_record_id = a.deal_id)
     )
 )
 

@@ -3,6 +3,7 @@
 -- resolution re-assigned or whose account changed). From the records promoted into staging
 -- (merge_changes) and those identity resolution re-assigned (identity_affected). A changed line
 -- item brings its deal now and the deal it was on before (it may have moved, or been deleted).
+-- key: source, source_record_id
 -- before: opportunity, opportunity_line_item, removed_opportunities
 -- write: temp
 with changed as (
@@ -49,7 +50,8 @@ rates as (  -- a rate arrived: every opportunity in another currency than the re
 linked as (  -- opportunities whose person record, account or pipeline stages moved
     select o.source, o.source_record_id
     from staging.int_opportunities as o
-    where (o.source, o.person_entity, o.person_record_id) in (select source, entity, record_id from identity_affected)
+    where exists (select 1 from identity_affected as f  -- not "in": a list joined by "or" must fit work_mem
+                  where f.source = o.source and f.entity = o.person_entity and f.record_id = o.person_record_id)
         or (o.source, o.account_source_id) in (select source, record_id from changed
                                                where entity in ('accounts', 'companies'))
         or (o.source = 'hubspot' and exists (select 1 from changed where source = 'hubspot'
