@@ -319,6 +319,8 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
                          f" are written to the target's columns of the same name)")
     stamped = "updated_at" in existing and "updated_at" not in names
     column_list = ", ".join(names)
+    # empty before a scoped delete could empty it (a first load): only then without its indexes
+    rebuild = _bulk_load(conn, model.target) if model.write in ("upsert", "scoped") else []
     if model.write == "update":
         rest = [c for c in names if c not in model.key]
         sets = [f"{c} = model.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
@@ -334,7 +336,6 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
         statement = f"insert into {model.target} ({column_list})\n{model.body}"
         if model.write == "upsert" or (model.write == "scoped" and model.key):
             statement += _upsert_clause(model, names, stamped)
-    rebuild = _bulk_load(conn, model.target) if model.write in ("upsert", "scoped", "append") else []
     rows = conn.execute(text(statement), dict(params)).rowcount
     for make in rebuild:
         conn.exec_driver_sql(make)

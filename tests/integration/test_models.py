@@ -103,3 +103,39 @@ def test_a_new_warehouse_makes_its_marts_without_a_warning(empty_warehouse, capl
     with caplog.at_level(logging.WARNING):
         refresh_marts(empty_warehouse, date(2026, 6, 30))
     assert "made again" not in caplog.text
+
+
+def test_only_a_first_load_goes_in_without_indexes_readers_keep_reading_later_runs(empty_warehouse, tmp_path):
+    """A table that held rows when its model began is written with its indexes kept, even when the
+    model's scope deletes every row first: a BI reader goes on reading the rows before this merge
+    instead of waiting on a rebuilt index until the merge commits. Only an empty table is loaded
+    without its secondary indexes and foreign keys (models._bulk_load)."""
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("create table core.scratch (id int primary key, person_id bigint references core.person,"
+                             " note text)")
+        conn.exec_driver_sql("create index scratch_note on core.scratch (note)")
+    path = tmp_path / "scratch.sql"
+    path.write_text("-- grain: one row per id\n-- key: id\n-- write: scoped\n-- scope: true\n"
+                    "select id, null::bigint as person_id, 'run ' || cast(:run as text) as note"
+                    " from generate_series(1, 3) as id\n")
+    model = models.parse(path, "core")
+
+    def index_oid(conn):
+        return conn.exec_driver_sql("select 'core.scratch_note'::regclass::oid").scalar()
+
+    with empty_warehouse.begin() as conn:
+        first = index_oid(conn)
+        assert models.write(conn, model, {"run": 1}) == 3
+        assert index_oid(conn) != first  # the first load made the index again after its insert
+    with empty_warehouse.begin() as conn:
+        second = index_oid(conn)
+        assert models.write(conn, model, {"run": 2}) == 3
+        assert index_oid(conn) == second
+        with empty_warehouse.connect() as reader:
+            reader.exec_driver_sql("set lock_timeout = '2s'")
+            assert reader.exec_driver_sql("select note from core.scratch where note = 'run 1'").scalars().all() == [
+                "run 1"] * 3
+    with empty_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("select count(*), min(note) from core.scratch").one() == (3, "run 2")
+        assert conn.exec_driver_sql("select count(*) from pg_constraint where conrelid = 'core.scratch'::regclass"
+                                    " and contype = 'f'").scalar() == 1
