@@ -275,6 +275,9 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         take_turn(conn, "smarketing.merge", "merge")
         use_reporting_timezone(conn)
         apply_deal_settings(conn, deals)
+        # every person in scope (a first load, a full refresh): reading whole staging tables beats
+        # looking each record up, which pays off for the few records of an incremental run
+        params["whole"] = full or not conn.exec_driver_sql("select exists (select from core.person)").scalar()
         changed["staging"] = refresh_staging(conn, full)
         identity_step = dataclasses.replace(IDENTITY, run=resolve_identities)
         changed.update(models.run(conn, [identity_step, REMOVE_OPPORTUNITIES, *models.load("core")], params))
