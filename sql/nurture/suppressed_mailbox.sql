@@ -36,12 +36,23 @@ latest_status_event as (
     order by events.mailbox_key, events.occurred_at desc, events.source_record_id desc
 ),
 
-known_mailboxes as (
-    select mailbox_key from events
-    union
-    select mailbox_key from consents
-    union
-    select mailbox_key from core.person_mailbox
+person_mailboxes as materialized (  -- a view: built once here, read twice below
+    select person_id, mailbox_key from core.person_mailbox
+),
+
+known_mailboxes as (  -- the known mailboxes the address checks below can match: only those are deduplicated
+    select distinct known.mailbox_key
+    from (
+        select mailbox_key from events
+        union all
+        select mailbox_key from consents
+        union all
+        select mailbox_key from person_mailboxes
+    ) as known
+    where left(known.mailbox_key, 1) in ('=', '+', '-', '@')
+        or split_part(known.mailbox_key, '@', 2) like any (
+            array(select '%' || domain from unnest(cast(:excluded_domains as text[])) as excluded (domain))
+        )
 ),
 
 held as (  -- rows of batches validation has not passed (pending, or held back by a suite over its
@@ -208,7 +219,7 @@ reasons as (
     select person_mailbox.mailbox_key, person_facts.reason, person_facts.changed_at,
         'core.person:' || person_facts.person_id
     from person_facts
-    inner join core.person_mailbox as person_mailbox on person_facts.person_id = person_mailbox.person_id
+    inner join person_mailboxes as person_mailbox on person_facts.person_id = person_mailbox.person_id
     union all
     select quarantined.mailbox_key, quarantined.reason, quarantined.version_at, quarantined.evidence
     from quarantined
