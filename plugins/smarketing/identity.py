@@ -323,7 +323,10 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
             {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
         conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
                              " (select source, entity, record_id from identity_refresh)")
-    refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()), params).rowcount
+    # whole: no record outside the refresh is left (a full refresh, a first load), so the records
+    # are read from whole tables rather than looked up one by one (records.sql)
+    whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
+    refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()), {**params, "whole": whole}).rowcount
     analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed

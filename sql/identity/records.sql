@@ -2,15 +2,17 @@
 -- refreshed (temp table identity_refresh, see identity.py). Grain: one row per live source record
 -- describing a person; email_key is the mailbox key (core.mailbox_key), first_name_forms the first
 -- name and the formal names it is a nickname of (meta.nickname). Parameters: :settings_digest,
--- :generic_mailboxes, :free_mail_domains (from config/identity.yaml).
+-- :generic_mailboxes, :free_mail_domains (from config/identity.yaml); :whole, true when no other
+-- record is left in core.identity_record (identity.py).
 insert into core.identity_record (
     record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
     linked_record, merged_records, account_source_id, is_generic_mailbox, work_domain, fingerprint,
     first_name_forms, phone_key, title_key, city_key, linkedin_key, synced_records
 )
-with records as (
+with records as (  -- unless the refresh is whole, the ids go to each arm of the union as an index condition
     select * from staging.int_person_records
     where (source, entity, record_id) in (select source, entity, record_id from identity_refresh)
+        and (cast(:whole as boolean) or record_id = any(array(select record_id from identity_refresh)))
 ),
 
 keyed as materialized (  -- each key computed once, not again wherever it is used
