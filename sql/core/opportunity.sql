@@ -43,3 +43,5 @@ left join lateral (
     limit 1
 ) as fx on true
 where (o.source, o.source_record_id) in (select source, source_record_id from merge_opportunities)
+    -- unless every opportunity is in scope, the ids go to each arm of the union as an index condition
+    and (cast(:whole as boolean) or o.source_record_id = any(array(select source_record_id from merge_opportunities)))
