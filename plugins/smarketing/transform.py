@@ -128,6 +128,10 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     for table in tables:
         dbapi.execute(psql.SQL("create table if not exists {} (like {} including defaults, primary key (record_id))")
                       .format(psql.Identifier("staging", f"latest_{table}"), psql.Identifier("raw", table)))
+        for n, expression in enumerate(lookups(table), 1):
+            dbapi.execute(psql.SQL("create index if not exists {} on {} (({}))").format(
+                psql.Identifier(f"latest_{table}_lookup_{n}"), psql.Identifier("staging", f"latest_{table}"),
+                psql.SQL(expression)))
         if full:
             dbapi.execute(psql.SQL("truncate {}").format(psql.Identifier("staging", f"latest_{table}")))
     if full:
@@ -155,6 +159,17 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     for _, statement in staging_views():
         conn.exec_driver_sql(statement)
     return total
+
+
+_LOOKUP = re.compile(r"^-- lookup: (.+)$", re.M)
+
+
+def lookups(table: str) -> list[str]:
+    """The payload expressions the merge looks ``staging.latest_<table>`` rows up by, from the
+    ``-- lookup:`` lines of ``sql/staging/stg_<table>.sql``: each gets an index on the latest table,
+    so a scope written as ``column = any(array(...))`` reads the rows it needs, not the table."""
+    path = PATHS.sql / "staging" / f"stg_{table}.sql"
+    return _LOOKUP.findall(path.read_text()) if path.exists() else []
 
 
 def staging_views() -> list[tuple[str, str]]:

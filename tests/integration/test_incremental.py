@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
+from smarketing.config import PATHS
 from smarketing.landing import land_page
-from smarketing.transform import merge_core
+from smarketing.transform import lookups, merge_core
 
 AS_OF = date(2026, 6, 30)
 CORE_TABLES = ("person", "person_identity", "person_merge", "account", "account_identity", "opportunity",
@@ -132,3 +133,36 @@ def test_a_first_load_into_empty_tables_keeps_every_index_and_constraint(empty_w
                                        " and not exists (select from core.person p where p.person_id = e.person_id)")
         assert orphans.scalar() == 0
     assert catalog(empty_warehouse) == before
+
+
+def test_each_lookup_a_staging_view_declares_is_an_index_on_its_latest_table(empty_warehouse, demo_dataset):
+    """The ``-- lookup:`` lines of sql/staging/stg_*.sql (``transform.lookups``) become expression
+    indexes on the latest tables at the first merge, and come back at the next merge when missing
+    (a lookup an upgrade adds to a table that exists already)."""
+    declared = {path.stem.removeprefix("stg_"): lookups(path.stem.removeprefix("stg_"))
+                for path in (PATHS.sql / "staging").glob("stg_*.sql")}
+    declared = {table: expressions for table, expressions in declared.items() if expressions}
+    assert "salesforce__opportunity_history" in declared
+
+    def indexed() -> dict[str, list[str]]:
+        with empty_warehouse.connect() as conn:
+            rows = conn.exec_driver_sql("select tablename, indexdef from pg_indexes where schemaname = 'staging'"
+                                        " and indexname ~ '_lookup_[0-9]+$'").all()
+        found: dict[str, list[str]] = {}
+        for table, definition in rows:
+            plain = " ".join(definition.replace("::text", "").split())
+            found.setdefault(table.removeprefix("latest_"), []).append(plain)
+        return found
+
+    land(empty_warehouse, {key: [r for r in records if (key[0], key[1], r.record_id) not in demo_dataset.malformed]
+                           for key, records in demo_dataset.records.items()}, "first")
+    merge_core(empty_warehouse, AS_OF)
+    found = indexed()
+    for table, expressions in declared.items():
+        for expression in expressions:
+            assert any(f"(({expression}))" in definition for definition in found.get(table, [])), (table, expression)
+
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("drop index staging.latest_salesforce__opportunity_history_lookup_1")
+    merge_core(empty_warehouse, AS_OF)
+    assert any("(payload ->> 'OpportunityId')" in d for d in indexed()["salesforce__opportunity_history"])
