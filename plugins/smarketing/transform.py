@@ -125,10 +125,11 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     dbapi = warehouse_dbapi(conn)
     conn.exec_driver_sql("create temporary table if not exists merge_changes (source text, entity text,"
                          " record_id text) on commit drop")
+    declared = lookups()
     for table in tables:
         dbapi.execute(psql.SQL("create table if not exists {} (like {} including defaults, primary key (record_id))")
                       .format(psql.Identifier("staging", f"latest_{table}"), psql.Identifier("raw", table)))
-        for n, expression in enumerate(lookups(table), 1):
+        for n, expression in enumerate(declared.get(table, []), 1):
             dbapi.execute(psql.SQL("create index if not exists {} on {} (({}))").format(
                 psql.Identifier(f"latest_{table}_lookup_{n}"), psql.Identifier("staging", f"latest_{table}"),
                 psql.SQL(expression)))
@@ -161,15 +162,19 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     return total
 
 
-_LOOKUP = re.compile(r"^-- lookup: (.+)$", re.M)
+_LOOKUP = re.compile(r"^-- lookup: ([a-z][a-z0-9_]*__[a-z][a-z0-9_]*) \((.+)\)$", re.M)
 
 
-def lookups(table: str) -> list[str]:
-    """The payload expressions the merge looks ``staging.latest_<table>`` rows up by, from the
-    ``-- lookup:`` lines of ``sql/staging/stg_<table>.sql``: each gets an index on the latest table,
-    so a scope written as ``column = any(array(...))`` reads the rows it needs, not the table."""
-    path = PATHS.sql / "staging" / f"stg_{table}.sql"
-    return _LOOKUP.findall(path.read_text()) if path.exists() else []
+def lookups() -> dict[str, list[str]]:
+    """The payload expressions core looks rows of ``staging.latest_<table>`` up by, per table, from
+    the ``-- lookup: <table> (<expression>)`` lines of ``sql/staging/stg_*.sql``: each gets an index
+    on the latest table, so a scope written as ``column = any(array(...))`` reads the rows it
+    needs, not the table."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((PATHS.sql / "staging").glob("stg_*.sql")):
+        for table, expression in _LOOKUP.findall(path.read_text()):
+            found.setdefault(table, []).append(expression)
+    return found
 
 
 def staging_views() -> list[tuple[str, str]]:

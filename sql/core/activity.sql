@@ -20,13 +20,24 @@ with salesforce as (
         on i.source = 'salesforce' and i.entity in ('leads', 'contacts') and a.who_id = i.source_record_id
             and i.is_active
     left join core.opportunity as o on o.source = 'salesforce' and a.what_id = o.source_record_id
-    where exists (select 1 from merge_changes as c where c.source = 'salesforce' and c.entity in ('tasks', 'events')
+    where (exists (select 1 from merge_changes as c where c.source = 'salesforce' and c.entity in ('tasks', 'events')
                   and c.record_id = a.activity_id)
         or exists (select 1 from core.activity as x where x.source = 'salesforce' and x.source_record_id = a.activity_id
                    and x.person_id in (select person_id from merge_persons))
         or exists (select 1 from identity_affected as f where f.source = 'salesforce'
                    and f.entity in ('leads', 'contacts') and f.record_id = a.who_id)
-        or exists (select 1 from merge_opportunities as m where m.source = 'salesforce' and m.source_record_id = a.what_id)
+        or exists (select 1 from merge_opportunities as m where m.source = 'salesforce' and m.source_record_id = a.what_id))
+        -- unless every record is in scope, the same scope as the ids and references each arm of the
+        -- view looks up in its indexes (the view's lookup lines), not a filter over every activity
+        and (cast(:whole as boolean)
+            or a.activity_id = any(array(
+                select record_id from merge_changes where source = 'salesforce' and entity in ('tasks', 'events')
+                union all
+                select source_record_id from core.activity
+                where source = 'salesforce' and person_id in (select person_id from merge_persons)))
+            or a.who_id = any(array(
+                select record_id from identity_affected where source = 'salesforce' and entity in ('leads', 'contacts')))
+            or a.what_id = any(array(select source_record_id from merge_opportunities where source = 'salesforce')))
 ),
 
 file_activities as (

@@ -1,4 +1,8 @@
 -- Grain: one row per Salesforce task or event (sales activities).
+-- lookup: salesforce__tasks (payload ->> 'WhoId')
+-- lookup: salesforce__tasks (payload ->> 'WhatId')
+-- lookup: salesforce__events (payload ->> 'WhoId')
+-- lookup: salesforce__events (payload ->> 'WhatId')
 create or replace view staging.stg_salesforce__activities as
 with tasks as (
     select * from staging.latest_salesforce__tasks

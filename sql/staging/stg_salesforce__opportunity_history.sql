@@ -1,5 +1,5 @@
 -- Grain: one row per Salesforce stage change of an opportunity.
--- lookup: payload ->> 'OpportunityId'
+-- lookup: salesforce__opportunity_history (payload ->> 'OpportunityId')
 create or replace view staging.stg_salesforce__opportunity_history as
 select
     record_id as history_id,

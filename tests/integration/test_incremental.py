@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
-from smarketing.config import PATHS
 from smarketing.landing import land_page
 from smarketing.transform import lookups, merge_core
 
@@ -111,6 +110,45 @@ def test_a_later_version_only_moves_what_it_touches(empty_warehouse, demo_datase
     assert float(amount) == 123456.0
 
 
+def test_an_activity_landed_before_its_opportunity_links_to_it_in_the_run_that_brings_it(empty_warehouse,
+                                                                                        demo_dataset):
+    """An event names a deal the CRM delivers a run later: the incremental merge that brings the deal
+    links the event (an activity of an opportunity in scope), as a full refresh does. Neither the
+    event nor its person changes in that run."""
+    eng = empty_warehouse
+    valid = {key: [r for r in records if (key[0], key[1], r.record_id) not in demo_dataset.malformed]
+             for key, records in demo_dataset.records.items()}
+    opportunities = {r.record_id: r for r in valid[("salesforce", "opportunities")]}
+    named = next(r for r in valid[("salesforce", "events")] if r.payload.get("WhatId") in opportunities)
+    deal = named.payload["WhatId"]
+    # with someone else than the deal's contact: the deal's run brings the deal's person, not the event's
+    other = next(r.record_id for r in valid[("salesforce", "contacts")]
+                 if r.record_id != opportunities[deal].payload.get("ContactId"))
+    event = replace(named, payload={**named.payload, "WhoId": other})
+    valid[("salesforce", "events")] = [event if r is named else r for r in valid[("salesforce", "events")]]
+    late = {("salesforce", "opportunities"): [opportunities[deal]],
+            ("salesforce", "opportunity_history"): [r for r in valid[("salesforce", "opportunity_history")]
+                                                    if r.payload.get("OpportunityId") == deal]}
+    land(eng, {key: [r for r in records if r not in late.get(key, [])] for key, records in valid.items()}, "early")
+    merge_core(eng, AS_OF)
+
+    def linked() -> str | None:
+        with eng.connect() as conn:
+            return conn.execute(text(
+                "select o.source_record_id from core.activity as a left join core.opportunity as o"
+                " on o.opportunity_id = a.opportunity_id where a.source = 'salesforce' and a.source_record_id = :id"),
+                {"id": event.record_id}).scalar()
+
+    assert linked() is None
+    land(eng, late, "late")
+    changed = merge_core(eng, AS_OF)
+    assert changed["scope"]["records"] == sum(len(records) for records in late.values())
+    assert linked() == deal
+    incremental = core_snapshot(eng)
+    merge_core(eng, AS_OF, full=True)
+    assert core_snapshot(eng)["activity"] == incremental["activity"]
+
+
 def catalog(eng) -> list[tuple]:
     """Every index and constraint of core, as the server describes them."""
     with eng.connect() as conn:
@@ -136,13 +174,11 @@ def test_a_first_load_into_empty_tables_keeps_every_index_and_constraint(empty_w
 
 
 def test_each_lookup_a_staging_view_declares_is_an_index_on_its_latest_table(empty_warehouse, demo_dataset):
-    """The ``-- lookup:`` lines of sql/staging/stg_*.sql (``transform.lookups``) become expression
-    indexes on the latest tables at the first merge, and come back at the next merge when missing
-    (a lookup an upgrade adds to a table that exists already)."""
-    declared = {path.stem.removeprefix("stg_"): lookups(path.stem.removeprefix("stg_"))
-                for path in (PATHS.sql / "staging").glob("stg_*.sql")}
-    declared = {table: expressions for table, expressions in declared.items() if expressions}
-    assert "salesforce__opportunity_history" in declared
+    """The ``-- lookup: <table> (<expression>)`` lines of sql/staging/stg_*.sql (``transform.lookups``)
+    become expression indexes on the latest tables at the first merge, and come back at the next
+    merge when missing (a lookup an upgrade adds to a table that exists already)."""
+    declared = lookups()
+    assert {"salesforce__opportunity_history", "salesforce__tasks", "salesforce__events"} <= set(declared)
 
     def indexed() -> dict[str, list[str]]:
         with empty_warehouse.connect() as conn:
