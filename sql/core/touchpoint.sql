@@ -5,15 +5,25 @@
 --     where c.source = touchpoint.source and c.entity in ('email_events', 'form_submissions', 'campaign_members')
 --     and c.record_id = touchpoint.source_record_id) or exists (select 1 from merge_email_events as m
 --     where m.source = touchpoint.source and m.event_id = touchpoint.source_record_id)
---     or (touch_type = 'campaign_response' and exists (select 1 from merge_changes where entity = 'campaigns'))
+--     or (touch_type = 'campaign_response' and campaign_id in (select k.campaign_id from core.campaign as k
+--     inner join merge_changes as c on c.entity = 'campaigns' and c.source = k.source
+--     and c.record_id = k.source_record_id))
 -- Email opens and clicks (bot-filtered ones excluded), form submissions, and campaign responses
 -- (Salesforce and file-drop campaign members), with the person's account. The touchpoints in
--- scope (of the persons or email events in scope, from changed records, and every campaign response
--- when campaigns changed) are deleted (scope) and inserted again. A record's scope is looked up in
+-- scope (of the persons or email events in scope, from changed records, and the responses to the
+-- campaigns that changed) are deleted (scope) and inserted again. A record's scope is looked up in
 -- the indexed scope tables (exists), never in a list joined by "or": a list too large to hash
--- (a first load of a million persons) would be read again for every row.
-with campaigns_changed as (
-    select exists (select 1 from merge_changes where entity = 'campaigns') as yes
+-- (a first load of a million persons) would be read again for every row. Unless every record is in
+-- scope (whole), Salesforce campaign members are found by id, contact, lead and campaign in the
+-- lookup indexes their view declares.
+with changed_campaigns as (
+    select source, record_id from merge_changes where entity = 'campaigns'
+),
+
+scoped_records as (  -- the Salesforce leads and contacts of the persons in scope
+    select source_record_id from core.person_identity
+    where source = 'salesforce' and entity in ('leads', 'contacts') and is_active
+        and person_id in (select person_id from merge_persons)
 ),
 
 email_touches as (
@@ -60,7 +70,13 @@ campaign_touches as (
         and (i.person_id in (select person_id from merge_persons)
             or exists (select 1 from merge_changes as c where c.source = 'salesforce'
                        and c.entity = 'campaign_members' and c.record_id = m.campaign_member_id)
-            or (select yes from campaigns_changed))
+            or exists (select 1 from changed_campaigns as c where c.source = 'salesforce' and c.record_id = m.campaign_id))
+        and (cast(:whole as boolean)
+            or m.campaign_member_id = any(array(select record_id from merge_changes
+                                                where source = 'salesforce' and entity = 'campaign_members'))
+            or m.contact_id = any(array(select source_record_id from scoped_records))
+            or m.lead_id = any(array(select source_record_id from scoped_records))
+            or m.campaign_id = any(array(select record_id from changed_campaigns where source = 'salesforce')))
 ),
 
 file_campaign_touches as (
@@ -75,7 +91,7 @@ file_campaign_touches as (
         and (i.person_id in (select person_id from merge_persons)
             or exists (select 1 from merge_changes as c
                        where c.source = 'file' and c.entity = 'campaign_members' and c.record_id = m.record_id)
-            or (select yes from campaigns_changed))
+            or exists (select 1 from changed_campaigns as c where c.source = 'file' and c.record_id = m.campaign_id))
 ),
 
 unioned as (
@@ -95,4 +111,6 @@ where u.occurred_at is not null
                    and c.entity in ('email_events', 'form_submissions', 'campaign_members')
                    and c.record_id = u.source_record_id)
         or exists (select 1 from merge_email_events as m where m.source = u.source and m.event_id = u.source_record_id)
-        or (u.touch_type = 'campaign_response' and (select yes from campaigns_changed)))
+        or (u.touch_type = 'campaign_response' and u.campaign_id in (
+            select k.campaign_id from core.campaign as k inner join changed_campaigns as c
+            on c.source = k.source and c.record_id = k.source_record_id)))

@@ -1,4 +1,7 @@
 -- Grain: one row per lead or contact in a Salesforce campaign.
+-- lookup: salesforce__campaign_members (payload ->> 'CampaignId')
+-- lookup: salesforce__campaign_members (payload ->> 'LeadId')
+-- lookup: salesforce__campaign_members (payload ->> 'ContactId')
 create or replace view staging.stg_salesforce__campaign_members as
 select
     record_id as campaign_member_id,

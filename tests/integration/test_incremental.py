@@ -149,6 +149,48 @@ def test_an_activity_landed_before_its_opportunity_links_to_it_in_the_run_that_b
     assert core_snapshot(eng)["activity"] == incremental["activity"]
 
 
+def test_a_campaign_response_follows_its_contact_to_another_person(empty_warehouse, demo_dataset):
+    """A Salesforce contact that responded to a campaign takes another person's address and name:
+    the incremental merge moves the response's touchpoint to the contact's person now, though
+    neither the campaign member nor the campaign changed (the persons in scope), as a full
+    refresh does."""
+    eng = empty_warehouse
+    valid = {key: [r for r in records if (key[0], key[1], r.record_id) not in demo_dataset.malformed]
+             for key, records in demo_dataset.records.items()}
+    land(eng, valid, "all")
+    merge_core(eng, AS_OF)
+
+    def person_of(record_id: str) -> int:
+        with eng.connect() as conn:
+            return conn.execute(text("select person_id from core.person_identity where source = 'salesforce'"
+                                     " and entity = 'contacts' and source_record_id = :id and is_active"),
+                                {"id": record_id}).scalar_one()
+
+    def touch_person(member_id: str) -> int:
+        with eng.connect() as conn:
+            return conn.execute(text("select person_id from core.touchpoint where source = 'salesforce'"
+                                     " and touch_type = 'campaign_response' and source_record_id = :id"),
+                                {"id": member_id}).scalar_one()
+
+    contacts = {r.record_id: r for r in valid[("salesforce", "contacts")]}
+    member = next(m for m in valid[("salesforce", "campaign_members")]
+                  if str(m.payload.get("HasResponded")).lower() == "true" and m.payload.get("ContactId") in contacts)
+    contact = contacts[member.payload["ContactId"]]
+    other = next(c for c in contacts.values()
+                 if c.payload.get("Email") and person_of(c.record_id) != person_of(contact.record_id))
+    before = touch_person(member.record_id)
+    assert before == person_of(contact.record_id)
+    moved = replace(contact, version_at=contact.version_at + timedelta(days=400), payload={
+        **contact.payload, **{field: other.payload.get(field) for field in ("Email", "FirstName", "LastName")}})
+    land(eng, {("salesforce", "contacts"): [moved]}, "moved")
+    merge_core(eng, AS_OF)
+    assert person_of(contact.record_id) != before
+    assert touch_person(member.record_id) == person_of(contact.record_id)
+    incremental = core_snapshot(eng)
+    merge_core(eng, AS_OF, full=True)
+    assert core_snapshot(eng)["touchpoint"] == incremental["touchpoint"]
+
+
 def catalog(eng) -> list[tuple]:
     """Every index and constraint of core, as the server describes them."""
     with eng.connect() as conn:
