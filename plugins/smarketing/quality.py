@@ -212,7 +212,7 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
     table = f"{name}_{key}"
     with eng.begin() as conn:  # parse the payloads once, not once per expectation (see V015)
         select = projection(name, ids)
-        conn.exec_driver_sql(f"create unlogged table {WORK_SCHEMA}.{table} as {select}")
+        rows = conn.exec_driver_sql(f"create unlogged table {WORK_SCHEMA}.{table} as {select}").rowcount
     datasource = _datasource(context, url)
     asset = datasource.add_table_asset(name=table, table_name=table, schema_name=WORK_SCHEMA)
     batch_definition = asset.add_batch_definition_whole_table("new")
@@ -220,8 +220,10 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
         gx.ValidationDefinition(name=f"{name}_{key}", data=batch_definition, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=f"{name}_{key}", validation_definitions=[definition],
+        # every failing row, not GX's first 20 (partial_unexpected_count): each is quarantined and
+        # counts towards the suite's failure share
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ROW_KEYS,
-                       "return_unexpected_index_query": False},
+                       "return_unexpected_index_query": False, "partial_unexpected_count": max(rows, 1)},
     ))
     try:
         # named after the run, not GX's __none__, so the Data Docs list each run by its name

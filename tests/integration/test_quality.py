@@ -166,6 +166,24 @@ def test_a_batch_failing_beyond_the_threshold_stops_and_promotes_nothing(empty_w
         assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 2
 
 
+def test_every_failing_row_counts_and_is_quarantined_not_only_the_first_twenty(empty_warehouse, warehouse_url):
+    """Great Expectations lists at most ``partial_unexpected_count`` (20) failing rows unless told
+    otherwise: 60 bad addresses among 1,060 rows (5.7 %) must hold the batch at 5 %, and be
+    quarantined all 60 at a looser threshold, not 20 of them."""
+    rows = [(f"c{n}", contact(email=f"p{n}@example.com"), None) for n in range(1000)]
+    rows += [(f"bad{n}", contact(email=f"share-bad-{n}"), "email_valid") for n in range(60)]
+    land(empty_warehouse, "hubspot__contacts", rows)
+    with pytest.raises(DataQualityError) as err:
+        validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=0.05)
+    assert "60 of 1060 rows (5.7%)" in str(err.value)
+
+    validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=0.1)
+    with empty_warehouse.connect() as conn:
+        assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 60
+        assert conn.execute(text("select rows_quarantined from meta.dq_results where run_id = 'run-2'"
+                                 " and check_name = 'email_valid'")).scalar() == 60
+
+
 def test_malformed_demo_contacts_are_quarantined_and_data_docs_are_built(empty_warehouse, warehouse_url,
                                                                          demo_dataset):
     from smarketing.demo.world import DemoSource
