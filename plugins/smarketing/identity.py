@@ -306,6 +306,10 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
     table ``merge_changes``, see transform.refresh_staging) and the records naming a changed
     account; all of them when ``full`` or when nothing was promoted in this transaction. Exposes
     the table as the temporary view ``identity_records``. Returns the records refreshed."""
+    # the keys the refreshed records carried before: how many records carry a name or a phone weighs
+    # the matches of records that did not change (resolve)
+    conn.exec_driver_sql("create temporary table identity_keys_before (full_name text, phone_key text)"
+                         " on commit drop")
     if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
         conn.exec_driver_sql("delete from core.identity_record")
         conn.exec_driver_sql(
@@ -321,8 +325,9 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
             " where (source, account_source_id) in (select source, record_id from merge_changes"
             "  where entity = 'accounts')"),
             {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
-        conn.exec_driver_sql("delete from core.identity_record where (source, entity, record_id) in"
-                             " (select source, entity, record_id from identity_refresh)")
+        conn.exec_driver_sql("with gone as (delete from core.identity_record where (source, entity, record_id) in"
+                             " (select source, entity, record_id from identity_refresh) returning full_name, phone_key)"
+                             " insert into identity_keys_before select full_name, phone_key from gone")
     # whole: no record outside the refresh is left (a full refresh, a first load), so the records
     # are read from whole tables rather than looked up one by one (records.sql)
     whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
@@ -330,6 +335,37 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
     analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed
+
+
+def _recount(conn: Connection, params: dict[str, Any]) -> None:
+    """Match again the records that did not change but carry a name whose count changed (how many
+    records carry a name weighs an exact-name match), or a phone number that became, or stopped
+    being, a switchboard's (more than ``max_phone_records`` records), as a full refresh would
+    weigh them. The counts before are the refreshed records' keys before (``identity_keys_before``)."""
+    if conn.exec_driver_sql("select (select count(*) from identity_changed)"
+                            " >= (select count(*) from identity_records)").scalar():
+        return  # every record is matched again already (a first load, a full refresh)
+    conn.execute(text(
+        "insert into identity_changed"
+        " with refreshed as ("
+        "  select r.full_name, r.phone_key from identity_records as r"
+        "  where (r.source, r.entity, r.record_id) in (select source, entity, record_id from identity_refresh)),"
+        " name_delta as ("
+        "  select full_name, sum(n) as delta from (select full_name, 1 as n from refreshed"
+        "   union all select full_name, -1 from identity_keys_before) as d"
+        "  where full_name is not null group by full_name having sum(n) <> 0),"
+        " phone_delta as ("
+        "  select phone_key, sum(n) as delta from (select phone_key, 1 as n from refreshed"
+        "   union all select phone_key, -1 from identity_keys_before) as d"
+        "  where phone_key is not null group by phone_key having sum(n) <> 0),"
+        " switched as ("  # the count now and before lie on two sides of the switchboard line
+        "  select d.phone_key from phone_delta as d"
+        "  cross join lateral (select count(*) as now from identity_records as r where r.phone_key = d.phone_key) as c"
+        "  where (c.now > cast(:max_phone_records as integer))"
+        "   <> (c.now - d.delta > cast(:max_phone_records as integer)))"
+        " select r.record_key from identity_records as r"
+        " where r.full_name in (select full_name from name_delta) or r.phone_key in (select phone_key from switched)"
+        " except select record_key from identity_changed"), params)
 
 
 def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool = False) -> IdentityStats:
@@ -369,6 +405,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         " and k in (select record_key from identity_records)"
         " except select record_key from identity_changed")
     conn.exec_driver_sql("update meta.identity_decision set applied_at = now() where applied_at is null")
+    _recount(conn, params)
     conn.exec_driver_sql("create index on identity_changed (record_key)")
     gone = int(conn.exec_driver_sql("select count(*) from identity_gone").scalar_one())
     stats.changed = int(conn.exec_driver_sql("select count(*) from identity_changed").scalar_one()) + gone
