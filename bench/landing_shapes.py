@@ -18,7 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from bench.run import PAGE_SIZE, PEOPLE_PER_SCALE, copy_baseline, fresh_database
+from bench.run import PAGE_SIZE, PEOPLE_PER_SCALE, copy_baseline, fresh_database, positive_scale
 
 SHAPES = {
     "bare, jsonb payload": "",
@@ -30,7 +30,7 @@ SHAPES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=0.3, help=f"x {PEOPLE_PER_SCALE:,} people")
+    parser.add_argument("--scale", type=positive_scale, default=0.3, help=f"x {PEOPLE_PER_SCALE:,} people")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 

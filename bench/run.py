@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -101,6 +102,17 @@ def measured(result: Measure):
         stop.set()
         sampler.join()
         result.peak_rss_mb = max(peak[0], process.memory_info().rss) / 2**20
+
+
+def positive_scale(value: str) -> float:
+    """``--scale``: a finite number above 0 (argparse names the flag when it is not)."""
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = math.nan
+    if not math.isfinite(scale) or scale <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is no positive number")
+    return scale
 
 
 def fresh_database(name: str) -> str:
@@ -280,7 +292,7 @@ def dag_parse_seconds() -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help=f"x {PEOPLE_PER_SCALE:,} people")
+    parser.add_argument("--scale", type=positive_scale, default=1.0, help=f"x {PEOPLE_PER_SCALE:,} people")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print the slowest SQL statements of each stage")
     parser.add_argument("--file-drop-mb", type=float, default=200,
@@ -406,11 +418,12 @@ def measure(args: argparse.Namespace) -> int:
             continue
         table.append(f"| {name} | {m['rows']:,} | {m['seconds']:.2f} | {m['rows_per_s']:,.0f} "
                      f"| {m['peak_rss_mb']:.0f} |")
-    table += ["", "| identity profile | scale | records | seconds | precision | recall | F1 | review pairs |",
-              "|---|---|---|---|---|---|---|---|"]
-    table += [f"| {profile} | {r['scale']:g} | {r['records']:,} | {r['seconds']:.2f} | {r['precision']:.4f} "
-              f"| {r['recall']:.4f} | {r['f1']:.4f} | {r['review_pairs']} |"
-              for profile, found in identity.items() for r in found["runs"]]
+    if identity:  # not with --no-extras
+        table += ["", "| identity profile | scale | records | seconds | precision | recall | F1 | review pairs |",
+                  "|---|---|---|---|---|---|---|---|"]
+        table += [f"| {profile} | {r['scale']:g} | {r['records']:,} | {r['seconds']:.2f} | {r['precision']:.4f} "
+                  f"| {r['recall']:.4f} | {r['f1']:.4f} | {r['review_pairs']} |"
+                  for profile, found in identity.items() for r in found["runs"]]
     table += ["", *(f"- {k}: {v}" for k, v in report["ratios"].items())]
     (RESULTS / f"{stamp}.md").write_text("\n".join(table) + "\n")
     (RESULTS / f"{stamp}.checksums.txt").write_text("".join(f"{t} {c}\n" for t, c in checksums.items()))

@@ -37,6 +37,12 @@ def _warehouse(args: argparse.Namespace) -> int:
     from smarketing import config, embedded
     from smarketing.report import safe_url
 
+    if args.action != "create-login" and (args.name is not None or args.role is not None):
+        print(f"warehouse {args.action} takes no login name or --role (only create-login does)", file=sys.stderr)
+        return 2
+    if args.admin and args.action != "psql":
+        print(f"warehouse {args.action} takes no --admin (only psql does)", file=sys.stderr)
+        return 2
     if args.action == "start":
         url = embedded.start(PATHS.warehouse_data)
         print(f"embedded warehouse running: {safe_url(url)}  (data in {PATHS.warehouse_data})")
@@ -158,6 +164,10 @@ def _run(args: argparse.Namespace, demo: bool = False) -> int:
             print(exc, file=sys.stderr)
             return 2
     only = getattr(args, "only", None)
+    if getattr(args, "full_refresh", False) and only and "transform" not in only:
+        print("--full-refresh recomputes core in the transform stage: add --only transform, or leave --only out",
+              file=sys.stderr)
+        return 2
     stages = tuple(d for d in local_airflow.DAG_ORDER if not only or d.removeprefix("smarketing_") in only)
     print(f"Preparing Airflow metadata (SQLite) in {PATHS.root / '.airflow'} ...", flush=True)
     local_airflow.prepare_airflow(PATHS.root / ".airflow")

@@ -31,3 +31,15 @@ def test_a_resync_of_nothing_configured_is_refused_before_anything_runs(capsys, 
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
     assert cli.main(["run", "--resync", name]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_full_refresh_without_the_transform_stage_is_refused(capsys):
+    assert cli.main(["run", "--full-refresh", "--only", "kpis", "--as-of", "2026-06-30"]) == 2
+    assert "--full-refresh recomputes core in the transform stage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["warehouse", "stop", "extra"], ["warehouse", "checksums", "extra"],
+                                  ["warehouse", "url", "--role", "smarketing_bi"], ["warehouse", "start", "--admin"]])
+def test_a_warehouse_action_refuses_what_it_does_not_take(capsys, argv):
+    assert cli.main(argv) == 2
+    assert "takes no" in capsys.readouterr().err
