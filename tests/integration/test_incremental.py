@@ -192,6 +192,35 @@ def test_a_campaign_response_follows_its_contact_to_another_person(empty_warehou
     assert core_snapshot(eng)["touchpoint"] == incremental["touchpoint"]
 
 
+def sf_person(entity: str, record_id: str, when: datetime, first: str, last: str, email: str,
+              company: str | None = None, phone: str | None = None, opted_out: bool = False) -> RawRecord:
+    """A Salesforce lead or contact as the API returns it."""
+    payload = {"Id": record_id, "Email": email, "FirstName": first, "LastName": last, "Phone": phone,
+               "HasOptedOutOfEmail": opted_out, "CreatedDate": "2026-01-05T10:00:00.000+0000", "IsDeleted": False}
+    if entity == "leads":
+        payload |= {"Company": company, "LeadSource": "Web", "IsConverted": False}
+    return RawRecord(record_id, when, payload)
+
+
+def active_persons(eng) -> dict[str, int]:
+    with eng.connect() as conn:
+        return dict(conn.exec_driver_sql("select source_record_id, person_id from core.person_identity"
+                                         " where is_active").all())
+
+
+def full_refresh_differences(eng) -> dict[str, tuple[list[str], list[str]]]:
+    """Core after the incremental merges against core after a full refresh: per table that differs,
+    a few rows only the incremental merges wrote and a few only the full refresh wrote."""
+    incremental = core_snapshot(eng)
+    merge_core(eng, AS_OF, full=True)
+    after = core_snapshot(eng)
+    return {t: (sorted(set(incremental[t]) - set(after[t]))[:3], sorted(set(after[t]) - set(incremental[t]))[:3])
+            for t in CORE_TABLES if after[t] != incremental[t]}
+
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
 def test_a_name_that_becomes_rarer_joins_records_that_did_not_change_as_a_full_refresh_does(empty_warehouse):
     """How many records carry a name weighs an exact-name match (at most 3: +2). Two records of one
     Quincy Adamsky, a lead and an opted-out contact, stay apart while two more leads share the name;
@@ -199,42 +228,22 @@ def test_a_name_that_becomes_rarer_joins_records_that_did_not_change_as_a_full_r
     refresh does, and so suppress the lead's address (the person opted out). Found by a README-only
     trial: the incremental merge re-weighed only the changed records' matches."""
     eng = empty_warehouse
-    at = datetime(2026, 3, 1, tzinfo=UTC)
-
-    def lead(record_id: str, email: str, last: str, company: str | None, when: datetime):
-        return RawRecord(record_id, when, {
-            "Id": record_id, "Email": email, "FirstName": "Quincy", "LastName": last, "Company": company,
-            "LeadSource": "Web", "CreatedDate": "2026-01-05T10:00:00.000+0000", "IsConverted": False,
-            "HasOptedOutOfEmail": False, "IsDeleted": False})
-
     land(eng, {("salesforce", "leads"): [
-        lead("00QQ1", "quincy.ad@gmail.com", "Adamsky", None, at),
-        lead("00QQ2", "quincy@corp-one.example", "Adamsky", "Corp One", at),
-        lead("00QQ3", "quincy@corp-two.example", "Adamsky", "Corp Two", at)],
-        ("salesforce", "contacts"): [RawRecord("003Q1", at, {
-            "Id": "003Q1", "Email": "qadamsky77@yahoo.com", "FirstName": "Quincy", "LastName": "Adamsky",
-            "HasOptedOutOfEmail": True, "CreatedDate": "2026-01-06T10:00:00.000+0000", "IsDeleted": False})]},
-        "four")
+        sf_person("leads", "00QQ1", AT, "Quincy", "Adamsky", "quincy.ad@gmail.com"),
+        sf_person("leads", "00QQ2", AT, "Quincy", "Adamsky", "quincy@corp-one.example", "Corp One"),
+        sf_person("leads", "00QQ3", AT, "Quincy", "Adamsky", "quincy@corp-two.example", "Corp Two")],
+        ("salesforce", "contacts"): [
+            sf_person("contacts", "003Q1", AT, "Quincy", "Adamsky", "qadamsky77@yahoo.com", opted_out=True)]}, "four")
     merge_core(eng, AS_OF)
-
-    def persons() -> dict[str, int]:
-        with eng.connect() as conn:
-            return dict(conn.exec_driver_sql("select source_record_id, person_id from core.person_identity"
-                                             " where is_active").all())
-
-    apart = persons()
+    apart = active_persons(eng)
     assert apart["00QQ1"] != apart["003Q1"]
-    later = at + timedelta(days=1)
-    land(eng, {("salesforce", "leads"): [lead("00QQ2", "quincy@corp-one.example", "Adamsen", "Corp One", later),
-                                         lead("00QQ3", "quincy@corp-two.example", "Adamczyk", "Corp Two", later)]},
-         "renamed")
+    later = AT + timedelta(days=1)
+    land(eng, {("salesforce", "leads"): [
+        sf_person("leads", "00QQ2", later, "Quincy", "Adamsen", "quincy@corp-one.example", "Corp One"),
+        sf_person("leads", "00QQ3", later, "Quincy", "Adamczyk", "quincy@corp-two.example", "Corp Two")]}, "renamed")
     merge_core(eng, AS_OF)
-    incremental = core_snapshot(eng)
-    merge_core(eng, AS_OF, full=True)
-    assert persons()["00QQ1"] == persons()["003Q1"]  # the full refresh joins them: the case is real
-    after = core_snapshot(eng)
-    assert {t: (sorted(set(incremental[t]) - set(after[t]))[:3], sorted(set(after[t]) - set(incremental[t]))[:3])
-            for t in CORE_TABLES if after[t] != incremental[t]} == {}
+    assert full_refresh_differences(eng) == {}
+    assert active_persons(eng)["00QQ1"] == active_persons(eng)["003Q1"]  # the case is real
 
 
 def test_a_name_that_becomes_common_parts_records_that_did_not_change_as_a_full_refresh_does(empty_warehouse):
@@ -242,73 +251,38 @@ def test_a_name_that_becomes_common_parts_records_that_did_not_change_as_a_full_
     name; two more leads of that name arrive, and the incremental merge must weigh the unchanged
     pair again and part them, as a full refresh does."""
     eng = empty_warehouse
-    at = datetime(2026, 3, 1, tzinfo=UTC)
-
-    def lead(record_id: str, email: str, company: str | None):
-        return RawRecord(record_id, at, {
-            "Id": record_id, "Email": email, "FirstName": "Zelda", "LastName": "Quirinus", "Company": company,
-            "LeadSource": "Web", "CreatedDate": "2026-01-05T10:00:00.000+0000", "IsConverted": False,
-            "HasOptedOutOfEmail": False, "IsDeleted": False})
-
-    land(eng, {("salesforce", "leads"): [lead("00QZ1", "zelda.q@gmail.com", None)],
-               ("salesforce", "contacts"): [RawRecord("003Z1", at, {
-                   "Id": "003Z1", "Email": "zq1990@yahoo.com", "FirstName": "Zelda", "LastName": "Quirinus",
-                   "HasOptedOutOfEmail": False, "CreatedDate": "2026-01-06T10:00:00.000+0000", "IsDeleted": False})]},
-         "two")
+    land(eng, {("salesforce", "leads"): [sf_person("leads", "00QZ1", AT, "Zelda", "Quirinus", "zelda.q@gmail.com")],
+               ("salesforce", "contacts"): [
+                   sf_person("contacts", "003Z1", AT, "Zelda", "Quirinus", "zq1990@yahoo.com")]}, "two")
     merge_core(eng, AS_OF)
-
-    def persons() -> dict[str, int]:
-        with eng.connect() as conn:
-            return dict(conn.exec_driver_sql("select source_record_id, person_id from core.person_identity"
-                                             " where is_active").all())
-
-    assert persons()["00QZ1"] == persons()["003Z1"]
-    land(eng, {("salesforce", "leads"): [lead("00QZ2", "zelda@acme-alpha.example", "Acme Alpha"),
-                                         lead("00QZ3", "zelda@bolt-beta.example", "Bolt Beta")]}, "four")
+    assert active_persons(eng)["00QZ1"] == active_persons(eng)["003Z1"]
+    land(eng, {("salesforce", "leads"): [
+        sf_person("leads", "00QZ2", AT, "Zelda", "Quirinus", "zelda@acme-alpha.example", "Acme Alpha"),
+        sf_person("leads", "00QZ3", AT, "Zelda", "Quirinus", "zelda@bolt-beta.example", "Bolt Beta")]}, "four")
     merge_core(eng, AS_OF)
-    incremental = core_snapshot(eng)
-    merge_core(eng, AS_OF, full=True)
-    assert persons()["00QZ1"] != persons()["003Z1"]  # the full refresh parts them: the case is real
-    after = core_snapshot(eng)
-    assert {t: (sorted(set(incremental[t]) - set(after[t]))[:3], sorted(set(after[t]) - set(incremental[t]))[:3])
-            for t in CORE_TABLES if after[t] != incremental[t]} == {}
+    assert full_refresh_differences(eng) == {}
+    assert active_persons(eng)["00QZ1"] != active_persons(eng)["003Z1"]  # the case is real
 
 
 def test_a_phone_that_becomes_a_switchboard_parts_records_that_did_not_change(empty_warehouse):
-    """A lead and a contact joined by one phone number (their first names a typo apart); four more records
-    with that number arrive, more than max_phone_records (5) carry it, so it is a switchboard's and
-    says nothing: the incremental merge parts the unchanged pair, as a full refresh does."""
+    """A lead and a contact joined by one phone number (their first names a typo apart); four more
+    records with that number arrive, more than max_phone_records (5) carry it, so it is a
+    switchboard's and says nothing: the incremental merge parts the unchanged pair, as a full
+    refresh does."""
     eng = empty_warehouse
-    at = datetime(2026, 3, 1, tzinfo=UTC)
-
-    def lead(record_id: str, first: str, last: str):
-        return RawRecord(record_id, at, {
-            "Id": record_id, "Email": f"{record_id.lower()}@mail.example", "FirstName": first, "LastName": last,
-            "Phone": "+49 30 1234567", "LeadSource": "Web", "CreatedDate": "2026-01-05T10:00:00.000+0000",
-            "IsConverted": False, "HasOptedOutOfEmail": False, "IsDeleted": False})
-
-    land(eng, {("salesforce", "leads"): [lead("00QY1", "Jana", "Blumenthal")],
-               ("salesforce", "contacts"): [RawRecord("003Y1", at, {
-                   "Id": "003Y1", "Email": "yb@post.example", "FirstName": "Janna", "LastName": "Blumenthal",
-                   "Phone": "030 1234567", "HasOptedOutOfEmail": False, "CreatedDate": "2026-01-06T10:00:00.000+0000",
-                   "IsDeleted": False})]}, "two")
+    land(eng, {("salesforce", "leads"): [
+        sf_person("leads", "00QY1", AT, "Jana", "Blumenthal", "00qy1@mail.example", phone="+49 30 1234567")],
+        ("salesforce", "contacts"): [
+            sf_person("contacts", "003Y1", AT, "Janna", "Blumenthal", "yb@post.example", phone="030 1234567")]},
+        "two")
     merge_core(eng, AS_OF)
-
-    def persons() -> dict[str, int]:
-        with eng.connect() as conn:
-            return dict(conn.exec_driver_sql("select source_record_id, person_id from core.person_identity"
-                                             " where is_active").all())
-
-    assert persons()["00QY1"] == persons()["003Y1"]
-    land(eng, {("salesforce", "leads"): [lead(f"00QS{n}", first, "Sommer") for n, first in
-                                         enumerate(("Otto", "Ida", "Karl", "Lene"))]}, "switchboard")
+    assert active_persons(eng)["00QY1"] == active_persons(eng)["003Y1"]
+    land(eng, {("salesforce", "leads"): [
+        sf_person("leads", f"00QS{n}", AT, first, "Sommer", f"00qs{n}@mail.example", phone="+49 30 1234567")
+        for n, first in enumerate(("Otto", "Ida", "Karl", "Lene"))]}, "switchboard")
     merge_core(eng, AS_OF)
-    incremental = core_snapshot(eng)
-    merge_core(eng, AS_OF, full=True)
-    assert persons()["00QY1"] != persons()["003Y1"]  # the full refresh parts them: the case is real
-    after = core_snapshot(eng)
-    assert {t: (sorted(set(incremental[t]) - set(after[t]))[:3], sorted(set(after[t]) - set(incremental[t]))[:3])
-            for t in CORE_TABLES if after[t] != incremental[t]} == {}
+    assert full_refresh_differences(eng) == {}
+    assert active_persons(eng)["00QY1"] != active_persons(eng)["003Y1"]  # the case is real
 
 
 def catalog(eng) -> list[tuple]:
