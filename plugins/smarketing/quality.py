@@ -92,14 +92,24 @@ def failure_share(settings: dict[str, Any], suite: str) -> float:
     return own["max_failure_share"] if own else settings["max_failure_share"]
 
 
-def _pending_batches(eng: Engine, source: str, entity: str) -> list[str]:
+def _pending_batches(eng: Engine, source: str, entity: str) -> list[list[str]]:
+    """The batches validation has yet to pass, in groups judged apart: those it held back before
+    (``held_at``), then the new ones. Judged together, the new ones' clean rows would dilute a held
+    batch's failure share until its rows reached core as they were."""
     with eng.connect() as conn:
         rows = conn.execute(
-            text("select batch_id from meta.batches where source = :source and entity = :entity"
-                 " and validated_at is null and superseded_at is null order by landed_at"),
+            text("select batch_id, held_at is not null as held from meta.batches where source = :source"
+                 " and entity = :entity and validated_at is null and superseded_at is null order by landed_at"),
             {"source": source, "entity": entity},
-        )
-        return [str(r.batch_id) for r in rows]
+        ).all()
+    groups = [[str(r.batch_id) for r in rows if r.held], [str(r.batch_id) for r in rows if not r.held]]
+    return [group for group in groups if group]
+
+
+def _hold(eng: Engine, batch_ids: list[str]) -> None:
+    with eng.begin() as conn:
+        conn.execute(text("update meta.batches set held_at = coalesce(held_at, now())"
+                          " where batch_id = any(cast(:ids as uuid[]))"), {"ids": batch_ids})
 
 
 def _mark_validated(conn: Any, batch_ids: list[str], run_id: str) -> None:
@@ -142,22 +152,26 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
     outcomes, errors = [], []
     context = None
     for source, entity in entities:
-        batch_ids = _pending_batches(eng, source, entity)
-        if not batch_ids:
-            continue
         name = f"{source}__{entity}"
         suite_file = suite_dir() / f"{name}.json"
-        if not suite_file.exists():
+        groups = _pending_batches(eng, source, entity)
+        if groups and suite_file.exists():  # this run's results again, when the run is run again
             with eng.begin() as conn:
-                _mark_validated(conn, batch_ids, run_id)
-            continue
-        share = max_failure_share if max_failure_share is not None else failure_share(settings, name)
-        context = context or _gx_context()
-        try:
-            outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share, params,
-                                      run_name or run_id))
-        except DataQualityError as exc:
-            errors.append(str(exc))
+                conn.execute(text("delete from meta.dq_results where run_id = :run_id and suite = :suite"),
+                             {"run_id": run_id, "suite": name})
+        for batch_ids in groups:
+            if not suite_file.exists():
+                with eng.begin() as conn:
+                    _mark_validated(conn, batch_ids, run_id)
+                continue
+            share = max_failure_share if max_failure_share is not None else failure_share(settings, name)
+            context = context or _gx_context()
+            try:
+                outcomes.append(_validate(eng, context, url, run_id, source, entity, suite_file, batch_ids, share,
+                                          params, run_name or run_id))
+            except DataQualityError as exc:
+                _hold(eng, batch_ids)
+                errors.append(str(exc))
     if context is not None:  # once for all suites: a build per suite compiled the page templates each time
         _without_values(context)
         from smarketing import data_docs
@@ -310,15 +324,20 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
         raise DataQualityError(f"suite {name}: checks could not be evaluated, nothing of these batches was "
                                f"promoted: {'; '.join(broken)}")
 
-    with eng.begin() as conn:
-        conn.execute(text("delete from meta.dq_results where run_id = :run_id and suite = :suite"),
-                     {"run_id": run_id, "suite": name})
+    with eng.begin() as conn:  # added up over the groups of batches judged apart in one run
         if dq_rows:
             conn.execute(
                 text("insert into meta.dq_results (run_id, suite, check_name, expectation, column_name, severity,"
                      " success, element_count, unexpected_count, unexpected_percent, rows_quarantined) values"
                      " (:run_id, :suite, :check_name, :expectation, :column_name, :severity, :success,"
-                     " :element_count, :unexpected_count, :unexpected_percent, :rows_quarantined)"),
+                     " :element_count, :unexpected_count, :unexpected_percent, :rows_quarantined)"
+                     " on conflict (run_id, suite, check_name) do update set"
+                     " success = meta.dq_results.success and excluded.success,"
+                     " element_count = meta.dq_results.element_count + excluded.element_count,"
+                     " unexpected_count = meta.dq_results.unexpected_count + excluded.unexpected_count,"
+                     " unexpected_percent = 100.0 * (meta.dq_results.unexpected_count + excluded.unexpected_count)"
+                     "  / nullif(meta.dq_results.element_count + excluded.element_count, 0),"
+                     " rows_quarantined = meta.dq_results.rows_quarantined + excluded.rows_quarantined"),
                 dq_rows,
             )
 

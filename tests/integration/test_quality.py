@@ -243,3 +243,26 @@ def test_nan_and_infinity_read_as_no_number(empty_warehouse):
             "select meta.try_numeric('NaN'), meta.try_numeric('Infinity'), meta.try_numeric('-Infinity'),"
             " meta.try_numeric('1250.50'), meta.try_numeric('1,5')").one() == (None, None, None, Decimal("1250.50"),
                                                                                   None)
+
+
+def test_a_held_batch_stays_held_when_clean_batches_land_after_it(empty_warehouse, warehouse_url):
+    """A batch over the failure share is not diluted by the batches that land after it: judged with
+    them, 60 bad rows of 1,060 and 150 clean ones (4.96 %) would pass, and the held rows would
+    reach core unchanged (found by a README-only trial). The clean batch passes on its own."""
+    rows = [(f"c{n}", contact(email=f"p{n}@example.com"), None) for n in range(1000)]
+    rows += [(f"bad{n}", contact(email=f"share-bad-{n}"), "email_valid") for n in range(60)]
+    land(empty_warehouse, "hubspot__contacts", rows)
+    with pytest.raises(DataQualityError):
+        validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=0.05)
+    land_page(empty_warehouse, "hubspot", "contacts",
+              [RawRecord(f"later{n}", PAST, contact(email=f"later{n}@example.com")) for n in range(150)], "run-2", PAST)
+    with pytest.raises(DataQualityError) as err:
+        validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=0.05)
+    assert "60 of 1060 rows (5.7%)" in str(err.value)
+    with empty_warehouse.connect() as conn:
+        assert conn.execute(text("select rows_received, validated_at is not null from meta.batches"
+                                 " order by rows_received")).all() == [(150, True), (1060, False)]
+        # the run's results add both groups up: the check failed in it
+        assert tuple(conn.execute(text("select success, element_count, unexpected_count from meta.dq_results"
+                                       " where run_id = 'run-2' and check_name = 'email_valid'")).one()) == (
+            False, 1210, 60)
