@@ -139,3 +139,28 @@ def test_only_a_first_load_goes_in_without_indexes_readers_keep_reading_later_ru
         assert conn.exec_driver_sql("select count(*), min(note) from core.scratch").one() == (3, "run 2")
         assert conn.exec_driver_sql("select count(*) from pg_constraint where conrelid = 'core.scratch'::regclass"
                                     " and contype = 'f'").scalar() == 1
+
+
+def test_a_first_load_inserts_without_on_conflict_and_still_refuses_a_key_given_twice(empty_warehouse, tmp_path):
+    """Into an empty table an upsert is a plain insert (nothing to conflict with): the rows are the
+    ones a later upsert keeps, and a select that gives one key twice fails naming its file, as the
+    upsert's 'cannot affect row a second time' does, instead of keeping one of the two."""
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("create table core.scratch (id int primary key, note text, updated_at timestamptz)")
+    path = tmp_path / "scratch.sql"
+    header = "-- grain: one row per id\n-- key: id\n-- write: upsert\n"
+    path.write_text(header + "select id, 'note ' || (id % :m) as note from generate_series(1, 4) as id\n")
+    model = models.parse(path, "core")
+    with empty_warehouse.begin() as conn:
+        assert models.write(conn, model, {"m": 2}) == 4
+        assert conn.exec_driver_sql("select count(*) from core.scratch where updated_at is null").scalar() == 4
+        assert models.write(conn, model, {"m": 3}) == 3  # ids 2, 3 and 4 changed their note
+        assert conn.exec_driver_sql("select array_agg(note order by id) from core.scratch").scalar() == [
+            "note 1", "note 2", "note 0", "note 1"]
+        conn.exec_driver_sql("delete from core.scratch")
+    path.write_text(header + "select id % 3 as id, 'twice' as note from generate_series(1, 4) as id\n")
+    with pytest.raises(models.ModelError, match=r"scratch.sql: .*(duplicate key|second time)"), \
+            empty_warehouse.begin() as conn:
+        models.run(conn, [models.parse(path, "core")], {})
+    with empty_warehouse.begin() as conn:
+        conn.exec_driver_sql("drop table core.scratch")
