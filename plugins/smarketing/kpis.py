@@ -107,8 +107,8 @@ def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = No
     with eng.begin() as conn:
         use_reporting_timezone(conn, settings)
         rows = models.run(conn, marts, params)
-        unstaged = conn.execute(text("select count(*) from marts.opportunity_as_of(:cutoff, :as_of)"
-                                     " where not is_closed and stage_name is null"), params).scalar()
+        unstaged = conn.execute(text("select count(*) from as_of_opportunities"  # sql/marts/as_of_opportunities.sql
+                                     " where not is_closed and stage_name is null")).scalar()
         if unstaged:  # their stage now (Closed Won, 100 %) would tell the outcome
             log.warning("%s deals open on %s closed later and have no stage history before then: open in an"
                         " unknown stage, weighted 0 in the forecast", unstaged, as_of.isoformat())
@@ -118,6 +118,7 @@ def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = No
                                  + "; ".join(violations), violations)
         orphans = set(conn.execute(text("select tablename from pg_tables where schemaname = 'marts'")).scalars())
         orphans -= {m.target.partition(".")[2] for m in marts}
+    rows = {m.name: rows[m.name] for m in marts if not m.is_temp}  # not the tables the marts share
     if orphans:  # BI may still read them: left in place, and said
         log.warning("marts %s have no model in sql/marts/ any more and were not refreshed: drop them when no"
                     " report reads them", ", ".join(sorted(f"marts.{t}" for t in orphans)))

@@ -16,8 +16,8 @@ with touches as (
         coalesce(case when t.campaign_id is null then t.channel else cp.channel end, 'unknown') as channel,
         row_number() over w as touch_order,
         count(*) over (partition by o.opportunity_id) as touch_count
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
-    inner join marts.person_as_of(:cutoff) as p on o.person_id = p.person_id
+    from as_of_opportunities as o
+    inner join as_of_persons as p on o.person_id = p.person_id
     inner join core.touchpoint as t
         on t.person_id = p.person_id
             and t.occurred_at <= o.created_at

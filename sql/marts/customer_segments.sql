@@ -11,7 +11,7 @@ with won as (
         coalesce('account:' || o.account_id, 'person:' || o.person_id) as customer_key,
         o.account_id, case when o.account_id is null then o.person_id end as person_id,
         coalesce(o.amount, 0) as amount, o.close_date
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
+    from as_of_opportunities as o
     where o.is_won and o.close_date <= cast(:as_of as date) and (o.account_id is not null or o.person_id is not null)
 ),
 

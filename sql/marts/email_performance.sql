@@ -9,9 +9,9 @@
 -- Rates: delivered / sent, unique opens / delivered, unique clicks / unique opens, bounces / sent,
 -- unsubscribes / delivered. An unsubscribe (a change to UNSUBSCRIBED, not a re-subscribe) counts
 -- once per mailbox, for the campaign of its first: the one that lost the reader.
-with events as (
+with events as (  -- read twice, so stored: only the columns used
     select
-        *,
+        source, source_record_id, campaign_id, event_type, subscription_status, occurred_at,
         coalesce(email_key, core.mailbox_key(email)) as recipient,
         coalesce(event_type = 'STATUSCHANGE' and subscription_status is distinct from 'UNSUBSCRIBED', false)
             as is_resubscribe

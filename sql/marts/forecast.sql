@@ -19,7 +19,7 @@ as_of as (
 
 open_now as (
     select o.close_date, coalesce(o.amount, 0) as amount, coalesce(o.probability, p.pct, 0) / 100.0 as probability
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
+    from as_of_opportunities as o
     left join probabilities as p on o.stage_name = p.stage_name
     where not o.is_closed
 ),
@@ -46,7 +46,7 @@ forecasts as (
 
 actuals as (
     select date_trunc('month', close_date)::date as month, sum(coalesce(amount, 0)) as actual_won
-    from marts.opportunity_as_of(:cutoff, :as_of) where is_won
+    from as_of_opportunities where is_won
     group by 1
 ),
 

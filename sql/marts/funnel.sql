@@ -13,14 +13,14 @@
 -- passed through is left out of the day averages and the median (it would be 0, or another one's).
 with first_opportunities as (
     select person_id, min(created_at) as first_opportunity_at
-    from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
+    from as_of_opportunities where person_id is not null
     group by person_id
 ),
 
 persons as (
     select p.person_id, coalesce(p.source_channel, 'unknown') as channel, p.lead_created_at, p.mql_at, p.sql_at,
         p.customer_at, f.first_opportunity_at, p.skipped_stages
-    from marts.person_as_of(:cutoff) as p
+    from as_of_persons as p
     left join first_opportunities as f on p.person_id = f.person_id
 ),
 
@@ -35,7 +35,7 @@ persons_by_channel as (
 opportunities as (
     select o.opportunity_id, coalesce(p.source_channel, 'unknown') as channel, o.created_at, o.close_date, o.is_won,
         o.amount  -- null without an exchange rate: counted in no sum
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
+    from as_of_opportunities as o
     left join core.person as p on o.person_id = p.person_id
 ),
 

@@ -10,7 +10,7 @@ with funnel as (
 closed as (
     select date_trunc('month', close_date)::date as month,
         avg(is_won::int) as win_rate, avg(amount) filter (where is_won) as avg_deal_size
-    from marts.opportunity_as_of(:cutoff, :as_of) where is_closed
+    from as_of_opportunities where is_closed
     group by 1
 ),
 

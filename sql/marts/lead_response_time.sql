@@ -8,7 +8,7 @@
 -- its hours: its weekdays between start and end on its wall clock, holidays left out.
 with mqls as (
     select person_id, mql_at
-    from marts.person_as_of(:cutoff)
+    from as_of_persons
     where mql_at is not null and not 'mql' = any(skipped_stages)
 ),
 

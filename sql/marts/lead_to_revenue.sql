@@ -4,14 +4,14 @@
 -- Every funnel date (a skipped stage at the later stage's time, named in skipped_stages), source
 -- channel, first and last touch campaign, owner, opportunities and won revenue.
 with persons as (
-    select * from marts.person_as_of(:cutoff)
+    select * from as_of_persons
 ),
 
 opportunities as (
     select person_id, min(created_at) as first_opportunity_at, count(*) as opportunities,
         count(*) filter (where is_won) as won_opportunities,
         coalesce(sum(amount) filter (where is_won), 0) as won_amount
-    from marts.opportunity_as_of(:cutoff, :as_of) where person_id is not null
+    from as_of_opportunities where person_id is not null
     group by person_id
 ),
 

@@ -7,8 +7,8 @@
 -- influenced too when touched).
 with opportunities as (  -- the lead date passed through when the person has none (marts.person_as_of)
     select o.*, p.source_channel, p.lead_created_at
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
-    left join marts.person_as_of(:cutoff) as p on o.person_id = p.person_id
+    from as_of_opportunities as o
+    left join as_of_persons as p on o.person_id = p.person_id
 ),
 
 final as (

@@ -11,7 +11,7 @@ with closed as (
         coalesce(o.segment, a.industry, 'unknown') as segment,
         o.is_won, o.amount,  -- null without an exchange rate: in no sum or average
         o.close_date - (o.created_at at time zone current_setting('TimeZone'))::date as cycle_days
-    from marts.opportunity_as_of(:cutoff, :as_of) as o
+    from as_of_opportunities as o
     left join core.account as a on o.account_id = a.account_id
     left join core.owner as w on o.source = w.source and o.owner_id = w.owner_id
     where o.is_closed and o.close_date <= cast(:as_of as date)

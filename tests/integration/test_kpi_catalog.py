@@ -33,7 +33,8 @@ def test_every_mart_column_is_documented_and_nothing_else(empty_warehouse):
     written = {}
     with empty_warehouse.connect() as conn, conn.begin() as transaction:
         for mart in models.order(models.load("marts"), models.view_sources(conn)):
-            written[mart.name] = models.columns(conn, mart, params)
+            if not mart.is_temp:
+                written[mart.name] = models.columns(conn, mart, params)
             models.write(conn, mart, params)  # a mart new to this warehouse may be read by the next one
         transaction.rollback()
     assert catalog() == written

@@ -280,7 +280,7 @@ def build(engine, data: Dataset, merged_as_of: date, as_of: date, known: set[str
         conn.exec_driver_sql("update meta.batches set validated_at = now() where validated_at is null")
     merge_core(engine, merged_as_of)
     refresh_marts(engine, as_of, kpi_settings())
-    marts = sorted(m.target.partition(".")[2] for m in models.load("marts"))
+    marts = sorted(m.target.partition(".")[2] for m in models.load("marts") if not m.is_temp)
     with engine.connect() as conn:
         persons: dict[int, list[str]] = defaultdict(list)
         for person_id, key in conn.execute(text(
