@@ -118,19 +118,24 @@ def fetch(target: Path | None = None) -> list[str]:
 # -- the site ----------------------------------------------------------------------------------------
 
 
-def localize(site: Path, assets: Path | None = None) -> list[str]:
-    """Copy the fetched assets into ``site/static/vendor`` and point every page at them; returns
-    what a page still loads from the network (``page: url``), empty when the site is offline."""
+def localize(site: Path, assets: Path | None = None, pages: list[Path] | None = None) -> list[str]:
+    """Copy the fetched assets into ``site/static/vendor`` and point the pages at them: ``pages``
+    (those a build just wrote; the others were pointed before), else every page, as also when the
+    assets reach the site for the first time. Returns what a page still loads from the network
+    (``page: url``), empty when the site is offline."""
     assets = assets or asset_dir()
     missing = missing_packages(assets)
     vendor = site / VENDOR
     if not missing:
+        if not vendor.exists():  # pages written without the assets still point at the CDNs
+            pages = None
         shutil.copytree(assets, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*.fetched"))
     urls = manifest()["urls"]
     logo = site / "static" / "images" / "logo-long.png"
     remote = []
-    for page in [*site.rglob("*.html"), *site.rglob("*.css")]:
-        if page.is_relative_to(vendor):
+    candidates = [*site.rglob("*.html"), *site.rglob("*.css")] if pages is None else pages
+    for page in candidates:
+        if page.is_relative_to(vendor) or page.suffix not in (".html", ".css") or not page.is_file():
             continue
         body = original = page.read_text(encoding="utf-8")
         if not missing:
@@ -186,26 +191,36 @@ def runs(site: Path) -> list[Run]:
 
 
 @contextmanager
-def earlier_runs_kept(site: Path) -> Iterator[None]:
+def earlier_runs_kept(site: Path) -> Iterator[list[Path]]:
     """Around GX's build: it renders the runs and suites of its (in-memory) stores and deletes every
-    other page, so the earlier runs' pages and the other suites' pages are set aside and put back
-    beside the new ones."""
+    other page, so the earlier runs' pages and the other suites' pages are moved aside and put back
+    beside the new ones. Yields a list that holds, after the build, the files GX wrote."""
     aside = site.parent / f".{site.name}.earlier-runs"
-    shutil.rmtree(aside, ignore_errors=True)
+    _put_back(aside, site)  # pages a crash left aside
     for folder in ("validations", "expectations"):
         if (site / folder).exists():
-            shutil.copytree(site / folder, aside / folder)
+            aside.mkdir(parents=True, exist_ok=True)
+            os.replace(site / folder, aside / folder)
+    written: list[Path] = []
     try:
-        yield
+        yield written
+        vendor = site / VENDOR
+        written += [p for p in site.rglob("*") if p.is_file() and not p.is_relative_to(vendor)]
     finally:
-        if aside.exists():
-            shutil.copytree(aside, site, dirs_exist_ok=True, copy_function=_unless_there)
-            shutil.rmtree(aside, ignore_errors=True)
+        _put_back(aside, site)
 
 
-def _unless_there(source: str, target: str) -> None:
-    if not os.path.exists(target):  # a page GX wrote again stays GX's
-        shutil.copy2(source, target)
+def _put_back(aside: Path, site: Path) -> None:
+    """Move every file of ``aside`` into ``site`` where the site has none (a page GX wrote again
+    stays GX's), then remove ``aside``."""
+    if not aside.exists():
+        return
+    for source in sorted(p for p in aside.rglob("*") if p.is_file()):
+        target = site / source.relative_to(aside)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def prune(site: Path, keep: int) -> list[str]:
@@ -297,10 +312,11 @@ def _checks(checks: list[dict[str, Any]]) -> str:
                        + f": {c['unexpected_count'] or 0}" for c in checks) or "–"
 
 
-def finish(site: Path, eng: Engine, keep: int) -> dict[str, Any]:
-    """After GX built the site: keep the newest runs, work offline, index the runs."""
+def finish(site: Path, eng: Engine, keep: int, written: list[Path] | None = None) -> dict[str, Any]:
+    """After GX built the site: keep the newest runs, make the pages it ``written`` (else every
+    page) work offline, index the runs."""
     removed = prune(site, keep)
-    remote = localize(site)
+    remote = localize(site, pages=written)
     write_index(site, eng)
     return {"runs_removed": removed, "remote_loads": remote}
 

@@ -176,9 +176,9 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         _without_values(context)
         from smarketing import data_docs
 
-        with data_docs.earlier_runs_kept(data_docs_dir()):  # GX renders this run and deletes the others' pages
+        with data_docs.earlier_runs_kept(data_docs_dir()) as written:  # GX deletes the pages of other runs
             context.build_data_docs(site_names=["smarketing"])
-        data_docs.finish(data_docs_dir(), eng, settings["data_docs_runs_kept"])
+        data_docs.finish(data_docs_dir(), eng, settings["data_docs_runs_kept"], written)
     if errors:
         raise DataQualityError(" | ".join(errors), outcomes)
     return outcomes
