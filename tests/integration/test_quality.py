@@ -159,11 +159,16 @@ def test_a_batch_failing_beyond_the_threshold_stops_and_promotes_nothing(empty_w
         assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 0
         assert conn.execute(text("select check_name from meta.dq_results where not success")).scalars().all() == [
             "email_valid"]
+        # held, not quarantined: the results say so, as quarantine.records does (found by a trial)
+        assert conn.execute(text("select unexpected_count, rows_quarantined from meta.dq_results"
+                                 " where check_name = 'email_valid'")).one() == (2, 0)
 
     # the same batch passes once the threshold allows it; the two bad rows are quarantined
     validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=0.2)
     with empty_warehouse.connect() as conn:
         assert conn.execute(text("select count(*) from quarantine.records")).scalar() == 2
+        assert conn.execute(text("select rows_quarantined from meta.dq_results where run_id = 'run-2'"
+                                 " and check_name = 'email_valid'")).scalar() == 2
 
 
 def test_every_failing_row_counts_and_is_quarantined_not_only_the_first_twenty(empty_warehouse, warehouse_url):
