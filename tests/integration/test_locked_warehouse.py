@@ -435,3 +435,19 @@ def test_a_stray_pgpassword_does_not_lock_the_pipeline_out(empty_warehouse, monk
     out, err = capsys.readouterr()
     assert "core.person 0 " in out and "PGPASSWORD is ignored" in err
     assert "PGPASSWORD" not in os.environ
+
+
+def test_warehouse_psql_is_the_servers_own_version(empty_warehouse):
+    """Found by a trial: `smarketing warehouse psql` ran the system's psql (15 on Debian 12) against
+    the embedded server (18), whose catalog an older psql's \\d commands misread."""
+    import subprocess
+
+    from smarketing import embedded
+    from tests.conftest import SERVER, TEST_DATABASE
+
+    command = embedded.psql_command(SERVER, TEST_DATABASE)
+    out = subprocess.run([*command, "-XAtc", "select current_setting('server_version_num')::int / 10000,"
+                          " current_user"], capture_output=True, text=True, timeout=60, check=True).stdout
+    client = subprocess.run([command[0], "--version"], capture_output=True, text=True, check=True).stdout
+    server_major, user = out.strip().split("|")
+    assert (user, client.split()[2].split(".")[0]) == (embedded.OWNER, server_major)
