@@ -8,10 +8,10 @@ with customers as (
 
 -- the people of the customer's account, and the customer who is a person without one (two joins:
 -- one join on either condition compared every customer with every person)
-select p.person_id, c.last_purchase_date, c.revenue
+select p.person_id, c.last_purchase_date, c.revenue, c.currency
 from customers as c
 inner join core.person as p on c.account_id = p.account_id
 union
-select p.person_id, c.last_purchase_date, c.revenue
+select p.person_id, c.last_purchase_date, c.revenue, c.currency
 from customers as c
 inner join core.person as p on c.person_id = p.person_id

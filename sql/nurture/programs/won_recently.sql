@@ -3,7 +3,8 @@
 select
     o.person_id,
     max(o.close_date) as won_date,
-    sum(o.amount) as won_amount
+    sum(o.amount) as won_amount,  -- in the reporting currency (a deal without an exchange rate adds nothing)
+    min(o.currency) as currency
 from core.opportunity as o
 where o.is_won
     and o.person_id is not null
