@@ -91,6 +91,14 @@ def test_the_loader_lands_rows_and_changes_nothing_else(login_as, empty_warehous
         with pytest.raises(psycopg.errors.CheckViolation, match="validation has already checked"):
             conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
                          " values ('late', now(), '{\"email\": \"bad@@evil\"}', %s, now())", (batch,))
+        fresh = conn.execute("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
+                             " values (gen_random_uuid(), 'ext-1', 'hubspot', 'contacts', 2, 2)"
+                             " returning batch_id").fetchone()[0]
+        with pytest.raises(psycopg.errors.CheckViolation, match="validation has already checked"):
+            conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+                         " values ('y', now(), '{}', %s, now()), ('late', now(), '{}', %s, now())", (fresh, batch))
+        conn.execute("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+                     " values ('y', now(), '{}', %s, now())", (fresh,))
         for statement in ("delete from nurture.manual_suppression", "truncate marts.funnel",
                           "update meta.sync_state set cursor_at = null",
                           "delete from meta.schema_migrations where version = 16",
