@@ -15,13 +15,17 @@
 -- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
 -- (held back by a suite over its failure share), still counts for what it says of its mailbox.
 insert into nurture.suppressed_mailbox (mailbox_key, reason, evidence_at, evidence)
-with keyed_events as (
+with keyed_events as not materialized (  -- read twice, by a scan each: not kept whole
     select email_event.*, coalesce(email_event.email_key, core.mailbox_key(email_event.email)) as mailbox_key
     from core.email_event as email_event
 ),
 
-events as (
-    select * from keyed_events where keyed_events.mailbox_key is not null
+events as (  -- the events that can suppress, with only the columns read below: kept for three reads
+    select
+        keyed_events.mailbox_key, keyed_events.event_type, keyed_events.subscription_status,
+        keyed_events.bounce_category, keyed_events.occurred_at, keyed_events.source, keyed_events.source_record_id
+    from keyed_events
+    where keyed_events.mailbox_key is not null and keyed_events.event_type in ('STATUSCHANGE', 'BOUNCE', 'SPAMREPORT')
 ),
 
 consents as (
@@ -43,7 +47,7 @@ person_mailboxes as materialized (  -- a view: built once here, read twice below
 known_mailboxes as (  -- the known mailboxes the address checks below can match: only those are deduplicated
     select distinct known.mailbox_key
     from (
-        select mailbox_key from events
+        select keyed_events.mailbox_key from keyed_events  -- every event's mailbox, opens and clicks too
         union all
         select mailbox_key from consents
         union all
