@@ -49,8 +49,20 @@ def read_cursor(eng: Engine, source: str, entity: str) -> datetime | None:
 
 
 def ensure_raw_table(conn: Connection, source: str, entity: str) -> str:
-    """Create ``raw.<source>__<entity>`` on first use, so a new entity or file drop needs no migration."""
+    """Create ``raw.<source>__<entity>`` on first use, so a new entity or file drop needs no migration.
+
+    A table that is ready (its ``batch_id`` index and checked-batch trigger in place) is only
+    looked up: ``create index if not exists`` locks the table even when the index exists, against
+    vacuum and analyze and against another loader's inserts, and waited for autovacuum to give way
+    (a second a page in the bench's incremental landing)."""
     table = raw_table(source, entity)
+    ready = conn.execute(
+        text("select exists (select from pg_catalog.pg_trigger where tgrelid = to_regclass(:table)"
+             " and tgname = 'refuse_rows_of_checked_batches') and to_regclass(:index) is not null"),
+        {"table": table, "index": f"raw.{source}__{entity}_batch_id_idx"},
+    ).scalar()
+    if ready:
+        return table
     conn.exec_driver_sql(
         f"create table if not exists {table} (record_id text not null, version_at timestamptz not null,"
         " is_deleted boolean not null default false, payload jsonb not null, batch_id uuid not null,"

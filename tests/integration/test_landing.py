@@ -76,3 +76,31 @@ def test_a_nul_character_in_a_payload_does_not_stop_the_page(empty_warehouse):
         stored = dict(conn.execute(text("select record_id, payload from raw.hubspot__contacts")).all())
     assert stored["1"]["properties"] == {"company": "Null\ufffd Corp", "tags": ["a\ufffd"]}
     assert stored["2"]["properties"]["company"] == "Back\\slash \\u0000 text"  # escaped text stays as it was
+
+
+@pytest.mark.parametrize("mode", ["share update exclusive", "row exclusive"])
+def test_a_page_lands_while_the_table_is_vacuumed_or_loaded_elsewhere(empty_warehouse, warehouse_url, mode):
+    """Found by the bench: each page re-ran `create index if not exists`, which locks the table
+    against (auto)vacuum and analyze (share update exclusive) and against another loader's
+    inserts (row exclusive); the incremental landing waited a second a page for autovacuum to
+    give way. A table that is ready is only looked up."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from smarketing.landing import land_page
+    from smarketing.sources.base import RawRecord
+
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    assert land_page(empty_warehouse, "hubspot", "contacts", [RawRecord("1", at, {"id": "1"})], "run-1", at) == 1
+    patient = create_engine(warehouse_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                            connect_args={"options": "-c lock_timeout=3000"})
+    try:
+        with empty_warehouse.connect() as other:
+            other.exec_driver_sql(f"lock table raw.hubspot__contacts in {mode} mode")
+            page = [RawRecord("2", at, {"id": "2"}), RawRecord("3", at, {"id": "3"})]
+            assert land_page(patient, "hubspot", "contacts", page, "run-2", at) == 2
+            other.rollback()
+    finally:
+        patient.dispose()
+    assert raw_count(empty_warehouse, "raw.hubspot__contacts") == 3
