@@ -3,41 +3,28 @@ caught the cast's error gave (V005, V023, V024, V035), for any string, without o
 subtransaction per call: in a transaction that has created many relations, as the merge has,
 ending one scans the whole relation cache (sql/schema/V044__casts_without_subtransactions.sql)."""
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-# The catching versions, as they were before V044: the oracle.
-CATCHING = {
-    "try_timestamptz": ("timestamptz", "return value::timestamptz;"),
-    "try_date": ("date", "return value::date;"),
-    "try_boolean": ("boolean", "return value::boolean;"),
-    "try_numeric": ("numeric", "parsed := value::numeric; if parsed = 'NaN'::numeric or parsed in"
-                               " ('Infinity'::numeric, '-Infinity'::numeric) then return null; end if;"
-                               " return parsed;"),
-}
-LINKEDIN_CATCHING = r"""
-create function pg_temp.identity_linkedin_key(value text) returns text language plpgsql immutable as $$
-declare
-    slug text := substring(value from '(?i)linkedin\.com/in/([^/?#[:space:]]+)');
-begin
-    if slug is null then
-        return null;
-    end if;
-    begin
-        slug := convert_from(
-            (select string_agg(case when part ~ '^%[0-9A-Fa-f]{2}$' then decode(substr(part, 2), 'hex')
-                               else convert_to(part, 'UTF8') end, ''::bytea order by n)
-             from regexp_matches(slug, '%[0-9A-Fa-f]{2}|[^%]+|%', 'g') with ordinality as m (parts, n),
-                  lateral (select m.parts[1] as part) as p),
-            'UTF8');
-    exception when others then
-        null;
-    end;
-    return 'linkedin.com/in/' || core.email_fold(slug);
-end
-$$"""
+from smarketing.warehouse import sql_path
+
+# The catching versions, read from the migrations that made them: the oracle.
+CATCHING = {"meta.try_timestamptz": "V005__safe_casts.sql", "meta.try_date": "V005__safe_casts.sql",
+            "meta.try_boolean": "V023__try_boolean.sql", "meta.try_numeric": "V024__finite_numbers.sql",
+            "core.identity_linkedin_key": "V035__identity_keys_that_prove_something.sql"}
+
+
+def catching_version(name: str, migration: str) -> str:
+    """The ``create function`` of ``name`` in ``migration``, made in ``pg_temp`` instead."""
+    text_ = (sql_path("schema") / migration).read_text()
+    found = re.search(rf"create (?:or replace )?function {re.escape(name)}\(.*?\n\$\$;", text_, re.S)
+    assert found, f"{name} in {migration}"
+    return f"create function pg_temp.{name.split('.')[1]}" + found.group(0).split(name, 1)[1]
+
 
 tricky = st.sampled_from([
     "", " ", "NaN", "nan", " Infinity ", "-inf", "+Infinity", "1e999999", "-1e-999999", "1,5", "1.250,50", "0x1F",
@@ -62,8 +49,8 @@ def warehouse(engine):
 
 def both(conn, values):
     """Per value: (the catching version's results, the warehouse's) of every function."""
-    columns = [f"meta.{name}(v)" for name in CATCHING] + ["core.identity_linkedin_key(v)"]
-    oracle = [f"pg_temp.{name}(v)" for name in CATCHING] + ["pg_temp.identity_linkedin_key(v)"]
+    columns = [f"{name}(v)" for name in CATCHING]
+    oracle = [f"pg_temp.{name.split('.')[1]}(v)" for name in CATCHING]
     rows = conn.execute(text(f"select row({', '.join(oracle)})::text, row({', '.join(columns)})::text"
                              " from unnest(cast(:vs as text[])) with ordinality as t (v, n) order by n"),
                         {"vs": values}).all()
@@ -74,11 +61,8 @@ def both(conn, values):
 def oracle(warehouse):
     with warehouse.connect() as conn:
         driver = conn.connection.driver_connection  # psycopg itself: the bodies hold % and :name
-        for name, (type_name, body) in CATCHING.items():
-            driver.execute(
-                f"create function pg_temp.{name}(value text) returns {type_name} language plpgsql immutable as $$"
-                f" declare parsed numeric; begin {body} exception when others then return null; end; $$")
-        driver.execute(LINKEDIN_CATCHING)
+        for name, migration in CATCHING.items():
+            driver.execute(catching_version(name, migration))
         yield conn
         conn.rollback()
 
