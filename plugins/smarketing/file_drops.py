@@ -357,11 +357,14 @@ def _number(value: str, drop: Drop) -> Decimal | None:
                                                cleaned):
             return None
         cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
+    # Digits, one decimal point and an exponent of up to three digits: Python's Decimal also takes
+    # 'Infinity', 'NaN', '1_000' and '1e999999', which PostgreSQL cannot hold as a number
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", cleaned):
+        return None
     try:
-        number = Decimal(cleaned)
+        return Decimal(cleaned)
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None  # 'Infinity' and 'NaN' are Decimals, and no amount
 
 
 def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
