@@ -282,6 +282,15 @@ def projection(name: str, ids: str) -> str:
     return template.replace("{typed}", f"(\n{typed_rows(name, ids)}\n)")
 
 
+def raised(exception_info: dict[str, Any] | None) -> str | None:
+    """The error message of a check Great Expectations could not evaluate, else None. The error is
+    the result's own or, when a metric failed, under that metric's id: such a check reports no
+    failing row, so it quarantined nothing and its batch passed (a close date in year 10000)."""
+    found = [exception_info or {}] + [v for v in (exception_info or {}).values() if isinstance(v, dict)]
+    return next((str(info.get("exception_message") or "raised an exception") for info in found
+                 if info.get("raised_exception")), None)
+
+
 def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, entity: str, suite_file: Path,
               batch_ids: list[str], max_failure_share: float, params: dict[str, Any],
               run_name: str | None = None) -> SuiteOutcome:
@@ -295,8 +304,9 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
         column = cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list") or [])
         check = (cfg.meta or {}).get("check") or f"{cfg.type}({column})"
         severity = str(getattr(cfg.severity, "value", cfg.severity) or "critical")
-        if (res.exception_info or {}).get("raised_exception"):
-            broken.append(f"{check}: {(res.exception_info.get('exception_message') or '')[:200]}")
+        error = raised(res.exception_info)
+        if error is not None:
+            broken.append(f"{check}: {error[:200]}")
             continue
         r = res.result or {}
         element_count = max(element_count, r.get("element_count") or 0)
