@@ -73,6 +73,11 @@ CASES = {
         ("currency", opportunity(currency="XXX"), "currency_known"),
         ("stage", opportunity(stage="Maybe Later"), "stage_name_known"),
         ("close-2999", opportunity(close="2999-01-01"), "close_date_plausible"),
+        # a README-only trial's: 'infinity' passed (its range check could not compare it) and failed
+        # the merge; 'today' became the processing day
+        ("close-infinity", opportunity(close="infinity"), "close_date_readable"),
+        ("close-today", opportunity(close="today"), "close_date_readable"),
+        ("close-10000", opportunity(close="10000-01-01"), "close_date_readable"),  # Python holds no such date
         ("no-account", opportunity(account="001MISSING"), None),  # a warning only
     ],
     "salesforce__opportunity_history": [
@@ -133,15 +138,16 @@ def test_dq_results_hold_one_row_per_check_with_counts(empty_warehouse, warehous
             " from meta.dq_results where run_id = 'run-1' and suite = 'salesforce__opportunities' order by check_name"
         )).all()
     assert [tuple(r) for r in results] == [
-        ("account_exists", "warning", False, 6, 1, 0),
-        ("amount_not_negative", "critical", False, 6, 1, 1),
-        ("close_date_plausible", "critical", False, 6, 1, 1),
-        ("created_at_not_in_future", "critical", True, 6, 0, 0),
-        ("created_at_present", "critical", True, 6, 0, 0),
-        ("currency_known", "critical", False, 6, 1, 1),
-        ("one_row_per_id_and_version", "critical", True, 6, 0, 0),
-        ("record_id_present", "critical", True, 6, 0, 0),
-        ("stage_name_known", "critical", False, 6, 1, 1),
+        ("account_exists", "warning", False, 9, 1, 0),
+        ("amount_not_negative", "critical", False, 9, 1, 1),
+        ("close_date_plausible", "critical", False, 9, 1, 1),
+        ("close_date_readable", "critical", False, 9, 3, 3),
+        ("created_at_not_in_future", "critical", True, 9, 0, 0),
+        ("created_at_present", "critical", True, 9, 0, 0),
+        ("currency_known", "critical", False, 9, 1, 1),
+        ("one_row_per_id_and_version", "critical", True, 9, 0, 0),
+        ("record_id_present", "critical", True, 9, 0, 0),
+        ("stage_name_known", "critical", False, 9, 1, 1),
     ]
 
 
