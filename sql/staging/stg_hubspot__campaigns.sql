@@ -4,5 +4,5 @@ select
     record_id as campaign_id,
     coalesce(payload ->> 'name', payload ->> 'subject') as campaign_name,
     payload ->> 'type' as campaign_type,
-    to_timestamp(meta.try_numeric(payload ->> 'lastUpdatedTime') / 1000.0) as started_at
+    meta.try_epoch_ms(payload ->> 'lastUpdatedTime') as started_at
 from staging.latest_hubspot__campaigns as latest

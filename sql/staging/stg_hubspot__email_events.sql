@@ -4,7 +4,7 @@ select
     record_id as event_id,
     upper(payload ->> 'type') as event_type,
     lower(nullif(btrim(payload ->> 'recipient'), '')) as email,
-    to_timestamp(meta.try_numeric(payload ->> 'created') / 1000.0) as occurred_at,
+    meta.try_epoch_ms(payload ->> 'created') as occurred_at,
     payload ->> 'emailCampaignId' as email_campaign_id,
     payload ->> 'category' as bounce_category,
     payload ->> 'portalSubscriptionStatus' as portal_subscription_status,

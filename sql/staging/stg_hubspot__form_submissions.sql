@@ -8,5 +8,5 @@ select
         where v ->> 'name' = 'email' limit 1
     ) as email,
     payload ->> 'pageUrl' as page_url,
-    to_timestamp(meta.try_numeric(payload ->> 'submittedAt') / 1000.0) as submitted_at
+    meta.try_epoch_ms(payload ->> 'submittedAt') as submitted_at
 from staging.latest_hubspot__form_submissions as latest
