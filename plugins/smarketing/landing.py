@@ -161,8 +161,9 @@ def land_page(eng: Engine, source: str, entity: str, page: list[RawRecord], run_
         new = len(page) if new is None else new
         conn.execute(  # a page that brought nothing new has nothing to validate
             text(
-                "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new, validated_at)"
-                " values (:batch_id, :run_id, :source, :entity, :received, :new, case when :new = 0 then now() end)"
+                "insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new, validated_at,"
+                " rows_checked) values (:batch_id, :run_id, :source, :entity, :received, :new,"
+                " case when :new = 0 then now() end, case when :new = 0 then 0 end)"
             ),
             {"batch_id": batch_id, "run_id": run_id, "source": source, "entity": entity, "received": len(page),
              "new": new},

@@ -112,11 +112,18 @@ def _hold(eng: Engine, batch_ids: list[str]) -> None:
                           " where batch_id = any(cast(:ids as uuid[]))"), {"ids": batch_ids})
 
 
-def _mark_validated(conn: Any, batch_ids: list[str], run_id: str) -> None:
+def _mark_validated(conn: Any, batch_ids: list[str], run_id: str, table: str, checked: dict[str, int] | None = None,
+                    ) -> None:
+    """Mark the batches validated, with the rows each had when checked (``checked``; counted now
+    for an entity without a suite): promotion sends a batch that has more back to validation."""
+    counts = checked if checked is not None else dict(conn.execute(text(
+        f"select cast(batch_id as text), count(*) from {table} where batch_id = any(cast(:ids as uuid[]))"  # noqa: S608
+        " group by batch_id"), {"ids": batch_ids}).all())
     conn.execute(
-        text("update meta.batches set validated_at = now(), validation_run_id = :run_id"
+        text("update meta.batches set validated_at = now(), validation_run_id = :run_id,"
+             " rows_checked = coalesce(cast(cast(:counts as jsonb) ->> cast(batch_id as text) as integer), 0)"
              " where batch_id = any(cast(:ids as uuid[]))"),
-        {"run_id": run_id, "ids": batch_ids},
+        {"run_id": run_id, "ids": batch_ids, "counts": json.dumps(counts)},
     )
 
 
@@ -162,7 +169,7 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         for batch_ids in groups:
             if not suite_file.exists():
                 with eng.begin() as conn:
-                    _mark_validated(conn, batch_ids, run_id)
+                    _mark_validated(conn, batch_ids, run_id, raw_table(source, entity))
                 continue
             share = max_failure_share if max_failure_share is not None else failure_share(settings, name)
             context = context or _gx_context()
@@ -215,7 +222,8 @@ def _datasource(context: Any, url: str) -> Any:
 
 
 def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: Path, batch_ids: list[str],
-                    params: dict[str, Any], run_name: str) -> Any:
+                    params: dict[str, Any], run_name: str) -> tuple[Any, dict[str, int]]:
+    """The suite's result over the batches' rows, and each batch's rows as the check saw them."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -224,9 +232,14 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
     key = uuid.uuid4().hex[:8]
     raw_table(*name.split("__", 1))  # refuses anything but plain identifiers
     table = f"{name}_{key}"
-    with eng.begin() as conn:  # parse the payloads once, not once per expectation (see V015)
+    # parse the payloads once, not once per expectation (see V015); the batches' rows counted in
+    # the same snapshot, as validation saw them
+    with eng.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
         select = projection(name, ids)
         rows = conn.exec_driver_sql(f"create unlogged table {WORK_SCHEMA}.{table} as {select}").rowcount
+        checked: dict[str, int] = dict(conn.exec_driver_sql(
+            f"select cast(batch_id as text), count(*) from raw.{name} where batch_id in ({ids})"  # noqa: S608
+            " group by batch_id").all())
     datasource = _datasource(context, url)
     asset = datasource.add_table_asset(name=table, table_name=table, schema_name=WORK_SCHEMA)
     batch_definition = asset.add_batch_definition_whole_table("new")
@@ -249,7 +262,7 @@ def _run_checkpoint(eng: Engine, context: Any, url: str, name: str, suite_file: 
         datasource.delete_asset(asset.name)
         with eng.begin() as conn:
             conn.exec_driver_sql(f"drop table if exists {WORK_SCHEMA}.{table}")
-    return next(iter(result.run_results.values()))
+    return next(iter(result.run_results.values())), checked
 
 
 def typed_rows(name: str, ids: str) -> str:
@@ -295,7 +308,8 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
               batch_ids: list[str], max_failure_share: float, params: dict[str, Any],
               run_name: str | None = None) -> SuiteOutcome:
     name = f"{source}__{entity}"
-    result = _run_checkpoint(eng, context, url, name, suite_file, batch_ids, params, run_name or run_id)
+    result, checked = _run_checkpoint(eng, context, url, name, suite_file, batch_ids, params,
+                                      run_name or run_id)
 
     dq_rows, bad_rows, failures, broken = [], [], [], []
     element_count = 0
@@ -373,7 +387,7 @@ def _validate(eng: Engine, context: Any, url: str, run_id: str, source: str, ent
     with eng.begin() as conn:
         if bad_rows:
             conn.execute(text(quarantine), bad_rows)
-        _mark_validated(conn, batch_ids, run_id)
+        _mark_validated(conn, batch_ids, run_id, raw_table(source, entity), checked)
     if failures:
         log.warning("suite %s: %d rows quarantined; %s", name, len(bad_keys), "; ".join(failures))
     return SuiteOutcome(name, element_count, len(bad_keys), failures)

@@ -137,6 +137,7 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
             dbapi.execute(psql.SQL("truncate {}").format(psql.Identifier("staging", f"latest_{table}")))
     if full:
         conn.exec_driver_sql("update meta.batches set promoted_at = null where promoted_at is not null")
+    send_back_grown_batches(conn, tables)
     conn.exec_driver_sql(
         "create temporary table promoting on commit drop as select batch_id, source, entity from meta.batches"
         " where validated_at is not null and promoted_at is null")
@@ -160,6 +161,33 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     for _, statement in staging_views():
         conn.exec_driver_sql(statement)
     return total
+
+
+def send_back_grown_batches(conn: Connection, tables: list[str]) -> list[str]:
+    """Send every validated batch about to be promoted that holds more raw rows than validation
+    checked (``rows_checked``) back to validation, saying so; return their ids. A row a loader
+    inserted before the batch's check and committed after it joined the batch unchecked: the
+    checked-batch trigger had looked at the batch before the check."""
+    waiting = set(conn.exec_driver_sql(
+        "select distinct source || '__' || entity from meta.batches"
+        " where validated_at is not null and promoted_at is null and rows_checked is not null").scalars().all())
+    grown: list[Any] = []
+    for table in sorted(waiting & set(tables)):
+        source, _, entity = table.partition("__")
+        grown += conn.execute(text(
+            f"select cast(b.batch_id as text), b.rows_checked, count(*) from raw.{table} as r"  # noqa: S608
+            " inner join meta.batches as b on r.batch_id = b.batch_id"
+            " where b.source = :source and b.entity = :entity and b.validated_at is not null"
+            " and b.promoted_at is null and b.rows_checked is not null"
+            " group by b.batch_id, b.rows_checked having count(*) > b.rows_checked"),
+            {"source": source, "entity": entity}).all()
+    for batch_id, checked, now in grown:
+        log.warning("batch %s: %d raw rows, %d when validation checked it; rows joined it after its check,"
+                    " so it goes back to validation and is not promoted before", batch_id, now, checked)
+    if grown:
+        conn.execute(text("update meta.batches set validated_at = null, validation_run_id = null, rows_checked = null"
+                          " where batch_id = any(cast(:ids as uuid[]))"), {"ids": [g[0] for g in grown]})
+    return [g[0] for g in grown]
 
 
 _LOOKUP = re.compile(r"^-- lookup: ([a-z][a-z0-9_]*__[a-z][a-z0-9_]*) \((.+)\)$", re.M)

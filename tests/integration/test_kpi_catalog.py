@@ -109,6 +109,46 @@ def test_the_loader_lands_rows_and_changes_nothing_else(login_as, empty_warehous
                 conn.execute(statement)
 
 
+def test_a_row_that_joins_a_batch_while_it_is_checked_waits_for_the_next_check(login_as, empty_warehouse,
+                                                                              warehouse_url):
+    """Found by a README-only trial: a loader held a row for a pending batch in an open
+    transaction while validation checked that batch without it, then committed; the trigger had
+    looked at the batch before its check, and a full refresh promoted the row into core unchecked.
+    The batch's rows are counted when it is checked and again when it is promoted: it goes back to
+    validation instead, which quarantines the row."""
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from smarketing.quality import validate_pending
+    from smarketing.transform import merge_core
+
+    contact = ('{{"properties": {{"email": "{}", "firstname": "A", "lastname": "B",'
+               ' "createdate": "2026-05-01T10:00:00Z", "lifecyclestage": "lead"}}}}')
+    insert = ("insert into raw.hubspot__contacts (record_id, version_at, payload, batch_id, extracted_at)"
+              " values (%s, '2026-05-01T10:00:00Z', %s, %s, now())")
+    with login_as("smarketing_loader") as loader:
+        batch = loader.execute("insert into meta.batches (batch_id, run_id, source, entity, rows_received, rows_new)"
+                               " values (gen_random_uuid(), 'ext-1', 'hubspot', 'contacts', 2, 2)"
+                               " returning batch_id").fetchone()[0]
+        loader.execute(insert, ("c1", contact.format("ann@example.com"), batch))
+        loader.execute("begin")
+        loader.execute(insert, ("c2", contact.format("not an address"), batch))
+        validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=1.0)
+        loader.execute("commit")
+    for full in (False, True):
+        merge_core(empty_warehouse, date(2026, 6, 30), full=full)
+        with empty_warehouse.connect() as conn:
+            assert conn.execute(text("select count(*) from core.person_identity")).scalar() == 0
+            assert conn.execute(text("select validated_at from meta.batches")).scalar() is None
+    validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=1.0)
+    merge_core(empty_warehouse, date(2026, 6, 30))
+    with empty_warehouse.connect() as conn:
+        assert conn.execute(text("select source_record_id from core.person_identity")).scalars().all() == ["c1"]
+        assert conn.execute(text("select record_id, expectation from quarantine.records")).all() == [
+            ("c2", "email_valid")]
+
+
 def test_create_login_gives_a_bi_tool_its_own_user(empty_warehouse, admin_url, monkeypatch):
     """Run by an administrator's connection (the pipeline's own may not make logins)."""
     import psycopg
