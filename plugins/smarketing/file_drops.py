@@ -357,14 +357,16 @@ def _number(value: str, drop: Drop) -> Decimal | None:
                                                cleaned):
             return None
         cleaned = cleaned.replace(".", "").replace(drop.decimal, ".")
-    # Digits, one decimal point and an exponent of up to three digits: Python's Decimal also takes
-    # 'Infinity', 'NaN', '1_000' and '1e999999', which PostgreSQL cannot hold as a number
+    # Digits, one decimal point and an exponent: Python's Decimal also takes 'Infinity', 'NaN',
+    # '1_000' and '1e999999'; beyond 1e300 (or below 1e-300) no double holds it, and a range check
+    # that compares it as one cannot run (meta.try_numeric reads the same as no number)
     if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", cleaned):
         return None
     try:
-        return Decimal(cleaned)
+        number = Decimal(cleaned)
     except InvalidOperation:
         return None
+    return number if not number or Decimal("1e-300") <= abs(number) <= Decimal("1e300") else None
 
 
 def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:

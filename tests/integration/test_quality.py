@@ -74,6 +74,7 @@ CASES = {
     "salesforce__opportunities": [
         ("good", opportunity(), None),
         ("negative", opportunity(amount=-5), "amount_not_negative"),
+        ("amount-1e16", opportunity(amount=10**16), "amount_not_negative"),  # numeric(18, 2) holds less
         ("currency", opportunity(currency="XXX"), "currency_known"),
         ("stage", opportunity(stage="Maybe Later"), "stage_name_known"),
         ("close-2999", opportunity(close="2999-01-01"), "close_date_plausible"),
@@ -142,16 +143,16 @@ def test_dq_results_hold_one_row_per_check_with_counts(empty_warehouse, warehous
             " from meta.dq_results where run_id = 'run-1' and suite = 'salesforce__opportunities' order by check_name"
         )).all()
     assert [tuple(r) for r in results] == [
-        ("account_exists", "warning", False, 9, 1, 0),
-        ("amount_not_negative", "critical", False, 9, 1, 1),
-        ("close_date_plausible", "critical", False, 9, 1, 1),
-        ("close_date_readable", "critical", False, 9, 3, 3),
-        ("created_at_not_in_future", "critical", True, 9, 0, 0),
-        ("created_at_present", "critical", True, 9, 0, 0),
-        ("currency_known", "critical", False, 9, 1, 1),
-        ("one_row_per_id_and_version", "critical", True, 9, 0, 0),
-        ("record_id_present", "critical", True, 9, 0, 0),
-        ("stage_name_known", "critical", False, 9, 1, 1),
+        ("account_exists", "warning", False, 10, 1, 0),
+        ("amount_not_negative", "critical", False, 10, 2, 2),
+        ("close_date_plausible", "critical", False, 10, 1, 1),
+        ("close_date_readable", "critical", False, 10, 3, 3),
+        ("created_at_not_in_future", "critical", True, 10, 0, 0),
+        ("created_at_present", "critical", True, 10, 0, 0),
+        ("currency_known", "critical", False, 10, 1, 1),
+        ("one_row_per_id_and_version", "critical", True, 10, 0, 0),
+        ("record_id_present", "critical", True, 10, 0, 0),
+        ("stage_name_known", "critical", False, 10, 1, 1),
     ]
 
 

@@ -91,6 +91,13 @@ def test_the_casts_read_what_the_catching_versions_read_or_nothing(oracle, value
     ("meta.try_timestamptz('2026-06-30T10:00:00+02:00')", "2026-06-30 08:00:00+00"),
     ("meta.try_numeric(' 12 ')", "12"), ("meta.try_numeric('-3.5')", "-3.5"), ("meta.try_numeric('.5')", "0.5"),
     ("meta.try_numeric('2.5e3')", "2500"), ("meta.try_numeric('1250.')", "1250"),
+    # a second trial's: words glued to a time, numbers no double holds (a check compares them as
+    # one), milliseconds below a double's range
+    ("meta.try_date('10:00today')", None), ("meta.try_date('today10:00')", None),
+    ("meta.try_date('0:0tomorrow')", None), ("meta.try_timestamptz('10:00yesterday')", None),
+    ("meta.try_numeric('1e400')", None), ("meta.try_numeric('-1e-400')", None), ("meta.try_numeric('0e500')", "0"),
+    ("meta.try_epoch_ms('1e-330')", None), ("meta.try_epoch_ms('1e20')", None),
+    ("meta.try_epoch_ms('1719742800000')", "2024-06-30 10:20:00+00"),
 ])
 def test_words_and_notations_are_no_values(warehouse, call, expected):
     """Found by a README-only trial: a close date 'infinity' failed the merge, 'today' became the
