@@ -163,31 +163,31 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
     return total
 
 
-def send_back_grown_batches(conn: Connection, tables: list[str]) -> list[str]:
+def send_back_grown_batches(conn: Connection, tables: list[str]) -> None:
     """Send every validated batch about to be promoted that holds more raw rows than validation
-    checked (``rows_checked``) back to validation, saying so; return their ids. A row a loader
-    inserted before the batch's check and committed after it joined the batch unchecked: the
-    checked-batch trigger had looked at the batch before the check."""
+    checked (``rows_checked``) back to validation, saying so. A row a loader inserted before the
+    batch's check and committed after it joined the batch unchecked: the checked-batch trigger had
+    looked at the batch before the check."""
     waiting = set(conn.exec_driver_sql(
         "select distinct source || '__' || entity from meta.batches"
         " where validated_at is not null and promoted_at is null and rows_checked is not null").scalars().all())
-    grown: list[Any] = []
+    grown = []
     for table in sorted(waiting & set(tables)):
         source, _, entity = table.partition("__")
-        grown += conn.execute(text(
-            f"select cast(b.batch_id as text), b.rows_checked, count(*) from raw.{table} as r"  # noqa: S608
-            " inner join meta.batches as b on r.batch_id = b.batch_id"
-            " where b.source = :source and b.entity = :entity and b.validated_at is not null"
-            " and b.promoted_at is null and b.rows_checked is not null"
-            " group by b.batch_id, b.rows_checked having count(*) > b.rows_checked"),
-            {"source": source, "entity": entity}).all()
-    for batch_id, checked, now in grown:
-        log.warning("batch %s: %d raw rows, %d when validation checked it; rows joined it after its check,"
-                    " so it goes back to validation and is not promoted before", batch_id, now, checked)
+        for batch_id, checked, now in conn.execute(text(
+                f"select cast(b.batch_id as text), b.rows_checked, count(*) from raw.{table} as r"  # noqa: S608
+                " inner join meta.batches as b on r.batch_id = b.batch_id"
+                " where b.source = :source and b.entity = :entity and b.validated_at is not null"
+                " and b.promoted_at is null and b.rows_checked is not null"
+                " group by b.batch_id, b.rows_checked having count(*) > b.rows_checked"),
+                {"source": source, "entity": entity}):
+            log.warning("raw.%s, batch %s: %d rows, %d when validation checked it; rows joined it after its"
+                        " check, so it goes back to validation and is not promoted before", table, batch_id, now,
+                        checked)
+            grown.append(batch_id)
     if grown:
         conn.execute(text("update meta.batches set validated_at = null, validation_run_id = null, rows_checked = null"
-                          " where batch_id = any(cast(:ids as uuid[]))"), {"ids": [g[0] for g in grown]})
-    return [g[0] for g in grown]
+                          " where batch_id = any(cast(:ids as uuid[]))"), {"ids": grown})
 
 
 _LOOKUP = re.compile(r"^-- lookup: ([a-z][a-z0-9_]*__[a-z][a-z0-9_]*) \((.+)\)$", re.M)

@@ -110,7 +110,7 @@ def test_the_loader_lands_rows_and_changes_nothing_else(login_as, empty_warehous
 
 
 def test_a_row_that_joins_a_batch_while_it_is_checked_waits_for_the_next_check(login_as, empty_warehouse,
-                                                                              warehouse_url):
+                                                                              warehouse_url, caplog):
     """Found by a README-only trial: a loader held a row for a pending batch in an open
     transaction while validation checked that batch without it, then committed; the trigger had
     looked at the batch before its check, and a full refresh promoted the row into core unchecked.
@@ -136,11 +136,13 @@ def test_a_row_that_joins_a_batch_while_it_is_checked_waits_for_the_next_check(l
         loader.execute(insert, ("c2", contact.format("not an address"), batch))
         validate_pending(empty_warehouse, warehouse_url, "run-1", [("hubspot", "contacts")], max_failure_share=1.0)
         loader.execute("commit")
-    for full in (False, True):
-        merge_core(empty_warehouse, date(2026, 6, 30), full=full)
+    for full in (False, True):  # the first sends the batch back, saying so; neither promotes it
+        with caplog.at_level("WARNING", logger="smarketing.transform"):
+            merge_core(empty_warehouse, date(2026, 6, 30), full=full)
         with empty_warehouse.connect() as conn:
             assert conn.execute(text("select count(*) from core.person_identity")).scalar() == 0
             assert conn.execute(text("select validated_at from meta.batches")).scalar() is None
+    assert caplog.text.count(f"raw.hubspot__contacts, batch {batch}: 2 rows, 1 when validation checked it") == 1
     validate_pending(empty_warehouse, warehouse_url, "run-2", [("hubspot", "contacts")], max_failure_share=1.0)
     merge_core(empty_warehouse, date(2026, 6, 30))
     with empty_warehouse.connect() as conn:
