@@ -2,7 +2,8 @@
 caught the cast's error read (V005, V023, V024, V035), for any string, but PostgreSQL's words and
 notations (V045), without opening a subtransaction per call: in a transaction that has created
 many relations, as the merge has, ending one scans the whole relation cache
-(sql/schema/V044__casts_without_subtransactions.sql)."""
+(sql/schema/V044__casts_without_subtransactions.sql). The phone key reads what V035's reads,
+without a query per call (V049)."""
 
 import re
 
@@ -16,7 +17,8 @@ from smarketing.warehouse import sql_path
 # The catching versions, read from the migrations that made them: the oracle.
 CATCHING = {"meta.try_timestamptz": "V005__safe_casts.sql", "meta.try_date": "V005__safe_casts.sql",
             "meta.try_boolean": "V023__try_boolean.sql", "meta.try_numeric": "V024__finite_numbers.sql",
-            "core.identity_linkedin_key": "V035__identity_keys_that_prove_something.sql"}
+            "core.identity_linkedin_key": "V035__identity_keys_that_prove_something.sql",
+            "core.identity_phone_key": "V035__identity_keys_that_prove_something.sql"}
 
 
 def catching_version(name: str, migration: str) -> str:
@@ -35,9 +37,12 @@ tricky = st.sampled_from([
     "2024-06-30T10:00:00+25:00", "30.06.2024", "06/30/2024", "1719742800000", "yes", "no", "on", "off", "t",
     "tru", "TRUE ", "1", "0", "2", "y", "n", "linkedin.com/in/j%C3%BCrgen", "linkedin.com/in/j%FCrgen",
     "https://www.LinkedIn.com/in/anna-berg/", "linkedin.com/in/%", "linkedin.com/in/%zz%41", "linkedin.com/in/ÄÖÜ",
+    "+49 (30) 555-0101", "000-000-0000", "030 555 0101", "0049 30 1111 2222", "555-1212", "55-12-12", "١٢٣٤٥٦٧٨٩",
+    "+1 800 FLOWERS", "1234567", "123456", "0800 000 0001",
 ])
 value = st.one_of(tricky, st.text(max_size=30), st.from_regex(r"[-+ ]?[0-9]{1,8}([.,][0-9]{0,4})?(e[-+]?[0-9]{1,7})?",
-                                                               fullmatch=True))
+                                                               fullmatch=True),
+                  st.from_regex(r"\+?[0-9 ()./-]{0,6}[0-3 -]{0,12}[0-9]{0,4}", fullmatch=True))  # phone numbers
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +81,7 @@ def test_the_casts_read_what_the_catching_versions_read_or_nothing(oracle, value
     values = [v.replace("\x00", "") for v in values]  # PostgreSQL text cannot hold NUL
     found = both(oracle, values)
     assert [f for f in found if f[3] is not None and f[3] != f[2]] == []
-    unchanged = ("meta.try_boolean", "core.identity_linkedin_key")  # V045 changed neither
+    unchanged = ("meta.try_boolean", "core.identity_linkedin_key", "core.identity_phone_key")  # V045 changed none
     assert [f for f in found if f[1] in unchanged and f[3] != f[2]] == []
 
 
