@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from smarketing import nicknames
+from smarketing import models, nicknames
 from smarketing.warehouse import analyze_if_grown, copy_rows, sql_path
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,10 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
     # the matches of records that did not change (resolve)
     conn.exec_driver_sql("create temporary table identity_keys_before (full_name text, phone_key text)"
                          " on commit drop")
+    # a first load: the lookup indexes are built once after the insert, not row by row (no reader
+    # waits for a table that was empty for it anyway)
+    empty = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
+    rebuild = models.bulk_load(conn, "core.identity_record") if empty else []
     if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
         conn.exec_driver_sql("delete from core.identity_record")
         conn.exec_driver_sql(
@@ -332,6 +336,8 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
     # are read from whole tables rather than looked up one by one (records.sql)
     whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
     refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()), {**params, "whole": whole}).rowcount
+    for make in rebuild:
+        conn.exec_driver_sql(make)
     analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed

@@ -324,7 +324,7 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
     # empty before a scoped delete could empty it (a first load): only then without its indexes, and
     # without ``on conflict`` (nothing to conflict with; a key the select gives twice still fails)
     first_load = model.write in ("upsert", "scoped") and not model.is_temp and _is_empty(conn, model.target)
-    rebuild = _bulk_load(conn, model.target) if first_load else []
+    rebuild = bulk_load(conn, model.target) if first_load else []
     if model.write == "update":
         rest = [c for c in names if c not in model.key]
         sets = [f"{c} = model.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
@@ -353,7 +353,7 @@ def _is_empty(conn: Connection, table: str) -> bool:
     return not conn.exec_driver_sql(f"select exists (select from {table})").scalar()  # noqa: S608
 
 
-def _bulk_load(conn: Connection, table: str) -> list[str]:
+def bulk_load(conn: Connection, table: str) -> list[str]:
     """Into an empty table (a first load), rows go faster without the indexes and foreign keys that
     no ``on conflict`` needs: drop them and return the statements that make them again after the
     insert (an index built once, a foreign key checked by one join instead of a lookup per row).

@@ -97,45 +97,53 @@ source_links as (
         and d.left_record in (select record_key from records) and d.right_record in (select record_key from records)
 ),
 
-blocks as (
+block_keys as (
     select r.record_key, 'n|' || r.org || '|' || dmetaphone(r.last_name_key) || '|' || f.form as block
     from records as r cross join lateral unnest(r.first_name_forms) as f (form)
     where r.org is not null and r.last_name_key is not null
-    union
+    union all
     select record_key, 'n|' || org || '|' || dmetaphone(first_name_key) || '|' || last_name_key
     from records where org is not null and first_name_key is not null and last_name_key is not null
-    union
+    union all
     select
         record_key,
         'f|' || org || '|' || dmetaphone(last_name_key) || '|'
         || array_to_string(array(select unnest(string_to_array(first_name_key, null)) order by 1), '')
     from records where org is not null and first_name_key is not null and last_name_key is not null
-    union
+    union all
     select
         record_key,
         'l|' || org || '|' || first_name_key || '|'
         || array_to_string(array(select unnest(string_to_array(last_name_key, null)) order by 1), '')
     from records where org is not null and first_name_key is not null and last_name_key is not null
-    union
+    union all
     select record_key, 'p|' || phone_key from records where phone_key is not null
-    union
+    union all
     select record_key, 'i|' || linkedin_key from records where linkedin_key is not null
-    union
+    union all
     select r.record_key, 'g|' || dmetaphone(r.last_name_key) || '|' || f.form
     from records as r cross join lateral unnest(r.first_name_forms) as f (form)
     where r.last_name_key is not null
 ),
 
+-- a block is joined by a 64-bit hash of its key, which sorts and compares faster than the key. Two
+-- keys sharing a hash (odds of about 1 in 40,000 at ten million records) make one block: a
+-- candidate more, which its evidence weighs, or a name block counted larger.
+blocks as (  -- a key a record gives twice gives a pair twice, which candidates makes one
+    select record_key, left(block, 1) as kind, hashtextextended(block, 0) as block
+    from block_keys
+),
+
 -- the blocks of a changed record that may be too large to say anything, with their sizes: the
 -- name anywhere (for a record without company) and the phone (a switchboard)
 capped_blocks as (
-    select b.block, count(*) as records
+    select b.kind, b.block, count(distinct b.record_key) as records
     from blocks as b
     where b.block in (
         select cb.block from changed as c inner join blocks as cb on c.record_key = cb.record_key
-        where (c.org is null and cb.block like 'g|%') or cb.block like 'p|%'
+        where (c.org is null and cb.kind = 'g') or cb.kind = 'p'
     )
-    group by b.block
+    group by b.kind, b.block
 ),
 
 candidates as (
@@ -145,15 +153,15 @@ candidates as (
     inner join blocks as rb on cb.block = rb.block and cb.record_key <> rb.record_key
     where cast(:fuzzy_enabled as boolean)
         and (
-            (cb.block not like 'g|%' and cb.block not like 'p|%')
-            or (c.org is null and cb.block in (
+            cb.kind not in ('g', 'p')
+            or (c.org is null and cb.kind = 'g' and cb.block in (
                 select block from capped_blocks
-                where block like 'g|%' and records <= cast(:max_name_block as integer)
+                where kind = 'g' and records <= cast(:max_name_block as integer)
             ))
-            or cb.block in (
+            or (cb.kind = 'p' and cb.block in (
                 select block from capped_blocks
-                where block like 'p|%' and records <= cast(:max_phone_records as integer)
-            )
+                where kind = 'p' and records <= cast(:max_phone_records as integer)
+            ))
         )
 ),
 
@@ -163,6 +171,14 @@ name_counts as (
     from records
     where full_name in (select full_name from changed)
     group by full_name
+),
+
+-- how many records carry each phone number
+phone_counts as (
+    select phone_key, count(*) as records
+    from records
+    where phone_key is not null
+    group by phone_key
 ),
 
 compared as (
@@ -190,10 +206,8 @@ compared as (
         end as company,
         case
             -- a number more records carry is a switchboard: it says nothing about who
-            when (select count(*) from records as x where x.phone_key = c.phone_key)
-                > cast(:max_phone_records as integer)
-                or (select count(*) from records as x where x.phone_key = r.phone_key)
-                > cast(:max_phone_records as integer) then null
+            when cp.records > cast(:max_phone_records as integer)
+                or rp.records > cast(:max_phone_records as integer) then null
             when c.phone_key = r.phone_key then 'same'
             when c.phone_key <> r.phone_key then 'different'
         end as phone,
@@ -207,6 +221,8 @@ compared as (
     inner join records as c on p.a = c.record_key
     inner join records as r on p.b = r.record_key
     left join name_counts as nc on c.full_name = nc.full_name
+    left join phone_counts as cp on c.phone_key = cp.phone_key
+    left join phone_counts as rp on r.phone_key = rp.phone_key
     where c.full_name is not null and r.full_name is not null
         -- two different personal work mailboxes at one domain are two people
         and not (c.work_domain is not null and c.work_domain = r.work_domain and c.email_key <> r.email_key

@@ -15,6 +15,11 @@ with records as (  -- unless the refresh is whole, the ids go to each arm of the
         and (cast(:whole as boolean) or record_id = any(array(select record_id from identity_refresh)))
 ),
 
+companies as (  -- a company's key computed once for all its records
+    select company_name, core.identity_company_key(company_name) as company_key
+    from (select distinct company_name from records) as names
+),
+
 keyed as materialized (  -- each key computed once, not again wherever it is used
     select
         record_key,
@@ -25,7 +30,7 @@ keyed as materialized (  -- each key computed once, not again wherever it is use
         core.normalize_person_name(concat_ws(' ', first_name, last_name)) as full_name,
         core.normalize_person_name(last_name) as last_name_key,
         core.normalize_person_name(first_name) as first_name_key,
-        core.identity_company_key(company_name) as company_key,
+        companies.company_key,
         linked_record,
         merged_records,
         account_source_id,
@@ -35,6 +40,7 @@ keyed as materialized (  -- each key computed once, not again wherever it is use
         core.identity_linkedin_key(linkedin_url) as linkedin_key,
         synced_records
     from records
+    left join companies using (company_name)
 ),
 
 forms as (
