@@ -113,6 +113,12 @@ def modelled_entities() -> list[tuple[str, str]]:
             + [("mailchimp", e) for e in MAILCHIMP] + [("file", e) for e in file_catalog.ENTITIES])
 
 
+# How sql/staging/_latest.sql brings a record's version in: a newer version replaces the one there.
+UPSERT = psql.SQL("on conflict (record_id) do update set version_at = excluded.version_at,"
+                  " is_deleted = excluded.is_deleted, payload = excluded.payload, batch_id = excluded.batch_id,"
+                  " extracted_at = excluded.extracted_at where excluded.version_at > l.version_at")
+
+
 def refresh_staging(conn: Connection, full: bool = False) -> int:
     """Promote validated, not yet promoted batches into ``staging.latest_<table>`` (every batch
     again into emptied tables when ``full``), recording changed records in the temporary table
@@ -147,10 +153,18 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
         if table not in pending:
             continue
         source, _, entity = table.partition("__")
+        latest = psql.Identifier("staging", f"latest_{table}")
+        empty = not conn.exec_driver_sql(psql.SQL("select exists (select from {})").format(latest)
+                                         .as_string(dbapi)).scalar()
+        # into an empty table (a first load, a full refresh): without the lookup indexes, made again
+        # after the insert, and without ``on conflict``
+        rebuild = models.bulk_load(conn, f"staging.latest_{table}") if empty else []
         changed = conn.exec_driver_sql(psql.SQL(template).format(  # via SQLAlchemy: timed by bench --profile
-            latest=psql.Identifier("staging", f"latest_{table}"), table=psql.Identifier("raw", table),
-            source=psql.Literal(source), entity=psql.Literal(entity),
+            latest=latest, table=psql.Identifier("raw", table), source=psql.Literal(source),
+            entity=psql.Literal(entity), upsert=psql.SQL("") if empty else UPSERT,
         ).as_string(dbapi)).rowcount
+        for make in rebuild:
+            conn.exec_driver_sql(make)
         analyze_if_grown(conn, "staging", f"latest_{table}", changed)
         total += changed
     conn.exec_driver_sql("update meta.batches set promoted_at = now()"

@@ -1,6 +1,8 @@
 -- Template (see transform.py): bring {latest}, each record's latest version that passed
 -- validation and is not quarantined, up to date with the batches being promoted (temp table
--- promoting), and note in merge_changes every record whose latest version moved.
+-- promoting), and note in merge_changes every record whose latest version moved. The upsert is
+-- transform.UPSERT, or nothing when the table is empty (a first load, a full refresh): a plain
+-- insert, about twice as fast as a speculative one per row.
 with candidates as (
     select distinct on (r.record_id) r.*
     from {table} as r
@@ -16,10 +18,7 @@ with candidates as (
 promoted as (
     insert into {latest} as l
     select * from candidates
-    on conflict (record_id) do update
-    set version_at = excluded.version_at, is_deleted = excluded.is_deleted, payload = excluded.payload,
-        batch_id = excluded.batch_id, extracted_at = excluded.extracted_at
-    where excluded.version_at > l.version_at
+    {upsert}
     returning l.record_id
 )
 
