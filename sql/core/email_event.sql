@@ -27,8 +27,15 @@ with events as (
     where not e.is_deleted and e.record_id in (select event_id from merge_email_events where source = 'file')
 ),
 
+addresses as (  -- each address's mailbox key computed once, not for each of its events
+    select email, core.mailbox_key(email) as email_key
+    from (select distinct email from events) as distinct_addresses
+),
+
 keyed as (
-    select *, core.mailbox_key(email) as email_key from events
+    select e.*, a.email_key
+    from events as e
+    left join addresses as a on e.email = a.email
 ),
 
 emails as (
