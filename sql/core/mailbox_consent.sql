@@ -97,7 +97,6 @@ final as (
         unioned.record_id,
         unioned.subscription,
         unioned.email,
-        core.mailbox_key(unioned.email) as mailbox_key,
         unioned.status,
         unioned.legal_basis,
         unioned.changed_at,
@@ -105,6 +104,13 @@ final as (
     from unioned
     order by unioned.source, unioned.entity, unioned.record_id, unioned.subscription,
         (unioned.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')) desc
+),
+
+addresses as (  -- each address's mailbox key computed once, not for each of its rows
+    select email, core.mailbox_key(email) as mailbox_key
+    from (select distinct email from final) as distinct_addresses
 )
 
-select * from final
+select final.*, addresses.mailbox_key
+from final
+left join addresses on final.email = addresses.email
