@@ -729,20 +729,27 @@ def _evidence(best: dict[str, tuple[int, float, str, str]], key: str) -> tuple[s
 
 
 def _write(conn: Connection, merges: list[tuple]) -> None:
-    conn.exec_driver_sql(
+    insert = (
         "insert into core.person_identity (source, entity, source_record_id, person_id, match_rule, match_score,"
         " matched_record, fingerprint, is_active)"
         " select a.source, a.entity, a.source_record_id, a.person_id, a.match_rule, a.match_score, a.matched_record,"
         " r.fingerprint, true from identity_assignment a join identity_records r"
-        "  on (r.source, r.entity, r.record_id) = (a.source, a.entity, a.source_record_id)"
-        " on conflict (source, entity, source_record_id) do update set person_id = excluded.person_id,"
-        " match_rule = excluded.match_rule, match_score = excluded.match_score,"
-        " matched_record = excluded.matched_record, fingerprint = excluded.fingerprint, is_active = true,"
-        " last_seen_at = now()"
-        " where (core.person_identity.person_id, core.person_identity.match_rule, core.person_identity.match_score,"
-        "  core.person_identity.matched_record, core.person_identity.fingerprint, core.person_identity.is_active)"
-        " is distinct from (excluded.person_id, excluded.match_rule, excluded.match_score, excluded.matched_record,"
-        "  excluded.fingerprint, true)")
+        "  on (r.source, r.entity, r.record_id) = (a.source, a.entity, a.source_record_id)")
+    if conn.exec_driver_sql("select exists (select from core.person_identity)").scalar():
+        conn.exec_driver_sql(
+            insert + " on conflict (source, entity, source_record_id) do update set person_id = excluded.person_id,"
+            " match_rule = excluded.match_rule, match_score = excluded.match_score,"
+            " matched_record = excluded.matched_record, fingerprint = excluded.fingerprint, is_active = true,"
+            " last_seen_at = now()"
+            " where (core.person_identity.person_id, core.person_identity.match_rule, core.person_identity.match_score,"
+            "  core.person_identity.matched_record, core.person_identity.fingerprint, core.person_identity.is_active)"
+            " is distinct from (excluded.person_id, excluded.match_rule, excluded.match_score, excluded.matched_record,"
+            "  excluded.fingerprint, true)")
+    else:  # a first load: a plain insert, its foreign key checked and its index built once after it
+        rebuild = models.bulk_load(conn, "core.person_identity")
+        conn.exec_driver_sql(insert)
+        for make in rebuild:
+            conn.exec_driver_sql(make)
     for merged, survivor, rule, score, evidence in merges:
         conn.execute(text(
             "insert into core.person_merge (merged_person_id, surviving_person_id, match_rule, match_score, evidence)"

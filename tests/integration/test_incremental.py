@@ -296,7 +296,7 @@ def catalog(eng) -> list[tuple]:
 
 def test_a_first_load_into_empty_tables_keeps_every_index_and_constraint(empty_warehouse, demo_dataset):
     """A first load inserts into empty tables without their secondary indexes and foreign keys and
-    makes them again afterwards (models._bulk_load): the same ones, validated, as the migrations made."""
+    makes them again afterwards (models.bulk_load): the same ones, validated, as the migrations made."""
     before = catalog(empty_warehouse)
     land(empty_warehouse, {key: [r for r in records if (key[0], key[1], r.record_id) not in demo_dataset.malformed]
                            for key, records in demo_dataset.records.items()}, "first")

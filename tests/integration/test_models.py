@@ -109,7 +109,7 @@ def test_only_a_first_load_goes_in_without_indexes_readers_keep_reading_later_ru
     """A table that held rows when its model began is written with its indexes kept, even when the
     model's scope deletes every row first: a BI reader goes on reading the rows before this merge
     instead of waiting on a rebuilt index until the merge commits. Only an empty table is loaded
-    without its secondary indexes and foreign keys (models._bulk_load)."""
+    without its secondary indexes and foreign keys (models.bulk_load)."""
     with empty_warehouse.begin() as conn:
         conn.exec_driver_sql("create table core.scratch (id int primary key, person_id bigint references core.person,"
                              " note text)")
