@@ -374,6 +374,11 @@ def _recount(conn: Connection, params: dict[str, Any]) -> None:
         " except select record_key from identity_changed"), params)
 
 
+# How sql/identity/edges.sql meets the edges already there: the new weight and evidence replace them.
+EDGE_UPSERT = ("\non conflict (left_record, right_record, match_rule) do update"
+               " set match_score = excluded.match_score, evidence = excluded.evidence")
+
+
 def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool = False) -> IdentityStats:
     """Bring ``core.person_identity`` in line with the current records, in the caller's transaction."""
     params = sql_params(settings if settings is not None else identity_settings())
@@ -419,10 +424,16 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
         return stats
 
     conn.exec_driver_sql("create index on identity_gone (record_key)")
+    # empty before the delete could empty it (a first load): a plain insert, its index built after it
+    empty = not conn.exec_driver_sql("select exists (select from core.identity_edge)").scalar()
+    rebuild = models.bulk_load(conn, "core.identity_edge") if empty else []
     conn.exec_driver_sql("delete from core.identity_edge where left_record in (select record_key from identity_changed"
                          " union all select record_key from identity_gone) or right_record in (select record_key"
                          " from identity_changed union all select record_key from identity_gone)")
-    conn.execute(text(sql_path("identity/edges.sql").read_text()), params)
+    edges = sql_path("identity/edges.sql").read_text()
+    conn.execute(text(edges if empty else edges + EDGE_UPSERT), params)
+    for make in rebuild:
+        conn.exec_driver_sql(make)
     if gone:
         conn.exec_driver_sql(
             "update core.person_identity set is_active = false, last_seen_at = now()"

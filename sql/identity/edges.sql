@@ -1,5 +1,6 @@
 -- Match edges for the records that changed since the last run (temp table identity_changed),
--- against every record.
+-- against every record. identity.py adds identity.EDGE_UPSERT unless core.identity_edge is empty
+-- (a first load), which takes a plain insert.
 --
 -- Deterministic rules score 1: the same mailbox (a shared one such as info@ also needs the same
 -- name; one under two first names that cannot be one is left for review), a converted lead and its contact, a HubSpot merge, the Salesforce ids HubSpot's
@@ -271,5 +272,3 @@ final as (
 )
 
 select * from final
-on conflict (left_record, right_record, match_rule) do update
-set match_score = excluded.match_score, evidence = excluded.evidence
