@@ -99,30 +99,33 @@ source_links as (
 ),
 
 block_keys as (
-    select r.record_key, 'n|' || r.org || '|' || dmetaphone(r.last_name_key) || '|' || f.form as block
+    select r.record_key, 'n|' || r.org || '|' || dmetaphone(r.last_name_key) || '|' || f.form as block,
+        false as without_org
     from records as r cross join lateral unnest(r.first_name_forms) as f (form)
     where r.org is not null and r.last_name_key is not null
     union all
-    select record_key, 'n|' || org || '|' || dmetaphone(first_name_key) || '|' || last_name_key
+    select record_key, 'n|' || org || '|' || dmetaphone(first_name_key) || '|' || last_name_key, false
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union all
     select
         record_key,
         'f|' || org || '|' || dmetaphone(last_name_key) || '|'
-        || array_to_string(array(select unnest(string_to_array(first_name_key, null)) order by 1), '')
+        || array_to_string(array(select unnest(string_to_array(first_name_key, null)) order by 1), ''),
+        false
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union all
     select
         record_key,
         'l|' || org || '|' || first_name_key || '|'
-        || array_to_string(array(select unnest(string_to_array(last_name_key, null)) order by 1), '')
+        || array_to_string(array(select unnest(string_to_array(last_name_key, null)) order by 1), ''),
+        false
     from records where org is not null and first_name_key is not null and last_name_key is not null
     union all
-    select record_key, 'p|' || phone_key from records where phone_key is not null
+    select record_key, 'p|' || phone_key, false from records where phone_key is not null
     union all
-    select record_key, 'i|' || linkedin_key from records where linkedin_key is not null
+    select record_key, 'i|' || linkedin_key, false from records where linkedin_key is not null
     union all
-    select r.record_key, 'g|' || dmetaphone(r.last_name_key) || '|' || f.form
+    select r.record_key, 'g|' || dmetaphone(r.last_name_key) || '|' || f.form, r.org is null
     from records as r cross join lateral unnest(r.first_name_forms) as f (form)
     where r.last_name_key is not null
 ),
@@ -131,18 +134,18 @@ block_keys as (
 -- keys sharing a hash (odds of about 1 in 40,000 at ten million records) make one block: a
 -- candidate more, which its evidence weighs, or a name block counted larger.
 blocks as (  -- a key a record gives twice gives a pair twice, which candidates makes one
-    select record_key, left(block, 1) as kind, hashtextextended(block, 0) as block
+    select record_key, left(block, 1) as kind, hashtextextended(block, 0) as block, without_org
     from block_keys
 ),
 
 -- the blocks of a changed record that may be too large to say anything, with their sizes: the
--- name anywhere (for a record without company) and the phone (a switchboard)
+-- name anywhere (for a pair of which one record has no company) and the phone (a switchboard)
 capped_blocks as (
     select b.kind, b.block, count(distinct b.record_key) as records
     from blocks as b
     where b.block in (
         select cb.block from changed as c inner join blocks as cb on c.record_key = cb.record_key
-        where (c.org is null and cb.kind = 'g') or cb.kind = 'p'
+        where cb.kind in ('g', 'p')
     )
     group by b.kind, b.block
 ),
@@ -155,7 +158,7 @@ candidates as (
     where cast(:fuzzy_enabled as boolean)
         and (
             cb.kind not in ('g', 'p')
-            or (c.org is null and cb.kind = 'g' and cb.block in (
+            or (cb.kind = 'g' and (c.org is null or rb.without_org) and cb.block in (
                 select block from capped_blocks
                 where kind = 'g' and records <= cast(:max_name_block as integer)
             ))
@@ -225,9 +228,10 @@ compared as (
     left join phone_counts as cp on c.phone_key = cp.phone_key
     left join phone_counts as rp on r.phone_key = rp.phone_key
     where c.full_name is not null and r.full_name is not null
-        -- two different personal work mailboxes at one domain are two people
-        and not (c.work_domain is not null and c.work_domain = r.work_domain and c.email_key <> r.email_key
-            and not c.is_generic_mailbox and not r.is_generic_mailbox)
+        -- two different personal work mailboxes at one domain are two people (both known: a domain
+        -- compared with none is null, which would drop the pair from one side only)
+        and not (c.work_domain is not null and r.work_domain is not null and c.work_domain = r.work_domain
+            and c.email_key <> r.email_key and not c.is_generic_mailbox and not r.is_generic_mailbox)
 ),
 
 weighed as (

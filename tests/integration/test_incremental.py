@@ -246,6 +246,27 @@ def test_a_name_that_becomes_rarer_joins_records_that_did_not_change_as_a_full_r
     assert active_persons(eng)["00QQ1"] == active_persons(eng)["003Q1"]  # the case is real
 
 
+def test_a_record_with_a_company_meets_one_without_by_name_as_a_full_refresh_does(empty_warehouse):
+    """The same name anywhere is a candidate when either record has no company or work domain. A
+    HubSpot contact Robert Schulz without company (a Gmail address), then a Salesforce lead Bob
+    Schulz at Globex with the same title and city: nickname 7, title 1, city 1 is a match. The
+    incremental merge looked for the name anywhere only from the changed record's side, which has a
+    company, and dropped the pair when one work domain was compared with none; a full refresh,
+    which matches every record, joined them. Found by a README-only trial."""
+    eng = empty_warehouse
+    robert = RawRecord("901", AT, {"id": "901", "archived": False, "properties": {
+        "email": "robert.schulz77@gmail.com", "firstname": "Robert", "lastname": "Schulz", "jobtitle": "Head of IT",
+        "city": "Hamburg", "createdate": "2026-01-05T10:00:00.000Z"}})
+    land(eng, {("hubspot", "contacts"): [robert]}, "robert")
+    merge_core(eng, AS_OF)
+    bob = sf_person("leads", "00QR2", AT + timedelta(days=1), "Bob", "Schulz", "bob@globex.example", "Globex AG")
+    bob.payload.update(Title="Head of IT", City="Hamburg")
+    land(eng, {("salesforce", "leads"): [bob]}, "bob")
+    merge_core(eng, AS_OF)
+    assert active_persons(eng)["901"] == active_persons(eng)["00QR2"]
+    assert full_refresh_differences(eng) == {}
+
+
 def test_a_name_that_becomes_common_parts_records_that_did_not_change_as_a_full_refresh_does(empty_warehouse):
     """The other way: a lead and a contact of one Zelda Quirinus are joined while only they carry the
     name; two more leads of that name arrive, and the incremental merge must weigh the unchanged
