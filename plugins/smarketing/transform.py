@@ -304,8 +304,8 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
         applied: dict[str, str] = dict(conn.execute(text(
             "select name, digest from meta.settings_applied where name in ('identity', 'deals')")).all())
     if applied.get("identity") not in (None, params["settings_digest"]) and not full:
-        log.warning("config/identity.yaml changed since the last merge: this merge recomputes core from every"
-                    " record (a full refresh), so every person follows the new settings")
+        log.warning("config/identity.yaml or identity's rules (an upgrade) changed since the last merge: this merge"
+                    " recomputes core from every record (a full refresh), so every person follows them")
         full = True
     if applied.get("deals") not in (None, deals_digest) and not full:
         log.warning("the deal stages, custom fields or deals_system_of_record of config/sources.yaml, or the"
