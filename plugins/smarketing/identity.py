@@ -69,8 +69,8 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
 
 # Bumped when the rules behind the settings change (2: names compared in any alphabet, V033;
 # 3: evidence weights, nicknames and review decisions, V034; 4: a name anywhere matched from
-# either record's side, which incremental merges had missed), so the next merge matches every
-# record again under them.
+# either record's side, which incremental merges had missed, and legal forms written with dots,
+# V050), so the next merge matches every record again under them.
 RULES_VERSION = 4
 
 
