@@ -313,32 +313,31 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
                          " on commit drop")
     # a first load: the lookup indexes are built once after the insert, not row by row (no reader
     # waits for a table that was empty for it anyway)
-    empty = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
-    rebuild = models.bulk_load(conn, "core.identity_record") if empty else []
-    if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
-        conn.exec_driver_sql("delete from core.identity_record")
-        conn.exec_driver_sql(
-            "create temporary table identity_refresh on commit drop as"
-            " select source, entity, record_id from staging.int_person_records")
-    else:
-        conn.execute(text(
-            "create temporary table identity_refresh on commit drop as"
-            " select source, entity, record_id from merge_changes"
-            " where (source, entity) in (select s, e from unnest(cast(:sources as text[]), cast(:entities as text[]))"
-            "  as t (s, e))"
-            " union select source, entity, record_id from core.identity_record"
-            " where (source, account_source_id) in (select source, record_id from merge_changes"
-            "  where entity = 'accounts')"),
-            {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
-        conn.exec_driver_sql("with gone as (delete from core.identity_record where (source, entity, record_id) in"
-                             " (select source, entity, record_id from identity_refresh) returning full_name, phone_key)"
-                             " insert into identity_keys_before select full_name, phone_key from gone")
-    # whole: no record outside the refresh is left (a full refresh, a first load), so the records
-    # are read from whole tables rather than looked up one by one (records.sql)
-    whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
-    refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()), {**params, "whole": whole}).rowcount
-    for make in rebuild:
-        conn.exec_driver_sql(make)
+    with models.loading(conn, "core.identity_record"):
+        if full or not conn.exec_driver_sql("select to_regclass('pg_temp.merge_changes')").scalar():
+            conn.exec_driver_sql("delete from core.identity_record")
+            conn.exec_driver_sql(
+                "create temporary table identity_refresh on commit drop as"
+                " select source, entity, record_id from staging.int_person_records")
+        else:
+            conn.execute(text(
+                "create temporary table identity_refresh on commit drop as"
+                " select source, entity, record_id from merge_changes"
+                " where (source, entity) in (select s, e from unnest(cast(:sources as text[]),"
+                "  cast(:entities as text[])) as t (s, e))"
+                " union select source, entity, record_id from core.identity_record"
+                " where (source, account_source_id) in (select source, record_id from merge_changes"
+                "  where entity = 'accounts')"),
+                {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
+            conn.exec_driver_sql(
+                "with gone as (delete from core.identity_record where (source, entity, record_id) in"
+                " (select source, entity, record_id from identity_refresh) returning full_name, phone_key)"
+                " insert into identity_keys_before select full_name, phone_key from gone")
+        # whole: no record outside the refresh is left (a full refresh, a first load), so the records
+        # are read from whole tables rather than looked up one by one (records.sql)
+        whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
+        refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()),
+                                 {**params, "whole": whole}).rowcount
     analyze_if_grown(conn, "core", "identity_record", refreshed)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed
@@ -426,15 +425,13 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
 
     conn.exec_driver_sql("create index on identity_gone (record_key)")
     # empty before the delete could empty it (a first load): a plain insert, its index built after it
-    empty = not conn.exec_driver_sql("select exists (select from core.identity_edge)").scalar()
-    rebuild = models.bulk_load(conn, "core.identity_edge") if empty else []
-    conn.exec_driver_sql("delete from core.identity_edge where left_record in (select record_key from identity_changed"
-                         " union all select record_key from identity_gone) or right_record in (select record_key"
-                         " from identity_changed union all select record_key from identity_gone)")
-    edges = sql_path("identity/edges.sql").read_text()
-    conn.execute(text(edges if empty else edges + EDGE_UPSERT), params)
-    for make in rebuild:
-        conn.exec_driver_sql(make)
+    with models.loading(conn, "core.identity_edge") as empty:
+        conn.exec_driver_sql(
+            "delete from core.identity_edge where left_record in (select record_key from identity_changed"
+            " union all select record_key from identity_gone) or right_record in (select record_key"
+            " from identity_changed union all select record_key from identity_gone)")
+        edges = sql_path("identity/edges.sql").read_text()
+        conn.execute(text(edges if empty else edges + EDGE_UPSERT), params)
     if gone:
         conn.exec_driver_sql(
             "update core.person_identity set is_active = false, last_seen_at = now()"
@@ -747,21 +744,17 @@ def _write(conn: Connection, merges: list[tuple]) -> None:
         " select a.source, a.entity, a.source_record_id, a.person_id, a.match_rule, a.match_score, a.matched_record,"
         " r.fingerprint, true from identity_assignment a join identity_records r"
         "  on (r.source, r.entity, r.record_id) = (a.source, a.entity, a.source_record_id)")
-    if conn.exec_driver_sql("select exists (select from core.person_identity)").scalar():
-        conn.exec_driver_sql(
-            insert + " on conflict (source, entity, source_record_id) do update set person_id = excluded.person_id,"
-            " match_rule = excluded.match_rule, match_score = excluded.match_score,"
-            " matched_record = excluded.matched_record, fingerprint = excluded.fingerprint, is_active = true,"
-            " last_seen_at = now()"
-            " where (core.person_identity.person_id, core.person_identity.match_rule, core.person_identity.match_score,"
-            "  core.person_identity.matched_record, core.person_identity.fingerprint, core.person_identity.is_active)"
-            " is distinct from (excluded.person_id, excluded.match_rule, excluded.match_score, excluded.matched_record,"
-            "  excluded.fingerprint, true)")
-    else:  # a first load: a plain insert, its foreign key checked and its index built once after it
-        rebuild = models.bulk_load(conn, "core.person_identity")
-        conn.exec_driver_sql(insert)
-        for make in rebuild:
-            conn.exec_driver_sql(make)
+    upsert = (
+        " on conflict (source, entity, source_record_id) do update set person_id = excluded.person_id,"
+        " match_rule = excluded.match_rule, match_score = excluded.match_score,"
+        " matched_record = excluded.matched_record, fingerprint = excluded.fingerprint, is_active = true,"
+        " last_seen_at = now()"
+        " where (core.person_identity.person_id, core.person_identity.match_rule, core.person_identity.match_score,"
+        "  core.person_identity.matched_record, core.person_identity.fingerprint, core.person_identity.is_active)"
+        " is distinct from (excluded.person_id, excluded.match_rule, excluded.match_score, excluded.matched_record,"
+        "  excluded.fingerprint, true)")
+    with models.loading(conn, "core.person_identity") as empty:  # a first load: a plain insert
+        conn.exec_driver_sql(insert if empty else insert + upsert)
     for merged, survivor, rule, score, evidence in merges:
         conn.execute(text(
             "insert into core.person_merge (merged_person_id, surviving_person_id, match_rule, match_score, evidence)"

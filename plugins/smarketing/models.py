@@ -35,7 +35,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,18 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
 
 def _is_empty(conn: Connection, table: str) -> bool:
     return not conn.exec_driver_sql(f"select exists (select from {table})").scalar()  # noqa: S608
+
+
+@contextmanager
+def loading(conn: Connection, table: str) -> Iterator[bool]:
+    """Around the statements that fill ``table``: yields whether it is empty (a first load), and
+    then loads it without its secondary indexes and foreign keys (``bulk_load``), made again when
+    the block ends. An exception leaves them dropped in the transaction it rolls back."""
+    empty = _is_empty(conn, table)
+    rebuild = bulk_load(conn, table) if empty else []
+    yield empty
+    for make in rebuild:
+        conn.exec_driver_sql(make)
 
 
 def bulk_load(conn: Connection, table: str) -> list[str]:

@@ -153,18 +153,13 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
         if table not in pending:
             continue
         source, _, entity = table.partition("__")
-        latest = psql.Identifier("staging", f"latest_{table}")
-        empty = not conn.exec_driver_sql(psql.SQL("select exists (select from {})").format(latest)
-                                         .as_string(dbapi)).scalar()
         # into an empty table (a first load, a full refresh): without the lookup indexes, made again
         # after the insert, and without ``on conflict``
-        rebuild = models.bulk_load(conn, f"staging.latest_{table}") if empty else []
-        changed = conn.exec_driver_sql(psql.SQL(template).format(  # via SQLAlchemy: timed by bench --profile
-            latest=latest, table=psql.Identifier("raw", table), source=psql.Literal(source),
-            entity=psql.Literal(entity), upsert=psql.SQL("") if empty else UPSERT,
-        ).as_string(dbapi)).rowcount
-        for make in rebuild:
-            conn.exec_driver_sql(make)
+        with models.loading(conn, f"staging.latest_{table}") as empty:
+            changed = conn.exec_driver_sql(psql.SQL(template).format(  # via SQLAlchemy: timed by bench --profile
+                latest=psql.Identifier("staging", f"latest_{table}"), table=psql.Identifier("raw", table),
+                source=psql.Literal(source), entity=psql.Literal(entity), upsert=psql.SQL("") if empty else UPSERT,
+            ).as_string(dbapi)).rowcount
         analyze_if_grown(conn, "staging", f"latest_{table}", changed)
         total += changed
     conn.exec_driver_sql("update meta.batches set promoted_at = now()"
