@@ -292,6 +292,7 @@ class QualityParameters(Strict):
 class QualitySettings(Strict):
     max_failure_share: Share = 0.05
     data_docs_runs_kept: Annotated[StrictInt, Field(ge=1)] = 30
+    processes: Annotated[StrictInt, Field(ge=1, le=16)] = 2
     suites: dict[str, SuiteSettings] = {}
     parameters: QualityParameters
 

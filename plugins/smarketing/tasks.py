@@ -97,8 +97,8 @@ def validate(run_id: str, as_of: date, max_failure_share: float | None = None) -
                                     run_name=f"{run_id}_as_of_{as_of.isoformat()}")
     except DataQualityError as exc:
         outcomes, held = exc.outcomes, str(exc)
-    stats: dict[str, Any] = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures}
-                             for o in outcomes}
+    stats: dict[str, Any] = {o.suite: {"rows": o.rows, "quarantined": o.quarantined, "failures": o.failures,
+                                       "seconds": o.seconds, "process": o.process} for o in outcomes}
     if held:
         stats["held"] = held
     record_run(eng, run_id, "validate", as_of, started, stats)

@@ -200,6 +200,55 @@ def test_every_failing_row_counts_and_is_quarantined_not_only_the_first_twenty(e
                                  " and check_name = 'email_valid'")).scalar() == 60
 
 
+def test_suites_dealt_to_two_processes_judge_every_row_as_one_process_does(empty_warehouse, warehouse_url,
+                                                                           tmp_path, monkeypatch):
+    """config/quality.yaml ``processes: 2``: the suites are checked here and in a process forked from
+    here. Whichever process checked a suite, its bad rows are quarantined, its checks recorded and
+    its page in the Data Docs; two suites over their own failure share are both named and held,
+    the others pass."""
+    import os
+    import shutil
+
+    import yaml
+
+    from smarketing.config import PATHS
+
+    config = tmp_path / "config"
+    shutil.copytree(PATHS.config, config)
+    settings = yaml.safe_load((config / "quality.yaml").read_text())
+    held = {"hubspot__email_events", "salesforce__leads"}  # 5 of 6 and 2 of 3 rows bad
+    settings.update(processes=2, max_failure_share=1.0, suites={name: {"max_failure_share": 0.01} for name in held})
+    (config / "quality.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
+    monkeypatch.setenv("SMARKETING_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    for suite, rows in CASES.items():
+        land(empty_warehouse, suite, rows)
+    entities = [tuple(name.split("__", 1)) for name in [*CASES, "salesforce__accounts"]]
+
+    with pytest.raises(DataQualityError) as err:
+        validate_pending(empty_warehouse, warehouse_url, "run-1", entities)
+
+    assert sorted(name for name in held if f"suite {name}:" in str(err.value)) == sorted(held)
+    passed = {o.suite: o for o in err.value.outcomes}
+    assert set(passed) == set(CASES) - held | {"salesforce__accounts"}
+    assert {o.process for o in passed.values()} | {os.getpid()} == {o.process for o in passed.values()}
+    assert len({o.process for o in passed.values()}) == 2
+    with empty_warehouse.connect() as conn:
+        quarantined = set(conn.execute(text("select source || '__' || entity, record_id, expectation"
+                                            " from quarantine.records")).all())
+        pending = conn.execute(text("select distinct source || '__' || entity from meta.batches"
+                                    " where validated_at is null")).scalars().all()
+        recorded = conn.execute(text("select distinct suite from meta.dq_results where run_id = 'run-1'")).scalars()
+        recorded = set(recorded)
+    assert quarantined == {(suite, record_id, check) for suite, rows in CASES.items() if suite not in held
+                           for record_id, _, check in rows if check}
+    assert set(pending) == held
+    assert recorded == set(CASES) | {"salesforce__accounts"}
+    pages = [p.relative_to(tmp_path / "docs").parts for p in (tmp_path / "docs" / "validations").rglob("*.html")]
+    assert {suite for suite in recorded if any(suite in parts for parts in pages)} == recorded
+    assert {p.stem for p in (tmp_path / "docs" / "expectations").glob("*.html")} >= recorded
+
+
 def test_malformed_demo_contacts_are_quarantined_and_data_docs_are_built(empty_warehouse, warehouse_url,
                                                                          demo_dataset):
     from smarketing.demo.world import DemoSource

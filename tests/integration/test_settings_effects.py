@@ -167,15 +167,15 @@ def see_validation(world) -> Any:
     for (source, entity), rows in pages.items():
         land_page(eng, source, entity, [RawRecord(r, past, p) for r, p in rows], "effects", past)
     try:
-        outcome = "passed"
-        tasks.validate("effects", AS_OF)
+        outcome, stats = "passed", tasks.validate("effects", AS_OF)
     except Exception as exc:  # noqa: BLE001 - the failure is the observation
-        outcome = str(exc).split(";")[0]
+        outcome, stats = str(exc).split(";")[0], {}
+    processes = len({suite["process"] for suite in stats.values() if isinstance(suite, dict)})
     with eng.connect() as conn:
         quarantined = conn.exec_driver_sql("select record_id, expectation from quarantine.records order by 1").all()
         warned = conn.exec_driver_sql("select suite, check_name, unexpected_count from meta.dq_results"
                                       " where not success order by 1, 2").all()
-    return outcome, quarantined, warned
+    return outcome, quarantined, warned, processes
 
 
 def see_data_docs(world) -> Any:
@@ -347,6 +347,7 @@ EFFECTS: dict[str, tuple[Callable, Callable[[dict], None]]] = {
     "nurture:destinations.files.file_mode": (see_nurture, at("destinations.files.file_mode")(lambda _: "0600")),
     "quality:max_failure_share": (see_validation, at("max_failure_share")(lambda _: 0.01)),
     "quality:data_docs_runs_kept": (see_data_docs, at("data_docs_runs_kept")(lambda _: 1)),
+    "quality:processes": (see_validation, at("processes")(lambda _: 1)),
     "quality:suites.*.max_failure_share": (see_validation, at("suites")(
         lambda _: {"salesforce__opportunities": {"max_failure_share": 0.01}})),
     "quality:parameters.pipeline_stages": (see_validation, at("parameters.pipeline_stages")(
