@@ -215,12 +215,20 @@ def _put_back(aside: Path, site: Path) -> None:
     stays GX's), then remove ``aside``."""
     if not aside.exists():
         return
-    for source in sorted(p for p in aside.rglob("*") if p.is_file()):
-        target = site / source.relative_to(aside)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+    _move_missing(aside, site)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _move_missing(source: Path, target: Path) -> None:
+    """Move each entry of ``source`` to ``target`` where ``target`` has none of its name: a folder
+    whole (one rename for a run's pages), else entry by entry inside it."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        goal = target / entry.name
+        if not os.path.lexists(goal):
+            os.replace(entry, goal)
+        elif entry.is_dir() and not entry.is_symlink() and goal.is_dir() and not goal.is_symlink():
+            _move_missing(entry, goal)
 
 
 def prune(site: Path, keep: int) -> list[str]:
