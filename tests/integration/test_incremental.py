@@ -359,3 +359,35 @@ def test_each_lookup_a_staging_view_declares_is_an_index_on_its_latest_table(emp
         conn.exec_driver_sql("drop index staging.latest_salesforce__opportunity_history_lookup_1")
     merge_core(empty_warehouse, AS_OF)
     assert any("(payload ->> 'OpportunityId')" in d for d in indexed()["salesforce__opportunity_history"])
+
+
+def hs_event(event_id: str, when: datetime, kind: str, recipient: str) -> RawRecord:
+    """A HubSpot email event as the API returns it."""
+    return RawRecord(event_id, when, {"id": event_id, "type": kind, "recipient": recipient,
+                                      "created": int(when.timestamp() * 1000)})
+
+
+def test_an_address_a_person_leaves_or_takes_moves_its_email_events_as_a_full_refresh_does(empty_warehouse):
+    """Email events belong to the owner of their mailbox. Lena Ostrowski's lead changes address:
+    the opens of her old address belong to nobody now (no record holds it), those of her new one,
+    sent before she took it, to her. Another lead, unchanged, keeps his. The incremental merge
+    re-links the events of the persons identity re-assigned and of the addresses they hold now, as a
+    full refresh re-links all."""
+    eng = empty_warehouse
+    old, new, other = "lena@ostrowski-old.example", "lena@ostrowski-new.example", "piet@vandam.example"
+    land(eng, {("salesforce", "leads"): [sf_person("leads", "00QL1", AT, "Lena", "Ostrowski", old, "Ostrowski"),
+                                         sf_person("leads", "00QP1", AT, "Piet", "van Dam", other, "Van Dam")],
+               ("hubspot", "email_events"): [hs_event("ev-old", AT, "OPEN", old), hs_event("ev-new", AT, "OPEN", new),
+                                             hs_event("ev-other", AT, "CLICK", other)]}, "before")
+    merge_core(eng, AS_OF)
+    later = AT + timedelta(days=1)
+    land(eng, {("salesforce", "leads"): [sf_person("leads", "00QL1", later, "Lena", "Ostrowski", new, "Ostrowski")],
+               ("hubspot", "email_events"): [hs_event("ev-later", later, "CLICK", new)]}, "moved")
+    merge_core(eng, AS_OF)
+    with eng.connect() as conn:
+        owners = dict(conn.exec_driver_sql("select source_record_id, person_id from core.email_event").all())
+        touches = dict(conn.exec_driver_sql("select source_record_id, person_id from core.touchpoint").all())
+    lena, piet = active_persons(eng)["00QL1"], active_persons(eng)["00QP1"]
+    assert owners == {"ev-old": None, "ev-new": lena, "ev-later": lena, "ev-other": piet}
+    assert touches == {"ev-new": lena, "ev-later": lena, "ev-other": piet}
+    assert full_refresh_differences(eng) == {}
