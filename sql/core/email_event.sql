@@ -38,10 +38,18 @@ keyed as (
     left join addresses as a on e.email = a.email
 ),
 
-emails as (
+emails as (  -- each mailbox's owner: all owners sorted for a whole scope (a first load), else looked
+             -- up per mailbox (its key pushed into the view: an index scan)
     select mailbox_key as email_key, person_id
     from core.mailbox_owner
-    where mailbox_key in (select email_key from keyed)
+    where cast(:whole as boolean) and mailbox_key in (select email_key from keyed)
+    union all
+    select keys.email_key, owner.person_id
+    from (select distinct email_key from addresses where email_key is not null) as keys
+    cross join lateral (  -- limit: a subquery the planner cannot pull up into a join of the whole view
+        select o.person_id from core.mailbox_owner as o where o.mailbox_key = keys.email_key limit 1
+    ) as owner
+    where not cast(:whole as boolean)
 )
 
 select

@@ -49,11 +49,21 @@ forms as (  -- the submissions in scope: changed ones, and those from an address
         )
 ),
 
-form_touches as (
+form_touches as (  -- each submission's mailbox owner: all owners hashed for a whole scope, else
+                    -- looked up per submission (its key pushed into the view, an index scan)
     select
         'hubspot' as source, f.submission_id, 'form_submission', k.person_id, null::bigint, 'web', f.submitted_at
     from forms as f
     inner join core.mailbox_owner as k on f.email_key = k.mailbox_key
+    where cast(:whole as boolean)
+    union all
+    select
+        'hubspot' as source, f.submission_id, 'form_submission', k.person_id, null::bigint, 'web', f.submitted_at
+    from forms as f
+    cross join lateral (  -- limit: a subquery the planner cannot pull up into a join of the whole view
+        select o.person_id from core.mailbox_owner as o where o.mailbox_key = f.email_key limit 1
+    ) as k
+    where not cast(:whole as boolean)
 ),
 
 campaign_touches as (
