@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,8 +71,9 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
 # Bumped when the rules behind the settings change (2: names compared in any alphabet, V033;
 # 3: evidence weights, nicknames and review decisions, V034; 4: a name anywhere matched from
 # either record's side, which incremental merges had missed, and legal forms written with dots,
-# V050), so the next merge matches every record again under them.
-RULES_VERSION = 4
+# V050; 5: a record split off a person no longer gets that person back, so joins later evidence
+# undoes are undone), so the next merge matches every record again under them.
+RULES_VERSION = 5
 
 
 def settings_digest(settings: dict[str, Any]) -> str:
@@ -452,7 +454,7 @@ def resolve(conn: Connection, settings: dict[str, Any] | None = None, full: bool
     if stats.review_pairs:
         log.warning("identity: %d pair(s) of records wait for a person's decision (core.identity_review);"
                     " list them with `smarketing identity review`", stats.review_pairs)
-    stats.new_persons = _new_persons(conn)
+    stats.new_persons = _new_persons(conn, [merged for merged, *_ in merges])
     stats.relinked_records = conn.exec_driver_sql(
         "select count(*) from identity_assignment a join identity_node n"
         " on (n.source, n.entity, n.record_id) = (a.source, a.entity, a.source_record_id)"
@@ -630,12 +632,22 @@ def _resolve_batch(conn: Connection, batch: int, min_score: float) -> list[tuple
     for key in live:
         components[uf.find(key)].append(key)
 
-    # Each existing person stays with the component holding most of its records (ties: the oldest key).
+    # Each existing person stays with the component holding most of its records; of two holding as
+    # many, the one with the record it was made for (its match key, as a fresh load makes it), else
+    # the one with the oldest key.
+    made_for = {person: re.sub(r" \(\d+\)$", "", key.removeprefix("person:")) for person, key in conn.execute(text(
+        "select person_id, match_key from core.person where person_id = any(:persons)"),
+        {"persons": sorted(set(current.values()))}).all()}
     home: dict[int, str] = {}
     weight: dict[tuple[int, str], int] = defaultdict(int)
     for key, person in current.items():
         weight[(person, uf.find(key))] += 1
-    for (person, root), _ in sorted(weight.items(), key=lambda kv: (-kv[1], kv[0][1])):
+
+    def holds_own_record(person: int, root: str) -> bool:
+        own = made_for.get(person)
+        return own in live and uf.find(own) == root
+
+    for (person, root), _ in sorted(weight.items(), key=lambda kv: (-kv[1], not holds_own_record(*kv[0]), kv[0][1])):
         home.setdefault(person, root)
 
     assignments: list[tuple[str, str, str, int, str, float, str | None]] = []
@@ -661,9 +673,29 @@ def _resolve_batch(conn: Connection, batch: int, min_score: float) -> list[tuple
     return merges
 
 
-def _new_persons(conn: Connection) -> int:
+def _new_persons(conn: Connection, merged: Sequence[int]) -> int:
     """Make the new persons of every batch, their ids in the order of their first record's key
-    (the same on every run), and add their records to ``identity_assignment``. Returns how many."""
+    (the same on every run), and add their records to ``identity_assignment``. Returns how many.
+
+    A new person's key names its first record (``person:<record>``). A person merged away or left
+    without records before, of the same key, is that person again; one still in use is not: this
+    merge gives it records or merges it away (``merged``), or it holds records this merge did not
+    look at. Its first record left it (most of its records stayed together), and the new person
+    takes the key with the first free number (``person:<record> (2)``)."""
+    in_use = conn.execute(text(
+        "select distinct n.match_key from identity_new as n join core.person as p on p.match_key = n.match_key"
+        " where p.person_id in (select person_id from identity_assignment) or p.person_id = any(:merged)"
+        " or exists (select 1 from core.person_identity as i where i.person_id = p.person_id and i.is_active"
+        "  and not exists (select 1 from identity_node as x"
+        "   where (x.source, x.entity, x.record_id) = (i.source, i.entity, i.source_record_id)))"),
+        {"merged": list(merged)}).scalars().all()
+    for key in in_use:
+        number = 2
+        while conn.execute(text("select exists (select from core.person where match_key = :key)"),
+                           {"key": f"{key} ({number})"}).scalar():
+            number += 1
+        conn.execute(text("update identity_new set match_key = :new where match_key = :key"),
+                     {"new": f"{key} ({number})", "key": key})
     # one statement for all new persons: a round trip each made the first run of 6,000 persons 5 s slower
     conn.exec_driver_sql("create temporary table identity_new_id (match_key text, person_id bigint) on commit drop")
     conn.exec_driver_sql(

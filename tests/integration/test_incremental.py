@@ -391,3 +391,45 @@ def test_an_address_a_person_leaves_or_takes_moves_its_email_events_as_a_full_re
     assert owners == {"ev-old": None, "ev-new": lena, "ev-later": lena, "ev-other": piet}
     assert touches == {"ev-new": lena, "ev-later": lena, "ev-other": piet}
     assert full_refresh_differences(eng) == {}
+
+
+def test_a_join_later_evidence_undoes_is_undone_as_a_fresh_load_leaves_it(empty_warehouse):
+    """Robert Smith, a lead with a Gmail address and no company, joins Robert Smith at Acme, a
+    HubSpot contact and a Salesforce contact of one Acme mailbox (the same name: 10). A second Robert
+    Smith at Acme arrives with another Acme mailbox: two work mailboxes at one domain are two
+    people, and the lead could be either, so it stands alone and waits for review, as it does when
+    all four land in one run. Found by a README-only trial: the incremental merge kept the first
+    join, and a full refresh kept it too. The person made for the lead stays with the Acme pair (most
+    of its records); the lead's new person was given the key of the lead's old one, so the same
+    person again."""
+    eng = empty_warehouse
+    lead = sf_person("leads", "00QS1", AT, "Robert", "Smith", "r.smith1@gmail.com")
+    contact = RawRecord("951", AT, {"id": "951", "archived": False, "properties": {
+        "email": "robert.smith@acme.example", "firstname": "Robert", "lastname": "Smith", "company": "Acme",
+        "createdate": "2026-01-05T10:00:00.000Z"}})
+    same_mailbox = sf_person("contacts", "003S1", AT, "Robert", "Smith", "robert.smith@acme.example")
+    second = sf_person("contacts", "003S2", AT, "Robert", "Smith", "rsmith@acme.example")
+    land(eng, {("salesforce", "leads"): [lead]}, "lead")
+    merge_core(eng, AS_OF)
+    land(eng, {("hubspot", "contacts"): [contact], ("salesforce", "contacts"): [same_mailbox]}, "contact")
+    merge_core(eng, AS_OF)
+    joined = active_persons(eng)
+    assert joined["00QS1"] == joined["951"] == joined["003S1"]  # joined while nothing says otherwise
+    land(eng, {("salesforce", "contacts"): [second]}, "second")
+    merge_core(eng, AS_OF)
+    incremental = active_persons(eng)
+    assert incremental["951"] == incremental["003S1"] == joined["951"], incremental  # most of its records
+    assert len({incremental["00QS1"], incremental["951"], incremental["003S2"]}) == 3, incremental
+    assert full_refresh_differences(eng) == {}
+
+    # the same three records landed at once
+    with eng.begin() as conn:
+        conn.exec_driver_sql("truncate meta.batches, core.person, core.person_identity, core.identity_record,"
+                             " core.identity_edge restart identity cascade")
+        for table in ("salesforce__leads", "salesforce__contacts", "hubspot__contacts"):
+            conn.exec_driver_sql(f"truncate raw.{table}")
+    land(eng, {("salesforce", "leads"): [lead], ("hubspot", "contacts"): [contact],
+               ("salesforce", "contacts"): [same_mailbox, second]}, "at-once")
+    merge_core(eng, AS_OF, full=True)
+    fresh = active_persons(eng)
+    assert len({fresh["00QS1"], fresh["951"], fresh["003S2"]}) == 3, fresh
