@@ -645,7 +645,7 @@ def _resolve_batch(conn: Connection, batch: int, min_score: float) -> list[tuple
 
     def holds_own_record(person: int, root: str) -> bool:
         own = made_for.get(person)
-        return own in live and uf.find(own) == root
+        return own is not None and own in live and uf.find(own) == root
 
     for (person, root), _ in sorted(weight.items(), key=lambda kv: (-kv[1], not holds_own_record(*kv[0]), kv[0][1])):
         home.setdefault(person, root)
