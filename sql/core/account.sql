@@ -18,10 +18,10 @@ keyed as (
         *,
         case
             when domain is not null then 'domain:' || domain
-            else 'name:' || core.normalize_company(name)
+            else 'name:' || core.account_name_key(name)
         end as match_key
     from companies
-    where domain is not null or core.normalize_company(name) is not null
+    where domain is not null or core.account_name_key(name) is not null
 ),
 
 final as (

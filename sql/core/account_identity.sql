@@ -20,7 +20,7 @@ final as (
     inner join core.account as a
         on a.match_key = case
             when c.domain is not null then 'domain:' || c.domain
-            else 'name:' || core.normalize_company(c.name)
+            else 'name:' || core.account_name_key(c.name)
         end
 )
 

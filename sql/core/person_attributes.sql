@@ -39,7 +39,7 @@ record_accounts as (
     union all
     select r.person_id, a.account_id, 3
     from records as r
-    inner join core.account as a on a.match_key = 'name:' || core.normalize_company(r.company_name)
+    inner join core.account as a on a.match_key = 'name:' || core.account_name_key(r.company_name)
 ),
 
 accounts as (

@@ -107,7 +107,7 @@ def test_one_deal_far_above_the_others_and_one_of_nobody_are_flagged(partial):
     eng, stats = partial
     assert stats["merge"]["core_checks"] == {"amount_outlier": 1, "close_before_created": 0,
                                              "deal_person_unknown": 1, "unmapped_deal_stage": 0,
-                                             "won_before_first_contact": 1}
+                                             "company_without_account": 0, "won_before_first_contact": 1}
 
 
 def test_one_label_for_an_unknown_channel(partial):
@@ -134,5 +134,5 @@ def test_the_summary_says_why_a_list_is_empty_and_shows_the_warnings(partial):
     shown = summary(eng, "postgresql://x@y/z", AS_OF)
     assert ("  recent_customers: 0 members (2 eligible, 2 suppressed: no_email 2)" in shown
             and "    empty because no eligible person has an email address" in shown)
-    assert ("5 cross-entity checks on core (sql/quality/core): warnings: amount_outlier 1 of 8,"
+    assert ("6 cross-entity checks on core (sql/quality/core): warnings: amount_outlier 1 of 8,"
             " deal_person_unknown 1 of 8, won_before_first_contact 1 of 7") in shown
