@@ -607,9 +607,11 @@ def main(argv: list[str] | None = None) -> int:
         print("smarketing: PGPASSWORD is ignored (passwords come from the Airflow connection or the embedded"
               " server's password file)", file=sys.stderr)
     psql_args: list[str] = []
-    if argv[:2] == ["warehouse", "psql"]:  # the rest goes to psql itself (-c, -f, ...)
-        psql_args = [a for a in argv[2:] if a != "--admin"]
-        argv = argv[:2] + (["--admin"] if "--admin" in argv[2:] else [])
+    if argv[:2] == ["warehouse", "psql"]:  # the rest goes to psql itself (-c, -f, ...); all after a "--"
+        rest = argv[2:]
+        ours, psql_args = (rest[:rest.index("--")], rest[rest.index("--") + 1:]) if "--" in rest else (
+            rest, [a for a in rest if a != "--admin"])
+        argv = argv[:2] + (["--admin"] if "--admin" in ours else [])
 
     parser = _Parser(prog="smarketing", description=__doc__.split("\n\n")[0],
                      epilog=__doc__.split("\n\n")[-1].strip())

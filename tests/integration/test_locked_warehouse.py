@@ -451,3 +451,19 @@ def test_warehouse_psql_is_the_servers_own_version(empty_warehouse):
     client = subprocess.run([command[0], "--version"], capture_output=True, text=True, check=True).stdout
     server_major, user = out.strip().split("|")
     assert (user, client.split()[2].split(".")[0]) == (embedded.OWNER, server_major)
+
+
+def test_warehouse_psql_passes_what_follows_a_double_dash_to_psql(empty_warehouse):
+    """Found by a trial: ``smarketing warehouse psql -- -c ...`` handed psql the ``--`` too, after
+    which psql read its options as a database and a user name and ignored them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SERVER
+
+    cli = Path(sys.executable).parent / "smarketing"
+    found = subprocess.run([str(cli), "warehouse", "psql", "--", "--version"], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "SMARKETING_WAREHOUSE_DIR": str(SERVER)})
+    assert (found.returncode, found.stdout.split()[:2]) == (0, ["psql", "(PostgreSQL)"]), found.stderr
