@@ -72,8 +72,9 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
 # 3: evidence weights, nicknames and review decisions, V034; 4: a name anywhere matched from
 # either record's side, which incremental merges had missed, and legal forms written with dots,
 # V050; 5: a record split off a person no longer gets that person back, so joins later evidence
-# undoes are undone), so the next merge matches every record again under them.
-RULES_VERSION = 5
+# undoes are undone; 6: a record without a company no longer bridges two employers), so the next
+# merge matches every record again under them.
+RULES_VERSION = 6
 
 
 def settings_digest(settings: dict[str, Any]) -> str:
@@ -131,11 +132,12 @@ def source_of(key: str) -> str:
 @dataclass(frozen=True)
 class Facts:
     """What clustering weighs of a record besides its edges: its personal work mailbox (domain,
-    address), phone key and LinkedIn key."""
+    address), phone key, LinkedIn key and company key."""
 
     mailbox: tuple[str, str] | None = None
     phone: str | None = None
     linkedin: str | None = None
+    company: str | None = None
 
 
 # Edges that join nothing and ask a person instead: rule -> review reason.
@@ -164,7 +166,9 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
       one human of two HubSpot contacts (such pairs go to review as ``same_source``); a source
       is a system's entity (``source_of``);
     - no two different personal work mailboxes of one domain end up in one person;
-    - the person is not tied: its best matches are two persons that cannot be one. When only one
+    - the person is not tied: its best matches are two persons that cannot be one (two mailboxes
+      of one domain, a decision, or companies none of whose records share one while nothing
+      matches the two: a record without a company never bridges two employers). When only one
       of those has no record of its sources yet, it goes there; otherwise the tie is returned for
       core.identity_review (``tie``: each record of the tied person -> the records it best matched).
     """
@@ -222,6 +226,16 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
         (left, *_), (right, *_) = summary(a), summary(b)
         return any(left[d] != right[d] for d in left.keys() & right.keys()) or not allowed(a, b)
 
+    def companies(root: str) -> set[str]:
+        return {c for key in members[root] if (c := facts.get(key, Facts()).company)}
+
+    def rivals(a: str, b: str) -> bool:
+        """Two best matches that cannot be one: a conflict, or two employers nothing matches."""
+        ours, theirs = companies(a), companies(b)
+        hit = scores.get(a, {}).get(b)
+        unmatched = hit is None or hit[0] < min_score
+        return conflict(a, b) or bool(ours and theirs and not ours & theirs and unmatched)
+
     def weigh(a: str, b: str, score: float, evidence: dict[str, Any]) -> float:
         (_, phones_a, links_a, _), (_, phones_b, links_b, _) = summary(a), summary(b)
         for name, ours, theirs in (("phone", phones_a, phones_b), ("linkedin", links_a, links_b)):
@@ -263,10 +277,10 @@ def _cluster(keys: set[str], edges: Sequence[Sequence[Any]], facts: Mapping[str,
             continue
         top = max(hit[0] for hit in viable.values())
         chosen = sorted(other for other, hit in viable.items() if hit[0] == top)
-        if any(conflict(x, y) for i, x in enumerate(chosen) for y in chosen[i + 1:]):
+        if any(rivals(x, y) for i, x in enumerate(chosen) for y in chosen[i + 1:]):
             own_sources = summary(root)[3]
             free = [other for other in chosen if not own_sources & summary(other)[3]]
-            if len(free) == 1 or (free and not any(conflict(x, y) for i, x in enumerate(free) for y in free[i + 1:])):
+            if len(free) == 1 or (free and not any(rivals(x, y) for i, x in enumerate(free) for y in free[i + 1:])):
                 chosen = free
             else:
                 tied.add(root)
@@ -608,11 +622,11 @@ def _resolve_batch(conn: Connection, batch: int, min_score: float) -> list[tuple
         {"batch": batch}).all())
     current = {key: person for key, person in current.items() if key in live}
 
-    facts = {key: Facts((domain, email) if domain and not generic else None, phone, linkedin)
-             for key, domain, email, generic, phone, linkedin in conn.execute(text(
+    facts = {key: Facts((domain, email) if domain and not generic else None, phone, linkedin, company)
+             for key, domain, email, generic, phone, linkedin, company in conn.execute(text(
                  "select r.record_key, r.work_domain, r.email_key, r.is_generic_mailbox, case when"
                  "  (select count(*) from identity_records x where x.phone_key = r.phone_key) <= :max_phone"
-                 "  then r.phone_key end, r.linkedin_key"
+                 "  then r.phone_key end, r.linkedin_key, r.company_key"
                  " from identity_records r where r.record_key = any(:records)"),
                  {"records": records, "max_phone": MAX_PHONE_RECORDS}).all()}
     apart = conn.execute(text(

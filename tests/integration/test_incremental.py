@@ -433,3 +433,28 @@ def test_a_join_later_evidence_undoes_is_undone_as_a_fresh_load_leaves_it(empty_
     merge_core(eng, AS_OF, full=True)
     fresh = active_persons(eng)
     assert len({fresh["00QS1"], fresh["951"], fresh["003S2"]}) == 3, fresh
+
+
+def test_a_record_without_a_company_does_not_make_two_employers_one_person(empty_warehouse):
+    """Carl Weber at Alpha (HubSpot) and Carl Weber at Beta (a Salesforce lead) are two people; a
+    Salesforce contact Carl Weber with a Gmail address and no company matches each alike. Found by
+    a README-only trial: the three became one person in every mode."""
+    eng = empty_warehouse
+    alpha = RawRecord("961", AT, {"id": "961", "archived": False, "properties": {
+        "email": "carl.weber@alpha.example", "firstname": "Carl", "lastname": "Weber", "company": "Alpha",
+        "createdate": "2026-01-05T10:00:00.000Z"}})
+    land(eng, {("hubspot", "contacts"): [alpha],
+               ("salesforce", "leads"): [sf_person("leads", "00QW1", AT, "Carl", "Weber", "carl.weber@beta.example",
+                                                   "Beta")]}, "employers")
+    merge_core(eng, AS_OF)
+    land(eng, {("salesforce", "contacts"): [sf_person("contacts", "003W1", AT, "Carl", "Weber",
+                                                      "carlw@gmail.com")]}, "gmail")
+    merge_core(eng, AS_OF)
+    persons = active_persons(eng)
+    assert len({persons["961"], persons["00QW1"], persons["003W1"]}) == 3, persons
+    with eng.connect() as conn:
+        waiting = conn.exec_driver_sql("select left_record, right_record from core.identity_review"
+                                       " order by 1, 2").all()
+    assert waiting == [("hubspot:contacts:961", "salesforce:contacts:003W1"),
+                       ("salesforce:contacts:003W1", "salesforce:leads:00QW1")]
+    assert full_refresh_differences(eng) == {}

@@ -160,3 +160,20 @@ def test_the_outcome_does_not_depend_on_the_order_of_the_edges():
         == people(keys, list(reversed(edges)), facts)
         == {frozenset({"a", "c", "e"}), frozenset({"b", "d"})}
     )
+
+
+def test_a_record_without_a_company_never_bridges_two_employers():
+    """Carl Weber at Alpha and Carl Weber at Beta are two people (their own pair: 8 + 2 - 3 = 7). A
+    third Carl Weber, a Gmail address without a company, matches each of them alike (10): it could
+    be either, so it waits for a person instead of making the three one. Found by a README-only
+    trial. When the two match each other (a phone: 7 + 8 = 15), a job change, the third joins them."""
+    a, b, gmail = "hs:c:alpha", "sf:l:beta", "file:l:gmail"
+    facts = {a: Facts(company="alpha"), b: Facts(company="beta"), gmail: Facts()}
+    bridge = [(a, gmail, "fuzzy", 10), (b, gmail, "fuzzy", 10)]
+    groups, review = resolve([a, b, gmail], bridge, facts)
+    assert groups == alone(a, b, gmail)
+    assert sorted(review[gmail]) == [(a, "tie"), (b, "tie")]
+    assert people([a, b, gmail], [*bridge, (a, b, "fuzzy", 15)], facts) == {frozenset({a, b, gmail})}
+    # one employer, written alike by both: no rivals, one person as before
+    same = {a: Facts(company="alpha"), b: Facts(company="alpha"), gmail: Facts()}
+    assert people([a, b, gmail], bridge, same) == {frozenset({a, b, gmail})}
