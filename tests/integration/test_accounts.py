@@ -30,8 +30,12 @@ def test_a_company_named_in_any_alphabet_is_an_account_its_contacts_belong_to(em
     contact.payload["AccountId"] = "001G"
     land(eng, {("salesforce", "accounts"): [
         sf_account("001G", "Σίγμα ΑΕ"), sf_account("001R", "ООО Газпром"), sf_account("001J", "株式会社トヨタ"),
-        sf_account("001A", "Acme GmbH"), sf_account("001N", "GmbH"), sf_account("001W", "GmbH", "www.gmbh.example")],
-        ("hubspot", "companies"): [hs_company("801", "ΣΊΓΜΑ ΑΕ"), hs_company("802", "ACME")],
+        sf_account("001A", "Acme GmbH"), sf_account("001N", "GmbH"), sf_account("001W", "GmbH", "www.gmbh.example"),
+        # a Latin legal form is no name (V051 keyed all three "s a", one account); nor is a Cyrillic one
+        sf_account("001E", "Ελληνική Εταιρεία S.A."), sf_account("001F", "Άλλη Εταιρεία S.A."),
+        sf_account("001K", "Ромашка S.A."), sf_account("001O", "ООО")],
+        ("hubspot", "companies"): [hs_company("801", "ΣΊΓΜΑ ΑΕ"), hs_company("802", "ACME"),
+                                   hs_company("803", "ООО Ромашка")],
         ("salesforce", "contacts"): [contact]}, "accounts")
     merge_core(eng, AS_OF)
     with eng.connect() as conn:
@@ -43,10 +47,12 @@ def test_a_company_named_in_any_alphabet_is_an_account_its_contacts_belong_to(em
             " join core.account as a on a.account_id = p.account_id where i.source_record_id = '003G1'")).scalar()
     assert accounts == {"salesforce:001G": "Σίγμα ΑΕ", "hubspot:801": "Σίγμα ΑΕ",  # Salesforce names it
                         "salesforce:001R": "ООО Газпром", "salesforce:001J": "株式会社トヨタ",
-                        "salesforce:001A": "Acme GmbH", "hubspot:802": "Acme GmbH", "salesforce:001W": "GmbH"}
+                        "salesforce:001A": "Acme GmbH", "hubspot:802": "Acme GmbH", "salesforce:001W": "GmbH",
+                        "salesforce:001E": "Ελληνική Εταιρεία S.A.", "salesforce:001F": "Άλλη Εταιρεία S.A.",
+                        "salesforce:001K": "Ромашка S.A.", "hubspot:803": "Ромашка S.A."}
     assert person_account == "Σίγμα ΑΕ"
     with caplog.at_level(logging.WARNING):
         found = check_core(eng, "accounts")
-    assert found["company_without_account"] == 1  # 001N, "GmbH" without a website
+    assert found["company_without_account"] == 2  # 001N "GmbH" without a website, 001O "ООО"
     assert [r.getMessage().split(":")[0] for r in caplog.records if "company_without_account" in r.getMessage()] == [
         "core check company_without_account [warning]"]
