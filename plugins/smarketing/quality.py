@@ -211,8 +211,11 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
     if not suites:
         return []
 
-    def check(share: list[_Suite]) -> tuple[list[SuiteOutcome], list[str], Any]:
-        outcomes, errors, context = [], [], _gx_context()
+    def check(share: list[_Suite]) -> tuple[list[SuiteOutcome], list[str], list[str], Any]:
+        from great_expectations.exceptions import GreatExpectationsError
+        from sqlalchemy.exc import DataError, ProgrammingError
+
+        outcomes, errors, broken, context = [], [], [], _gx_context()
         for suite in share:
             name = f"{suite.source}__{suite.entity}"
             allowed = max_failure_share if max_failure_share is not None else failure_share(settings, name)
@@ -226,22 +229,30 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
                 except DataQualityError as exc:
                     _hold(eng, batch_ids)
                     errors.append(str(exc))
+                except (ValueError, TypeError, KeyError, ConfigError, ProgrammingError, DataError,
+                        GreatExpectationsError) as exc:  # the suite itself is broken: the others go on
+                    detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:300]
+                    files = [str(suite.suite_file.relative_to(PATHS.root))] + [
+                        f"sql/quality/{name}.sql" for _ in [1] if (PATHS.sql / "quality" / f"{name}.sql").exists()]
+                    broken.append(f"suite {name} ({', '.join(files)}): {type(exc).__name__}: {detail}")
+                    break
         _without_values(context)
-        return outcomes, errors, context
+        return outcomes, errors, broken, context
 
     first, *others = _shares(suites, settings["processes"])
     import great_expectations  # noqa: F401 - imported once (3 to 4 s), before the children are forked from here
 
     children = [_fork(check, share, eng) for share in others]
     try:
-        outcomes, errors, context = check(first)
+        outcomes, errors, broken, context = check(first)
     finally:  # the children finish their suites whatever happened here; none is left running
         returned = [_collect(child) for child in children]
     store, failed = context.validation_results_store, []
-    for child, share, (child_outcomes, child_errors, results, failure) in zip(children, others, returned,
-                                                                             strict=True):
+    for child, share, (child_outcomes, child_errors, child_broken, results, failure) in zip(
+            children, others, returned, strict=True):
         outcomes += child_outcomes
         errors += child_errors
+        broken += child_broken
         for key, value in results:  # the Data Docs show every suite's results and expectations
             store.set(store.tuple_to_key(key), store.deserialize(value))
         for suite in share:
@@ -262,6 +273,10 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
     if failed:
         raise RuntimeError("; ".join(failed) + "; the batches of its suites not marked validated stay pending"
                            " for the next run")
+    if broken:  # after every other suite ran and was recorded, whatever process checked it
+        raise ConfigError("validation could not run " + "; ".join(broken) + ". Their batches stay pending;"
+                          " fix the files and run again" + (f". Held back as well: {' | '.join(errors)}"
+                                                            if errors else ""))
     if errors:
         raise DataQualityError(" | ".join(errors), outcomes)
     return outcomes
@@ -297,10 +312,10 @@ def _fork(check: Any, share: list[_Suite], eng: Engine) -> _Child:
         collected = _Collected()
         logging.root.handlers[:] = [collected]
         try:
-            outcomes, errors, context = check(share)
+            outcomes, errors, broken, context = check(share)
             store = context.validation_results_store
             results = [(store.key_to_tuple(key), store.serialize(store.get(key))) for key in store.list_keys()]
-            send.send(("done", outcomes, errors, results, collected.records))
+            send.send(("done", outcomes, errors, broken, results, collected.records))
         except BaseException as exc:  # noqa: BLE001 - reported by the parent, with the suites it covered
             send.send(("failed", f"{type(exc).__name__}: {exc}", collected.records))
 
@@ -310,8 +325,8 @@ def _fork(check: Any, share: list[_Suite], eng: Engine) -> _Child:
     return _Child([f"{s.source}__{s.entity}" for s in share], process, receive)
 
 
-def _collect(child: _Child) -> tuple[list[SuiteOutcome], list[str], list[tuple[Any, Any]], str | None]:
-    """A child's outcomes, held suites' errors and stored results, and why it failed (None if it did not)."""
+def _collect(child: _Child) -> tuple[list[SuiteOutcome], list[str], list[str], list[tuple[Any, Any]], str | None]:
+    """A child's outcomes, held and broken suites' errors, stored results, and why it failed (None if it did not)."""
     try:
         message = child.pipe.recv()
     except EOFError:
@@ -320,8 +335,8 @@ def _collect(child: _Child) -> tuple[list[SuiteOutcome], list[str], list[tuple[A
     for name, level, line in message[-1]:
         logging.getLogger(name).log(level, "%s", line)
     if message[0] != "done":
-        return [], [], [], message[1]
-    return message[1], message[2], message[3], None
+        return [], [], [], [], message[1]
+    return message[1], message[2], message[3], message[4], None
 
 
 # What a validation result holds of the checked values themselves (emails, names, amounts).

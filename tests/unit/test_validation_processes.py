@@ -50,8 +50,8 @@ def test_a_check_that_raises_in_its_process_is_reported_with_its_error():
         raise ValueError(f"broken suite {share[0].entity}")
 
     child = _fork(check, [suite("hubspot__contacts", 1)], ENGINE)
-    outcomes, errors, results, failure = _collect(child)
-    assert (outcomes, errors, results) == ([], [], [])
+    outcomes, errors, broken, results, failure = _collect(child)
+    assert (outcomes, errors, broken, results) == ([], [], [], [])
     assert failure == "ValueError: broken suite contacts"
     assert child.suites == ["hubspot__contacts"]
 
