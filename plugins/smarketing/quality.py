@@ -232,8 +232,9 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
                 except (ValueError, TypeError, KeyError, ConfigError, ProgrammingError, DataError,
                         GreatExpectationsError) as exc:  # the suite itself is broken: the others go on
                     detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:300]
-                    files = [str(suite.suite_file.relative_to(PATHS.root))] + [
-                        f"sql/quality/{name}.sql" for _ in [1] if (PATHS.sql / "quality" / f"{name}.sql").exists()]
+                    projection_file = PATHS.sql / "quality" / f"{name}.sql"
+                    files = [str(suite.suite_file.relative_to(PATHS.root))] + (
+                        [str(projection_file.relative_to(PATHS.root))] if projection_file.exists() else [])
                     broken.append(f"suite {name} ({', '.join(files)}): {type(exc).__name__}: {detail}")
                     break
         _without_values(context)
