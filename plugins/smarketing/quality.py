@@ -19,6 +19,7 @@ Data Docs are rebuilt in ``expectations/gx/uncommitted/data_docs/local_site/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -212,9 +213,6 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         return []
 
     def check(share: list[_Suite]) -> tuple[list[SuiteOutcome], list[str], list[str], Any]:
-        from great_expectations.exceptions import GreatExpectationsError
-        from sqlalchemy.exc import DataError, ProgrammingError
-
         outcomes, errors, broken, context = [], [], [], _gx_context()
         for suite in share:
             name = f"{suite.source}__{suite.entity}"
@@ -229,8 +227,7 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
                 except DataQualityError as exc:
                     _hold(eng, batch_ids)
                     errors.append(str(exc))
-                except (ValueError, TypeError, KeyError, ConfigError, ProgrammingError, DataError,
-                        GreatExpectationsError) as exc:  # the suite itself is broken: the others go on
+                except _broken_suite_errors() as exc:  # the suite itself is broken: the others go on
                     detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:300]
                     projection_file = PATHS.sql / "quality" / f"{name}.sql"
                     files = [str(suite.suite_file.relative_to(PATHS.root))] + (
@@ -256,8 +253,9 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
         broken += child_broken
         for key, value in results:  # the Data Docs show every suite's results and expectations
             store.set(store.tuple_to_key(key), store.deserialize(value))
-        for suite in share:
-            _add_suite(context, suite.suite_file)
+        for suite in share:  # a suite its child could not read is named by the child's error
+            with contextlib.suppress(*_broken_suite_errors()):
+                _add_suite(context, suite.suite_file)
         if failure:
             failed.append(f"validation of {', '.join(child.suites)} failed in its process (exit code"
                           f" {child.process.exitcode}): {failure}")
@@ -281,6 +279,14 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
     if errors:
         raise DataQualityError(" | ".join(errors), outcomes)
     return outcomes
+
+
+def _broken_suite_errors() -> tuple[type[Exception], ...]:
+    """What a suite that cannot run raises (its JSON, its sql/quality file), which no retry cures."""
+    from great_expectations.exceptions import GreatExpectationsError
+    from sqlalchemy.exc import DataError, ProgrammingError
+
+    return ValueError, TypeError, KeyError, ConfigError, ProgrammingError, DataError, GreatExpectationsError
 
 
 @dataclass
