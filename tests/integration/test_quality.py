@@ -331,3 +331,72 @@ def test_a_held_batch_stays_held_when_clean_batches_land_after_it(empty_warehous
         assert tuple(conn.execute(text("select success, element_count, unexpected_count from meta.dq_results"
                                        " where run_id = 'run-2' and check_name = 'email_valid'")).one()) == (
             False, 1210, 60)
+
+
+@pytest.mark.parametrize(("processes", "broken", "kind"), [
+    (1, "salesforce__leads", "json"),
+    (2, "hubspot__email_events", "json"),  # dealt to the forked process (contacts and leads stay here)
+    (2, "salesforce__leads", "sql"),
+    (1, "hubspot__email_events", "sql"),
+])
+def test_a_suite_that_cannot_run_is_named_after_every_other_suite_ran(empty_warehouse, warehouse_url, tmp_path,
+                                                                     processes, broken, kind):
+    """A copy of the project with one suite's file broken (its expectations' JSON, or its
+    sql/quality projection reading a table that does not exist), validated as the validate task
+    does in a process of its own: the other suites are validated and recorded, the task fails with
+    a ConfigError naming the suite and both its files, and the broken suite's batch stays pending
+    until a run with the file repaired validates it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    from smarketing.config import PATHS
+
+    project = tmp_path / "project"
+    for folder in ("plugins", "sql", "expectations", "config"):
+        shutil.copytree(PATHS.root / folder, project / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "uncommitted"))
+    json_file, sql_file = f"expectations/gx/expectations/{broken}.json", f"sql/quality/{broken}.sql"
+    if kind == "json":
+        (project / json_file).write_text('{"name": "' + broken + '", "expectations": [')
+    else:
+        (project / sql_file).write_text(f"select * from raw.{broken}_gone")
+    settings = yaml.safe_load((project / "config" / "quality.yaml").read_text())
+    settings.update(processes=processes, max_failure_share=1.0)
+    (project / "config" / "quality.yaml").write_text(yaml.safe_dump(settings))
+    suites = ["hubspot__contacts", "hubspot__email_events", "salesforce__leads"]
+    for suite in suites:
+        land(empty_warehouse, suite, CASES[suite])
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import datetime\nfrom smarketing import tasks\n"
+                               "tasks.validate('run-1', datetime.date(2026, 6, 30))"],
+        env={**os.environ, "PYTHONPATH": str(project / "plugins"), "SMARKETING_CONFIG_DIR": str(project / "config"),
+             "SMARKETING_DATA_DOCS_DIR": str(tmp_path / "docs")},
+        capture_output=True, text=True, timeout=600, check=False)
+
+    assert done.returncode != 0
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"smarketing.paths.ConfigError: validation could not run suite {broken}"
+                            f" ({json_file}, {sql_file}): ")
+    assert "Their batches stay pending" in error
+    others = set(suites) - {broken}
+    with empty_warehouse.connect() as conn:
+        pending = conn.execute(text("select distinct source || '__' || entity from meta.batches"
+                                    " where validated_at is null")).scalars().all()
+        recorded = set(conn.execute(text("select distinct suite from meta.dq_results")).scalars())
+        quarantined = set(conn.execute(text("select source || '__' || entity, record_id from quarantine.records")))
+    assert pending == [broken]
+    assert recorded == others
+    assert quarantined == {(suite, record_id) for suite in others for record_id, _, check in CASES[suite] if check}
+
+    validate_pending(empty_warehouse, warehouse_url, "run-2", [tuple(s.split("__", 1)) for s in suites],
+                     max_failure_share=1.0)  # the repository's own files
+    with empty_warehouse.connect() as conn:
+        pending = conn.execute(text("select count(*) from meta.batches where validated_at is null")).scalar()
+        quarantined = set(conn.execute(text("select source || '__' || entity, record_id from quarantine.records")))
+    assert pending == 0
+    assert quarantined == {(suite, record_id) for suite in suites for record_id, _, check in CASES[suite] if check}
