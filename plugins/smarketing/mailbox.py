@@ -5,8 +5,8 @@ building and the push: Unicode NFC; surrounding whitespace removed; lower-cased 
 (every letter, not only ASCII: final sigma, long s, dotted capital I); the ``+tag`` of the local
 part dropped (unless nothing precedes it); an address written as ``Name <address>`` or with a
 ``mailto:`` prefix is that address; trailing dots of the domain dropped; for Gmail, dots of
-the local part dropped and ``googlemail.com`` read as ``gmail.com``. Internationalised domains
-are compared as written: ``münchen.de`` and ``xn--mnchen-3ya.de`` are two keys.
+the local part dropped and ``googlemail.com`` read as ``gmail.com``; an internationalised domain's
+labels in their ASCII form decoded (``xn--mnchen-3ya.de`` is ``münchen.de``).
 ``ANNA.Berg+News@Example.com `` and ``anna.berg@example.com`` are one mailbox.
 
 The warehouse computes it with ``core.mailbox_key`` (``sql/schema/V016__mailbox_key.sql``);
@@ -62,6 +62,21 @@ def fold(email: str) -> str:
     return ascii_lower.translate(_LOWER)
 
 
+def _unicode_label(label: str) -> str:
+    """An ``xn--`` label as the Unicode it encodes (punycode, RFC 3492: ``core.punycode_label``);
+    unchanged when it is not valid punycode, longer than DNS allows (63), or decodes to nothing
+    or to a surrogate."""
+    if not label.startswith("xn--") or len(label) > 63:
+        return label
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return label
+    if not decoded or any(0xD800 <= ord(c) <= 0xDFFF for c in decoded):
+        return label
+    return decoded
+
+
 def mailbox_key(email: str | None) -> str | None:
     """The mailbox ``email`` reaches; None for None or an empty string (``core.mailbox_key``)."""
     if email is None:
@@ -77,6 +92,8 @@ def mailbox_key(email: str | None) -> str | None:
     local, _, domain = address.partition("@")
     local = local.split("+", 1)[0] or local  # "+tag@x" has no base mailbox to fold into
     domain = domain.rstrip(".")
+    if "xn--" in domain:
+        domain = fold(".".join(_unicode_label(label) for label in domain.split(".")))
     if domain in GMAIL_DOMAINS:
         return local.replace(".", "") + "@gmail.com"
     return f"{local}@{domain}"

@@ -3,7 +3,7 @@
 -- is decided; sql/nurture/suppressed.sql extends it to every person holding such a mailbox and
 -- sql/nurture/list_members.sql enforces both. Reasons: unsubscribed (a HubSpot subscription
 -- status NOT_SUBSCRIBED, or the mailbox's latest subscription event: a later resubscribe lifts an
--- earlier unsubscribe), hard_bounce (a bounce of :hard_bounce_categories, or a file drop's hard
+-- earlier unsubscribe, one of the same moment does not), hard_bounce (a bounce of :hard_bounce_categories, or a file drop's hard
 -- bounce), spam_complaint, email_opt_out (the opt-out flag of any
 -- HubSpot, Salesforce or file-drop record, deleted ones included), no_consent (subscribed without
 -- a legal basis, when :require_legal_basis; a Mailchimp member pending confirmation), manual
@@ -37,7 +37,9 @@ latest_status_event as (
         events.mailbox_key, events.subscription_status, events.occurred_at, events.source, events.source_record_id
     from events
     where events.event_type = 'STATUSCHANGE' and events.subscription_status is not null
-    order by events.mailbox_key, events.occurred_at desc, events.source_record_id desc
+    order by events.mailbox_key, events.occurred_at desc,
+        events.subscription_status = 'UNSUBSCRIBED' desc,  -- at one moment the unsubscribe counts
+        events.source_record_id desc
 ),
 
 person_mailboxes as materialized (  -- a view: built once here, read twice below
@@ -115,13 +117,10 @@ records as (  -- a file drop's fields: its raw payload, or a quarantined row's '
     from held as h
 ),
 
-quarantined as (  -- a record quarantined or held back for any reason still says what it says about its mailbox
+quarantined as (  -- a record quarantined or held back for any reason still says what it says about its
+                    -- mailbox, about each when its field holds several addresses (core.mailbox_keys)
     select
-        core.mailbox_key(coalesce(
-            records.fields ->> 'email',
-            records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient',
-            records.payload ->> 'email_address'
-        )) as mailbox_key,
+        mailbox.key as mailbox_key,
         case
             when records.source = 'mailchimp' and records.entity = 'abuse_reports' then 'spam_complaint'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'cleaned' then 'hard_bounce'
@@ -143,6 +142,11 @@ quarantined as (  -- a record quarantined or held back for any reason still says
         records.version_at,
         records.origin || ':' || records.source || ':' || records.entity || ':' || records.record_id as evidence
     from records
+    cross join lateral core.mailbox_keys(coalesce(
+        records.fields ->> 'email',
+        records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient',
+        records.payload ->> 'email_address'
+    )) as mailbox (key)
     where (records.source = 'file' and records.entity in ('leads', 'contacts')
             and core.is_opt_out_value(records.fields ->> 'email_opt_out'))
         or (records.source = 'file' and records.entity = 'email_events'  -- words as the loader maps them

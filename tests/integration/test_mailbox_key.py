@@ -14,8 +14,11 @@ from smarketing.mailbox import LOWER_FROM, fold, is_address, mailbox_key
 known = st.characters(blacklist_categories=("Cs", "Cn", "Co"))
 ws = st.sampled_from([" ", "\t", "\n", "\u00a0", "\ufeff", "\u200b", ""])
 part = st.text(st.one_of(known, st.sampled_from("+.@<>: AZaz09ÄÖÜẞİΣ")), max_size=12)
+# a domain's labels in their ASCII form (punycode), valid or not
+ace = st.builds(lambda label, tld: f"XN--{label}.{tld}" if label[:1] == "Z" else f"xn--{label}.{tld}",
+                st.text(st.sampled_from("abkvz019-Z"), max_size=14), st.sampled_from(["de", "xn--p1ai", "com."]))
 domain = st.one_of(st.sampled_from(["gmail.com", "GoogleMail.com", "gmail.com.", "Example.COM", "müller.de",
-                                    "MÜLLER.DE", "xn--mller-kva.de"]), part)
+                                    "MÜLLER.DE", "xn--mller-kva.de"]), ace, part)
 address = st.builds(lambda a, lo, d, b: f"{a}{lo}@{d}{b}", ws, part, domain, ws)
 
 
@@ -36,6 +39,9 @@ def sql_keys(eng, values):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(st.one_of(address, st.text(known, max_size=20)), min_size=1, max_size=25))
 @example(values=["ΑΣ@x.gr", "İstanbul@x.tr", "ß@x.de", "ẞ@x.de", "e\u0301@x.fr", "\u00e9@x.fr", "a@b@c.", "@", ""])
+@example(values=["a@xn--.de", "a@xn--abc-.de", "a@xn--zzzzzzzzzz.de", "a@xn--99999999.de", "a@xn--a.de",
+                 "a@xn--ib9b.de", "a@xn---.de", "a@xn--ls8h.xn--p1ai", "a@xn--mller-kva.de", "a@xn--m\u00fcller.de",
+                 "a@xn--" + "z" * 60 + ".de", "a@xn--" + "b" * 70 + ".de", "a@XN--MLLER-KVA.DE"])
 def test_the_warehouse_and_python_give_the_same_key(warehouse, values):
     values = [v.replace("\x00", "") for v in values]  # PostgreSQL text cannot hold NUL
     assert sql_keys(warehouse, values) == [mailbox_key(v) for v in values]
@@ -63,6 +69,9 @@ def test_every_letter_of_the_case_table_folds_alike(warehouse):
     ("Olga Wolf <Olga.Wolf+crm@X.example>", "olga.wolf@x.example"),
     ("MAILTO:olga.wolf@x.example", "olga.wolf@x.example"),
     ("<a> b <c@d.example> e", "c@d.example"),
+    ("anna@XN--MLLER-KVA.de", "anna@müller.de"),  # the domain in the ASCII form DNS carries it
+    ("anna@xn--bcher-kva.xn--mller-kva.de.", "anna@bücher.müller.de"),
+    ("anna@xn--99.de", "anna@xn--99.de"),  # not valid punycode: kept as written
     ("not an address", "not an address"),
     ("", None),
     (None, None),
