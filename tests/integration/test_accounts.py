@@ -4,6 +4,7 @@ check (sql/quality/core/company_without_account.sql) and logged."""
 
 import logging
 
+import pytest
 from sqlalchemy import text
 
 from smarketing.quality import check_core
@@ -56,3 +57,87 @@ def test_a_company_named_in_any_alphabet_is_an_account_its_contacts_belong_to(em
     assert found["company_without_account"] == 2  # 001N "GmbH" without a website, 001O "ООО"
     assert [r.getMessage().split(":")[0] for r in caplog.records if "company_without_account" in r.getMessage()] == [
         "core check company_without_account [warning]"]
+
+
+def test_a_legal_form_in_any_script_with_or_without_dots_is_no_part_of_the_name(empty_warehouse):
+    """Found by a README-only trial of V052: Σίγμα Α.Ε. and Σίγμα ΑΕ were two accounts (one-letter
+    words were joined in Latin letters only), and 삼성전자 주식회사 kept 주식회사 (the key
+    decomposes Hangul, the list did not), so a lead at 삼성전자 got no account."""
+    eng = empty_warehouse
+    lead = sf_person("leads", "00QK1", AT, "Min-jun", "Kim", "minjun@mail.example", company="삼성전자")
+    land(eng, {("salesforce", "accounts"): [
+        sf_account("001S", "Σίγμα Α.Ε."), sf_account("001D", "Δέλτα Ε.Π.Ε."), sf_account("001R", "О.О.О. Ромашка"),
+        sf_account("001K", "삼성전자 주식회사"), sf_account("001X", "Α.Ε.")],
+        ("hubspot", "companies"): [hs_company("811", "Σίγμα ΑΕ"), hs_company("812", "ΔΈΛΤΑ"),
+                                   hs_company("813", "Ромашка"), hs_company("814", "주식회사 삼성전자")],
+        ("salesforce", "leads"): [lead]}, "accounts")
+    merge_core(eng, AS_OF)
+    with eng.connect() as conn:
+        accounts = dict(conn.execute(text(
+            "select i.source || ':' || i.source_record_id, a.name from core.account_identity as i"
+            " join core.account as a using (account_id)")).all())
+        lead_account = conn.execute(text(
+            "select a.name from core.person_identity as i join core.person as p using (person_id)"
+            " join core.account as a on a.account_id = p.account_id where i.source_record_id = '00QK1'")).scalar()
+    assert accounts == {"salesforce:001S": "Σίγμα Α.Ε.", "hubspot:811": "Σίγμα Α.Ε.",
+                        "salesforce:001D": "Δέλτα Ε.Π.Ε.", "hubspot:812": "Δέλτα Ε.Π.Ε.",
+                        "salesforce:001R": "О.О.О. Ромашка", "hubspot:813": "О.О.О. Ромашка",
+                        "salesforce:001K": "삼성전자 주식회사", "hubspot:814": "삼성전자 주식회사"}
+    assert lead_account == "삼성전자 주식회사"
+    assert check_core(eng, "accounts")["company_without_account"] == 1  # Α.Ε. alone
+
+
+@pytest.mark.parametrize("merged_under_v052", [False, True])
+def test_an_upgrade_keeps_the_ids_of_accounts_a_new_key_rule_makes_one(empty_warehouse, tmp_path, merged_under_v052):
+    """Found by a README-only trial: V052 re-keyed accounts V051 had made (ООО Ромашка was
+    'ооо ромашка', then 'ромашка'), so the upgrade's full refresh made new accounts, moved every
+    person and deal to them and left the old ones without records. Upgraded from V051 (and, the
+    second case, after a merge already ran under V052), every account keeps its first id, with
+    its persons and deals, and no two accounts share a name."""
+    import shutil
+
+    from smarketing import warehouse
+    from smarketing.config import PATHS
+
+    def migrate_to(version: int) -> None:
+        folder = tmp_path / f"v{version}"
+        folder.mkdir()
+        for path in sorted((PATHS.sql / "schema").glob("V*.sql")):
+            if int(path.name[1:4]) <= version:
+                shutil.copy(path, folder)
+        warehouse.migrate(eng, folder)
+
+    eng = empty_warehouse
+    with eng.begin() as conn:  # the fixture's warehouse is migrated to the latest version: start at V051
+        for schema in warehouse.SCHEMAS:
+            conn.exec_driver_sql(f"drop schema if exists {schema} cascade")
+    migrate_to(51)
+    contacts = [sf_person("contacts", f"003U{n}", AT, first, "Upgrade", f"{first.lower()}@mail.example")
+                for n, first in enumerate(("Olga", "Kenji", "Wei", "Anna"))]
+    for contact, account in zip(contacts, ("001R", "001J", "001C", "001A"), strict=True):
+        contact.payload["AccountId"] = account
+    land(eng, {("salesforce", "accounts"): [
+        sf_account("001R", "ООО Ромашка"), sf_account("001J", "株式会社テスト"), sf_account("001C", "北京科技有限公司"),
+        sf_account("001A", "Acme GmbH")], ("salesforce", "contacts"): contacts}, "v051")
+    merge_core(eng, AS_OF)
+
+    def accounts() -> dict[str, tuple[int, str]]:
+        with eng.connect() as conn:
+            return {record: (account_id, name) for record, account_id, name in conn.execute(text(
+                "select i.source_record_id, a.account_id, a.name from core.person_identity as i"
+                " join core.person as p using (person_id) join core.account as a on a.account_id = p.account_id"
+                " union all select i.source_record_id, a.account_id, a.name from core.account_identity as i"
+                " join core.account as a using (account_id)"))}
+
+    before = accounts()
+    assert len(before) == 8
+    if merged_under_v052:
+        migrate_to(52)
+        merge_core(eng, AS_OF, full=True)
+        assert accounts() != before  # what the trial saw: new ids for three of the four companies
+    warehouse.migrate(eng)
+    merge_core(eng, AS_OF, full=True)  # the upgrade's first merge (identity's rules version changed)
+    assert accounts() == before
+    with eng.connect() as conn:
+        names = conn.execute(text("select name from core.account order by name")).scalars().all()
+    assert names == sorted(["ООО Ромашка", "株式会社テスト", "北京科技有限公司", "Acme GmbH"])
