@@ -386,7 +386,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _files(args: argparse.Namespace) -> int:
-    from smarketing import config, settings, warehouse
+    from smarketing import config, embedded, settings, warehouse
+    from smarketing.config import PATHS
     from smarketing.file_drops import FileDropError, load_drop, load_drops, plan
 
     settings.require_valid()
@@ -397,13 +398,19 @@ def _files(args: argparse.Namespace) -> int:
     if args.drop and args.drop not in drops:
         print(f"no drop {args.drop!r}; drops: {', '.join(sorted(drops))}", file=sys.stderr)
         return 2
+    stopped = False
     try:
         eng = warehouse.engine(config.warehouse_url())
     except config.ConfigError:
         if args.action == "reload":
             raise
-        eng = None  # no warehouse yet: nothing was loaded
-        print("(no warehouse running or configured: nothing has been loaded yet)")
+        eng = None
+        stopped = embedded.exists(PATHS.warehouse_data)
+        if stopped:  # what it loaded is not known: every file is listed as the files alone say
+            print(f"(the warehouse in {_shown(str(PATHS.warehouse_data))} is stopped: which files it loaded is not"
+                  " known; `smarketing warehouse start` shows it)")
+        else:
+            print("(no warehouse running or configured: nothing has been loaded yet)")
     if args.action == "reload":
         assert eng is not None
         if not args.drop:
@@ -429,7 +436,10 @@ def _files(args: argparse.Namespace) -> int:
         if not steps and not outside:
             print(f"  no file matches {drop.pattern!r}")
         for step in steps:
-            print(f"  {_shown(step.file.name)}: {step.reason if step.reason else 'loads on the next run'}")
+            reason = step.reason or "loads on the next run"
+            if stopped and reason.startswith("loads on the next run"):
+                reason = "loaded or not: the warehouse is stopped"
+            print(f"  {_shown(step.file.name)}: {reason}")
         for file, reason in outside.items():
             print(f"  {_shown(file)}: {reason}")
     return 1 if unreadable else 0

@@ -113,6 +113,11 @@ def _pgdata(data_dir: Path) -> Path:
     return Path(pointer.read_text().strip()) if pointer.exists() else data_dir
 
 
+def exists(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds a warehouse, running or not."""
+    return data_dir.exists() and (_pgdata(data_dir) / "PG_VERSION").exists()
+
+
 def _place(data_dir: Path, user: str | None) -> Path:
     """Create the folders of a new cluster and return where it lives."""
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,10 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
                  " from meta.dq_results where suite <> 'core' and run_id = (select run_id from meta.dq_results"
                  " where suite <> 'core' order by evaluated_at desc limit 1)")
         ).mappings().one()
+        waiting = conn.execute(text(  # batches that reached no table of core: held back, or not validated yet
+            "select source || '__' || entity, count(*) filter (where held_at is not null),"
+            " count(*) filter (where held_at is null) from meta.batches where validated_at is null"
+            " group by 1 order by 1")).all()
         core_checks = conn.execute(text(  # the cross-entity checks of the latest merge
             "select check_name, unexpected_count, element_count from meta.dq_results where suite = 'core'"
             " and run_id = (select run_id from meta.dq_results where suite = 'core' order by evaluated_at desc"
@@ -118,6 +122,13 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         f" {quality['warnings']} warnings (quarantine.records holds {counts.get('quarantine.records', 0)} rows"
         " of all runs)"
     )
+    if waiting:
+        parts = []
+        for suite, held, pending in waiting:
+            said = ([f"{held} held back (over its failure share)"] if held else []) + (
+                [f"{pending} not validated (its suite could not run, or the run stopped before)"] if pending else [])
+            parts.append(f"{suite} {' and '.join(said)}")
+        lines.append(f"  batches not merged: {'; '.join(parts)}; the next run checks them again")
     if core_checks:
         failing = [f"{name} {n} of {of}" for name, n, of in core_checks if n]
         lines.append(f"  {len(core_checks)} cross-entity checks on core (sql/quality/core): "

@@ -272,6 +272,34 @@ def files_only_config(tmp_path, monkeypatch, extra: str = "") -> None:
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(config))
 
 
+def test_files_status_of_a_stopped_warehouse_claims_nothing_about_what_it_loaded(tmp_path, monkeypatch, capsys):
+    """Found by a README-only trial: with the embedded warehouse stopped, `files status` said nothing
+    had been loaded and listed the files it had loaded as loading on the next run."""
+    from smarketing import cli, embedded, warehouse
+
+    files_only_config(tmp_path, monkeypatch)
+    server = tmp_path / "warehouse"
+    eng = warehouse.engine(embedded.start(server, port=embedded.free_port()))
+    try:
+        warehouse.migrate(eng)
+        load_drop(eng, next(d for d in load_drops() if d.name == "crm_leads"), "run-1")
+    finally:
+        eng.dispose()
+        embedded.stop(server)
+    monkeypatch.delenv("AIRFLOW_CONN_SMARKETING_WAREHOUSE", raising=False)
+    monkeypatch.setenv("SMARKETING_WAREHOUSE_DIR", str(server))
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"(the warehouse in {server} is stopped: which files it loaded is not known; `smarketing warehouse start`"
+        " shows it)", f"drop crm_leads (append, leads) in {tmp_path}/leads",
+        "  leads_2026-05.csv: loaded or not: the warehouse is stopped",
+        "  leads_2026-06.csv: loaded or not: the warehouse is stopped"]
+    monkeypatch.setenv("SMARKETING_WAREHOUSE_DIR", str(tmp_path / "none"))
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "(no warehouse running or configured: nothing has been loaded yet)"
+
+
 def test_a_row_with_a_nul_character_is_quarantined_and_the_rest_loads(empty_warehouse, drops):
     """PostgreSQL cannot store NUL in text or jsonb: the row is quarantined (NUL shown as U+FFFD)."""
     folder = Path(drops["leads"].location)

@@ -244,6 +244,11 @@ def test_suites_dealt_to_two_processes_judge_every_row_as_one_process_does(empty
                            for record_id, _, check in rows if check}
     assert set(pending) == held
     assert recorded == set(CASES) | {"salesforce__accounts"}
+    from smarketing.report import summary
+
+    assert ("  batches not merged: hubspot__email_events 1 held back (over its failure share); salesforce__leads 1"
+            " held back (over its failure share); the next run checks them again"
+            ) in summary(empty_warehouse, warehouse_url, NOW.date()).splitlines()
     pages = [p.relative_to(tmp_path / "docs").parts for p in (tmp_path / "docs" / "validations").rglob("*.html")]
     assert {suite for suite in recorded if any(suite in parts for parts in pages)} == recorded
     assert {p.stem for p in (tmp_path / "docs" / "expectations").glob("*.html")} >= recorded
@@ -391,6 +396,10 @@ def test_a_suite_that_cannot_run_is_named_after_every_other_suite_ran(empty_ware
         quarantined = set(conn.execute(text("select source || '__' || entity, record_id from quarantine.records")))
     assert pending == [broken]
     assert recorded == others
+    from smarketing.report import summary
+
+    assert (f"  batches not merged: {broken} 1 not validated (its suite could not run, or the run stopped before);"
+            " the next run checks them again") in summary(empty_warehouse, warehouse_url, NOW.date()).splitlines()
     assert quarantined == {(suite, record_id) for suite in others for record_id, _, check in CASES[suite] if check}
 
     validate_pending(empty_warehouse, warehouse_url, "run-2", [tuple(s.split("__", 1)) for s in suites],
