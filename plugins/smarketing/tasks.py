@@ -198,7 +198,8 @@ def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:
     lists = {r.program: {"members": r.members, "eligible": r.eligible, "added": r.added, "removed": r.removed,
                          "export_path": str(r.export_path)} for r in run.lists}
     pushes = push_nurture_lists(eng, settings, errors)
-    stats = {"suppressed": run.suppressed, "lists": lists, "pushes": pushes}
+    stats = {"suppressed": run.suppressed, "suppression_scope": run.suppression_scope or "whole", "lists": lists,
+             "pushes": pushes}
     record_run(eng, run_id, "nurture", as_of, started, stats | ({"errors": errors} if errors else {}))
     if errors:
         raise DeliveryError("; ".join(errors))

@@ -14,10 +14,16 @@
 -- formula, and the usual guard, a leading apostrophe, makes it another valid address). A record
 -- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
 -- (held back by a suite over its failure share), still counts for what it says of its mailbox.
+-- Unless :whole, only the mailboxes of the temporary table suppression_scope are decided (every one
+-- whose evidence changed since the last refresh: smarketing/nurture/lists.py); each is decided from
+-- all its evidence, as a whole refresh decides it. The scope is read as "= any(array(...))": a
+-- value list the planner pushes into core.person_mailbox's union and into each index.
 insert into nurture.suppressed_mailbox (mailbox_key, reason, evidence_at, evidence)
 with keyed_events as not materialized (  -- read twice, by a scan each: not kept whole
     select email_event.*, coalesce(email_event.email_key, core.mailbox_key(email_event.email)) as mailbox_key
     from core.email_event as email_event
+    where cast(:whole as boolean) or email_event.email_key is null
+        or email_event.email_key = any(array(select mailbox_key from suppression_scope))
 ),
 
 events as (  -- the events that can suppress, with only the columns read below: kept for three reads
@@ -29,7 +35,9 @@ events as (  -- the events that can suppress, with only the columns read below: 
 ),
 
 consents as (
-    select * from core.mailbox_consent where mailbox_key is not null
+    select * from core.mailbox_consent
+    where mailbox_key is not null
+        and (cast(:whole as boolean) or mailbox_key = any(array(select mailbox_key from suppression_scope)))
 ),
 
 latest_status_event as (
@@ -44,6 +52,7 @@ latest_status_event as (
 
 person_mailboxes as materialized (  -- a view: built once here, read twice below
     select person_id, mailbox_key from core.person_mailbox
+    where cast(:whole as boolean) or mailbox_key = any(array(select mailbox_key from suppression_scope))
 ),
 
 known_mailboxes as (  -- the known mailboxes the address checks below can match: only those are deduplicated
@@ -61,66 +70,10 @@ known_mailboxes as (  -- the known mailboxes the address checks below can match:
         )
 ),
 
-held as (  -- rows of batches validation has not passed (pending, or held back by a suite over its
-           -- failure share): what they say of a mailbox counts at once, as a quarantined row's does
-    select 'hubspot' as source, 'contacts' as entity, r.record_id, r.version_at, r.payload
-    from raw.hubspot__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'hubspot', 'subscription_statuses', r.record_id, r.version_at, r.payload
-    from raw.hubspot__subscription_statuses as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'hubspot', 'email_events', r.record_id, r.version_at, r.payload
-    from raw.hubspot__email_events as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'salesforce', 'leads', r.record_id, r.version_at, r.payload
-    from raw.salesforce__leads as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'salesforce', 'contacts', r.record_id, r.version_at, r.payload
-    from raw.salesforce__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'file', 'leads', r.record_id, r.version_at, r.payload
-    from raw.file__leads as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'file', 'contacts', r.record_id, r.version_at, r.payload
-    from raw.file__contacts as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'file', 'email_events', r.record_id, r.version_at, r.payload
-    from raw.file__email_events as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'file', 'subscriptions', r.record_id, r.version_at, r.payload
-    from raw.file__subscriptions as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'mailchimp', 'members', r.record_id, r.version_at, r.payload
-    from raw.mailchimp__members as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-    union all
-    select 'mailchimp', 'abuse_reports', r.record_id, r.version_at, r.payload
-    from raw.mailchimp__abuse_reports as r inner join meta.batches as b on r.batch_id = b.batch_id
-    where b.validated_at is null
-),
-
-records as (  -- a file drop's fields: its raw payload, or a quarantined row's 'mapped'
-    select 'quarantine' as origin, q.source, q.entity, q.record_id, q.version_at, q.payload,
-        coalesce(q.payload -> 'mapped', q.payload) as fields
-    from quarantine.records as q
-    union all
-    select 'held', h.source, h.entity, h.record_id, h.version_at, h.payload, h.payload
-    from held as h
-),
-
 quarantined as (  -- a record quarantined or held back for any reason still says what it says about its
-                    -- mailbox, about each when its field holds several addresses (core.mailbox_keys)
+                    -- mailbox, about each when its field holds several addresses (transient_evidence.sql)
     select
-        mailbox.key as mailbox_key,
+        records.mailbox_key,
         case
             when records.source = 'mailchimp' and records.entity = 'abuse_reports' then 'spam_complaint'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'cleaned' then 'hard_bounce'
@@ -141,12 +94,7 @@ quarantined as (  -- a record quarantined or held back for any reason still says
         end as reason,
         records.version_at,
         records.origin || ':' || records.source || ':' || records.entity || ':' || records.record_id as evidence
-    from records
-    cross join lateral core.mailbox_keys(coalesce(
-        records.fields ->> 'email',
-        records.payload -> 'properties' ->> 'email', records.payload ->> 'Email', records.payload ->> 'recipient',
-        records.payload ->> 'email_address'
-    )) as mailbox (key)
+    from transient_evidence as records
     where (records.source = 'file' and records.entity in ('leads', 'contacts')
             and core.is_opt_out_value(records.fields ->> 'email_opt_out'))
         or (records.source = 'file' and records.entity = 'email_events'  -- words as the loader maps them
@@ -169,16 +117,19 @@ quarantined as (  -- a record quarantined or held back for any reason still says
             or upper(records.payload ->> 'portalSubscriptionStatus') = 'UNSUBSCRIBED'))
 ),
 
-person_facts as (  -- what core knows per person (consent of their contacts, opt-out flags), for all their mailboxes
+person_facts as (  -- what core knows per person (consent of their contacts, opt-out flags), for all their
+                     -- mailboxes (unless :whole, of the persons holding a mailbox in scope)
     select consent.person_id, case consent.status when 'SUBSCRIBED' then 'no_consent'
         when 'NOT_SUBSCRIBED' then 'unsubscribed' else 'email_opt_out' end as reason, consent.changed_at
     from core.consent as consent
-    where consent.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')
-        or (cast(:require_legal_basis as boolean) and consent.status = 'SUBSCRIBED' and consent.legal_basis is null)
+    where (consent.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')
+        or (cast(:require_legal_basis as boolean) and consent.status = 'SUBSCRIBED' and consent.legal_basis is null))
+        and (cast(:whole as boolean) or consent.person_id = any(array(select person_id from person_mailboxes)))
     union all
     select person.person_id, 'email_opt_out', person.updated_at
     from core.person as person
     where person.has_email_opt_out
+        and (cast(:whole as boolean) or person.person_id = any(array(select person_id from person_mailboxes)))
 ),
 
 reasons as (
@@ -255,6 +206,7 @@ final as (
         max(reasons.evidence_at) as evidence_at,
         min(reasons.evidence) as evidence
     from reasons
+    where cast(:whole as boolean) or reasons.mailbox_key = any(array(select mailbox_key from suppression_scope))
     group by reasons.mailbox_key, reasons.reason
 )
 

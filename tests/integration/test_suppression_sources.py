@@ -173,6 +173,49 @@ def test_an_unsubscribe_and_a_resubscribe_of_the_same_moment_leave_the_mailbox_s
     assert reached.csv == {"olaf@xi.example"}  # resubscribed an hour later
 
 
+def test_a_later_run_decides_again_each_mailbox_whose_evidence_changed_and_only_those(run_world):
+    """Run 2 brings one change each: a HubSpot unsubscribe (Ada), a Salesforce opt-out (Ben), a
+    bounce (Cem), a manual suppression between the runs (Dora), an address changed to a mailbox that
+    bounced before anyone held it (Eli), a resubscribe after run 1's unsubscribe (Fay), an
+    unsubscribe in the Mailchimp audience (Hal); Gus changes nothing. Run 2's refresh decides again
+    only the mailboxes and persons these touch (meta.runs says how many), and run_world checks every
+    run's tables against a refresh of everything. The lists go to files only: a platform's members,
+    pushed in run 1, would land again in run 2."""
+    from sqlalchemy import text
+
+    world = World()
+    account = world.salesforce_account(1, "Zeta AG")
+    contacts = {}
+    for first in ("Ada", "Ben", "Cem", "Dora", "Eli", "Fay", "Gus", "Hal"):
+        contacts[first] = world.salesforce_contact(1, f"{first.lower()}@zeta.example", first, "Zeta", account)
+        world.salesforce_won_deal(1, contacts[first], account, 100)
+    world.hubspot_event(1, "fay@zeta.example", "STATUSCHANGE", day=3, status="UNSUBSCRIBED")
+    world.hubspot_event(1, "eli.work@zeta.example", "BOUNCE", day=3, category="UNKNOWN_USER")
+    world.hubspot_event(2, "Ada@Zeta.example", "STATUSCHANGE", day=2, status="UNSUBSCRIBED")
+    world.salesforce_opt_out(2, contacts["Ben"])
+    world.hubspot_event(2, "cem@zeta.example", "BOUNCE", day=2, category="MAILBOX_MISCONFIGURATION")
+    world.salesforce_change(2, contacts["Eli"], Email="Eli.Work@zeta.example")
+    world.hubspot_event(2, "fay@zeta.example", "STATUSCHANGE", day=2, status="SUBSCRIBED")
+    world.mailchimp_member(2, "hal@zeta.example", "unsubscribed")
+
+    def before_run(n, _folder):
+        if n == 2:
+            assert cli.main(["lists", "suppress", "dora@zeta.example", "--reason", "asked by phone"]) == 0
+
+    only_files = NURTURE_YAML.replace("destinations: [csv, view, hubspot_list, files, mailchimp, salesforce_campaign]",
+                                      "destinations: [csv]")  # no platform whose members land again in run 2
+    assert only_files != NURTURE_YAML
+    first, second = run_world(world, runs=2, before_run=before_run, nurture_yaml=only_files)
+    assert first.csv == {f"{name.lower()}@zeta.example" for name in ("Ada", "Ben", "Cem", "Dora", "Eli", "Gus", "Hal")}
+    assert second.csv == {"fay@zeta.example", "gus@zeta.example"}
+    with run_world.engine.connect() as conn:
+        scopes = dict(conn.execute(text("select run_id, stats -> 'suppression_scope' from meta.runs"
+                                        " where stage = 'nurture'")).all())
+    assert scopes["run-1"] == "whole"
+    # the eight mailboxes of Ada, Ben, Cem, Dora, Fay, Hal and both of Eli's; their seven persons, not Gus
+    assert scopes["run-2"] == {"mailboxes": 8, "persons": 7}
+
+
 def test_an_opt_out_flag_no_parser_reads_keeps_the_merge_going_and_counts_as_an_opt_out(run_world):
     """Found: staging cast the CRM's flags with ::boolean, so one contact whose HasOptedOutOfEmail
     held 'ja' stopped every merge from then on. Validation now reads the same projection, which

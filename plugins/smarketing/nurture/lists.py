@@ -19,6 +19,7 @@ the warehouse consistent and fails the run naming the program and the path.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -73,20 +74,92 @@ def suppression_params(settings: dict[str, Any] | None = None) -> dict[str, Any]
     }
 
 
-def _refresh_suppression(conn: Connection, settings: dict[str, Any] | None = None) -> dict[str, int]:
+# The statements suppression is decided by; a change to any of them (an upgrade) refreshes it whole.
+SUPPRESSION_FILES = ("nurture/transient_evidence.sql", "nurture/suppressed_mailbox.sql", "nurture/suppressed.sql")
+# A scope of more than this share of the known mailboxes (and more than WHOLE_MIN) is refreshed
+# whole: reading everything once is then cheaper than looking each mailbox up.
+WHOLE_SHARE = 0.25
+WHOLE_MIN = 1000
+
+SCOPE = """
+insert into suppression_scope (mailbox_key)
+select mailbox_key from meta.suppression_changes where mailbox_key is not null
+union
+select mailbox_key from core.person_mailbox  -- "= any(array(...))": pushed into the view's union and its indexes
+where person_id = any(array(select person_id from meta.suppression_changes where person_id is not null))
+union
+select mailbox_key from transient_evidence where mailbox_key is not null
+union
+select mailbox_key from meta.suppression_transient
+"""
+SCOPE_PERSONS = """
+insert into suppression_persons (person_id)
+select person_id from meta.suppression_changes where person_id is not null
+union
+select person_id from core.person_mailbox where mailbox_key = any(array(select mailbox_key from suppression_scope))
+"""
+
+
+def _suppression_digest(conn: Connection, params: dict[str, Any]) -> str:
+    """What the suppression tables were built with: the settings, the statements, the schema."""
+    schema = conn.execute(text("select max(version) from meta.schema_migrations")).scalar()
+    digest = hashlib.sha256(json.dumps({"params": params, "schema": schema}, sort_keys=True).encode())
+    for name in SUPPRESSION_FILES:
+        digest.update(sql_path(name).read_bytes())
+    return digest.hexdigest()
+
+
+def _refresh_suppression(conn: Connection, settings: dict[str, Any] | None = None
+                         ) -> tuple[dict[str, int], dict[str, int] | None]:
+    """Decide again the mailboxes whose evidence changed since the last refresh (the change notes the
+    tables it reads take, V055; what quarantined and held records say, now and last time) and the
+    persons holding them; everything when the settings, the statements or the schema changed, after
+    a first load or a full refresh of core, or when that would be a quarter of the mailboxes.
+    Returns the people suppressed per reason, and how many mailboxes and persons were decided again
+    (None when everything was)."""
     params = suppression_params(settings)
-    conn.execute(text("delete from nurture.suppressed_mailbox"))
-    run_sql_file(conn, "nurture/suppressed_mailbox.sql", params)
-    conn.execute(text("delete from nurture.suppressed"))
-    run_sql_file(conn, "nurture/suppressed.sql", params)
+    digest = _suppression_digest(conn, params)
+    conn.execute(text("create temporary table suppression_scope (mailbox_key text primary key) on commit drop"))
+    conn.execute(text("create temporary table suppression_persons (person_id bigint primary key) on commit drop"))
+    run_sql_file(conn, "nurture/transient_evidence.sql")
+    whole = conn.execute(text("select digest from meta.suppression_state")).scalar() != digest
+    if not whole:
+        scope = conn.execute(text(SCOPE)).rowcount
+        known = conn.execute(text("select reltuples from pg_class where oid = 'core.identity_record'::regclass")
+                             ).scalar() or 0
+        whole = scope > max(WHOLE_MIN, WHOLE_SHARE * known)
+    if whole:
+        conn.execute(text("delete from nurture.suppressed_mailbox"))
+        run_sql_file(conn, "nurture/suppressed_mailbox.sql", {**params, "whole": True})
+        conn.execute(text("delete from nurture.suppressed"))
+        run_sql_file(conn, "nurture/suppressed.sql", {"whole": True})
+        scoped = None
+        log.info("suppression decided for every mailbox and person")
+    else:
+        conn.execute(text("delete from nurture.suppressed_mailbox"
+                          " where mailbox_key in (select mailbox_key from suppression_scope)"))
+        run_sql_file(conn, "nurture/suppressed_mailbox.sql", {**params, "whole": False})
+        persons = conn.execute(text(SCOPE_PERSONS)).rowcount
+        conn.execute(text("delete from nurture.suppressed"
+                          " where person_id in (select person_id from suppression_persons)"))
+        run_sql_file(conn, "nurture/suppressed.sql", {"whole": False})
+        scoped = {"mailboxes": scope, "persons": persons}
+        log.info("suppression decided again for the %d mailboxes and %d persons whose evidence changed",
+                 scope, persons)
+    conn.execute(text("delete from meta.suppression_transient"))
+    conn.execute(text("insert into meta.suppression_transient select distinct mailbox_key from transient_evidence"
+                      " where mailbox_key is not null"))
+    conn.execute(text("delete from meta.suppression_changes"))
+    conn.execute(text("insert into meta.suppression_state (digest) values (:digest) on conflict (only_row)"
+                      " do update set digest = excluded.digest, refreshed_at = now()"), {"digest": digest})
     rows = conn.execute(text("select reason, count(*) from nurture.suppressed group by reason order by reason"))
-    return {reason: count for reason, count in rows}
+    return {reason: count for reason, count in rows}, scoped
 
 
 def refresh_suppression(eng: Engine, settings: dict[str, Any] | None = None) -> dict[str, int]:
     """Rebuild ``nurture.suppressed_mailbox`` and ``nurture.suppressed``; return people suppressed per reason."""
     with eng.begin() as conn:
-        return _refresh_suppression(conn, settings)
+        return _refresh_suppression(conn, settings)[0]
 
 
 def export_path(program: str, as_of: date, export_dir: Path | None = None) -> Path:
@@ -138,6 +211,7 @@ class NurtureRun:
     suppressed: dict[str, int]       # people suppressed per reason
     lists: list[ListResult]
     failures: list[str]              # files that could not be written, naming program and path
+    suppression_scope: dict[str, int] | None = None  # mailboxes and persons decided again; None: all
 
 
 def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
@@ -147,7 +221,7 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
     reported in ``failures`` and the others are still written."""
     check_programs(eng, programs, as_of)
     with eng.begin() as conn:
-        suppressed = _refresh_suppression(conn, settings)
+        suppressed, scope = _refresh_suppression(conn, settings)
         results = []
         for program in programs:
             started = time.perf_counter()
@@ -167,7 +241,7 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
                     program.name, latest, export_dir) if result.export_path else None),
                     _export_rows(conn, program, latest)))
     destinations = (settings if settings is not None else nurture_settings())["destinations"]
-    return NurtureRun(suppressed, results, deliver_files(files, destinations))
+    return NurtureRun(suppressed, results, deliver_files(files, destinations), scope)
 
 
 def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any] | None = None,
