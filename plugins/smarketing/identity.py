@@ -74,9 +74,10 @@ def identity_settings(path: Path | None = None) -> dict[str, Any]:
 # V050; 5: a record split off a person no longer gets that person back, so joins later evidence
 # undoes are undone; 6: a record without a company no longer bridges two employers; 7: accounts
 # keyed by names in other scripts, V051 and V052, which persons find through the full refresh;
-# 8: a domain in its ASCII form, xn--, is the same mailbox as in Unicode, V053), so the next merge
+# 8: a domain in its ASCII form, xn--, is the same mailbox as in Unicode, V053; 9: xn-- labels
+# that decode to ASCII or control characters kept, short legal forms, V056), so the next merge
 # matches every record again under them.
-RULES_VERSION = 8
+RULES_VERSION = 9
 
 
 def settings_digest(settings: dict[str, Any]) -> str:

@@ -64,15 +64,16 @@ def fold(email: str) -> str:
 
 def _unicode_label(label: str) -> str:
     """An ``xn--`` label as the Unicode it encodes (punycode, RFC 3492: ``core.punycode_label``);
-    unchanged when it is not valid punycode, longer than DNS allows (63), or decodes to nothing
-    or to a surrogate."""
+    unchanged when it is not valid punycode, longer than DNS allows (63), or decodes to ASCII only
+    (another name), to a control character or to a surrogate."""
     if not label.startswith("xn--") or len(label) > 63:
         return label
     try:
         decoded = label[4:].encode("ascii").decode("punycode")
     except UnicodeError:
         return label
-    if not decoded or any(0xD800 <= ord(c) <= 0xDFFF for c in decoded):
+    if decoded.isascii() or any(0xD800 <= ord(c) <= 0xDFFF or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+                                for c in decoded):
         return label
     return decoded
 

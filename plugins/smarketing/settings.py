@@ -96,10 +96,14 @@ class SuppressionSettings(Strict):
     @field_validator("excluded_domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
+        from smarketing.mailbox import mailbox_key
+
         out = []
-        for domain in value:
-            cleaned = domain.strip().lower().lstrip("@").lstrip(".").rstrip(".")
-            if not DOMAIN.match(cleaned):
+        for domain in value:  # as the mailbox key holds it: müller.de, xn--mller-kva.de read müller.de
+            cleaned = (mailbox_key("x@" + domain.strip().lstrip("@").lstrip(".")) or "@").split("@", 1)[1]
+            written = ".".join(label if label.isascii() else "xn--" + label.encode("punycode").decode()
+                               for label in cleaned.split("."))
+            if not DOMAIN.match(written):
                 raise ValueError(f"{domain!r} is not a domain (e.g. test.example; its subdomains count too)")
             out.append(cleaned)
         return out

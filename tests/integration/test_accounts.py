@@ -67,9 +67,14 @@ def test_a_legal_form_in_any_script_with_or_without_dots_is_no_part_of_the_name(
     lead = sf_person("leads", "00QK1", AT, "Min-jun", "Kim", "minjun@mail.example", company="삼성전자")
     land(eng, {("salesforce", "accounts"): [
         sf_account("001S", "Σίγμα Α.Ε."), sf_account("001D", "Δέλτα Ε.Π.Ε."), sf_account("001R", "О.О.О. Ромашка"),
-        sf_account("001K", "삼성전자 주식회사"), sf_account("001X", "Α.Ε.")],
+        sf_account("001K", "삼성전자 주식회사"), sf_account("001X", "Α.Ε."), sf_account("001T", "株式会社サクラ")],
         ("hubspot", "companies"): [hs_company("811", "Σίγμα ΑΕ"), hs_company("812", "ΔΈΛΤΑ"),
-                                   hs_company("813", "Ромашка"), hs_company("814", "주식회사 삼성전자")],
+                                   hs_company("813", "Ромашка"), hs_company("814", "주식회사 삼성전자"),
+                                   # a second trial's: short forms, and Latin letters that look alike
+                                   hs_company("815", "(주)삼성전자"), hs_company("816", "㈜삼성전자"),
+                                   hs_company("817", "삼성전자(주)"), hs_company("818", "（株）サクラ"),
+                                   hs_company("819", "㈱サクラ"), hs_company("820", "サクラ(株)"),
+                                   hs_company("821", "OOO Ромашка"), hs_company("822", "Σίγμα A.E.")],
         ("salesforce", "leads"): [lead]}, "accounts")
     merge_core(eng, AS_OF)
     with eng.connect() as conn:
@@ -82,7 +87,11 @@ def test_a_legal_form_in_any_script_with_or_without_dots_is_no_part_of_the_name(
     assert accounts == {"salesforce:001S": "Σίγμα Α.Ε.", "hubspot:811": "Σίγμα Α.Ε.",
                         "salesforce:001D": "Δέλτα Ε.Π.Ε.", "hubspot:812": "Δέλτα Ε.Π.Ε.",
                         "salesforce:001R": "О.О.О. Ромашка", "hubspot:813": "О.О.О. Ромашка",
-                        "salesforce:001K": "삼성전자 주식회사", "hubspot:814": "삼성전자 주식회사"}
+                        "salesforce:001K": "삼성전자 주식회사", "hubspot:814": "삼성전자 주식회사",
+                        **{f"hubspot:{n}": "삼성전자 주식회사" for n in (815, 816, 817)},
+                        "salesforce:001T": "株式会社サクラ",
+                        **{f"hubspot:{n}": "株式会社サクラ" for n in (818, 819, 820)},
+                        "hubspot:821": "О.О.О. Ромашка", "hubspot:822": "Σίγμα Α.Ε."}
     assert lead_account == "삼성전자 주식회사"
     assert check_core(eng, "accounts")["company_without_account"] == 1  # Α.Ε. alone
 

@@ -72,6 +72,8 @@ def test_every_letter_of_the_case_table_folds_alike(warehouse):
     ("anna@XN--MLLER-KVA.de", "anna@müller.de"),  # the domain in the ASCII form DNS carries it
     ("anna@xn--bcher-kva.xn--mller-kva.de.", "anna@bücher.müller.de"),
     ("anna@xn--99.de", "anna@xn--99.de"),  # not valid punycode: kept as written
+    ("bob@xn--example-.com", "bob@xn--example-.com"),  # decodes to ASCII only: no A-label, another name
+    ("bob@xn--a.de", "bob@xn--a.de"),  # decodes to a control character
     ("not an address", "not an address"),
     ("", None),
     (None, None),
