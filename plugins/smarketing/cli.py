@@ -498,6 +498,8 @@ def _lists(args: argparse.Namespace) -> int:
         if args.program not in programs:
             print(f"no program {args.program!r}; programs: {', '.join(sorted(programs))}", file=sys.stderr)
             return 2
+        if args.out == "-":
+            args.out = None
         if args.out and not Path(args.out).resolve().parent.is_dir():
             print(f"smarketing: cannot write {args.out}: its folder does not exist; nothing was written",
                   file=sys.stderr)
@@ -730,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Write a program's members, suppression applied, as CSV or JSON.")
     pull.add_argument("program", help="program name from config/nurture.yaml")
     pull.add_argument("--format", choices=["csv", "json"], default="csv")
-    pull.add_argument("--out", help="file to write (default: standard output)")
+    pull.add_argument("--out", help="file to write, - for standard output (the default)")
     pull.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of date (default: the latest)")
     push = lists_sub.add_parser(
         "push", help="send a program's list to its platforms now, or say what would change (--dry-run)",

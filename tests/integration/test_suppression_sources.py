@@ -363,7 +363,7 @@ def test_a_rerun_of_an_earlier_date_delivers_nobody_suppressed_since(run_world):
     assert later.read_text().splitlines() == ["email,first_name,last_name,won_date"]  # written again without her
 
 
-def test_formula_cells_are_neutralised_in_files_and_pulls(run_world):
+def test_formula_cells_are_neutralised_in_files_and_pulls(run_world, monkeypatch):
     world = World()
     lead = world.file_lead(1, "otto@formel.example", '=HYPERLINK("http://evil.example","Klick")', "+Müller")
     world.file_deal(1, lead)
@@ -374,11 +374,14 @@ def test_formula_cells_are_neutralised_in_files_and_pulls(run_world):
         (row,) = list(csv.DictReader(handle))
     assert row["first_name"] == '\'=HYPERLINK("http://evil.example","Klick")'
     assert row["last_name"] == "'+Müller"
-    out = io.StringIO()
-    with redirect_stdout(out):
-        cli.main(["lists", "pull", "customers"])
-    (pulled,) = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert pulled["first_name"].startswith("'=") and pulled["last_name"] == "'+Müller"
+    monkeypatch.chdir(path.parent)
+    for argv in (["lists", "pull", "customers"], ["lists", "pull", "customers", "--out", "-"]):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli.main(argv) == 0
+        (pulled,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert pulled["first_name"].startswith("'=") and pulled["last_name"] == "'+Müller"
+    assert not (path.parent / "-").exists()  # a trial's: --out - wrote a file named "-"
 
 
 # -- the property ------------------------------------------------------------------------------------
