@@ -229,9 +229,8 @@ def validate_pending(eng: Engine, url: str, run_id: str, entities: list[tuple[st
                     errors.append(str(exc))
                 except _broken_suite_errors() as exc:  # the suite itself is broken: the others go on
                     detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:300]
-                    projection_file = PATHS.sql / "quality" / f"{name}.sql"
                     files = [str(suite.suite_file.relative_to(PATHS.root))] + (
-                        [str(projection_file.relative_to(PATHS.root))] if projection_file.exists() else [])
+                        [str(projection_file(name).relative_to(PATHS.root))] if projection_file(name).exists() else [])
                     broken.append(f"suite {name} ({', '.join(files)}): {type(exc).__name__}: {detail}")
                     break
         _without_values(context)
@@ -447,10 +446,15 @@ def typed_rows(name: str, ids: str) -> str:
 FILE_PROJECTION = "select typed.* from {typed} as typed where not typed.is_deleted"
 
 
+def projection_file(name: str) -> Path:
+    """``sql/quality/<name>.sql``: what the suite of ``name`` reads, if the entity has one."""
+    return PATHS.sql / "quality" / f"{name}.sql"
+
+
 def projection(name: str, ids: str) -> str:
     """What the suite of ``name`` checks: ``sql/quality/<name>.sql`` over the typed rows (``{typed}``);
     for a file-drop entity without such a file, its typed rows (``FILE_PROJECTION``)."""
-    path = PATHS.sql / "quality" / f"{name}.sql"
+    path = projection_file(name)
     template = path.read_text().strip().rstrip(";") if path.exists() or not name.startswith("file__") \
         else FILE_PROJECTION
     return template.replace("{typed}", f"(\n{typed_rows(name, ids)}\n)")

@@ -157,7 +157,8 @@ def _refresh_suppression(conn: Connection, settings: dict[str, Any] | None = Non
 
 
 def refresh_suppression(eng: Engine, settings: dict[str, Any] | None = None) -> dict[str, int]:
-    """Rebuild ``nurture.suppressed_mailbox`` and ``nurture.suppressed``; return people suppressed per reason."""
+    """Refresh ``nurture.suppressed_mailbox`` and ``nurture.suppressed`` (what changed, or everything:
+    ``_refresh_suppression``); return people suppressed per reason."""
     with eng.begin() as conn:
         return _refresh_suppression(conn, settings)[0]
 
