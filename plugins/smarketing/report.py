@@ -143,7 +143,7 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         kept_off = f": {', '.join(f'{r} {n}' for r, n in sorted(why.items()))}" if why else ""
         lines.append(
             f"  {item['program']}: {item['members']} members "
-            f"({item['eligible']} eligible, {item['suppressed']} suppressed{kept_off})"
+            f"({item['eligible']} eligible, {item['suppressed']} kept off{kept_off})"
             f" -> {_shown_path(item['export_path'])}"
         )
         if item["members"] == 0 and item["eligible"] and why.get("no_email") == item["eligible"]:

@@ -265,21 +265,27 @@ def test_a_platform_that_lost_its_list_gets_everyone_again_and_the_dry_run_says_
     assert second.platform == first.platform == {"ann@lind.example"}
 
 
-def test_the_files_folder_holds_each_programs_current_list_only(run_world):
-    """Found by a trial: yesterday's file kept someone who opted out today, marker and all."""
+def test_the_files_folder_and_the_csv_folder_hold_each_programs_current_list_only(run_world):
+    """Found by trials: yesterday's file kept someone who opted out today, marker and all; in the
+    CSV folder too, and a rerun of an earlier date wrote that date's file back."""
     world = World()
     ids = customers(world)
     world.salesforce_opt_out(2, ids["Bob"])
-    share: dict[str, Path] = {}
+    root: dict[str, Path] = {}
 
     def remember(run: int, folder: Path) -> None:
-        share["folder"] = folder / "share"
+        root["folder"] = folder
 
-    run_world(world, runs=2, before_run=remember, dates=(AS_OF - timedelta(days=1), AS_OF))
-    names = sorted(p.name for p in share["folder"].iterdir())
+    yesterday = AS_OF - timedelta(days=1)
+    run_world(world, runs=3, before_run=remember, dates=(yesterday, AS_OF, yesterday))
+    share, exports = root["folder"] / "share", root["folder"] / "exports" / "nurture"
+    names = sorted(p.name for p in share.iterdir())
     assert names == [f"customers_{AS_OF}.csv", f"customers_{AS_OF}.csv.done"]
-    assert "bob@lind.example" not in (share["folder"] / names[0]).read_text()
-    assert {oct(p.stat().st_mode & 0o777) for p in share["folder"].iterdir()} == {"0o640"}
+    assert sorted(p.name for p in exports.iterdir()) == [f"customers_{AS_OF}.csv"]
+    for written in (share / names[0], exports / names[0]):
+        assert "ann@lind.example" in written.read_text()
+        assert "bob@lind.example" not in written.read_text()
+    assert {oct(p.stat().st_mode & 0o777) for p in [*share.iterdir(), *exports.iterdir()]} == {"0o640"}
 
 
 def test_a_push_right_after_a_manual_suppression_takes_the_address_off_every_platform(run_world):

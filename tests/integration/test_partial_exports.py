@@ -132,7 +132,7 @@ def test_the_summary_says_why_a_list_is_empty_and_shows_the_warnings(partial):
     assert rows(eng, "select members, eligible, suppressed_reasons from nurture.list_runs"
                      " where program = 'recent_customers'") == [(0, 2, {"no_email": 2})]
     shown = summary(eng, "postgresql://x@y/z", AS_OF)
-    assert ("  recent_customers: 0 members (2 eligible, 2 suppressed: no_email 2)" in shown
+    assert ("  recent_customers: 0 members (2 eligible, 2 kept off: no_email 2)" in shown
             and "    empty because no eligible person has an email address" in shown)
     assert ("6 cross-entity checks on core (sql/quality/core): warnings: amount_outlier 1 of 8,"
             " deal_person_unknown 1 of 8, won_before_first_contact 1 of 7") in shown

@@ -22,8 +22,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from smarketing import cli
+from smarketing.report import summary
 from tests.fixtures.runs import assert_never_reached
 from tests.fixtures.world import AS_OF, HARD_BOUNCES, NURTURE_YAML, World
 
@@ -41,6 +43,25 @@ def test_a_shared_mailbox_unsubscribed_under_one_person_reaches_nobody(run_world
     (reached,) = run_world(world)
     assert_never_reached(reached, {"sales@kontor.example"})
     assert reached.table == reached.view == reached.csv == reached.pull == {"carla@kontor.example"}
+
+
+def test_a_mailbox_two_buyers_share_is_on_the_list_once_and_the_other_is_counted_as_sharing_it(run_world):
+    """Found by a trial: the second holder of a shared mailbox was counted as suppressed with no
+    reason given."""
+    world = World()
+    account = world.salesforce_account(1, "Haus Øre")
+    for first, last, spelling in (("Åsa", "Øre", "Kontor@Haus.example"), ("Pål", "Lie", "kontor+crm@haus.example"),
+                                  ("Siv", "Ås", "siv@haus.example")):
+        world.salesforce_won_deal(1, world.salesforce_contact(1, spelling, first, last, account), account, 500)
+    world.hubspot_contact(1, "siv@haus.example", "Siv", "Ås", status="NOT_SUBSCRIBED")
+    (reached,) = run_world(world)
+    assert len(reached.table) == 1 and reached.table <= {"kontor@haus.example", "kontor+crm@haus.example"}
+    with run_world.engine.connect() as conn:
+        run = conn.execute(text("select members, eligible, suppressed, suppressed_reasons from nurture.list_runs"
+                                " where program = 'customers'")).one()
+    assert run == (1, 3, 2, {"shared_mailbox": 1, "unsubscribed": 1})
+    shown = summary(run_world.engine, "postgresql://x@y/z", AS_OF)
+    assert "customers: 1 members (3 eligible, 2 kept off: shared_mailbox 1, unsubscribed 1)" in shown
 
 
 def test_a_hard_bounce_on_an_address_variant_suppresses_every_person_of_the_mailbox(run_world):

@@ -49,6 +49,11 @@ def folder(conf: dict[str, Any]) -> Any:
     return path
 
 
+def is_list_file(name: str, program: str) -> bool:
+    """Whether ``name`` is one of the program's list files: ``<program>_<date>.csv`` or its marker."""
+    return re.fullmatch(rf"{re.escape(program)}_\d{{4}}-\d\d-\d\d\.csv(\.done)?", name) is not None
+
+
 def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[object]]) -> tuple[bytes, int]:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
@@ -81,9 +86,8 @@ def write(conf: dict[str, Any], program: str, as_of: date, header: Iterable[str]
         _put(base, marker.name, json.dumps({
             "file": name, "rows": count, "sha256": hashlib.sha256(data).hexdigest(),
             "written_at": datetime.now(UTC).isoformat(timespec="seconds")}).encode(), conf)
-    older = re.compile(rf"{re.escape(program)}_\d{{4}}-\d\d-\d\d\.csv(\.done)?")
     for old in base.iterdir():
-        if older.fullmatch(old.name) and old.name not in (name, marker.name):
+        if is_list_file(old.name, program) and old.name not in (name, marker.name):
             old.unlink(missing_ok=True)
     return str(target)
 
@@ -113,8 +117,7 @@ def remove_program(conf: dict[str, Any], program: str) -> list[Any]:
     base = folder(conf)
     if not base.exists():
         return []
-    dated = re.compile(rf"{re.escape(program)}_\d{{4}}-\d\d-\d\d\.csv(\.done)?")
-    gone = [path for path in base.iterdir() if dated.fullmatch(path.name)]
+    gone = [path for path in base.iterdir() if is_list_file(path.name, program)]
     for path in gone:
         path.unlink(missing_ok=True)
     return gone

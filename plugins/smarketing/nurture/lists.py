@@ -6,9 +6,10 @@ person holding a suppressed mailbox in ``sql/nurture/suppressed.sql``, and enfor
 
 Per run and program: the snapshot ``nurture.list_members`` for the as-of date; the versioned
 ``nurture.list_membership`` (added on, removed on) with the diff against the previous run in
-``nurture.list_runs``; a CSV ``<program>_<as_of>.csv`` written atomically; a view
-``nurture.list_<program>`` of the current members for the ``smarketing_marketing`` role.
-Rerunning an as-of date undoes that date's changes first, so it gives the same list, diff and file.
+``nurture.list_runs``; a CSV ``<program>_<as_of>.csv`` of the latest list, written atomically
+(older ones are removed: they may hold people suppressed since); a view ``nurture.list_<program>``
+of the current members for the ``smarketing_marketing`` role. Rerunning an as-of date undoes that
+date's changes first, so it gives the same list, diff and file.
 
 A run is all or nothing (``build_lists``): every program is checked first (its SQL parses and
 its parameters bind), then suppression, every list and every view are rebuilt in one
@@ -23,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -230,19 +230,23 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
             done = results[-1]
             log.info("program %s: %d members of %d eligible (%d joined, %d left) in %.1f s", program.name,
                      done.members, done.eligible, done.added, done.removed, time.perf_counter() - started)
-        files = [(program, result, _export_rows(conn, program, as_of)) for program, result in zip(
+        files = [_current_file(conn, program, result, export_dir) for program, result in zip(
             programs, results, strict=True) if _written(program)]
-        # a rerun of an earlier date writes the latest date's file again too: without whoever has
-        # been suppressed since (the views and pulls filter at read time, a file cannot)
-        for program, result in zip(programs, results, strict=True):
-            latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
-                                  {"program": program.name}).scalar()
-            if _written(program) and latest is not None and latest > as_of:
-                files.append((program, replace(result, as_of=latest, export_path=export_path(
-                    program.name, latest, export_dir) if result.export_path else None),
-                    _export_rows(conn, program, latest)))
     destinations = (settings if settings is not None else nurture_settings())["destinations"]
     return NurtureRun(suppressed, results, deliver_files(files, destinations), scope)
+
+
+def _current_file(conn: Connection, program: Program, result: ListResult,
+                  export_dir: Path | None) -> tuple[Program, ListResult, list[list[object]]]:
+    """What the program's files get: its latest list, suppression as just refreshed. A rerun of an
+    earlier date rebuilds that date in the warehouse only (``lists pull --as-of``); its file would
+    hold whoever has been suppressed since, and the latest date's file is written again instead."""
+    latest = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"),
+                          {"program": program.name}).scalar()
+    if latest is not None and latest > result.as_of:
+        result = replace(result, as_of=latest, export_path=export_path(program.name, latest, export_dir)
+                         if "csv" in program.destinations else None)
+    return program, result, _export_rows(conn, program, result.as_of)
 
 
 def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any] | None = None,
@@ -264,9 +268,8 @@ def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any
             warehouse_dbapi(conn).execute(psql.SQL("drop view if exists {}").format(
                 psql.Identifier("nurture", f"list_{name}")))
     for name in retired:
-        dated = re.compile(rf"{re.escape(name)}_\d{{4}}-\d\d-\d\d\.csv")
         folder = (export_dir or PATHS.exports) / "nurture"
-        gone = [p for p in folder.glob(f"{name}_*.csv") if dated.fullmatch(p.name)]
+        gone = [p for p in folder.glob(f"{name}_*.csv") if storage.is_list_file(p.name, name)]
         for path in gone:
             path.unlink(missing_ok=True)
         if conf["files"]["url"]:
@@ -283,16 +286,19 @@ def _written(program: Program) -> bool:
 def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
                   destinations: dict[str, Any] | None = None) -> list[str]:
     """Write each list's local CSV (with the configured mode and group) and its file in the
-    ``files`` folder, as its program's destinations say; return one line per file that could not
-    be written."""
+    ``files`` folder, as its program's destinations say, then remove the program's older files
+    in both: they may hold people suppressed since. Return one line per file that could not be
+    written."""
     from smarketing.nurture import files as storage
 
     conf = destinations if destinations is not None else nurture_settings()["destinations"]
     failures = []
-    current: dict[str, date] = {}  # the files folder gets each program's latest list only
+    current: dict[str, date] = {}  # each folder gets each program's latest list only
     for program, result, _ in files:
         current[program.name] = max(current.get(program.name, result.as_of), result.as_of)
     for program, result, rows in files:
+        if result.as_of != current[program.name]:
+            continue
         if result.export_path is not None:
             try:
                 write_csv_atomically(result.export_path, program.fields, rows, int(conf["csv"]["file_mode"], 8),
@@ -300,7 +306,10 @@ def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
             except OSError as exc:
                 failures.append(f"program {program.name}: could not write {result.export_path}: "
                                 f"{exc.strerror or exc} (the list itself is current in the warehouse)")
-        if "files" in program.destinations and result.as_of == current[program.name]:
+            for old in result.export_path.parent.glob(f"{program.name}_*.csv"):
+                if storage.is_list_file(old.name, program.name) and old != result.export_path:
+                    old.unlink(missing_ok=True)
+        if "files" in program.destinations:
             try:
                 storage.write(conf["files"], program.name, result.as_of, program.fields, rows)
             except (OSError, ConfigError) as exc:
@@ -316,8 +325,8 @@ def build_list(eng: Engine, program: Program, as_of: date, run_id: str, export_d
     check_programs(eng, [program], as_of)
     with eng.begin() as conn:
         result = _build(conn, program, as_of, run_id, export_dir)
-        rows = _export_rows(conn, program, as_of)
-    failures = deliver_files([(program, result, rows)]) if _written(program) else []
+        file = _current_file(conn, program, result, export_dir)
+    failures = deliver_files([file]) if _written(program) else []
     if failures:
         raise DeliveryError("; ".join(failures))
     return result
@@ -337,8 +346,23 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     reasons: dict[str, int] = dict(conn.execute(text(
         f"select s.reason, count(distinct e.person_id) from ({eligibility}) as e"  # noqa: S608 - as above
         " inner join nurture.suppressed as s on e.person_id = s.person_id group by s.reason"), params).all())
-    added, removed, unchanged = _version(conn, program.name, as_of, run_id)
-    path = export_path(program.name, as_of, export_dir) if "csv" in program.destinations else None
+    # the other holders of a mailbox on the list: one person per mailbox is written to
+    shared = conn.execute(text(
+        f"select count(distinct e.person_id) from ({eligibility}) as e"  # noqa: S608 - as above
+        " inner join core.active_person as p on e.person_id = p.person_id"
+        " where p.email is not null"
+        " and not exists (select 1 from nurture.suppressed as s where s.person_id = p.person_id)"
+        " and not exists (select 1 from nurture.list_members as l where l.program = :program and l.as_of = :as_of"
+        "  and l.person_id = p.person_id)"
+        " and exists (select 1 from nurture.list_members as l where l.program = :program and l.as_of = :as_of"
+        "  and l.mailbox_key = core.mailbox_key(p.email))"), params).scalar_one()
+    if shared:
+        reasons["shared_mailbox"] = shared
+    later = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program and as_of > :as_of"),
+                         key).scalar()
+    added, removed, unchanged = _version(conn, program.name, as_of, run_id, later)
+    # only the latest date has a file (``_current_file``)
+    path = export_path(program.name, as_of, export_dir) if "csv" in program.destinations and not later else None
     if "view" in program.destinations:
         _create_view(conn, program)
     conn.execute(
@@ -363,11 +387,10 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     return ListResult(program.name, as_of, members, eligible, added, removed, unchanged, path)
 
 
-def _version(conn: Connection, program: str, as_of: date, run_id: str) -> tuple[int, int, int]:
-    """Move ``nurture.list_membership`` to this run's members; return (added, removed, unchanged)."""
+def _version(conn: Connection, program: str, as_of: date, run_id: str, later: date | None) -> tuple[int, int, int]:
+    """Move ``nurture.list_membership`` to this run's members; return (added, removed, unchanged).
+    ``later``: the latest date run after ``as_of``, whose membership stays."""
     key = {"program": program, "as_of": as_of, "run_id": run_id}
-    later = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program and as_of > :as_of"),
-                         key).scalar()
     if later is not None:
         log.warning("program %s: a run for %s exists; %s is rebuilt as a snapshot without changing membership",
                     program, later, as_of)
