@@ -14,7 +14,11 @@ The header is the file's leading comment block. Besides prose, it holds fields, 
             ``replace``  every row again (marts); the runner makes the table from the select's columns
                          (primary key ``key``) and rebuilds it when they change;
             ``upsert``   insert, or update the row with the same key when a column differs;
-            ``scoped``   delete the rows ``scope`` selects, then insert (upsert if ``key``);
+            ``scoped``   the rows ``scope`` selects become the select's: with a ``key``, only rows
+                         that changed are written (the select's rows kept in a temporary table, the
+                         scope's rows it no longer gives deleted, the rest upserted), so an unchanged
+                         row keeps its version and no trigger hears of it; without one, the scope is
+                         deleted, then the select inserted;
             ``update``   update the rows with the same key when a column differs (never inserts);
             ``temp``     a temporary table of this merge or refresh (indexed on ``key``, analysed);
             ``append``   insert into the target as it is.
@@ -326,6 +330,7 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
     # without ``on conflict`` (nothing to conflict with; a key the select gives twice still fails)
     first_load = model.write in ("upsert", "scoped") and not model.is_temp and _is_empty(conn, model.target)
     rebuild = bulk_load(conn, model.target) if first_load else []
+    body = model.body
     if model.write == "update":
         rest = [c for c in names if c not in model.key]
         sets = [f"{c} = model.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
@@ -336,18 +341,34 @@ def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:
         if model.write == "replace":
             _ensure_table(conn, model, params)
             conn.exec_driver_sql(f"delete from {model.target}")  # noqa: S608
-        if model.write == "scoped":
+        if model.write == "scoped" and model.key and not first_load:
+            body = _scoped_rows(conn, model, params)
+        elif model.write == "scoped":
             conn.execute(text(f"delete from {model.target} where {model.scope}"), dict(params))  # noqa: S608
-        statement = f"insert into {model.target} ({column_list})\n{model.body}"
+        statement = f"insert into {model.target} ({column_list})\n{body}"
         if model.write == "upsert" or (model.write == "scoped" and model.key):
             statement += _upsert_clause(model, names, stamped, first_load)
     rows = conn.execute(text(statement), dict(params)).rowcount
+    if body != model.body:
+        conn.exec_driver_sql("drop table scoped_rows")
     for make in rebuild:
         conn.exec_driver_sql(make)
     if not model.is_temp:  # the models after it plan with its new size and values (an update counts too)
         schema, _, table = model.target.partition(".")
         analyze_if_grown(conn, schema, table, rows)
     return rows
+
+
+def _scoped_rows(conn: Connection, model: Model, params: Mapping[str, Any]) -> str:
+    """A keyed scoped model's select into ``scoped_rows``; the rows of its scope whose key the select
+    no longer gives are deleted. Returns the select of what to upsert."""
+    conn.execute(text(f"create temporary table scoped_rows on commit drop as\n{model.body}"), dict(params))
+    conn.exec_driver_sql("analyze scoped_rows")
+    table = model.target.rpartition(".")[2]  # the scope names the target by its table name
+    same = " and ".join(f"kept.{k} = {table}.{k}" for k in model.key)
+    conn.execute(text(f"delete from {model.target} where ({model.scope})"  # noqa: S608 - header fields, parsed
+                      f" and not exists (select from scoped_rows as kept where {same})"), dict(params))
+    return "select * from scoped_rows"
 
 
 def _is_empty(conn: Connection, table: str) -> bool:

@@ -1,4 +1,5 @@
 -- grain: one row per person, channel, subscription and source
+-- key: person_id, channel, subscription, source
 -- write: scoped
 -- scope: person_id in (select person_id from merge_persons)
 -- The latest consent state each system holds (HubSpot subscription statuses with legal basis; the

@@ -1,4 +1,5 @@
 -- grain: one row per person per lifecycle stage reached (lead, MQL, SQL, opportunity, customer)
+-- key: person_id, stage
 -- write: scoped
 -- scope: person_id in (select person_id from merge_persons)
 -- Rebuilt for the persons in scope (merge_persons).

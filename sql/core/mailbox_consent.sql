@@ -2,6 +2,7 @@
 --     subscription statuses, file-drop subscriptions, Mailchimp members and abuse reports; the
 --     opt-out flags of HubSpot contacts, Salesforce leads and contacts, file-drop leads and
 --     contacts), deleted records included
+-- key: source, entity, record_id, subscription
 -- write: scoped
 -- scope: (source, entity, record_id) in (select source, entity, record_id from merge_changes)
 -- An opt-out outlives its record. Keyed by mailbox, not by person, so suppression holds whoever the

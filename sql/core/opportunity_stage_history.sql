@@ -1,5 +1,6 @@
 -- grain: one row per opportunity per change of its stage, amount, probability or close date, in
 --     business time (SCD2)
+-- key: opportunity_id, entered_at
 -- write: scoped
 -- scope: opportunity_id in (select o.opportunity_id from core.opportunity as o where (o.source,
 --     o.source_record_id) in (select source, source_record_id from merge_opportunities))

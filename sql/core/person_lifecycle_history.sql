@@ -1,4 +1,5 @@
 -- grain: one row per person per lifecycle stage period, in business time (SCD2)
+-- key: person_id, valid_from
 -- write: scoped
 -- scope: person_id in (select person_id from merge_persons)
 -- Each stage is valid from the moment it was reached until the next stage was; the history only
