@@ -349,17 +349,43 @@ def refresh_records(conn: Connection, params: dict[str, Any], full: bool = False
                 "  where entity = 'accounts')"),
                 {"sources": [s for s, _ in PERSON_ENTITIES], "entities": [e for _, e in PERSON_ENTITIES]})
             conn.exec_driver_sql(
-                "with gone as (delete from core.identity_record where (source, entity, record_id) in"
-                " (select source, entity, record_id from identity_refresh) returning full_name, phone_key)"
-                " insert into identity_keys_before select full_name, phone_key from gone")
+                "insert into identity_keys_before select full_name, phone_key from core.identity_record"
+                " where (source, entity, record_id) in (select source, entity, record_id from identity_refresh)")
         # whole: no record outside the refresh is left (a full refresh, a first load), so the records
-        # are read from whole tables rather than looked up one by one (records.sql)
+        # are read from whole tables rather than looked up one by one (records.sql) and inserted
         whole = not conn.exec_driver_sql("select exists (select from core.identity_record)").scalar()
-        refreshed = conn.execute(text(sql_path("identity/records.sql").read_text()),
-                                 {**params, "whole": whole}).rowcount
-    analyze_if_grown(conn, "core", "identity_record", refreshed)
+        refreshed, written = _write_records(conn, {**params, "whole": whole}, whole)
+    analyze_if_grown(conn, "core", "identity_record", written)
     conn.exec_driver_sql("create or replace temporary view identity_records as select * from core.identity_record")
     return refreshed
+
+
+def _write_records(conn: Connection, params: dict[str, Any], whole: bool) -> tuple[int, int]:
+    """The refreshed records (``sql/identity/records.sql``) into ``core.identity_record``: inserted
+    when whole; otherwise only those that changed are written and those no longer live deleted, so
+    an unchanged record keeps its row (suppression's notes hear only of a changed mailbox).
+    Returns the records refreshed and the rows written."""
+    select = sql_path("identity/records.sql").read_text().strip().rstrip(";")
+    if whole:
+        # the project's own SQL file, and the column names of its select
+        columns = ", ".join(conn.execute(text(f"select * from ({select}\n) as r limit 0"), params).keys())  # noqa: S608
+        rows = conn.execute(text(f"insert into core.identity_record ({columns})\n{select}"), params).rowcount
+        return rows, rows
+    conn.execute(text(f"create temporary table identity_record_new on commit drop as\n{select}"), params)
+    names = list(conn.exec_driver_sql("select * from identity_record_new limit 0").keys())
+    written = conn.exec_driver_sql(
+        "delete from core.identity_record as r where (r.source, r.entity, r.record_id) in"
+        " (select source, entity, record_id from identity_refresh)"
+        " and not exists (select from identity_record_new as n where n.record_key = r.record_key)").rowcount
+    rest = [c for c in names if c != "record_key"]
+    written += conn.exec_driver_sql(
+        f"insert into core.identity_record ({', '.join(names)}) select {', '.join(names)} from identity_record_new"  # noqa: S608
+        f" on conflict (record_key) do update set {', '.join(f'{c} = excluded.{c}' for c in rest)}"
+        f" where ({', '.join(f'core.identity_record.{c}' for c in rest)})"
+        f" is distinct from ({', '.join(f'excluded.{c}' for c in rest)})").rowcount
+    refreshed = conn.exec_driver_sql("select count(*) from identity_record_new").scalar_one()
+    conn.exec_driver_sql("drop table identity_record_new")
+    return refreshed, written
 
 
 def _recount(conn: Connection, params: dict[str, Any]) -> None:

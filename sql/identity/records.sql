@@ -3,12 +3,7 @@
 -- describing a person; email_key is the mailbox key (core.mailbox_key), first_name_forms the first
 -- name and the formal names it is a nickname of (meta.nickname). Parameters: :settings_digest,
 -- :generic_mailboxes, :free_mail_domains (from config/identity.yaml); :whole, true when no other
--- record is left in core.identity_record (identity.py).
-insert into core.identity_record (
-    record_key, source, entity, record_id, email_key, full_name, last_name_key, first_name_key, company_key,
-    linked_record, merged_records, account_source_id, is_generic_mailbox, work_domain, fingerprint,
-    first_name_forms, phone_key, title_key, city_key, linkedin_key, synced_records
-)
+-- record is left in core.identity_record (identity.py, which writes the rows: those that changed).
 with records as (  -- unless the refresh is whole, the ids go to each arm of the union as an index condition
     select * from staging.int_person_records
     where (source, entity, record_id) in (select source, entity, record_id from identity_refresh)
