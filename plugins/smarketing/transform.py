@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 from datetime import date, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from smarketing import file_catalog, identity, models
 from smarketing.config import PATHS
 from smarketing.kpis import kpi_settings, use_reporting_timezone
 from smarketing.landing import ensure_raw_table
-from smarketing.warehouse import analyze_if_grown, take_turn
+from smarketing.warehouse import analyze_if_grown, take_turn, use_work_mem
 from smarketing.warehouse import dbapi as warehouse_dbapi
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ REMOVE_OPPORTUNITIES = models.Step(
     reads=frozenset({"core.opportunity", "staging.int_opportunities", "merge_opportunities"}),
     writes=frozenset({"core.opportunity", "core.opportunity_daily", "core.opportunity_stage_history",
                       "core.opportunity_line_item", "core.activity", "removed_opportunities"}))
-WORK_MEM = "256MB"  # per sort or hash of the merge transaction (SMARKETING_WORK_MEM overrides)
 # Month-end pipeline snapshots kept back from the as-of date (for forecast accuracy).
 SNAPSHOT_MONTHS = 12
 
@@ -324,10 +322,7 @@ def merge_core(eng: Engine, as_of: date, settings: dict[str, Any] | None = None,
 
     changed: dict[str, Any] = {}
     with eng.begin() as conn:
-        # Sorts, hashes and the CTEs read several times stay in memory up to this size each; spilled
-        # to disk, the identity edges of 100,000 persons took minutes instead of seconds.
-        conn.execute(text("select set_config('work_mem', :work_mem, true)"),
-                     {"work_mem": os.environ.get("SMARKETING_WORK_MEM", WORK_MEM)})
+        use_work_mem(conn)
         # merges take turns: a second one waits for the first, then finds nothing left to promote
         take_turn(conn, "smarketing.merge", "merge")
         use_reporting_timezone(conn)

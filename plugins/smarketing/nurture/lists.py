@@ -39,7 +39,7 @@ from smarketing.config import PATHS, ConfigError
 from smarketing.nurture.cells import spreadsheet_safe
 from smarketing.nurture.programs import BASE_FIELDS, Program, nurture_settings
 from smarketing.warehouse import dbapi as warehouse_dbapi
-from smarketing.warehouse import run_sql_file, sql_path
+from smarketing.warehouse import run_sql_file, sql_path, use_work_mem
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ def _refresh_suppression(conn: Connection, settings: dict[str, Any] | None = Non
     Returns the people suppressed per reason, and how many mailboxes and persons were decided again
     (None when everything was)."""
     params = suppression_params(settings)
+    use_work_mem(conn)  # the scope's bitmaps exact: a lossy page is checked against the whole scope per row
     digest = _suppression_digest(conn, params)
     conn.execute(text("create temporary table suppression_scope (mailbox_key text primary key) on commit drop"))
     conn.execute(text("create temporary table suppression_persons (person_id bigint primary key) on commit drop"))
