@@ -47,8 +47,9 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             )
         ).mappings().one()
         lists = conn.execute(
-            text("select program, members, eligible, suppressed, export_path, suppressed_reasons from nurture.list_runs"
-                 " where as_of = :as_of order by program"),
+            text("select program, members, eligible, suppressed, export_path, suppressed_reasons,"
+                 " (select max(r.as_of) from nurture.list_runs as r where r.program = l.program) as latest"
+                 " from nurture.list_runs as l where as_of = :as_of order by program"),
             {"as_of": as_of},
         ).mappings().all()
         quality = conn.execute(
@@ -144,7 +145,8 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
         lines.append(
             f"  {item['program']}: {item['members']} members "
             f"({item['eligible']} eligible, {item['suppressed']} kept off{kept_off})"
-            f" -> {_shown_path(item['export_path'])}"
+            + (f" -> {_shown_path(item['export_path'])}" if item["export_path"]
+               else f", no file: a later list ({item['latest']}) has it" if item["latest"] > as_of else "")
         )
         if item["members"] == 0 and item["eligible"] and why.get("no_email") == item["eligible"]:
             lines.append("    empty because no eligible person has an email address (map one in the leads or"

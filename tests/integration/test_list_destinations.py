@@ -21,6 +21,7 @@ from sqlalchemy import text
 from smarketing import cli
 from smarketing.demo.fakes import Fault
 from smarketing.nurture import mailchimp, salesforce_campaign
+from smarketing.report import summary
 from tests.fixtures.runs import AUDIENCE, TAG, assert_never_reached
 from tests.fixtures.world import AS_OF, NURTURE_YAML, World
 
@@ -286,6 +287,34 @@ def test_the_files_folder_and_the_csv_folder_hold_each_programs_current_list_onl
         assert "ann@lind.example" in written.read_text()
         assert "bob@lind.example" not in written.read_text()
     assert {oct(p.stat().st_mode & 0o777) for p in [*share.iterdir(), *exports.iterdir()]} == {"0o640"}
+    # the rerun's summary names no file for its date (a trial: it crashed on the missing path)
+    shown = [line for line in summary(run_world.engine, "postgresql://x@y/z", yesterday).splitlines()
+             if line.startswith("  customers: ")]
+    assert shown == ["  customers: 2 members (3 eligible, 1 kept off: email_opt_out 1), no file: a later list"
+                     f" ({AS_OF}) has it"]
+
+
+def test_a_destination_dropped_from_a_program_takes_its_files_along(run_world):
+    """Found by a trial: a program no longer written to csv or files kept its last files, with
+    whoever was suppressed after them."""
+    world = World()
+    ids = customers(world)
+    world.salesforce_opt_out(2, ids["Bob"])
+    root: dict[str, Path] = {}
+
+    def drop(run: int, folder: Path) -> None:
+        root["folder"] = folder
+        if run == 2:
+            nurture = folder / "config" / "nurture.yaml"
+            nurture.write_text(nurture.read_text().replace(EVERY_PLATFORM, "[view, hubspot_list]"))
+
+    first, second = run_world(world, runs=2, before_run=drop)
+    assert "bob@lind.example" in first.csv
+    assert sorted(p.name for p in (root["folder"] / "exports" / "nurture").iterdir()) == []
+    assert sorted(p.name for p in (root["folder"] / "share").iterdir()) == []
+    assert second.view == {"ann@lind.example", "cem@lind.example"}
+    shown = summary(run_world.engine, "postgresql://x@y/z", AS_OF).splitlines()  # crashed without a file
+    assert "  customers: 2 members (3 eligible, 1 kept off: email_opt_out 1)" in shown
 
 
 def test_a_push_right_after_a_manual_suppression_takes_the_address_off_every_platform(run_world):

@@ -234,7 +234,9 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
         files = [_current_file(conn, program, result, export_dir) for program, result in zip(
             programs, results, strict=True) if _written(program)]
     destinations = (settings if settings is not None else nurture_settings())["destinations"]
-    return NurtureRun(suppressed, results, deliver_files(files, destinations), scope)
+    failures = deliver_files(files, destinations)
+    _remove_undelivered(programs, destinations, export_dir)
+    return NurtureRun(suppressed, results, failures, scope)
 
 
 def _current_file(conn: Connection, program: Program, result: ListResult,
@@ -248,6 +250,25 @@ def _current_file(conn: Connection, program: Program, result: ListResult,
         result = replace(result, as_of=latest, export_path=export_path(program.name, latest, export_dir)
                          if "csv" in program.destinations else None)
     return program, result, _export_rows(conn, program, result.as_of)
+
+
+def _remove_undelivered(programs: list[Program], destinations: dict[str, Any], export_dir: Path | None) -> None:
+    """A program no longer written to ``csv`` or ``files`` leaves no file there: its last one would
+    keep whoever is suppressed from now on."""
+    from smarketing.nurture import files as storage
+
+    folder = (export_dir or PATHS.exports) / "nurture"
+    for program in programs:
+        gone: list[Any] = []
+        if "csv" not in program.destinations:
+            gone += [p for p in folder.glob(f"{program.name}_*.csv") if storage.is_list_file(p.name, program.name)]
+            for path in gone:
+                path.unlink(missing_ok=True)
+        if "files" not in program.destinations and destinations["files"]["url"]:
+            gone += storage.remove_program(destinations["files"], program.name)
+        if gone:
+            log.info("program %s is no longer written to %s: its %d files there were removed", program.name,
+                     " or ".join(d for d in ("csv", "files") if d not in program.destinations), len(gone))
 
 
 def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any] | None = None,
