@@ -377,12 +377,9 @@ def _write_records(conn: Connection, params: dict[str, Any], whole: bool) -> tup
         "delete from core.identity_record as r where (r.source, r.entity, r.record_id) in"
         " (select source, entity, record_id from identity_refresh)"
         " and not exists (select from identity_record_new as n where n.record_key = r.record_key)").rowcount
-    rest = [c for c in names if c != "record_key"]
     written += conn.exec_driver_sql(
         f"insert into core.identity_record ({', '.join(names)}) select {', '.join(names)} from identity_record_new"  # noqa: S608
-        f" on conflict (record_key) do update set {', '.join(f'{c} = excluded.{c}' for c in rest)}"
-        f" where ({', '.join(f'core.identity_record.{c}' for c in rest)})"
-        f" is distinct from ({', '.join(f'excluded.{c}' for c in rest)})").rowcount
+        + models.upsert_clause("core.identity_record", ("record_key",), names)).rowcount
     refreshed = conn.exec_driver_sql("select count(*) from identity_record_new").scalar_one()
     conn.exec_driver_sql("drop table identity_record_new")
     return refreshed, written

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,15 +294,21 @@ def _changed(left: str, right: str, cols: list[str]) -> str:
             if len(cols) > 1 else f"{left}.{cols[0]} is distinct from {right}.{cols[0]}")
 
 
-def _upsert_clause(model: Model, names: list[str], stamped: bool, first_load: bool = False) -> str:
-    rest = [c for c in names if c not in model.key]
+def upsert_clause(target: str, key: Sequence[str], names: Sequence[str], stamped: bool = False) -> str:
+    """``on conflict`` for an insert of ``names`` into ``target``: the row with the same ``key`` is
+    updated only when a column differs (``updated_at`` set then, when ``stamped``)."""
+    rest = [c for c in names if c not in key]
     if not rest:  # a key given twice is one row
-        return f"\non conflict ({', '.join(model.key)}) do nothing"
-    if first_load:  # twice as fast as a speculative insert per row (615,000 email events: 1.6 s against 3.0 s)
-        return ""
+        return f"\non conflict ({', '.join(key)}) do nothing"
     sets = [f"{c} = excluded.{c}" for c in rest] + (["updated_at = now()"] if stamped else [])
-    return (f"\non conflict ({', '.join(model.key)}) do update set {', '.join(sets)}"
-            f" where {_changed(model.target, 'excluded', rest)}")
+    return (f"\non conflict ({', '.join(key)}) do update set {', '.join(sets)}"
+            f" where {_changed(target, 'excluded', rest)}")
+
+
+def _upsert_clause(model: Model, names: list[str], stamped: bool, first_load: bool = False) -> str:
+    if first_load and any(c not in model.key for c in names):
+        return ""  # twice as fast as a speculative insert per row (615,000 email events: 1.6 s against 3.0 s)
+    return upsert_clause(model.target, model.key, names, stamped)
 
 
 def write(conn: Connection, model: Model, params: Mapping[str, Any]) -> int:

@@ -252,18 +252,25 @@ def _current_file(conn: Connection, program: Program, result: ListResult,
     return program, result, _export_rows(conn, program, result.as_of)
 
 
+def _remove_csv_files(folder: Path, program: str, keep: Path | None = None) -> list[Path]:
+    """Remove the program's dated CSV files from ``folder`` (but ``keep``); return those removed."""
+    from smarketing.nurture import files as storage
+
+    gone = [p for p in folder.glob(f"{program}_*.csv") if storage.is_list_file(p.name, program) and p != keep]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
 def _remove_undelivered(programs: list[Program], destinations: dict[str, Any], export_dir: Path | None) -> None:
     """A program no longer written to ``csv`` or ``files`` leaves no file there: its last one would
     keep whoever is suppressed from now on."""
     from smarketing.nurture import files as storage
 
-    folder = (export_dir or PATHS.exports) / "nurture"
     for program in programs:
         gone: list[Any] = []
         if "csv" not in program.destinations:
-            gone += [p for p in folder.glob(f"{program.name}_*.csv") if storage.is_list_file(p.name, program.name)]
-            for path in gone:
-                path.unlink(missing_ok=True)
+            gone += _remove_csv_files((export_dir or PATHS.exports) / "nurture", program.name)
         if "files" not in program.destinations and destinations["files"]["url"]:
             gone += storage.remove_program(destinations["files"], program.name)
         if gone:
@@ -290,10 +297,7 @@ def retire_programs(eng: Engine, current: Iterable[str], settings: dict[str, Any
             warehouse_dbapi(conn).execute(psql.SQL("drop view if exists {}").format(
                 psql.Identifier("nurture", f"list_{name}")))
     for name in retired:
-        folder = (export_dir or PATHS.exports) / "nurture"
-        gone = [p for p in folder.glob(f"{name}_*.csv") if storage.is_list_file(p.name, name)]
-        for path in gone:
-            path.unlink(missing_ok=True)
+        gone: list[Any] = _remove_csv_files((export_dir or PATHS.exports) / "nurture", name)
         if conf["files"]["url"]:
             gone += storage.remove_program(conf["files"], name)
         if gone:
@@ -328,9 +332,7 @@ def deliver_files(files: list[tuple[Program, ListResult, list[list[object]]]],
             except OSError as exc:
                 failures.append(f"program {program.name}: could not write {result.export_path}: "
                                 f"{exc.strerror or exc} (the list itself is current in the warehouse)")
-            for old in result.export_path.parent.glob(f"{program.name}_*.csv"):
-                if storage.is_list_file(old.name, program.name) and old != result.export_path:
-                    old.unlink(missing_ok=True)
+            _remove_csv_files(result.export_path.parent, program.name, keep=result.export_path)
         if "files" in program.destinations:
             try:
                 storage.write(conf["files"], program.name, result.as_of, program.fields, rows)
