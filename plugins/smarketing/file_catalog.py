@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("text", "email", "domain", "id", "date", "timestamp", "number", "flag")
+KINDS = ("text", "email", "domain", "id", "date", "timestamp", "number", "flag", "opt_out")
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def _person(*extra: Field) -> tuple[Field, ...]:
         Field("first_contact_date", "timestamp", "the lead date: when the person first got in touch"),
         Field("mql_date", "timestamp", "when marketing qualified the person (MQL)"),
         Field("sql_date", "timestamp", "when sales accepted the person (SQL)"),
-        Field("email_opt_out", "flag", "set when the person must get no marketing email (any value but empty,"
-                                       " false, no, n, 0, f, nein opts out)"),
+        Field("email_opt_out", "opt_out", "set when the person must get no marketing email (any value but empty,"
+                                          " false, no, n, 0, f, nein opts out)"),
         Field("owner_id", "text", "the sales rep owning the person"),
         Field("owner_name", "text", "that sales rep's name"),
         Field("phone", "text", "a phone number, in any format (identity compares its last eight digits)"),
@@ -225,6 +225,10 @@ _CAST = {
     "timestamp": "meta.try_timestamptz(payload ->> '{0}')",
     "number": "meta.try_numeric(payload ->> '{0}')",
     "flag": "core.is_opt_out_value(payload ->> '{0}')",  # set for any value but empty, false, no, 0, ...
+    # a flag set on any landed version of the record: a file cannot tell a change from an older row
+    # sent again in a later export (its version is the time it landed), so no later row lifts it
+    "opt_out": "(core.is_opt_out_value(payload ->> '{0}') or exists (select from raw.file__{entity} as version"
+               " where version.record_id = latest.record_id and core.is_opt_out_value(version.payload ->> '{0}')))",
 }
 
 
@@ -234,7 +238,7 @@ def staging_sql(name: str) -> str:
     and a contact also gets the person record it belongs to (``person_entity``, ``person_record_id``:
     the contact when named, else the lead)."""
     spec = entity(name)
-    columns = [f"    {_CAST[f.kind].format(f.name)} as {f.name}," for f in (*spec.fields, *COMMON)]
+    columns = [f"    {_CAST[f.kind].format(f.name, entity=name)} as {f.name}," for f in (*spec.fields, *COMMON)]
     if {"lead_id", "contact_id"} <= set(spec.names):  # the person a record names: its contact, else its lead
         columns += ["    case when nullif(btrim(payload ->> 'contact_id'), '') is null then 'leads'"
                     " else 'contacts' end as person_entity,",
@@ -296,8 +300,10 @@ Kinds: `text`; `email` (an address, compared in lower case); `domain` (a web dom
 URL its host); `id` (a record of another entity); `date` (a calendar date; a value with a time of
 day gives its date in the drop's time zone); `timestamp` (an instant; a date alone is midnight in
 the drop's time zone); `number`; `flag` (set by any value but an empty one or `false`, `no`, `n`,
-`0`, `f`, `nein`). A value that does not parse as its kind quarantines the row with its file, line
-and reason.
+`0`, `f`, `nein`); `opt_out` (a flag that, once set on any row of the record that landed, holds: a
+file cannot tell a change from an older row sent again in a later export, so a later row without it
+lifts nothing). A value that does not parse as its kind quarantines the row with its file, line and
+reason.
 """
 
 
