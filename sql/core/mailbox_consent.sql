@@ -2,12 +2,13 @@
 --     subscription statuses, file-drop subscriptions, Mailchimp members and abuse reports; the
 --     opt-out flags of HubSpot contacts, Salesforce leads and contacts, file-drop leads and
 --     contacts), deleted records included
--- key: source, entity, record_id, subscription
+-- key: source, entity, record_id, subscription, email
 -- write: scoped
 -- scope: (source, entity, record_id) in (select source, entity, record_id from merge_changes)
 -- An opt-out outlives its record. Keyed by mailbox, not by person, so suppression holds whoever the
--- record belongs to. Only the records promoted by this merge (merge_changes); their earlier rows
--- are deleted first (scope).
+-- record belongs to. A file drop's opt-out holds once any landed row of the record set it
+-- (staging's opt_out kind), for that row's address too when a later row has another. Only the
+-- records promoted by this merge (merge_changes); their rows no longer given are deleted (scope).
 with changed as (
     select source, entity, record_id from merge_changes
 ),
@@ -74,6 +75,21 @@ flags as (
     select 'file', 'contacts', record_id, email, email_opt_out, version_at, is_deleted
     from staging.stg_file__contacts
     where record_id in (select record_id from changed where source = 'file' and entity = 'contacts')
+    union all
+    -- the address of each landed file row that opted out: a later row may give the record another
+    select 'file', 'leads', r.record_id, lower(nullif(btrim(r.payload ->> 'email'), '')), true, r.version_at,
+        latest.is_deleted
+    from raw.file__leads as r
+    inner join staging.latest_file__leads as latest on r.record_id = latest.record_id
+    where r.record_id in (select record_id from changed where source = 'file' and entity = 'leads')
+        and core.is_opt_out_value(r.payload ->> 'email_opt_out')
+    union all
+    select 'file', 'contacts', r.record_id, lower(nullif(btrim(r.payload ->> 'email'), '')), true, r.version_at,
+        latest.is_deleted
+    from raw.file__contacts as r
+    inner join staging.latest_file__contacts as latest on r.record_id = latest.record_id
+    where r.record_id in (select record_id from changed where source = 'file' and entity = 'contacts')
+        and core.is_opt_out_value(r.payload ->> 'email_opt_out')
 ),
 
 opt_outs as (
@@ -91,8 +107,8 @@ unioned as (
     select * from opt_outs
 ),
 
-final as (
-    select distinct on (unioned.source, unioned.entity, unioned.record_id, unioned.subscription)
+final as (  -- of one address's rows an opt-out first, then the earliest (when it was first said)
+    select distinct on (unioned.source, unioned.entity, unioned.record_id, unioned.subscription, unioned.email)
         unioned.source,
         unioned.entity,
         unioned.record_id,
@@ -103,8 +119,9 @@ final as (
         unioned.changed_at,
         unioned.is_record_deleted
     from unioned
-    order by unioned.source, unioned.entity, unioned.record_id, unioned.subscription,
-        (unioned.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')) desc
+    where unioned.email is not null
+    order by unioned.source, unioned.entity, unioned.record_id, unioned.subscription, unioned.email,
+        (unioned.status in ('NOT_SUBSCRIBED', 'OPTED_OUT')) desc, unioned.changed_at
 ),
 
 addresses as (  -- each address's mailbox key computed once, not for each of its rows

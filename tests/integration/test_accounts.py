@@ -112,7 +112,8 @@ def test_an_upgrade_keeps_the_ids_of_accounts_a_new_key_rule_makes_one(empty_war
         folder = tmp_path / f"v{version}"
         folder.mkdir()
         for path in sorted((PATHS.sql / "schema").glob("V*.sql")):
-            if int(path.name[1:4]) <= version:
+            # V057 (core.mailbox_consent's key) as well: the merges run here are today's
+            if int(path.name[1:4]) <= version or path.name.startswith("V057"):
                 shutil.copy(path, folder)
         warehouse.migrate(eng, folder)
 

@@ -80,6 +80,24 @@ def test_an_opt_out_holds_when_a_later_export_re_sends_the_record_without_it(run
     assert_never_reached(second, {"paul@beispiel.example"})
 
 
+def test_an_opt_out_holds_for_the_address_it_came_with_after_the_record_moves_to_another(run_world):
+    """A file-drop lead opts out under the team mailbox, then a later export gives the record a
+    personal address (its flag blank); another person buys with the team mailbox. The opt-out holds
+    for the mailbox it was given with and, the record's flag holding, for the record's new address."""
+    world = World()
+    jan = world.file_lead(1, "Vertrieb@Kontor.example", "Jan", "Søndergaard", opted_out="ja")
+    world.file_deal(1, jan)
+    moved = dict(next(row for _, row in world.file_leads if row["Kontakt-Nr"] == jan),
+                 **{"E-Mail": "jan.s@kontor.example", "Keine Werbung": ""})
+    world.file_leads.append((2, moved))
+    world.file_deal(2, world.file_lead(2, "vertrieb+crm@kontor.example", "Ewa", "Nowak"))
+    world.file_deal(2, world.file_lead(2, "ewa@kontor.example", "Ewa", "Kowalska"))
+    first, second = run_world(world, runs=2)
+    assert_never_reached(first, {"vertrieb@kontor.example"})
+    assert_never_reached(second, {"vertrieb@kontor.example", "jan.s@kontor.example"})
+    assert second.csv == {"ewa@kontor.example"}
+
+
 def test_a_hard_bounce_on_an_address_variant_suppresses_every_person_of_the_mailbox(run_world):
     """A team mailbox two people (different names, so two persons) buy with; the bounce comes for a
     third spelling and lands on one of them. Gmail spellings of one mailbox likewise."""
