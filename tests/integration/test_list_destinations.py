@@ -294,6 +294,31 @@ def test_the_files_folder_and_the_csv_folder_hold_each_programs_current_list_onl
                      f" ({AS_OF}) has it"]
 
 
+def test_a_rerun_of_an_earlier_date_takes_who_was_suppressed_since_off_the_latest_list_too(run_world):
+    """Found by a trial: after an earlier date was run again, the latest date's nurture.list_runs
+    and nurture.list_membership still counted someone suppressed since (its files, view and pulls
+    did not hold them), and the rebuilt date's changes read 0/0/0."""
+    world = World()
+    ids = customers(world)
+    world.salesforce_opt_out(3, ids["Bob"])
+    yesterday = AS_OF - timedelta(days=1)
+    reached = run_world(world, runs=3, dates=(yesterday, AS_OF, yesterday))
+    assert "bob@lind.example" in reached[1].csv and "bob@lind.example" not in reached[2].csv
+    with run_world.engine.connect() as conn:
+        runs = {as_of: tuple(rest) for as_of, *rest in conn.execute(text(
+            "select as_of, members, eligible, suppressed, added, removed, unchanged, suppressed_reasons"
+            " from nurture.list_runs where program = 'customers'"))}
+        membership = conn.execute(text(
+            "select email, added_on, removed_on from nurture.list_membership where program = 'customers'"
+            " order by email")).all()
+    # the latest date as its file has it: Bob off, since the run that suppressed him
+    assert runs[AS_OF] == (2, 3, 1, 0, 1, 2, {"email_opt_out": 1})
+    # the rebuilt date against the date before it (none: everyone on it was added)
+    assert runs[yesterday] == (2, 3, 1, 2, 0, 0, {"email_opt_out": 1})
+    assert membership == [("ann@lind.example", yesterday, None), ("bob@lind.example", yesterday, AS_OF),
+                          ("cem@lind.example", yesterday, None)]
+
+
 def test_a_destination_dropped_from_a_program_takes_its_files_along(run_world):
     """Found by a trial: a program no longer written to csv or files kept its last files, with
     whoever was suppressed after them."""

@@ -384,7 +384,13 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
         reasons["shared_mailbox"] = shared
     later = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program and as_of > :as_of"),
                          key).scalar()
-    added, removed, unchanged = _version(conn, program.name, as_of, run_id, later)
+    if later is None:
+        added, removed, unchanged = _version(conn, program.name, as_of, run_id)
+    else:
+        log.warning("program %s: a run for %s exists; %s is rebuilt as a snapshot without changing membership",
+                    program.name, later, as_of)
+        added, removed, unchanged = _snapshot_changes(conn, program.name, as_of)
+        _take_off_latest(conn, program.name, later, run_id)
     # only the latest date has a file (``_current_file``)
     path = export_path(program.name, as_of, export_dir) if "csv" in program.destinations and not later else None
     if "view" in program.destinations:
@@ -411,14 +417,53 @@ def _build(conn: Connection, program: Program, as_of: date, run_id: str, export_
     return ListResult(program.name, as_of, members, eligible, added, removed, unchanged, path)
 
 
-def _version(conn: Connection, program: str, as_of: date, run_id: str, later: date | None) -> tuple[int, int, int]:
-    """Move ``nurture.list_membership`` to this run's members; return (added, removed, unchanged).
-    ``later``: the latest date run after ``as_of``, whose membership stays."""
+def _snapshot_changes(conn: Connection, program: str, as_of: date) -> tuple[int, int, int]:
+    """(added, removed, unchanged) of an earlier date's rebuilt list against the date before it."""
+    key = {"program": program, "as_of": as_of}
+    before = conn.execute(text("select max(as_of) from nurture.list_runs where program = :program"
+                               " and as_of < :as_of"), key).scalar()
+    return conn.execute(text(
+        "select count(*) filter (where b.person_id is null), count(*) filter (where l.person_id is null),"
+        " count(*) filter (where l.person_id is not null and b.person_id is not null)"
+        " from (select person_id from nurture.list_members where program = :program and as_of = :as_of) as l"
+        " full join (select person_id from nurture.list_members where program = :program and as_of = :before) as b"
+        " on l.person_id = b.person_id"), {**key, "before": before}).one()
+
+
+def _take_off_latest(conn: Connection, program: str, latest: date, run_id: str) -> None:
+    """Take whoever was suppressed since off the latest date's list, its membership and counts, as
+    its file is written again (a rerun of an earlier date refreshed suppression)."""
+    key = {"program": program, "latest": latest, "run_id": run_id}
+    gone = conn.execute(text(
+        "delete from nurture.list_members as l where l.program = :program and l.as_of = :latest"
+        " and nurture.is_suppressed(l.person_id, l.mailbox_key) returning l.person_id"), key).scalars().all()
+    if not gone:
+        return
+    key["gone"] = gone
+    # joined on the latest date: never on the list after all; on it before: removed on that date
+    joined = conn.execute(text("delete from nurture.list_membership where program = :program and added_on = :latest"
+                               " and person_id = any(:gone)"), key).rowcount
+    left = conn.execute(text("update nurture.list_membership set removed_on = :latest, removed_run = :run_id"
+                             " where program = :program and removed_on is null and person_id = any(:gone)"),
+                        key).rowcount
+    reasons: dict[str, int] = dict(conn.execute(text(
+        "select reason, count(distinct person_id) from nurture.suppressed where person_id = any(:gone)"
+        " group by reason"), key).all())
+    stored = conn.execute(text("select suppressed_reasons from nurture.list_runs where program = :program"
+                               " and as_of = :latest"), key).scalar_one() or {}
+    for reason, count in reasons.items():
+        stored[reason] = stored.get(reason, 0) + count
+    conn.execute(text(
+        "update nurture.list_runs set members = members - :n, suppressed = suppressed + :n, added = added - :joined,"
+        " removed = removed + :left, unchanged = unchanged - :left, suppressed_reasons = cast(:reasons as jsonb),"
+        " changed_at = now() where program = :program and as_of = :latest"),
+        {**key, "n": len(gone), "joined": joined, "left": left, "reasons": json.dumps(stored, sort_keys=True)})
+    log.info("program %s: %d suppressed since taken off the list of %s", program, len(gone), latest)
+
+
+def _version(conn: Connection, program: str, as_of: date, run_id: str) -> tuple[int, int, int]:
+    """Move ``nurture.list_membership`` to this run's members; return (added, removed, unchanged)."""
     key = {"program": program, "as_of": as_of, "run_id": run_id}
-    if later is not None:
-        log.warning("program %s: a run for %s exists; %s is rebuilt as a snapshot without changing membership",
-                    program, later, as_of)
-        return 0, 0, 0
     # a rerun of this date first undoes what the date changed
     conn.execute(text("delete from nurture.list_membership where program = :program and added_on = :as_of"), key)
     conn.execute(text("update nurture.list_membership set removed_on = null, removed_run = null"
