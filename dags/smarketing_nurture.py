@@ -7,7 +7,8 @@ bounced, spam complaints, email opt-outs, no address), then builds each program 
 program to `exports/nurture/<program>_<as_of>.csv` (atomically; a rerun rewrites the same file).
 
 Publishes `smarketing_nurture`. Then writes the KPI report again with the day's lists, and mails it
-to `SMARKETING_REPORT_EMAIL` when set.
+to `SMARKETING_REPORT_EMAIL` when set (skipped when the marts are of another date: lists run alone
+for an earlier date).
 """
 
 from __future__ import annotations
@@ -44,11 +45,17 @@ def smarketing_nurture():
 
     @task
     def update_report(**context) -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from smarketing import tasks
         from smarketing.runs import resolve_as_of
 
+        as_of = resolve_as_of(context)
         with final_on_bad_input():
-            return tasks.write_kpi_report(resolve_as_of(context), mail=True)
+            path = tasks.report_after_lists(as_of)
+        if path is None:  # lists of another date than the marts (--only nurture): the report stays
+            raise AirflowSkipException(f"the marts are not as of {as_of}: the KPI report is left as it is")
+        return path
 
     build_lists() >> update_report()
 

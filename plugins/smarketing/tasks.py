@@ -5,6 +5,7 @@ Each returns a small summary (counts only, never personal data) that lands in XC
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -51,8 +52,6 @@ def extract(system: str, run_id: str, as_of: date, resync: list[str] | None = No
 def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
     """Apply every drop's new files. A rejected file, or a drop whose folder cannot be read, is
     logged as a warning and named in the result; the other files and drops go on."""
-    import logging
-
     from smarketing.file_drops import FileDropError, load_drop, load_drops
 
     eng, started = _engine(), datetime.now(UTC)
@@ -181,6 +180,21 @@ def write_kpi_report(as_of: date, mail: bool = False) -> str:
     if mail:
         kpi_report.mail(path, as_of)
     return str(path)
+
+
+def report_after_lists(as_of: date) -> str | None:
+    """The KPI report written again after the lists of ``as_of``, mailed as ``write_kpi_report``
+    does; None when the marts are of another date (lists run alone for it: ``--only nurture``),
+    whose report stays as it is, said in the log. Returns its path."""
+    from smarketing import kpi_report
+
+    published = kpi_report.marts_as_of(_engine())
+    if published != as_of:
+        logging.getLogger(__name__).warning(
+            "the KPI report is left as it is: the marts are as of %s, not %s (refresh them for %s to report it)",
+            published, as_of, as_of)
+        return None
+    return write_kpi_report(as_of, mail=True)
 
 
 def build_nurture_lists(run_id: str, as_of: date) -> dict[str, Any]:

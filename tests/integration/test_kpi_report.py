@@ -238,6 +238,14 @@ def test_a_report_for_another_day_than_the_marts_is_refused(built, tmp_path):
     assert not (tmp_path / "may.html").exists()
 
 
+def test_lists_built_for_another_day_than_the_marts_leave_the_report_and_say_so(built, caplog):
+    """Found by a trial: `smarketing run --as-of <earlier> --only nurture` built the lists, then
+    failed in the report step, whose marts were of another date."""
+    assert tasks.report_after_lists(date(2026, 5, 31)) is None
+    assert "the marts are as of 2026-06-30, not 2026-05-31" in caplog.text
+    assert tasks.report_after_lists(AS_OF).endswith(f"kpis_{AS_OF}.html")
+
+
 def test_the_report_is_mailed_as_an_attachment_through_airflows_smtp_connection(built, monkeypatch):
     """A real SMTP server on loopback (aiosmtpd) receives what Airflow's SMTP notifier sends."""
     import email
