@@ -342,6 +342,26 @@ def test_a_destination_dropped_from_a_program_takes_its_files_along(run_world):
     assert "  customers: 2 members (3 eligible, 1 kept off: email_opt_out 1)" in shown
 
 
+def test_a_moved_files_folder_takes_the_lists_left_in_the_old_one_along(run_world):
+    """The files folder moved (destinations.files.url changed): the old folder kept the last lists,
+    with whoever was suppressed after them."""
+    world = World()
+    customers(world)
+    root: dict[str, Path] = {}
+
+    def move(run: int, folder: Path) -> None:
+        root["folder"] = folder
+        if run == 2:
+            (folder / "share" / "notes.csv").write_text("not a list\n")
+            nurture = folder / "config" / "nurture.yaml"
+            nurture.write_text(nurture.read_text().replace(str(folder / "share"), str(folder / "moved")))
+
+    run_world(world, runs=2, before_run=move)
+    old, moved = root["folder"] / "share", root["folder"] / "moved"
+    assert sorted(p.name for p in old.iterdir()) == ["notes.csv"]  # only list files are ever removed
+    assert sorted(p.name for p in moved.iterdir()) == [f"customers_{AS_OF}.csv", f"customers_{AS_OF}.csv.done"]
+
+
 def test_a_push_right_after_a_manual_suppression_takes_the_address_off_every_platform(run_world):
     """Found by a trial: `lists suppress` then `lists push` left the address on the platforms until
     the next nurture run."""

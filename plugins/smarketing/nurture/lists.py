@@ -236,6 +236,8 @@ def build_lists(eng: Engine, programs: list[Program], as_of: date, run_id: str,
     destinations = (settings if settings is not None else nurture_settings())["destinations"]
     failures = deliver_files(files, destinations)
     _remove_undelivered(programs, destinations, export_dir)
+    if destinations["files"]["url"] and any("files" in program.destinations for program in programs):
+        _remove_left_behind(eng, destinations["files"])
     return NurtureRun(suppressed, results, failures, scope)
 
 
@@ -260,6 +262,34 @@ def _remove_csv_files(folder: Path, program: str, keep: Path | None = None) -> l
     for path in gone:
         path.unlink(missing_ok=True)
     return gone
+
+
+def _remove_left_behind(eng: Engine, conf: dict[str, Any]) -> None:
+    """Remember the files folder, and remove the list files left at an earlier one (the url
+    changed): they would keep whoever is suppressed from now on. A folder that cannot be reached
+    is said in the log and tried again at the next run."""
+    from smarketing.nurture import files as storage
+
+    try:
+        here = str(storage.folder(conf))
+    except ConfigError:  # no filesystem for the scheme: the delivery said so
+        return
+    with eng.begin() as conn:
+        conn.execute(text("insert into nurture.file_locations (url) values (:url) on conflict (url) do nothing"),
+                     {"url": here})
+        earlier = conn.execute(text("select url from nurture.file_locations where url <> :url"),
+                               {"url": here}).scalars().all()
+        programs = conn.execute(text("select distinct program from nurture.list_runs")).scalars().all()
+    for url in earlier:
+        try:
+            gone = [path for program in programs for path in storage.remove_program({**conf, "url": url}, program)]
+        except (OSError, ConfigError) as exc:
+            log.warning("the list files at %s, an earlier destinations.files.url, were not removed: %s (tried"
+                        " again at the next run)", url, exc)
+            continue
+        with eng.begin() as conn:
+            conn.execute(text("delete from nurture.file_locations where url = :url"), {"url": url})
+        log.info("destinations.files.url moved from %s: the %d list files there were removed", url, len(gone))
 
 
 def _remove_undelivered(programs: list[Program], destinations: dict[str, Any], export_dir: Path | None) -> None:
