@@ -173,7 +173,10 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("status", "text", "subscribed, unsubscribed or opted_out (map other names with `values`)",
                      required=True),
                Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...)"),
-               Field("changed_at", "timestamp", "when the status was set"),
+               Field("changed_at", "timestamp", "when the status was set: a record's status is its latest by this"
+                                                " date of every row loaded (an older row sent again changes nothing);"
+                                                " without it an unsubscribe counts from when it landed and a"
+                                                " subscribe lifts nothing"),
            )),
     Entity("exchange_rates", "one exchange rate from a day on (until the currency's next rate); each row needs"
            " an id of its own, e.g. currency and day",

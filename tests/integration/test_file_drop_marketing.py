@@ -281,3 +281,37 @@ def test_an_address_a_spreadsheet_would_run_never_reaches_a_list(empty_warehouse
     assert rows(empty_warehouse, "select count(*) from nurture.suppressed where reason = 'formula_like_address'") == [
         (3,)]
 
+
+
+def test_a_subscription_export_that_re_sends_an_older_row_lifts_nothing(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a README-only trial: a later export re-sending a subscription record's older row
+    (subscribed before the opt-out, or subscribed with no date) lifted the opt-out: the last row
+    landed was the record's status. A subscription's status is its latest change by date, and an
+    undated subscribe lifts nothing; a later dated resubscribe still does."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "contacts" / "contacts.csv").write_text("id,email,first,last,created\n" + "".join(
+        f"C{n},q{n}@kunde.example,Vorname{n},Kunde,2026-05-0{n}\n" for n in (1, 2, 3)))
+    (tmp_path / "deals" / "deals.csv").write_text(
+        "id,contact,won,amount\n" + "".join(f"D{n},C{n},2026-06-10,1000\n" for n in (1, 2, 3)))
+    (tmp_path / "subscriptions").mkdir()
+    (tmp_path / "subscriptions" / "a.csv").write_text(
+        "id,email,subscription,status,basis,changed\nS1,q1@kunde.example,all,opted_out,,2026-06-05T10:00:00Z\n"
+        "S2,q2@kunde.example,all,unsubscribed,,2026-06-05T10:00:00Z\n"
+        "S3,q3@kunde.example,all,unsubscribed,,2026-06-05T10:00:00Z\n")
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
+        drops[drops.index("  events:"):drops.index("  subscriptions:")], ""))
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    tasks.run_pipeline("subs-1", AS_OF)
+    assert rows(empty_warehouse, members) == []
+    (tmp_path / "subscriptions" / "b.csv").write_text(
+        "id,email,subscription,status,basis,changed\nS1,q1@kunde.example,all,subscribed,consent,2026-06-01T10:00:00Z\n"
+        "S2,q2@kunde.example,all,subscribed,consent,\n"
+        "S3,q3@kunde.example,all,subscribed,consent,2026-06-20T10:00:00Z\n")
+    tasks.run_pipeline("subs-2", AS_OF)
+    assert rows(empty_warehouse, members) == [("q3@kunde.example",)]
