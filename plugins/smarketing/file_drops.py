@@ -322,14 +322,15 @@ def _moment(value: str, drop: Drop) -> datetime | None:
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00a0\u200b\u200c\u200d\u2060\ufeff"))  # no-break and zero-width spaces
+_INVISIBLE_SEPARATING = dict.fromkeys(_INVISIBLE, " ")  # between two addresses they separate them
 _ANGLED = re.compile(r"^[^<>]*<([^<>]+)>\s*$")
 
 
 def _address(value: str) -> str:
-    """The address an export's cell holds: without invisible spaces, a display name and angle
-    brackets (``Grace Hopper <grace@example.com>``) or a ``mailto:``. Whatever is left and is no
-    address is caught by the entity's suite."""
-    cleaned = value.translate(_INVISIBLE).strip()
+    """The address an export's cell holds: without invisible spaces (in a cell of several addresses
+    they part them), a display name and angle brackets (``Grace Hopper <grace@example.com>``) or a
+    ``mailto:``. Whatever is left and is no address is caught by the entity's suite."""
+    cleaned = value.translate(_INVISIBLE if value.count("@") < 2 else _INVISIBLE_SEPARATING).strip()
     angled = _ANGLED.match(cleaned)
     if angled:
         cleaned = angled.group(1).strip()
