@@ -180,7 +180,7 @@ def _rows(drop: Drop, name: str, handle: BinaryIO) -> Iterator[Row]:
     """Every data row of a file, read as a stream; raises FileDropError for the whole file."""
     stream = _text(drop, name, handle)
     try:
-        yield from (_json_rows(stream) if drop.format == "jsonl" else _csv_rows(drop, name, stream))
+        yield from (_checked_json_rows(drop, name, stream) if drop.format == "jsonl" else _csv_rows(drop, name, stream))
     except UnicodeError as exc:
         raise FileDropError(f"drop {drop.name}: file {name} is not valid {drop.encoding}: {exc}") from exc
     except csv.Error as exc:
@@ -242,6 +242,31 @@ def _json_rows(stream: io.TextIOWrapper) -> Iterator[Row]:
         yield number, row, ""
 
 
+def _checked_json_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
+    """The lines of a JSON Lines file; FileDropError at its end when a key the drop maps is on no
+    line (a renamed key would drop its field, an opt-out for one), the file loaded in none of it.
+    Keys mapped to no field are named in the log, as a CSV file's columns are."""
+    seen: set[str] = set()
+    for number, row, reason in _json_rows(stream):
+        if row is not None:
+            seen.update(row)
+        yield number, row, reason
+    needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]
+    missing = sorted({key for key in needed if key not in seen})
+    if missing:
+        raise FileDropError(f"drop {drop.name}: file {name} lacks mapped key(s) {missing} in every line; are they"
+                            f" named as in config/file_drops.yaml?")
+    _unmapped(drop, name, sorted(seen), "key(s)")
+
+
+def _unmapped(drop: Drop, name: str, names: list[str], what: str) -> None:
+    fields = file_catalog.fields_of(drop.entity)
+    unread = [n for n in names if n not in drop.columns and n != drop.id_column and n not in fields]
+    if unread:
+        log.warning("drop %s: file %s: %s %s map to no field of %s: kept with each record, feeding nothing",
+                    drop.name, name, what, unread, drop.entity)
+
+
 csv.field_size_limit(16 * 2**20)  # a notes column of a CRM export runs past the 128 KB default
 
 
@@ -262,11 +287,7 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
             f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
             f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
         )
-    fields = file_catalog.fields_of(drop.entity)
-    unread = [h for h in header if h not in drop.columns and h != drop.id_column and h not in fields]
-    if unread:
-        log.info("drop %s: file %s: column(s) %s map to no field of %s: kept with each record, feeding nothing",
-                 drop.name, name, unread, drop.entity)
+    _unmapped(drop, name, header, "column(s)")
     for values in reader:
         number = reader.line_num
         if not any(v.strip() for v in values):

@@ -328,6 +328,28 @@ def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, t
     assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0
 
 
+def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_warehouse, tmp_path):
+    """Found by a README-only trial: a JSON Lines export writing "opt_out" where the drop maps
+    "optout" loaded, its opt-outs feeding nothing. A key is one line's, so the file is rejected
+    when no line has it; a line without an optional key is a line without that value."""
+    from smarketing.file_drops import load_drops
+
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"ref": "J9", "mail": "lena@otto.example", "opt_out": "yes"}\n'
+                                    '{"ref": "J10", "mail": "max@pohl.example", "do_not_email": "yes"}\n')
+    (folder / "b.jsonl").write_text('{"ref": "J11", "mail": "ida@pohl.example"}\n'
+                                    '{"ref": "J12", "mail": "ole@pohl.example", "optout": "ja"}\n')
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  jl: {{entity: leads, location: {folder}, pattern: '*.jsonl', format: jsonl, id_column: ref,"
+        " columns: {mail: email, optout: email_opt_out}}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert "lacks mapped key(s) ['optout'] in every line" in stats.rejected["a.jsonl"]
+    assert rows(empty_warehouse, "select record_id, payload ->> 'email_opt_out' from raw.file__leads"
+                                 " order by 1") == [("J11", None), ("J12", "ja")]
+
+
 def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse, drops):
     """Found by a trial: with decimal ',', '1200.50' loaded as 120050; 'Infinity' and 'NaN' loaded
     as amounts; an unmapped column named like a mapped field overwrote it."""
