@@ -228,10 +228,14 @@ _CAST = {
     "timestamp": "meta.try_timestamptz(payload ->> '{0}')",
     "number": "meta.try_numeric(payload ->> '{0}')",
     "flag": "core.is_opt_out_value(payload ->> '{0}')",  # set for any value but empty, false, no, 0, ...
-    # a flag set on any landed version of the record: a file cannot tell a change from an older row
-    # sent again in a later export (its version is the time it landed), so no later row lifts it
+    # a flag set on any landed version of the record, or on a row of it quarantined: a file cannot
+    # tell a change from an older row sent again in a later export (its version is the time it
+    # landed), so no later row lifts it
     "opt_out": "(core.is_opt_out_value(payload ->> '{0}') or exists (select from raw.file__{entity} as version"
-               " where version.record_id = latest.record_id and core.is_opt_out_value(version.payload ->> '{0}')))",
+               " where version.record_id = latest.record_id and core.is_opt_out_value(version.payload ->> '{0}'))"
+               " or exists (select from quarantine.records as q where q.source = 'file' and q.entity = '{entity}'"
+               " and q.payload ->> 'record_id' = latest.record_id"
+               " and core.is_opt_out_value(q.payload -> 'mapped' ->> '{0}')))",
 }
 
 
@@ -303,10 +307,10 @@ Kinds: `text`; `email` (an address, compared in lower case); `domain` (a web dom
 URL its host); `id` (a record of another entity); `date` (a calendar date; a value with a time of
 day gives its date in the drop's time zone); `timestamp` (an instant; a date alone is midnight in
 the drop's time zone); `number`; `flag` (set by any value but an empty one or `false`, `no`, `n`,
-`0`, `f`, `nein`); `opt_out` (a flag that, once set on any row of the record that landed, holds: a
-file cannot tell a change from an older row sent again in a later export, so a later row without it
-lifts nothing). A value that does not parse as its kind quarantines the row with its file, line and
-reason.
+`0`, `f`, `nein`); `opt_out` (a flag that, once set on any row of the record that landed, holds, a
+row quarantined for another defect included: a file cannot tell a change from an older row sent
+again in a later export, so a later row without it lifts nothing). A value that does not parse as
+its kind quarantines the row with its file, line and reason.
 """
 
 

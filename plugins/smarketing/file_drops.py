@@ -619,8 +619,9 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                     mapped = _mapped(drop, row)
                     if mapped.get("email") and _suppresses(drop.entity, mapped):
                         kept.append({"record_id": f"{file.name}:{number}", "payload": _quarantine_payload(
-                            file.name, number, None, mapped), "reason": f"{file.name} line {number}: its file was"
-                            f" rejected ({reason}); kept for what it says of its mailbox"})
+                            drop, file.name, number, row, mapped, keep_row=False),
+                            "reason": f"{file.name} line {number}: its file was rejected ({reason}); kept for what"
+                                      " it says of its mailbox"})
     except (OSError, UnicodeError, csv.Error, LookupError) as exc:
         log.warning("drop %s: file %s could not be read for its opt-outs either: %s", drop.name, file.name, exc)
     if kept:
@@ -689,8 +690,15 @@ def _has_nul(row: dict[str, Any]) -> bool:
     return without_nul(row) != row
 
 
-def _quarantine_payload(name: str, number: int, row: object, mapped: object) -> str:
-    return _ENCODE({"file": name, "line": number, "row": without_nul(row), "mapped": without_nul(mapped)}).decode()
+def _quarantine_payload(drop: Drop, name: str, number: int, row: object, mapped: object, keep_row: bool = True) -> str:
+    """A quarantined row as kept: its file and line, the row (unless not ``keep_row``), its mapped
+    fields and the id of the record it names (a file-drop opt-out holds for its record: staging's
+    ``opt_out`` kind)."""
+    named = str(row.get(drop.id_column) or "").strip() if isinstance(row, dict) else ""
+    system = str(mapped.get("system") or "") if isinstance(mapped, dict) else ""
+    return _ENCODE({"file": name, "line": number, "row": without_nul(row) if keep_row else None,
+                    "mapped": without_nul(mapped),
+                    "record_id": without_nul((f"{system}:{named}" if system else named) or None)}).decode()
 
 
 def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: str) -> tuple[int, int, int]:
@@ -724,7 +732,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                         # the mapped fields too: suppression reads an opt-out from a quarantined row (sql/nurture)
                         mapped = _mapped(drop, row) if isinstance(row, dict) else {}
                         rejected.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
-                                         "payload": _quarantine_payload(name, number, row, mapped)})
+                                         "payload": _quarantine_payload(drop, name, number, row, mapped)})
                         continue
                     record_id = shaped.pop("_record_id")
                     shaped |= {"_drop": drop.name, "_file": name, "_line": number}
@@ -753,7 +761,8 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             " select :source, :entity, cast(:file as text) || ':' || d.line, :version_at, 'file_drop', 'parse', '',"
             "     cast(:file as text) || ' line ' || d.line || ': id ' || quote_literal(d.record_id)"
             "     || ' appears again on line ' || d.last_line || ', which is loaded',"
-            "     jsonb_build_object('file', cast(:file as text), 'line', d.line, 'mapped', d.payload), :run_id"
+            "     jsonb_build_object('file', cast(:file as text), 'line', d.line, 'mapped', d.payload,"
+            "         'record_id', d.record_id), :run_id"
             " from (select *, max(line) over (partition by record_id) as last_line from drop_rows) as d"
             " where d.line < d.last_line on conflict do nothing"), params).rowcount
         loaded = conn.execute(text(
