@@ -612,7 +612,9 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                 rows: Iterator[tuple[int, Any]] = ((n, r) for n, r, _ in _json_rows(stream))
             else:
                 reader = csv.reader(stream, delimiter=drop.delimiter)
-                header = [h.strip().removeprefix("\ufeff") for h in next(reader, [])]
+                named = {c.casefold(): c for c in (*drop.columns, drop.id_column)}  # a name in another case too
+                header = [named.get(h.casefold(), h) for h in (h.strip().removeprefix("\ufeff")
+                                                               for h in next(reader, []))]
                 rows = ((reader.line_num, dict(zip(header, values, strict=False))) for values in reader)
             for number, row in rows:
                 if isinstance(row, dict) and not _has_nul(row):

@@ -59,10 +59,11 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
                  " from meta.dq_results where suite <> 'core' and run_id = (select run_id from meta.dq_results"
                  " where suite <> 'core' order by evaluated_at desc limit 1)")
         ).mappings().one()
-        waiting = conn.execute(text(  # batches that reached no table of core: held back, or not validated yet
+        waiting = conn.execute(text(  # batches that reached no table of core (held back, or not validated
+            # yet), but those a file's new content superseded
             "select source || '__' || entity, count(*) filter (where held_at is not null),"
-            " count(*) filter (where held_at is null) from meta.batches where validated_at is null"
-            " group by 1 order by 1")).all()
+            " count(*) filter (where held_at is null) from meta.batches"
+            " where validated_at is null and superseded_at is null group by 1 order by 1")).all()
         core_checks = conn.execute(text(  # the cross-entity checks of the latest merge
             "select check_name, unexpected_count, element_count from meta.dq_results where suite = 'core'"
             " and run_id = (select run_id from meta.dq_results where suite = 'core' order by evaluated_at desc"

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from smarketing.config import PATHS
+from smarketing.report import summary
 
 AS_OF = date(2026, 6, 30)
 FILES = {
@@ -224,6 +225,8 @@ def test_a_held_export_delays_only_its_own_rows_and_a_fixed_file_releases_it(emp
     tasks.run_pipeline("held-3", AS_OF)  # the fixed file supersedes its held version: nothing is held
     assert rows(empty_warehouse, "select source_record_id, amount from core.opportunity"
                                  " where source_record_id in ('D9', 'D10') order by 1") == [("D10", 5000), ("D9", 5000)]
+    # a trial's: the summary went on naming the superseded batches as held back
+    assert "batches not merged" not in summary(empty_warehouse, "postgresql://x@y/z", AS_OF)
 
 
 def test_an_opt_out_in_a_held_export_suppresses_at_once(empty_warehouse, tmp_path, monkeypatch):

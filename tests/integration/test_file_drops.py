@@ -328,6 +328,19 @@ def test_a_mapped_column_missing_from_a_file_rejects_the_file(empty_warehouse, t
     assert rows(empty_warehouse, "select count(*) from raw.file__leads")[0][0] == 0
 
 
+def test_a_file_rejected_for_a_column_written_in_another_case_keeps_its_opt_outs(empty_warehouse, tmp_path):
+    """Found by a README-only trial: a file rejected because its opt-out column's name differed in
+    case only lost its opt-outs; a rejected file's rows are read for them by names in any case."""
+    from tests.fixtures.drops import leads_drop
+
+    drop = leads_drop(tmp_path, "lead id;E-MAIL;do not email\nL-1;ann@x.example;yes\nL-2;bob@x.example;\n",
+                      "    columns: {E-Mail: email, Do not email: email_opt_out}\n")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert "lacks required column(s) ['Do not email', 'E-Mail', 'Lead ID']" in stats.rejected["export.csv"]
+    assert rows(empty_warehouse, "select payload -> 'mapped' ->> 'email', payload ->> 'record_id'"
+                                 " from quarantine.records") == [("ann@x.example", "L-1")]
+
+
 def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_warehouse, tmp_path):
     """Found by a README-only trial: a JSON Lines export writing "opt_out" where the drop maps
     "optout" loaded, its opt-outs feeding nothing. A key is one line's, so the file is rejected
