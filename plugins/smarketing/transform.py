@@ -160,6 +160,15 @@ def refresh_staging(conn: Connection, full: bool = False) -> int:
             ).as_string(dbapi)).rowcount
         analyze_if_grown(conn, "staging", f"latest_{table}", changed)
         total += changed
+    # a file row quarantined as its file was read names its record, whose opt-out it holds (staging's
+    # opt_out kind): that record is decided again, whether or not a clean row of it came with it
+    total += conn.exec_driver_sql(
+        "insert into merge_changes (source, entity, record_id)"
+        " select distinct 'file', q.entity, q.payload ->> 'record_id' from quarantine.records as q"
+        " where q.source = 'file' and q.entity in ('leads', 'contacts') and q.payload ->> 'record_id' is not null"
+        " and q.version_at in (select r.version_at from raw.file__leads as r inner join promoting as p"
+        "  on r.batch_id = p.batch_id union select r.version_at from raw.file__contacts as r"
+        "  inner join promoting as p on r.batch_id = p.batch_id)").rowcount
     conn.exec_driver_sql("update meta.batches set promoted_at = now()"
                          " where batch_id in (select batch_id from promoting)")
     conn.exec_driver_sql("drop table promoting")
