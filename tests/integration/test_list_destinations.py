@@ -300,7 +300,10 @@ def test_a_rerun_of_an_earlier_date_takes_who_was_suppressed_since_off_the_lates
     did not hold them), and the rebuilt date's changes read 0/0/0."""
     world = World()
     ids = customers(world)
+    dan = world.salesforce_contact(2, "dan@lind.example", "Dan", "Lind", ids["account"])  # joins on the latest
+    world.salesforce_won_deal(2, dan, ids["account"], 400)
     world.salesforce_opt_out(3, ids["Bob"])
+    world.salesforce_opt_out(3, dan)
     yesterday = AS_OF - timedelta(days=1)
     reached = run_world(world, runs=3, dates=(yesterday, AS_OF, yesterday))
     assert "bob@lind.example" in reached[1].csv and "bob@lind.example" not in reached[2].csv
@@ -311,12 +314,13 @@ def test_a_rerun_of_an_earlier_date_takes_who_was_suppressed_since_off_the_lates
         membership = conn.execute(text(
             "select email, added_on, removed_on from nurture.list_membership where program = 'customers'"
             " order by email")).all()
-    # the latest date as its file has it: Bob off, since the run that suppressed him
-    assert runs[AS_OF] == (2, 3, 1, 0, 1, 2, {"email_opt_out": 1})
+    # the latest date as its file has it: Bob and Dan off, since the run that suppressed them
+    assert runs[AS_OF] == (2, 4, 2, 0, 1, 2, {"email_opt_out": 2})
     # the rebuilt date against the date before it (none: everyone on it was added)
-    assert runs[yesterday] == (2, 3, 1, 2, 0, 0, {"email_opt_out": 1})
+    assert runs[yesterday] == (2, 4, 2, 2, 0, 0, {"email_opt_out": 2})
+    # Dan joined on the latest date, whose file may have gone out with him: kept, removed that day
     assert membership == [("ann@lind.example", yesterday, None), ("bob@lind.example", yesterday, AS_OF),
-                          ("cem@lind.example", yesterday, None)]
+                          ("cem@lind.example", yesterday, None), ("dan@lind.example", AS_OF, AS_OF)]
 
 
 def test_a_destination_dropped_from_a_program_takes_its_files_along(run_world):
@@ -351,12 +355,15 @@ def test_a_moved_files_folder_takes_the_lists_left_in_the_old_one_along(run_worl
 
     def move(run: int, folder: Path) -> None:
         root["folder"] = folder
+        nurture = folder / "config" / "nurture.yaml"
         if run == 2:
             (folder / "share" / "notes.csv").write_text("not a list\n")
-            nurture = folder / "config" / "nurture.yaml"
             nurture.write_text(nurture.read_text().replace(str(folder / "share"), str(folder / "moved")))
+        if run == 3:  # the same folder under another name: nothing was left behind (a trial's)
+            (folder / "alias").symlink_to(folder / "moved")
+            nurture.write_text(nurture.read_text().replace(str(folder / "moved"), str(folder / "alias")))
 
-    run_world(world, runs=2, before_run=move)
+    run_world(world, runs=3, before_run=move)
     old, moved = root["folder"] / "share", root["folder"] / "moved"
     assert sorted(p.name for p in old.iterdir()) == ["notes.csv"]  # only list files are ever removed
     assert sorted(p.name for p in moved.iterdir()) == [f"customers_{AS_OF}.csv", f"customers_{AS_OF}.csv.done"]

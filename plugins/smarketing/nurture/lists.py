@@ -281,6 +281,9 @@ def _remove_left_behind(eng: Engine, conf: dict[str, Any]) -> None:
                                {"url": here}).scalars().all()
         programs = conn.execute(text("select distinct program from nurture.list_runs")).scalars().all()
     for url in earlier:
+        if url.startswith("file://") and here.startswith("file://") and \
+                os.path.realpath(url.removeprefix("file://")) == os.path.realpath(here.removeprefix("file://")):
+            continue  # the current folder under another name (a symlink): nothing was left there
         try:
             gone = [path for program in programs for path in storage.remove_program({**conf, "url": url}, program)]
         except (OSError, ConfigError) as exc:
@@ -470,12 +473,12 @@ def _take_off_latest(conn: Connection, program: str, latest: date, run_id: str) 
     if not gone:
         return
     key["gone"] = gone
-    # joined on the latest date: never on the list after all; on it before: removed on that date
-    joined = conn.execute(text("delete from nurture.list_membership where program = :program and added_on = :latest"
-                               " and person_id = any(:gone)"), key).rowcount
-    left = conn.execute(text("update nurture.list_membership set removed_on = :latest, removed_run = :run_id"
-                             " where program = :program and removed_on is null and person_id = any(:gone)"),
-                        key).rowcount
+    # removed on that date, who joined on it too: its file may have been delivered with them
+    joined, left = conn.execute(text(
+        "with taken_off as (update nurture.list_membership set removed_on = :latest, removed_run = :run_id"
+        " where program = :program and removed_on is null and person_id = any(:gone) returning added_on)"
+        " select count(*) filter (where added_on = :latest), count(*) filter (where added_on < :latest)"
+        " from taken_off"), key).one()
     reasons: dict[str, int] = dict(conn.execute(text(
         "select reason, count(distinct person_id) from nurture.suppressed where person_id = any(:gone)"
         " group by reason"), key).all())
