@@ -249,7 +249,10 @@ def _checked_json_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Itera
     seen: set[str] = set()
     for number, row, reason in _json_rows(stream):
         if row is not None:
+            row, twice = _keys_in_any_case(drop, row)
             seen.update(row)
+            if twice and not reason:  # which of them is meant is a guess: quarantined, an opt-out kept
+                reason = f"line {number} writes key(s) {twice} in more than one case"
         yield number, row, reason
     needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]
     missing = sorted({key for key in needed if key not in seen})
@@ -257,6 +260,25 @@ def _checked_json_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Itera
         raise FileDropError(f"drop {drop.name}: file {name} lacks mapped key(s) {missing} in every line; are they"
                             f" named as in config/file_drops.yaml?")
     _unmapped(drop, name, sorted(seen), "key(s)")
+
+
+def _keys_in_any_case(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The line with each key the drop maps, written in another case (``OptOut`` for ``optout``),
+    under its mapped name; and the names written in more than one case (their non-empty value kept)."""
+    named = {c.casefold(): c for c in (*drop.columns, drop.id_column)}
+    out, twice = dict(row), set()
+    for key in row:
+        name = named.get(key.casefold())
+        if name is None or name == key:
+            continue
+        value = out.pop(key)
+        if name in out:
+            twice.add(name)
+            if out[name] in (None, ""):
+                out[name] = value
+        else:
+            out[name] = value
+    return out, sorted(twice)
 
 
 def _unmapped(drop: Drop, name: str, names: list[str], what: str) -> None:
@@ -609,7 +631,8 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
             stream = io.TextIOWrapper(handle, encoding=encoding or drop.encoding, errors="replace",
                                       newline="" if drop.format == "csv" else None)
             if drop.format == "jsonl":
-                rows: Iterator[tuple[int, Any]] = ((n, r) for n, r, _ in _json_rows(stream))
+                rows: Iterator[tuple[int, Any]] = ((n, _keys_in_any_case(drop, r)[0] if isinstance(r, dict) else r)
+                                                   for n, r, _ in _json_rows(stream))
             else:
                 reader = csv.reader(stream, delimiter=drop.delimiter)
                 named = {c.casefold(): c for c in (*drop.columns, drop.id_column)}  # a name in another case too

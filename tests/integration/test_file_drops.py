@@ -363,6 +363,31 @@ def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_wa
                                  " order by 1") == [("J11", None), ("J12", "ja")]
 
 
+def test_a_json_lines_key_written_in_another_case_is_read_as_the_mapped_one(empty_warehouse, tmp_path):
+    """Found by a README-only trial: a line writing "OptOut" where the drop maps "optout" (other
+    lines writing it as mapped) loaded without its opt-out. A key is matched in any case; a line
+    writing it twice in different cases is quarantined, which one is meant being a guess."""
+    from smarketing.file_drops import load_drops
+
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"ref": "J1", "mail": "ann@x.example", "optout": ""}\n'
+                                    '{"REF": "J2", "Mail": "bob@x.example", "OptOut": "ja"}\n'
+                                    '{"ref": "J3", "mail": "cem@x.example", "optout": "", "OPTOUT": "ja"}\n')
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  jl: {{entity: leads, location: {folder}, pattern: '*.jsonl', format: jsonl, id_column: ref,"
+        " columns: {mail: email, optout: email_opt_out}}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (2, 1)
+    assert rows(empty_warehouse, "select record_id, payload ->> 'email', payload ->> 'email_opt_out'"
+                                 " from raw.file__leads order by 1") == [("J1", "ann@x.example", None),
+                                                                         ("J2", "bob@x.example", "ja")]
+    (reason, opt_out), = rows(empty_warehouse, "select reason, payload -> 'mapped' ->> 'email_opt_out'"
+                                               " from quarantine.records")
+    assert reason == "a.jsonl line 3: line 3 writes key(s) ['optout'] in more than one case" and opt_out == "ja"
+
+
 def test_numbers_that_are_none_and_a_clashing_column_are_caught(empty_warehouse, drops):
     """Found by a trial: with decimal ',', '1200.50' loaded as 120050; 'Infinity' and 'NaN' loaded
     as amounts; an unmapped column named like a mapped field overwrote it."""
