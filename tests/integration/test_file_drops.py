@@ -341,22 +341,30 @@ def test_a_file_rejected_for_a_column_written_in_another_case_keeps_its_opt_outs
                                  " from quarantine.records") == [("ann@x.example", "L-1")]
 
 
+def json_lines_leads(folder: Path, files: dict[str, str]):
+    """A JSON Lines leads drop over ``folder/leads`` holding ``files`` (name: text): id key ``ref``,
+    ``mail`` the email, ``optout`` the opt-out."""
+    from smarketing.file_drops import load_drops
+
+    (folder / "leads").mkdir()
+    for name, body in files.items():
+        (folder / "leads" / name).write_text(body)
+    (folder / "file_drops.yaml").write_text(
+        f"drops:\n  jl: {{entity: leads, location: {folder / 'leads'}, pattern: '*.jsonl', format: jsonl,"
+        " id_column: ref, columns: {mail: email, optout: email_opt_out}}\n")
+    (drop,) = load_drops(folder / "file_drops.yaml")
+    return drop
+
+
 def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_warehouse, tmp_path):
     """Found by a README-only trial: a JSON Lines export writing "opt_out" where the drop maps
     "optout" loaded, its opt-outs feeding nothing. A key is one line's, so the file is rejected
     when no line has it; a line without an optional key is a line without that value."""
-    from smarketing.file_drops import load_drops
-
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    (folder / "a.jsonl").write_text('{"ref": "J9", "mail": "lena@otto.example", "opt_out": "yes"}\n'
-                                    '{"ref": "J10", "mail": "max@pohl.example", "do_not_email": "yes"}\n')
-    (folder / "b.jsonl").write_text('{"ref": "J11", "mail": "ida@pohl.example"}\n'
-                                    '{"ref": "J12", "mail": "ole@pohl.example", "optout": "ja"}\n')
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  jl: {{entity: leads, location: {folder}, pattern: '*.jsonl', format: jsonl, id_column: ref,"
-        " columns: {mail: email, optout: email_opt_out}}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = json_lines_leads(tmp_path, {
+        "a.jsonl": '{"ref": "J9", "mail": "lena@otto.example", "opt_out": "yes"}\n'
+                   '{"ref": "J10", "mail": "max@pohl.example", "do_not_email": "yes"}\n',
+        "b.jsonl": '{"ref": "J11", "mail": "ida@pohl.example"}\n'
+                   '{"ref": "J12", "mail": "ole@pohl.example", "optout": "ja"}\n'})
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert "lacks mapped key(s) ['optout'] in every line" in stats.rejected["a.jsonl"]
     assert rows(empty_warehouse, "select record_id, payload ->> 'email_opt_out' from raw.file__leads"
@@ -367,17 +375,10 @@ def test_a_json_lines_key_written_in_another_case_is_read_as_the_mapped_one(empt
     """Found by a README-only trial: a line writing "OptOut" where the drop maps "optout" (other
     lines writing it as mapped) loaded without its opt-out. A key is matched in any case; a line
     writing it twice in different cases is quarantined, which one is meant being a guess."""
-    from smarketing.file_drops import load_drops
-
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    (folder / "a.jsonl").write_text('{"ref": "J1", "mail": "ann@x.example", "optout": ""}\n'
-                                    '{"REF": "J2", "Mail": "bob@x.example", "OptOut": "ja"}\n'
-                                    '{"ref": "J3", "mail": "cem@x.example", "optout": "", "OPTOUT": "ja"}\n')
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  jl: {{entity: leads, location: {folder}, pattern: '*.jsonl', format: jsonl, id_column: ref,"
-        " columns: {mail: email, optout: email_opt_out}}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = json_lines_leads(tmp_path, {
+        "a.jsonl": '{"ref": "J1", "mail": "ann@x.example", "optout": ""}\n'
+                   '{"REF": "J2", "Mail": "bob@x.example", "OptOut": "ja"}\n'
+                   '{"ref": "J3", "mail": "cem@x.example", "optout": "", "OPTOUT": "ja"}\n'})
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (2, 1)
     assert rows(empty_warehouse, "select record_id, payload ->> 'email', payload ->> 'email_opt_out'"
