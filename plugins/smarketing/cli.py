@@ -12,6 +12,7 @@
     smarketing identity review [--same|--different|--undo RECORD RECORD]   pairs left to a person
     smarketing files status [DROP]        what the next run does with each file of the drops, and why
     smarketing files reload DROP          load every file of a drop again now (after fixing its mapping)
+    smarketing files release DROP FILE    lift the hold on the addresses of a rejected file given up for good
     smarketing lists pull PROGRAM [--format csv|json] [--out FILE]    a nurture list for marketing
     smarketing lists suppress EMAIL --reason TEXT                     keep an address off every list
     smarketing lists push PROGRAM [--dry-run]      send a list to its platforms now (or say what would change)
@@ -27,7 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from smarketing.config import PATHS
@@ -388,7 +389,7 @@ def _config(args: argparse.Namespace) -> int:
 def _files(args: argparse.Namespace) -> int:
     from smarketing import config, embedded, settings, warehouse
     from smarketing.config import PATHS
-    from smarketing.file_drops import FileDropError, load_drop, load_drops, plan
+    from smarketing.file_drops import FileDropError, holds, load_drop, load_drops, plan, release
 
     settings.require_valid()
     drops = {d.name: d for d in load_drops()}
@@ -411,6 +412,15 @@ def _files(args: argparse.Namespace) -> int:
                   " known; `smarketing warehouse start` shows it)")
         else:
             print("(no warehouse running or configured: nothing has been loaded yet)")
+    if args.action == "release":
+        if eng is None or not args.drop or not args.file:
+            print("usage: smarketing files release DROP FILE (with the warehouse running)", file=sys.stderr)
+            return 2
+        released = release(eng, drops[args.drop], args.file)
+        print(f"drop {args.drop}: file {_shown(args.file)}: " + (
+            f"the hold on its {released} address(es) is lifted; the next run's lists may hold them again"
+            if released else "holds no address: nothing to lift"))
+        return 0 if released else 1
     if args.action == "reload":
         assert eng is not None
         if not args.drop:
@@ -442,6 +452,10 @@ def _files(args: argparse.Namespace) -> int:
             print(f"  {_shown(step.file.name)}: {reason}")
         for file, reason in outside.items():
             print(f"  {_shown(file)}: {reason}")
+        for file, (count, since) in (holds(eng, drop) if eng is not None else {}).items():
+            print(f"  {_shown(file)}: {count} address(es) in it held off every list since"
+                  f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC until it loads (`smarketing files release {name}"
+                  f" {_shown(file)}` gives it up)")
     return 1 if unreadable else 0
 
 
@@ -711,9 +725,11 @@ def main(argv: list[str] | None = None) -> int:
     ident.set_defaults(func=_identity)
 
     files = sub.add_parser("files", help="the file drops of config/file_drops.yaml",
-                           description="See what the next run does with each file, or load a drop's files again.")
-    files.add_argument("action", choices=["status", "reload"])
+                           description="See what the next run does with each file, load a drop's files again, or"
+                                       " lift the hold on the addresses of a rejected file given up for good.")
+    files.add_argument("action", choices=["status", "reload", "release"])
     files.add_argument("drop", nargs="?", help="a drop's name (status: default every drop)")
+    files.add_argument("file", nargs="?", help="release: the rejected file whose held addresses to let go")
     files.set_defaults(func=_files)
 
     report = sub.add_parser("report", help="write the KPI report (one HTML page) of the published marts",

@@ -159,8 +159,9 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
            "core.email_event; email performance, touchpoints; bounces, complaints and unsubscribes into"
            " suppression", (
                Field("email", "email", "the recipient's address", required=True),
-               Field("type", "text", "send, delivered, open, click, hard_bounce, soft_bounce, complaint,"
-                                     " unsubscribe or resubscribe (map other names with `values`)",
+               Field("type", "text", "send, delivered, open, click, hard_bounce (a bounce not said to be soft:"
+                                     " `bounce` and `bounced` too), soft_bounce, complaint, unsubscribe or resubscribe"
+                                     " (map other names with `values`)",
                      required=True),
                Field("occurred_at", "timestamp", "when it happened", required=True),
                Field("campaign_id", "id", "the campaign, an id of the campaigns drop", ref="campaigns"),
@@ -197,7 +198,8 @@ VOCABULARY = {
 # Other ways exports write those values (compared without case, spaces, hyphens and underscores).
 VARIANTS = {
     "send": ("sent", "processed"), "delivered": ("delivery",), "open": ("opened", "opens"),
-    "click": ("clicked", "clicks"), "hard_bounce": ("hardbounced", "bounced(hard)"),
+    "click": ("clicked", "clicks"),
+    "hard_bounce": ("hardbounced", "bounced(hard)", "bounce", "bounced", "bounces"),  # a bounce not said soft
     "soft_bounce": ("softbounced", "bounced(soft)"), "complaint": ("spam", "spamreport", "complained", "abuse"),
     "unsubscribe": ("unsubscribed", "optout", "optedout"), "resubscribe": ("resubscribed",),
     "subscribed": ("subscribe", "optin", "optedin"), "unsubscribed": ("unsubscribe", "notsubscribed"),

@@ -587,12 +587,15 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
         try:
             loaded, quarantined, deleted = _load_file(eng, drop, file, checksum, run_id)
         except FileDropError as exc:
-            kept = _keep_opt_outs(eng, drop, file, str(exc), run_id)
-            log.warning("%s; the drop's other files and the other drops go on%s", exc,
+            kept, held = _keep_opt_outs(eng, drop, file, str(exc), run_id)
+            reason = str(exc) + (f"; its {held} address{'es are' if held != 1 else ' is'} held off every list until"
+                                 f" a file named {file.name} loads (who in it opted out cannot be told)"
+                                 if held else "")
+            log.warning("%s; the drop's other files and the other drops go on%s", reason,
                         f"; {kept} row(s) in it that opt an address out or unsubscribe, bounce or complain still"
                         " suppress their mailboxes" if kept else "")
-            _record_file(eng, drop, file, checksum, run_id, "rejected", reason=str(exc))
-            stats.rejected[file.name] = str(exc)
+            _record_file(eng, drop, file, checksum, run_id, "rejected", reason=reason)
+            stats.rejected[file.name] = reason
             continue
         log.info("drop %s: file %s loaded: %d rows, %d quarantined, %d marked deleted",
                  drop.name, file.name, loaded, quarantined, deleted)
@@ -618,26 +621,40 @@ def _suppresses(entity: str, mapped: dict[str, Any]) -> bool:
     return False
 
 
-def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> int:
+SIGNAL = {"leads": "email_opt_out", "contacts": "email_opt_out", "email_events": "type", "subscriptions": "status"}
+ADDRESS = re.compile(r"[^\s@,;:<>()\[\]{}\"`|\\]+@[^\s@,;:<>()\[\]{}\"'`|\\]+")  # O'Brien's apostrophe kept
+
+
+def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> tuple[int, int]:
     """Read a rejected file again as far as it goes, forgiving (undecodable bytes replaced, no
     column checks), and quarantine each row that suppresses its mailbox: the file stays rejected,
-    but an opt-out in it is never lost. Returns the rows kept."""
-    if drop.entity not in ("leads", "contacts", "email_events", "subscriptions"):
-        return 0
-    kept = []
+    but an opt-out in it is never lost. When the columns saying who must get no mail cannot be
+    located (another delimiter, a renamed or repeated column, a key on no line) or the file cannot
+    be read, every address in it is held instead (``_hold_addresses``). Returns (rows kept,
+    addresses held)."""
+    if drop.entity not in SIGNAL:
+        return 0, 0
+    kept: list[dict[str, Any]] = []
+    names: list[str] = []
     try:
         encoding = _readable_encoding(file, drop.encoding)
         with file.open() as handle:
             stream = io.TextIOWrapper(handle, encoding=encoding or drop.encoding, errors="replace",
                                       newline="" if drop.format == "csv" else None)
             if drop.format == "jsonl":
-                rows: Iterator[tuple[int, Any]] = ((n, _keys_in_any_case(drop, r)[0] if isinstance(r, dict) else r)
-                                                   for n, r, _ in _json_rows(stream))
+                def lines() -> Iterator[tuple[int, Any]]:
+                    for n, r, _ in _json_rows(stream):
+                        if isinstance(r, dict):
+                            r = _keys_in_any_case(drop, r)[0]
+                            names.extend(k for k in r if k not in names)
+                        yield n, r
+                rows: Iterator[tuple[int, Any]] = lines()
             else:
                 reader = csv.reader(stream, delimiter=drop.delimiter)
                 named = {c.casefold(): c for c in (*drop.columns, drop.id_column)}  # a name in another case too
                 header = [named.get(h.casefold(), h) for h in (h.strip().removeprefix("\ufeff")
                                                                for h in next(reader, []))]
+                names = header
                 rows = ((reader.line_num, dict(zip(header, values, strict=False))) for values in reader)
             for number, row in rows:
                 if isinstance(row, dict) and not _has_nul(row):
@@ -647,16 +664,137 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                             drop, file.name, number, row, mapped, keep_row=False),
                             "reason": f"{file.name} line {number}: its file was rejected ({reason}); kept for what"
                                       " it says of its mailbox"})
+        unlocated = _unlocated(drop, names)
     except (OSError, UnicodeError, csv.Error, LookupError) as exc:
         log.warning("drop %s: file %s could not be read for its opt-outs either: %s", drop.name, file.name, exc)
-    if kept:
-        with eng.begin() as conn:
+        unlocated = [f"none ({exc})"]
+    with eng.begin() as conn:
+        conn.execute(text(  # the file's earlier holds: this reading of it decides anew
+            "delete from quarantine.records where source = :source and entity = :entity"
+            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "entity": drop.entity, "drop": drop.name, "file": file.name})
+        if kept:
             conn.execute(text(
                 "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
                 " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
                 " 'rejected_file', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
                 [k | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for k in kept])
-    return len(kept)
+        held = _hold_addresses(conn, drop, file, unlocated, run_id) if unlocated else 0
+    return len(kept), held
+
+
+def holds(eng: Engine, drop: Drop) -> dict[str, tuple[int, datetime]]:
+    """Per file of ``drop``: the addresses held off every list because it was rejected unread, and since when."""
+    with eng.connect() as conn:
+        found = conn.execute(text(
+            "select payload ->> 'file', count(*), min(quarantined_at) from quarantine.records where source = :source"
+            " and entity = :entity and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop group by 1"
+            " order by 1"), {"source": SOURCE, "entity": drop.entity, "drop": drop.name}).all()
+    return {name: (count, since) for name, count, since in found}
+
+
+def release(eng: Engine, drop: Drop, name: str) -> int:
+    """Lift the hold on the addresses of ``drop``'s rejected file ``name`` without loading it (it was
+    removed for good, say): what the file said of its mailboxes is given up. Returns the addresses."""
+    with eng.begin() as conn:
+        released = conn.execute(text(
+            "delete from quarantine.records where source = :source and entity = :entity"
+            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "entity": drop.entity, "drop": drop.name, "file": name}).rowcount
+    log.warning("drop %s: file %s: the hold on its %d address(es) lifted by hand", drop.name, name, released)
+    return released
+
+
+def _unlocated(drop: Drop, names: list[str]) -> list[str]:
+    """Of the fields saying who must get no mail (the opt-out flag, event type or subscription
+    status, and the address), those the drop reads that a file's column names (a JSON Lines file's
+    keys) do not locate exactly once, named as the drop maps them; none when the drop's files cannot
+    say it (no column mapped to it, none named like it: a file split at another delimiter has the
+    name inside its one column)."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+    missing = []
+    for target in (SIGNAL[drop.entity], "email"):
+        if target in drop.constants:
+            continue
+        columns = [c for c, targets in drop.columns.items() if target in targets]
+        if any(counts.get(c.casefold()) == 1 for c in columns):
+            continue
+        if not columns:  # read only from a column named like the field
+            if counts.get(target.casefold()) == 1:
+                continue
+            if not any(target.casefold() in name.casefold() for name in names):
+                if target != "email":
+                    return []  # no file of the drop says it: nothing in this one to lose
+                continue
+        missing.extend(columns or [target])
+    return missing
+
+
+def _hold_addresses(conn: Connection, drop: Drop, file: DropFile, unlocated: list[str], run_id: str) -> int:
+    """Quarantine every address written anywhere in a rejected file whose opt-outs cannot be read,
+    once each (expectation ``rejected_file_held``; sql/nurture/suppressed_mailbox.sql suppresses it
+    as ``rejected_file``) until a file of that name loads (``_load_file`` lifts the hold). Errs on
+    the safe side: an address in a notes column is held too. Returns the addresses held."""
+    because = (f"its file was rejected and its column(s) {unlocated} saying who must get no mail could not be"
+               f" located: held off every list until a file named {file.name} loads")
+    seen: set[str] = set()
+    batch: list[dict[str, Any]] = []
+    held = 0
+
+    def flush() -> None:
+        conn.execute(text(
+            "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
+            " reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop', 'rejected_file_held',"
+            " '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"), batch)
+        batch.clear()
+
+    with file.open() as handle:
+        stream = io.TextIOWrapper(handle, encoding=_readable_encoding(file, drop.encoding) or "cp1252",
+                                  errors="replace")
+        for number, line in enumerate(stream, start=1):
+            for address in _addresses_in(line, drop.format == "jsonl"):
+                if address.casefold() in seen:
+                    continue
+                seen.add(address.casefold())
+                held += 1
+                batch.append({"source": SOURCE, "entity": drop.entity, "record_id": f"{file.name}:{number}:{held}",
+                              "reason": f"{file.name} line {number}: {because}", "run_id": run_id,
+                              "payload": json.dumps({"drop": drop.name, "file": file.name, "line": number,
+                                                     "hold": because, "mapped": {"email": address}})})
+                if len(batch) >= CHUNK_ROWS:
+                    flush()
+    if batch:
+        flush()
+    if held:
+        log.warning("drop %s: file %s: %d address(es) in it held off every list until a file of that name loads:"
+                    " its column(s) %s could not be located", drop.name, file.name, held, unlocated)
+    return held
+
+
+def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
+    """The addresses a line writes: each string of a JSON line (escapes undone), else the line's text."""
+    texts: list[str] = [line]
+    if jsonl:
+        try:
+            texts = [v for v in _strings(json.loads(line))]
+        except ValueError:
+            pass
+    for chunk in texts:
+        yield from (m.strip(".'").replace("\x00", "") for m in ADDRESS.findall(chunk))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def _readable_encoding(file: DropFile, declared: str) -> str | None:
@@ -806,6 +944,10 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             "update meta.batches set superseded_at = now() where validated_at is null and superseded_at is null"
             " and batch_id <> cast(:batch_id as uuid) and batch_id in (select batch_id from meta.file_loads"
             " where drop_name = :drop and (file_name = :file or :whole))"), params | {"whole": drop.mode == "snapshot"})
+        conn.execute(text(  # addresses held while the file (any of a snapshot drop's) was rejected unread
+            "delete from quarantine.records where source = :source and entity = :entity"
+            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop"
+            " and (payload ->> 'file' = :file or :whole)"), params | {"whole": drop.mode == "snapshot"})
         _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn, batch_id=batch_id)
     return loaded, bad, deleted
 

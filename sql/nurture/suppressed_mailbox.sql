@@ -11,7 +11,9 @@
 -- hard_bounce, an abuse report a spam_complaint;
 -- internal_or_test_domain (a domain of the excluded domains or a subdomain of one),
 -- formula_like_address (an address starting with =, +, - or @: a spreadsheet would run it as a
--- formula, and the usual guard, a leading apostrophe, makes it another valid address). A record
+-- formula, and the usual guard, a leading apostrophe, makes it another valid address),
+-- rejected_file (an address in a file drop's file rejected before who in it opted out could be
+-- read: held until a file of that name loads, smarketing/file_drops.py). A record
 -- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
 -- (held back by a suite over its failure share), still counts for what it says of its mailbox.
 -- Unless :whole, only the mailboxes of the temporary table suppression_scope are decided (every one
@@ -75,6 +77,8 @@ quarantined as (  -- a record quarantined or held back for any reason still says
     select
         records.mailbox_key,
         case
+            when records.origin = 'quarantine' and records.source = 'file' and records.payload ? 'hold'
+                then 'rejected_file'
             when records.source = 'mailchimp' and records.entity = 'abuse_reports' then 'spam_complaint'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'cleaned' then 'hard_bounce'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'pending' then 'no_consent'
@@ -95,7 +99,8 @@ quarantined as (  -- a record quarantined or held back for any reason still says
         records.version_at,
         records.origin || ':' || records.source || ':' || records.entity || ':' || records.record_id as evidence
     from transient_evidence as records
-    where (records.source = 'file' and records.entity in ('leads', 'contacts')
+    where (records.origin = 'quarantine' and records.source = 'file' and records.payload ? 'hold')
+        or (records.source = 'file' and records.entity in ('leads', 'contacts')
             and core.is_opt_out_value(records.fields ->> 'email_opt_out'))
         or (records.source = 'file' and records.entity = 'email_events'  -- words as the loader maps them
             and records.fields ->> 'type' in ('complaint', 'hard_bounce', 'unsubscribe'))

@@ -194,6 +194,41 @@ def test_an_unsubscribe_in_a_rejected_file_still_suppresses(empty_warehouse, tmp
     assert ("p4@kunde.example", "unsubscribed") in suppressed and ("p8@kunde.example", "email_opt_out") in suppressed
 
 
+def test_everyone_in_a_file_rejected_before_its_opt_outs_could_be_read_is_held_until_it_loads(empty_warehouse,
+                                                                                              tmp_path, monkeypatch):
+    """Found by a README-only trial: a contacts export written with semicolons under a drop reading
+    commas was rejected, and C4's opt-out in it never reached suppression. Every address in such a
+    file is held off the lists (reason rejected_file) until the file loads; then its rows decide."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "events", "subscriptions", "optouts"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals", "events", "subscriptions"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    (tmp_path / "optouts" / "crm.csv").write_text("ref;mail;dne\nX4;P4@kunde.example;ja\nX8;p8@kunde.example;\n")
+    drops = DROPS.format(f=tmp_path)
+    drops = drops[:drops.index("  campaigns:")] + (
+        f"  optouts: {{entity: contacts, location: {tmp_path}/optouts, id_column: ref,"
+        " columns: {mail: email, dne: email_opt_out}}\n")
+    (tmp_path / "file_drops.yaml").write_text(drops, encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    stats = tasks.run_pipeline("held-file-1", AS_OF)
+    assert set(stats["file_drops"]["optouts"]["files_rejected"]) == {"crm.csv"}
+    assert rows(empty_warehouse, members) == []
+    assert rows(empty_warehouse, "select p.email from nurture.suppressed as s join core.person as p using (person_id)"
+                                 " where s.reason = 'rejected_file' order by 1") == [
+        ("p4@kunde.example",), ("p8@kunde.example",)]
+
+    (tmp_path / "file_drops.yaml").write_text(drops.replace("id_column: ref,", "id_column: ref, delimiter: ';',"),
+                                              encoding="utf-8")
+    tasks.run_pipeline("held-file-2", AS_OF)
+    assert rows(empty_warehouse, members) == [("p8@kunde.example",)]
+    suppressed = "select p.email, s.reason from nurture.suppressed as s join core.person as p using (person_id)"
+    assert ("p4@kunde.example", "email_opt_out") in rows(empty_warehouse, suppressed)
+
+
 def test_a_held_export_delays_only_its_own_rows_and_a_fixed_file_releases_it(empty_warehouse, tmp_path, monkeypatch):
     """Found by a trial: one bad deal held its suite back, the validate task failed, and merge, KPIs
     and nurture never ran: an unsubscribe in another export of the same run never reached the

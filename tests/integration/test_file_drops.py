@@ -341,6 +341,70 @@ def test_a_file_rejected_for_a_column_written_in_another_case_keeps_its_opt_outs
                                  " from quarantine.records") == [("ann@x.example", "L-1")]
 
 
+@pytest.mark.parametrize("content", [
+    "Lead ID,E-Mail,Do not email\nL-1,ann@x.example,yes\nL-2,\"Bob <bob@x.example>\",\n",  # another delimiter
+    "Lead ID;E-Mail;Unsubscribed\nL-1;ann@x.example;yes\nL-2;bob@x.example;\n",  # the opt-out column renamed
+    "Lead ID;E-Mail;Do not email;Do not email\nL-1;ann@x.example;yes;\nL-2;bob@x.example;;\n",  # written twice
+], ids=["delimiter", "renamed", "repeated"])
+def test_a_rejected_file_whose_opt_outs_cannot_be_told_holds_its_addresses_until_it_loads(empty_warehouse, tmp_path,
+                                                                                        content):
+    """Found by a README-only trial: a file rejected because its columns could not be located (the
+    delimiter or the opt-out column's name not the drop's) kept none of its opt-outs. Who in it
+    opted out cannot be told, so every address in it is held off the lists until a file of that
+    name loads; the fixed file lifts the hold and its own opt-outs count."""
+    from tests.fixtures.drops import leads_drop
+
+    drop = leads_drop(tmp_path, content, "    columns: {E-Mail: email, Do not email: email_opt_out}\n")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert "its 2 addresses are held off every list until a file named export.csv loads" in stats.rejected[
+        "export.csv"]
+    held = ("select payload -> 'mapped' ->> 'email' from quarantine.records where expectation = 'rejected_file_held'"
+            " order by 1")
+    assert rows(empty_warehouse, held) == [("ann@x.example",), ("bob@x.example",)]
+    assert "held off every list" in rows(empty_warehouse, "select reason from meta.file_loads")[0][0]
+
+    (Path(drop.location) / "export.csv").write_text("Lead ID;E-Mail;Do not email\nL-1;ann@x.example;yes\n"
+                                                    "L-2;bob@x.example;\n")
+    assert load_drop(empty_warehouse, drop, "run-2").files_loaded == 1
+    assert rows(empty_warehouse, held) == []
+    assert rows(empty_warehouse, "select record_id, payload ->> 'email_opt_out' from raw.file__leads order by 1") == [
+        ("L-1", "yes"), ("L-2", None)]
+
+
+def test_a_file_rejected_with_its_columns_in_place_holds_no_one(empty_warehouse, tmp_path):
+    """A file whose opt-out column is where the drop says keeps the opt-outs it has and holds no one else."""
+    from tests.fixtures.drops import leads_drop
+
+    drop = leads_drop(tmp_path, "Lead ID;E-Mail;Do not email;First contact\nL-1;ann@x.example;yes;31.02.2026\n"
+                                "L-2;bob@x.example;;30.02.2026\n",
+                      "    columns: {E-Mail: email, Do not email: email_opt_out, First contact: first_contact_date}\n"
+                      "    date_format: ['%d.%m.%Y']\n")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert "every one of its 2 rows failed" in stats.rejected["export.csv"] and "held" not in stats.rejected[
+        "export.csv"]
+    assert rows(empty_warehouse, "select expectation, payload -> 'mapped' ->> 'email' from quarantine.records"
+                                 " where expectation like 'rejected_file%'") == [("rejected_file", "ann@x.example")]
+
+
+def test_a_bounce_an_export_does_not_call_soft_is_a_hard_bounce(empty_warehouse, tmp_path):
+    """Found by a README-only trial: an events export writing "Bounce" or "bounced" (SendGrid's and
+    many an ESP's word for a message the receiving server refused) had the row quarantined as an
+    unknown type, so the address was never suppressed. A bounce not said to be soft is hard."""
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "events.csv").write_text(
+        "id,email,event,at\nE1,ann@x.example,Bounce,2026-06-01T10:00:00Z\nE2,bob@x.example,bounced,2026-06-01T10:00:00Z\n"
+        "E3,cem@x.example,Soft bounce,2026-06-01T10:00:00Z\nE4,dan@x.example,deferred,2026-06-01T10:00:00Z\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  esp: {{entity: email_events, location: {tmp_path / 'events'}, columns: {{event: type,"
+        " at: occurred_at}}\n")
+    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    stats = load_drop(empty_warehouse, drop, "run-1")
+    assert (stats.rows_loaded, stats.rows_quarantined) == (3, 1)
+    assert rows(empty_warehouse, "select record_id, payload ->> 'type' from raw.file__email_events order by 1") == [
+        ("E1", "hard_bounce"), ("E2", "hard_bounce"), ("E3", "soft_bounce")]
+    assert rows(empty_warehouse, "select record_id from quarantine.records") == [("events.csv:5",)]  # "deferred"
+
+
 def json_lines_leads(folder: Path, files: dict[str, str]):
     """A JSON Lines leads drop over ``folder/leads`` holding ``files`` (name: text): id key ``ref``,
     ``mail`` the email, ``optout`` the opt-out."""
@@ -367,6 +431,9 @@ def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_wa
                    '{"ref": "J12", "mail": "ole@pohl.example", "optout": "ja"}\n'})
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert "lacks mapped key(s) ['optout'] in every line" in stats.rejected["a.jsonl"]
+    assert rows(empty_warehouse, "select payload -> 'mapped' ->> 'email' from quarantine.records"
+                                 " where expectation = 'rejected_file_held' order by 1") == [
+        ("lena@otto.example",), ("max@pohl.example",)]  # who of them opted out cannot be told
     assert rows(empty_warehouse, "select record_id, payload ->> 'email_opt_out' from raw.file__leads"
                                  " order by 1") == [("J11", None), ("J12", "ja")]
 
@@ -438,6 +505,31 @@ def test_files_status_says_what_the_next_run_does_and_reload_applies_again(empty
     assert out.startswith("drop crm_leads: 2 file(s) loaded again (8 rows, 1 quarantined, 0 marked deleted)")
     assert rows(empty_warehouse, "select count(distinct version_at) from raw.file__leads") == [(4,)]
     assert cli.main(["files", "reload", "no_such_drop"]) == 2
+
+
+def test_files_status_names_a_rejected_files_held_addresses_and_release_gives_them_up(empty_warehouse, tmp_path,
+                                                                                      monkeypatch, capsys):
+    """The example leads drop maps no opt-out column: a file of it split at another delimiter holds
+    only when its one column's name shows a column read by its name (email_opt_out) inside."""
+    from smarketing import cli
+
+    files_only_config(tmp_path, monkeypatch)
+    header = "Lead ID,First contact,Channel,Landing page,E-mail"
+    (tmp_path / "leads" / "leads_2026-07.csv").write_text(f"{header},email_opt_out\nL-9,02/07/2026,Web,/,ida@x.de,1\n")
+    (tmp_path / "leads" / "leads_2026-08.csv").write_text(f"{header}\nL-10,02/08/2026,Web,/,ole@x.de\n")
+    stats = load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "crm_leads"), "run-1")
+    assert set(stats.rejected) == {"leads_2026-07.csv", "leads_2026-08.csv"}
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in shown if "held" in line] == ["  leads_2026-07.csv"] * 2  # reason, hold
+    assert shown[-1].startswith("  leads_2026-07.csv: 1 address(es) in it held off every list since ")
+    assert shown[-1].endswith(" UTC until it loads (`smarketing files release crm_leads leads_2026-07.csv`"
+                              " gives it up)")
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 0
+    assert "the hold on its 1 address(es) is lifted" in capsys.readouterr().out
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 1
+    assert rows(empty_warehouse, "select count(*) from quarantine.records where expectation = 'rejected_file_held'"
+                ) == [(0,)]
 
 
 def test_addresses_are_read_as_addresses_and_a_non_address_never_reaches_core(empty_warehouse, tmp_path,

@@ -80,6 +80,20 @@ def test_an_opt_out_holds_when_a_later_export_re_sends_the_record_without_it(run
     assert_never_reached(second, {"paul@beispiel.example"})
 
 
+def test_an_opt_out_in_an_export_the_drop_cannot_split_keeps_its_mailbox_off_every_list(run_world):
+    """Found by a README-only trial: a leads export written with commas under a drop reading
+    semicolons was rejected, and the opt-out in it never reached the customer of the same mailbox
+    in Salesforce. Who in such a file opted out cannot be told: each address in it is held."""
+    world = World()
+    account = world.salesforce_account(1, "Kontor AG")
+    for address, first in (("ute@kontor.example", "Ute"), ("eva@ost.example", "Eva")):
+        world.salesforce_won_deal(1, world.salesforce_contact(1, address, first, "Lang", account), account, 900)
+    world.file_lead(1, "Ute@Kontor.example", "Ute", "Lang", "Kontor AG", opted_out="ja")
+    world.comma_runs.add(1)
+    first, second = run_world(world, runs=2)
+    assert first.csv == second.csv == {"eva@ost.example"}  # the file stays rejected: the hold stays
+
+
 def test_an_opt_out_holds_for_the_address_it_came_with_after_the_record_moves_to_another(run_world):
     """A file-drop lead opts out under the team mailbox, then a later export gives the record a
     personal address (its flag blank); another person buys with the team mailbox. The opt-out holds
@@ -531,6 +545,10 @@ def worlds(draw):
                                       converted_contact=contact)
             world.salesforce_won_deal(run, contact, account[run], draw(st.integers(100, 5000)))
         if where in ("file", "both"):
+            if where == "both" and not opted_out and draw(st.booleans()):  # the export's flag alone
+                opted_out = draw(st.booleans())
+                if opted_out:
+                    truth.append((run, mailbox, "opt_out"))
             lead = world.file_lead(run, draw(spelling(mailbox)), first, last, "Kontor AG",
                                    opted_out="x" if opted_out else draw(st.sampled_from(["", "nein", "0"])))
             world.file_deal(run, lead)
@@ -538,6 +556,8 @@ def worlds(draw):
                 row = next(row for _, row in world.file_leads if row["Kontakt-Nr"] == lead)
                 again = draw(st.sampled_from(["", "nein", row["Keine Werbung"]]))  # an opt-out of run 1 holds
                 world.file_leads.append((2, dict(row, **{"Keine Werbung": again})))
+    if draw(st.booleans()):  # a leads export the drop cannot split: rejected, every address in it held
+        world.comma_runs.add(draw(st.sampled_from([1, 2])))
     seen = set()
     for _ in range(draw(st.integers(0, 3))):  # HubSpot contacts (one per exact address, as HubSpot allows)
         mailbox = draw(st.integers(0, len(MAILBOXES) - 1))
