@@ -389,7 +389,7 @@ def _config(args: argparse.Namespace) -> int:
 def _files(args: argparse.Namespace) -> int:
     from smarketing import config, embedded, settings, warehouse
     from smarketing.config import PATHS
-    from smarketing.file_drops import FileDropError, holds, load_drop, load_drops, plan, release
+    from smarketing.file_drops import FileDropError, holds, load_drop, load_drops, plan, release, unmatched
 
     settings.require_valid()
     drops = {d.name: d for d in load_drops()}
@@ -434,6 +434,7 @@ def _files(args: argparse.Namespace) -> int:
         print("The next run (`smarketing run`, or the DAGs) validates and merges them.")
         return 1 if stats.rejected else 0
     unreadable = 0
+    left_out = unmatched(list(drops.values()))
     for name in [args.drop] if args.drop else sorted(drops):
         drop = drops[name]
         print(f"drop {name} ({drop.mode}, {drop.entity}) in {_shown(drop.location)}")
@@ -450,7 +451,7 @@ def _files(args: argparse.Namespace) -> int:
             if stopped and reason.startswith("loads on the next run"):
                 reason = "loaded or not: the warehouse is stopped"
             print(f"  {_shown(step.file.name)}: {reason}")
-        for file, reason in outside.items():
+        for file, reason in (outside | left_out.get(name, {})).items():
             print(f"  {_shown(file)}: {reason}")
         for file, (count, since) in (holds(eng, drop) if eng is not None else {}).items():
             print(f"  {_shown(file)}: {count} address(es) in it held off every list since"

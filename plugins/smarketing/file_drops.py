@@ -164,6 +164,35 @@ def list_files(drop: Drop) -> tuple[list[DropFile], dict[str, str]]:
     return files, outside
 
 
+def unmatched(drops: list[Drop]) -> dict[str, dict[str, str]]:
+    """Per drop (the first of those reading one local folder): the entries of its folder that no
+    pattern of those drops matches or reaches into, with why; dot-files (uploads in progress, the
+    system's own) left out. An export saved as ``.CSV`` or ``.csv.txt`` must not pass in silence."""
+    sharing: dict[Path, list[Drop]] = {}
+    for drop in drops:
+        if "://" in drop.location and not drop.location.startswith("file://"):
+            continue
+        folder = Path(drop.location.removeprefix("file://"))
+        if folder.is_dir():
+            sharing.setdefault(folder.resolve(), []).append(drop)
+    found: dict[str, dict[str, str]] = {}
+    for folder, readers in sharing.items():
+        reached: set[Path] = set()
+        for drop in readers:
+            for path in folder.glob(drop.pattern):
+                relative = path.relative_to(folder)
+                reached |= {relative, *relative.parents}
+        patterns = ", ".join(dict.fromkeys(repr(d.pattern) for d in readers))
+        left = {entry.name: (f"a folder no pattern of the drops reading this folder reaches ({patterns}): not read"
+                             if entry.is_dir() else
+                             f"matches no pattern of the drops reading this folder ({patterns}): not read")
+                for entry in sorted(folder.iterdir())
+                if not entry.name.startswith(".") and Path(entry.name) not in reached}
+        if left:
+            found[readers[0].name] = left
+    return found
+
+
 # -- reading ---------------------------------------------------------------------------------------
 
 Row = tuple[int, dict[str, Any] | None, str]  # line number, row (None when malformed), problem

@@ -118,6 +118,10 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             lines.append(f"  {drop}: {loaded.get(drop, 0)} file(s) loaded"
                          + (f", {len(rejected)} rejected:" if rejected else ""))
             lines += [f"    {reason.removeprefix(f'drop {drop}: ')}" for reason in rejected.values()]
+            left = list(found.get("files_unmatched") or {})
+            if left:
+                lines.append(f"    {len(left)} entries of its folder match no drop's pattern, not read: "
+                             + ", ".join(left[:10]) + (", ..." if len(left) > 10 else ""))
     lines += ["", "Data quality (latest validation that checked new rows)"]
     lines.append(
         f"  {quality['suites']} suites, {quality['checks']} checks: {quality['critical']} critical failing,"

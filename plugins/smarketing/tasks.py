@@ -52,12 +52,13 @@ def extract(system: str, run_id: str, as_of: date, resync: list[str] | None = No
 def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
     """Apply every drop's new files. A rejected file, or a drop whose folder cannot be read, is
     logged as a warning and named in the result; the other files and drops go on."""
-    from smarketing.file_drops import FileDropError, load_drop, load_drops
+    from smarketing.file_drops import FileDropError, load_drop, load_drops, unmatched
 
     eng, started = _engine(), datetime.now(UTC)
     stats: dict[str, Any] = {}
     try:
-        for drop in load_drops():
+        drops = load_drops()
+        for drop in drops:
             try:
                 result = load_drop(eng, drop, run_id)
             except (FileDropError, OSError) as exc:
@@ -67,6 +68,10 @@ def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
             stats[drop.name] = {"files_loaded": result.files_loaded, "files_skipped": result.files_skipped,
                                 "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined,
                                 "rows_deleted": result.rows_deleted, "files_rejected": result.rejected}
+        for name, left in unmatched(drops).items():
+            logging.getLogger(__name__).warning("drop %s: %d entries of its folder match no drop's pattern, not"
+                                                " read: %s", name, len(left), ", ".join(left))
+            stats.setdefault(name, {})["files_unmatched"] = left
     finally:
         record_run(eng, run_id, "file_drops", as_of, started, stats)
     return stats

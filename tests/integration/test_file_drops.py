@@ -532,6 +532,35 @@ def test_files_status_names_a_rejected_files_held_addresses_and_release_gives_th
                 ) == [(0,)]
 
 
+def test_files_no_drop_reads_in_a_drops_folder_are_named_not_passed_over(empty_warehouse, tmp_path, monkeypatch,
+                                                                         capsys):
+    """Found by a README-only trial: an export saved as .CSV or .csv.txt, or put in a subfolder, was
+    skipped without a word by the drop reading leads_*.csv. The run, its summary and files status
+    name each entry of a drop's folder no drop reading that folder matches (dot-files aside: uploads
+    in progress)."""
+    from smarketing import cli, tasks
+    from smarketing.report import summary
+
+    files_only_config(tmp_path, monkeypatch)
+    header = "Lead ID;First contact;Channel;Landing page;E-mail\nL-9;02/07/2026;Web;/;ida@x.de\n"
+    for name in ("leads_2026-07.CSV", "leads_2026-08.csv.txt", "archive/leads_2026-04.csv", ".leads_2026-09.csv.part"):
+        (tmp_path / "leads" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "leads" / name).write_text(header)
+    stats = tasks.load_file_drops("run-1", date(2026, 7, 31))
+    assert stats["crm_leads"]["files_loaded"] == 2
+    assert stats["crm_leads"]["files_unmatched"] == {
+        "archive": "a folder no pattern of the drops reading this folder reaches ('leads_*.csv'): not read",
+        "leads_2026-07.CSV": "matches no pattern of the drops reading this folder ('leads_*.csv'): not read",
+        "leads_2026-08.csv.txt": "matches no pattern of the drops reading this folder ('leads_*.csv'): not read"}
+    assert "files_unmatched" not in stats["crm_closed_deals"]
+    shown = summary(empty_warehouse, "postgresql://x@y/z", date(2026, 7, 31))
+    assert "    3 entries of its folder match no drop's pattern, not read: archive, leads_2026-07.CSV," \
+           " leads_2026-08.csv.txt" in shown
+    assert cli.main(["files", "status", "crm_leads"]) == 0
+    assert "  leads_2026-07.CSV: matches no pattern of the drops reading this folder ('leads_*.csv'): not read" \
+        in capsys.readouterr().out.splitlines()
+
+
 def test_addresses_are_read_as_addresses_and_a_non_address_never_reaches_core(empty_warehouse, tmp_path,
                                                                                monkeypatch):
     """Found by trials: an address in angle brackets or with a zero-width space was exported as
