@@ -389,14 +389,14 @@ def _config(args: argparse.Namespace) -> int:
 def _files(args: argparse.Namespace) -> int:
     from smarketing import config, embedded, settings, warehouse
     from smarketing.config import PATHS
-    from smarketing.file_drops import FileDropError, holds, load_drop, load_drops, plan, release, unmatched
+    from smarketing.file_drops import FileDropError, holds, list_files, load_drop, load_drops, plan, release, unmatched
 
     settings.require_valid()
     drops = {d.name: d for d in load_drops()}
     if not drops:
         print(f"no file drops: {settings.path_of('file_drops')} is absent or lists none", file=sys.stderr)
         return 1
-    if args.drop and args.drop not in drops:
+    if args.drop and args.drop not in drops and args.action != "release":
         print(f"no drop {args.drop!r}; drops: {', '.join(sorted(drops))}", file=sys.stderr)
         return 2
     stopped = False
@@ -416,7 +416,15 @@ def _files(args: argparse.Namespace) -> int:
         if eng is None or not args.drop or not args.file:
             print("usage: smarketing files release DROP FILE (with the warehouse running)", file=sys.stderr)
             return 2
-        released = release(eng, drops[args.drop], args.file)
+        if args.drop not in drops and args.drop not in holds(eng):
+            print(f"no drop {args.drop!r} and no holds of one so named; drops: {', '.join(sorted(drops))}",
+                  file=sys.stderr)
+            return 2
+        if args.drop in drops and args.file in {f.name for f in list_files(drops[args.drop])[0]}:
+            print(f"drop {args.drop}: file {_shown(args.file)} is still in the drop's folder: fix it (a version that"
+                  " loads lifts its hold) or remove it, then release it", file=sys.stderr)
+            return 1
+        released = release(eng, args.drop, args.file)
         print(f"drop {args.drop}: file {_shown(args.file)}: " + (
             f"the hold on its {released} address(es) is lifted; the next run's lists may hold them again"
             if released else "holds no address: nothing to lift"))
@@ -435,6 +443,7 @@ def _files(args: argparse.Namespace) -> int:
         return 1 if stats.rejected else 0
     unreadable = 0
     left_out = unmatched(list(drops.values()))
+    held = holds(eng) if eng is not None else {}
     for name in [args.drop] if args.drop else sorted(drops):
         drop = drops[name]
         print(f"drop {name} ({drop.mode}, {drop.entity}) in {_shown(drop.location)}")
@@ -453,11 +462,18 @@ def _files(args: argparse.Namespace) -> int:
             print(f"  {_shown(step.file.name)}: {reason}")
         for file, reason in (outside | left_out.get(name, {})).items():
             print(f"  {_shown(file)}: {reason}")
-        for file, (count, since) in (holds(eng, drop) if eng is not None else {}).items():
-            print(f"  {_shown(file)}: {count} address(es) in it held off every list since"
-                  f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC until it loads (`smarketing files release {name}"
-                  f" {_shown(file)}` gives it up)")
+        _print_holds(name, held.get(name, {}))
+    for name in [] if args.drop else sorted(set(held) - set(drops)):
+        print(f"drop {_shown(name)}, no longer in file_drops.yaml: its holds stay until released")
+        _print_holds(name, held[name])
     return 1 if unreadable else 0
+
+
+def _print_holds(drop: str, files: dict[str, tuple[int, Any]]) -> None:
+    for file, (count, since) in files.items():
+        print(f"  {_shown(file)}: {count} address(es) in it held off every list since"
+              f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC until a new version of it loads (`smarketing files"
+              f" release {_shown(drop)} {_shown(file)}` gives it up once it is removed)")
 
 
 def _shown(text: str) -> str:

@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
+import html
 import io
 import json
 import logging
 import re
+import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -284,7 +287,7 @@ def _checked_json_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Itera
                 reason = f"line {number} writes key(s) {twice} in more than one case"
         yield number, row, reason
     needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]
-    missing = sorted({key for key in needed if key not in seen})
+    missing = _missing(drop, needed, seen)
     if missing:
         raise FileDropError(f"drop {drop.name}: file {name} lacks mapped key(s) {missing} in every line; are they"
                             f" named as in config/file_drops.yaml?")
@@ -310,9 +313,28 @@ def _keys_in_any_case(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any], 
     return out, sorted(twice)
 
 
+@functools.lru_cache(maxsize=256)
+def _fields_in_any_case(entity: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Of a row's keys (a file's header: the same for every row), those naming a field of ``entity``
+    in another case, with the field."""
+    fields = {f.casefold(): f for f in file_catalog.fields_of(entity)}
+    return [(k, fields[k.casefold()]) for k in keys
+            if isinstance(k, str) and k.casefold() in fields and fields[k.casefold()] != k]
+
+
+def _missing(drop: Drop, needed: list[str], names: Iterable[str]) -> list[str]:
+    """Of the columns (keys) a file must have, those it lacks; a field read by its own name (no
+    column mapped to it) may be written in any case, as ``_mapped`` reads it."""
+    present = set(names)
+    folded = {n.casefold() for n in present}
+    fields = set(file_catalog.fields_of(drop.entity))
+    return sorted({c for c in needed if c not in present
+                   and not (c in fields and c not in drop.columns and c.casefold() in folded)})
+
+
 def _unmapped(drop: Drop, name: str, names: list[str], what: str) -> None:
-    fields = file_catalog.fields_of(drop.entity)
-    unread = [n for n in names if n not in drop.columns and n != drop.id_column and n not in fields]
+    fields = {f.casefold() for f in file_catalog.fields_of(drop.entity)}
+    unread = [n for n in names if n not in drop.columns and n != drop.id_column and n.casefold() not in fields]
     if unread:
         log.warning("drop %s: file %s: %s %s map to no field of %s: kept with each record, feeding nothing",
                     drop.name, name, what, unread, drop.entity)
@@ -332,7 +354,7 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
     if repeated:  # which of the two would hold the value is a guess
         raise FileDropError(f"drop {drop.name}: file {name} repeats column name(s) {repeated} in its header")
     needed = [drop.id_column, *_required_source_columns(drop), *drop.columns]  # a mapped column must be
-    missing = sorted({c for c in needed if c not in header})  # there: a renamed one would drop its field
+    missing = _missing(drop, needed, header)  # there: a renamed one would drop its field
     if missing:
         raise FileDropError(  # the header's values are not shown: a file without one has a data row there
             f"drop {drop.name}: file {name} lacks required column(s) {missing} in its first line"
@@ -343,8 +365,10 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
         number = reader.line_num
         if not any(v.strip() for v in values):
             continue
-        if len(values) != len(header):
-            yield number, None, f"line {number} has {len(values)} fields, the header has {len(header)}"
+        if len(values) != len(header):  # kept by position: what it says of its mailbox is held (_held_in)
+            yield (number, dict(zip(header, values, strict=False)) | {f"_field_{n}": v for n, v in enumerate(
+                values[len(header):], start=len(header) + 1)},
+                   f"line {number} has {len(values)} fields, the header has {len(header)}")
             continue
         yield number, dict(zip(header, values, strict=True)), ""
 
@@ -365,6 +389,9 @@ def _mapped(drop: Drop, row: dict[str, Any]) -> dict[str, Any]:
     (settings refuse a field that is both). A quarantined row keeps this too: suppression reads
     what it says of its mailbox."""
     mapped = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k not in drop.columns}
+    for key, name in _fields_in_any_case(drop.entity, tuple(mapped)):  # "Email_Opt_Out" too
+        if mapped.get(name) in (None, ""):
+            mapped[name] = mapped[key]
     for column, targets in drop.columns.items():
         if column in row:
             value = row[column].strip() if isinstance(row[column], str) else row[column]
@@ -458,6 +485,8 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
         if value in (None, ""):
             mapped[name] = None
             continue
+        if isinstance(value, dict | list):  # str() would give Python's repr: an address nobody has
+            return None, f"field {name!r} is a JSON {'object' if isinstance(value, dict) else 'array'}, not a value"
         value = str(value)
         if spec.kind in ("date", "timestamp"):
             instant = _moment(value, drop)
@@ -651,7 +680,7 @@ def _suppresses(entity: str, mapped: dict[str, Any]) -> bool:
 
 
 SIGNAL = {"leads": "email_opt_out", "contacts": "email_opt_out", "email_events": "type", "subscriptions": "status"}
-ADDRESS = re.compile(r"[^\s@,;:<>()\[\]{}\"`|\\]+@[^\s@,;:<>()\[\]{}\"'`|\\]+")  # O'Brien's apostrophe kept
+ADDRESS = re.compile(r"[^\s@,;:<>()\[\]{}\"`|\\]+@[\w.\-]+")  # O'Brien's apostrophe kept; a domain's letters
 
 
 def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> tuple[int, int]:
@@ -697,11 +726,7 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
     except (OSError, UnicodeError, csv.Error, LookupError) as exc:
         log.warning("drop %s: file %s could not be read for its opt-outs either: %s", drop.name, file.name, exc)
         unlocated = [f"none ({exc})"]
-    with eng.begin() as conn:
-        conn.execute(text(  # the file's earlier holds: this reading of it decides anew
-            "delete from quarantine.records where source = :source and entity = :entity"
-            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
-            {"source": SOURCE, "entity": drop.entity, "drop": drop.name, "file": file.name})
+    with eng.begin() as conn:  # earlier holds of the file stay: only a version of it that loads lifts them
         if kept:
             conn.execute(text(
                 "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
@@ -712,25 +737,35 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
     return len(kept), held
 
 
-def holds(eng: Engine, drop: Drop) -> dict[str, tuple[int, datetime]]:
-    """Per file of ``drop``: the addresses held off every list because it was rejected unread, and since when."""
+HELD = ("rejected_file_held", "unreadable_row_held")  # quarantine.records expectations of held addresses
+
+
+def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime]]]:
+    """Per drop name (a drop since renamed or removed too) and file: the addresses held off every
+    list (the file rejected unread, or rows whose fields could not be told apart), and since when."""
     with eng.connect() as conn:
+        if not conn.execute(text("select to_regclass('quarantine.records') is not null")).scalar():
+            return {}
         found = conn.execute(text(
-            "select payload ->> 'file', count(*), min(quarantined_at) from quarantine.records where source = :source"
-            " and entity = :entity and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop group by 1"
-            " order by 1"), {"source": SOURCE, "entity": drop.entity, "drop": drop.name}).all()
-    return {name: (count, since) for name, count, since in found}
+            "select payload ->> 'drop', payload ->> 'file', count(*), min(quarantined_at) from quarantine.records"
+            " where source = :source and expectation = any(:held) group by 1, 2 order by 1, 2"),
+            {"source": SOURCE, "held": list(HELD)}).all()
+    by_drop: dict[str, dict[str, tuple[int, datetime]]] = {}
+    for drop, name, count, since in found:
+        by_drop.setdefault(drop, {})[name] = (count, since)
+    return by_drop
 
 
-def release(eng: Engine, drop: Drop, name: str) -> int:
-    """Lift the hold on the addresses of ``drop``'s rejected file ``name`` without loading it (it was
+def release(eng: Engine, drop: str, name: str) -> int:
+    """Lift the hold on the addresses of drop ``drop``'s file ``name`` without loading it (it was
     removed for good, say): what the file said of its mailboxes is given up. Returns the addresses."""
     with eng.begin() as conn:
         released = conn.execute(text(
-            "delete from quarantine.records where source = :source and entity = :entity"
-            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
-            {"source": SOURCE, "entity": drop.entity, "drop": drop.name, "file": name}).rowcount
-    log.warning("drop %s: file %s: the hold on its %d address(es) lifted by hand", drop.name, name, released)
+            "delete from quarantine.records where source = :source and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "held": list(HELD), "drop": drop, "file": name}).rowcount
+    if released:
+        log.warning("drop %s: file %s: the hold on its %d address(es) lifted by hand", drop, name, released)
     return released
 
 
@@ -796,14 +831,16 @@ def _hold_addresses(conn: Connection, drop: Drop, file: DropFile, unlocated: lis
                     flush()
     if batch:
         flush()
-    if held:
-        log.warning("drop %s: file %s: %d address(es) in it held off every list until a file of that name loads:"
-                    " its column(s) %s could not be located", drop.name, file.name, held, unlocated)
+    log.warning("drop %s: file %s: %s", drop.name, file.name,
+                f"{held} address(es) in it held off every list until a file of that name loads: its column(s)"
+                f" {unlocated} could not be located" if held else
+                f"its column(s) {unlocated} could not be located, and no address was found in it to hold")
     return held
 
 
 def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
-    """The addresses a line writes: each string of a JSON line (escapes undone), else the line's text."""
+    """The addresses a line writes: each string of a JSON line (escapes undone), else the line's
+    text; also as URL- or HTML-encoded (``p%40x.de``, ``p&#64;x.de``) and in quotes (``"p"@x.de``)."""
     texts: list[str] = [line]
     if jsonl:
         try:
@@ -811,7 +848,31 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
         except ValueError:
             pass
     for chunk in texts:
-        yield from (m.strip(".'").replace("\x00", "") for m in ADDRESS.findall(chunk))
+        for form in dict.fromkeys((chunk, html.unescape(urllib.parse.unquote(chunk)).replace('"', ""))):
+            for match in ADDRESS.findall(form):
+                address = match.strip(".'").replace("\x00", "")
+                yield address
+                local, _, domain = address.rpartition("@")
+                tail = re.split(r"[=?/&#!]", local)[-1]  # a link's parameter: "/unsub?to=ann@x.de" holds ann
+                if tail and tail != local:
+                    yield f"{tail}@{domain}"
+
+
+def _held_in(drop: Drop, row: object, problem: str, mapped: dict[str, Any]) -> list[str]:
+    """The addresses a quarantined row is held for: every one it writes, when what it says of its
+    mailbox cannot be read with confidence (its fields cannot be told apart, a key written in two
+    cases, an object or array where the address or the opt-out, type or status belongs, or no
+    address where the drop reads one); none otherwise (its mapped fields count as they are)."""
+    if drop.entity not in SIGNAL or not isinstance(row, dict):
+        return []
+    if not (problem or not mapped.get("email")
+            or any(isinstance(mapped.get(f), dict | list) for f in ("email", SIGNAL[drop.entity]))):
+        return []
+    found: dict[str, str] = {}
+    for value in _strings(row):
+        for address in _addresses_in(value, False):
+            found.setdefault(address.casefold(), address)
+    return list(found.values())
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -912,7 +973,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             rows = _rows(drop, name, handle)
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 seen += len(chunk)
-                good, rejected = [], []
+                good, rejected, held = [], [], []
                 for number, row, problem in chunk:
                     reason = problem
                     if row is not None and _has_nul(row):
@@ -925,6 +986,13 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                         mapped = _mapped(drop, row) if isinstance(row, dict) else {}
                         rejected.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
                                          "payload": _quarantine_payload(drop, name, number, row, mapped)})
+                        if addresses := _held_in(drop, row, problem, mapped):
+                            because = (f"what line {number} says of its mailbox cannot be read ({reason}): held off"
+                                       f" every list until a new version of {name} loads")
+                            held.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
+                                         "payload": json.dumps({"drop": drop.name, "file": name, "line": number,
+                                                                "hold": because, "hold_reason": "unreadable_row",
+                                                                "mapped": {"email": " ".join(addresses)}})})
                         continue
                     record_id = shaped.pop("_record_id")
                     shaped |= {"_drop": drop.name, "_file": name, "_line": number}
@@ -933,6 +1001,13 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                 if rejected:
                     conn.execute(quarantine, [{**r, "source": SOURCE, "entity": drop.entity, "version_at": loaded_at,
                                                "run_id": run_id} for r in rejected])
+                if held:
+                    conn.execute(text(
+                        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
+                        " column_name, reason, payload, run_id) values (:source, :entity, :record_id, :version_at,"
+                        " 'file_drop', 'unreadable_row_held', '', :reason, cast(:payload as jsonb), :run_id)"
+                        " on conflict do nothing"), [{**h, "source": SOURCE, "entity": drop.entity,
+                                                      "version_at": loaded_at, "run_id": run_id} for h in held])
                 bad += len(rejected)
         if not seen:
             raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
@@ -973,10 +1048,11 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             "update meta.batches set superseded_at = now() where validated_at is null and superseded_at is null"
             " and batch_id <> cast(:batch_id as uuid) and batch_id in (select batch_id from meta.file_loads"
             " where drop_name = :drop and (file_name = :file or :whole))"), params | {"whole": drop.mode == "snapshot"})
-        conn.execute(text(  # addresses held while the file (any of a snapshot drop's) was rejected unread
-            "delete from quarantine.records where source = :source and entity = :entity"
-            " and expectation = 'rejected_file_held' and payload ->> 'drop' = :drop"
-            " and (payload ->> 'file' = :file or :whole)"), params | {"whole": drop.mode == "snapshot"})
+        conn.execute(text(  # what earlier versions of the file held (rejected unread, unreadable rows) is lifted;
+            # a snapshot's newer file lifts no older file's: what that said was never read
+            "delete from quarantine.records where source = :source and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file and version_at <> :version_at"),
+            params | {"held": list(HELD)})
         _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn, batch_id=batch_id)
     return loaded, bad, deleted
 

@@ -13,7 +13,9 @@
 -- formula_like_address (an address starting with =, +, - or @: a spreadsheet would run it as a
 -- formula, and the usual guard, a leading apostrophe, makes it another valid address),
 -- rejected_file (an address in a file drop's file rejected before who in it opted out could be
--- read: held until a file of that name loads, smarketing/file_drops.py). A record
+-- read: held until a file of that name loads, smarketing/file_drops.py), unreadable_row (an
+-- address in a file row whose fields could not be told apart: held until a new version of the
+-- file loads). A record
 -- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
 -- (held back by a suite over its failure share), still counts for what it says of its mailbox.
 -- Unless :whole, only the mailboxes of the temporary table suppression_scope are decided (every one
@@ -78,7 +80,7 @@ quarantined as (  -- a record quarantined or held back for any reason still says
         records.mailbox_key,
         case
             when records.origin = 'quarantine' and records.source = 'file' and records.payload ? 'hold'
-                then 'rejected_file'
+                then coalesce(records.payload ->> 'hold_reason', 'rejected_file')
             when records.source = 'mailchimp' and records.entity = 'abuse_reports' then 'spam_complaint'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'cleaned' then 'hard_bounce'
             when records.source = 'mailchimp' and lower(btrim(records.payload ->> 'status')) = 'pending' then 'no_consent'
