@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 
 from smarketing import models
 from smarketing.settings import Weekday
+from smarketing.warehouse import use_work_mem
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def refresh_marts(eng: Engine, as_of: date, settings: dict[str, Any] | None = No
     marts = models.load("marts")
     with eng.begin() as conn:
         use_reporting_timezone(conn, settings)
+        use_work_mem(conn)  # the marts' aggregates over every email event and touch stay in memory
         rows = models.run(conn, marts, params)
         unstaged = conn.execute(text("select count(*) from as_of_opportunities"  # sql/marts/as_of_opportunities.sql
                                      " where not is_closed and stage_name is null")).scalar()

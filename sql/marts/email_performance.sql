@@ -26,27 +26,34 @@ first_unsubscribes as (
     order by recipient, occurred_at, source, source_record_id
 ),
 
-campaign_events as (
+recipients as (  -- one row per campaign and mailbox: what reached it (a sort of the events, not one per count)
     select
-        e.*,
-        f.source_record_id is not null as is_first_unsubscribe
+        e.campaign_id,
+        e.recipient,
+        bool_or(e.event_type in ('SENT', 'DELIVERED', 'BOUNCE', 'OPEN', 'CLICK')
+            or (e.event_type in ('STATUSCHANGE', 'SPAMREPORT') and not e.is_resubscribe)) as was_sent,
+        bool_or(e.event_type in ('DELIVERED', 'OPEN', 'CLICK')
+            or (e.event_type in ('STATUSCHANGE', 'SPAMREPORT') and not e.is_resubscribe)) as was_delivered,
+        bool_or(e.event_type in ('OPEN', 'CLICK')) as opened,
+        bool_or(e.event_type = 'CLICK') as clicked,
+        bool_or(e.event_type = 'BOUNCE') as bounced,
+        bool_or(f.source_record_id is not null) as unsubscribed_first
     from events as e
     left join first_unsubscribes as f on e.source = f.source and e.source_record_id = f.source_record_id
-    where e.campaign_id is not null
+    where e.campaign_id is not null and e.recipient is not null
+    group by e.campaign_id, e.recipient
 ),
 
 counts as (
     select
         campaign_id,
-        count(distinct recipient) filter (where event_type in ('SENT', 'DELIVERED', 'BOUNCE', 'OPEN', 'CLICK')
-            or (event_type in ('STATUSCHANGE', 'SPAMREPORT') and not is_resubscribe)) as sent,
-        count(distinct recipient) filter (where event_type in ('DELIVERED', 'OPEN', 'CLICK')
-            or (event_type in ('STATUSCHANGE', 'SPAMREPORT') and not is_resubscribe)) as delivered,
-        count(distinct recipient) filter (where event_type in ('OPEN', 'CLICK')) as unique_opens,
-        count(distinct recipient) filter (where event_type = 'CLICK') as unique_clicks,
-        count(distinct recipient) filter (where event_type = 'BOUNCE') as bounces,
-        count(distinct recipient) filter (where is_first_unsubscribe) as unsubscribes
-    from campaign_events
+        count(*) filter (where was_sent) as sent,
+        count(*) filter (where was_delivered) as delivered,
+        count(*) filter (where opened) as unique_opens,
+        count(*) filter (where clicked) as unique_clicks,
+        count(*) filter (where bounced) as bounces,
+        count(*) filter (where unsubscribed_first) as unsubscribes
+    from recipients
     group by campaign_id
 ),
 
