@@ -420,9 +420,12 @@ def _files(args: argparse.Namespace) -> int:
             print(f"no drop {args.drop!r} and no holds of one so named; drops: {', '.join(sorted(drops))}",
                   file=sys.stderr)
             return 2
-        if args.drop in drops and args.file in {f.name for f in list_files(drops[args.drop])[0]}:
-            print(f"drop {args.drop}: file {_shown(args.file)} is still in the drop's folder: fix it (a version that"
-                  " loads lifts its hold) or remove it, then release it", file=sys.stderr)
+        holder = next((d for d in ([drops[args.drop]] if args.drop in drops else drops.values())
+                       if args.file in _names_in(d, list_files)), None)  # a renamed drop's: the new one's
+        if holder is not None:
+            where = "the drop's folder" if holder.name == args.drop else f"the folder of drop {holder.name}"
+            print(f"drop {args.drop}: file {_shown(args.file)} is still in {where}: fix it (a version that loads"
+                  " lifts its hold) or remove it, then release it", file=sys.stderr)
             return 1
         released = release(eng, args.drop, args.file)
         print(f"drop {args.drop}: file {_shown(args.file)}: " + (
@@ -467,6 +470,13 @@ def _files(args: argparse.Namespace) -> int:
         print(f"drop {_shown(name)}, no longer in file_drops.yaml: its holds stay until released")
         _print_holds(name, held[name])
     return 1 if unreadable else 0
+
+
+def _names_in(drop: Any, list_files: Any) -> set[str]:
+    try:
+        return {f.name for f in list_files(drop)[0]}
+    except (OSError, RuntimeError):  # a folder not there (FileDropError) holds no file
+        return set()
 
 
 def _print_holds(drop: str, files: dict[str, tuple[int, Any]]) -> None:

@@ -34,6 +34,7 @@ import io
 import json
 import logging
 import re
+import unicodedata
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
@@ -260,16 +261,17 @@ def _json_rows(stream: io.TextIOWrapper) -> Iterator[Row]:
             line = line.removeprefix("\ufeff")  # a byte-order mark is not part of the data
         if not line.strip():
             continue
+        text_of = {"_line": line.strip()}  # a line not read: its text kept, the addresses in it held (_held_in)
         try:
             row = json.loads(line, object_pairs_hook=_once_each)
         except json.JSONDecodeError as exc:
-            yield number, None, f"line {number} is not valid JSON: {exc.msg}"
+            yield number, text_of, f"line {number} is not valid JSON: {exc.msg}"
             continue
         except _RepeatedKeys as exc:  # which of the two values holds is a guess, as with CSV headers
-            yield number, None, f"line {number} repeats key(s) {exc.keys}"
+            yield number, text_of, f"line {number} repeats key(s) {exc.keys}"
             continue
         if not isinstance(row, dict):
-            yield number, None, f"line {number} is a JSON {type(row).__name__}, not an object"
+            yield number, text_of, f"line {number} is a JSON {type(row).__name__}, not an object"
             continue
         yield number, row, ""
 
@@ -280,7 +282,7 @@ def _checked_json_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Itera
     Keys mapped to no field are named in the log, as a CSV file's columns are."""
     seen: set[str] = set()
     for number, row, reason in _json_rows(stream):
-        if row is not None:
+        if row is not None and not reason:
             row, twice = _keys_in_any_case(drop, row)
             seen.update(row)
             if twice and not reason:  # which of them is meant is a guess: quarantined, an opt-out kept
@@ -474,6 +476,12 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
     record_id = str(row.get(drop.id_column) or "").strip()
     if not record_id:
         return None, f"no value in id column {drop.id_column!r}"
+    read_by_column = {target for targets in drop.columns.values() for target in targets}
+    twice = [name for key, name in _fields_in_any_case(drop.entity, tuple(row))
+             if name not in read_by_column and row.get(name) not in (None, "") and row[key] not in (None, "")
+             and str(row[key]).strip() != str(row[name]).strip()]
+    if twice:  # which is meant is a guess: quarantined, the addresses it writes held
+        return None, f"field(s) {twice} written in more than one case, with different values"
     mapped = _mapped(drop, row)
     fields = file_catalog.fields_of(drop.entity)
     system = mapped.get("system") or ""
@@ -693,6 +701,7 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
     if drop.entity not in SIGNAL:
         return 0, 0
     kept: list[dict[str, Any]] = []
+    doubtful: list[dict[str, Any]] = []  # rows whose fields cannot be told apart: their addresses held
     names: list[str] = []
     try:
         encoding = _readable_encoding(file, drop.encoding)
@@ -700,24 +709,32 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
             stream = io.TextIOWrapper(handle, encoding=encoding or drop.encoding, errors="replace",
                                       newline="" if drop.format == "csv" else None)
             if drop.format == "jsonl":
-                def lines() -> Iterator[tuple[int, Any]]:
-                    for n, r, _ in _json_rows(stream):
-                        if isinstance(r, dict):
-                            r = _keys_in_any_case(drop, r)[0]
+                def lines() -> Iterator[tuple[int, Any, str]]:
+                    for n, r, problem in _json_rows(stream):
+                        if isinstance(r, dict) and not problem:
+                            r, twice = _keys_in_any_case(drop, r)
+                            problem = "a key written in two cases" if twice else ""
                             names.extend(k for k in r if k not in names)
-                        yield n, r
-                rows: Iterator[tuple[int, Any]] = lines()
+                        yield n, r, problem
+                rows: Iterator[tuple[int, Any, str]] = lines()
             else:
                 reader = csv.reader(stream, delimiter=drop.delimiter)
                 named = {c.casefold(): c for c in (*drop.columns, drop.id_column)}  # a name in another case too
                 header = [named.get(h.casefold(), h) for h in (h.strip().removeprefix("\ufeff")
                                                                for h in next(reader, []))]
                 names = header
-                rows = ((reader.line_num, dict(zip(header, values, strict=False))) for values in reader)
-            for number, row in rows:
-                if isinstance(row, dict) and not _has_nul(row):
+                rows = ((reader.line_num, dict(zip(header, values, strict=False)) | {
+                    f"_field_{n}": v for n, v in enumerate(values[len(header):], start=len(header) + 1)},
+                         "" if len(values) == len(header) else "more or fewer fields than the header")
+                        for values in reader if any(v.strip() for v in values))
+            for number, row, problem in rows:
+                if isinstance(row, dict):
                     mapped = _mapped(drop, row)
-                    if mapped.get("email") and _suppresses(drop.entity, mapped):
+                    if addresses := _held_in(drop, row, problem, mapped):
+                        because = (f"its file was rejected ({reason}), and what line {number} says of its mailbox"
+                                   f" cannot be read: held off every list until a version of {file.name} loads")
+                        doubtful.append(_hold_row(drop, file.name, number, addresses, because))
+                    if mapped.get("email") and _suppresses(drop.entity, mapped) and not _has_nul(row):
                         kept.append({"record_id": f"{file.name}:{number}", "payload": _quarantine_payload(
                             drop, file.name, number, row, mapped, keep_row=False),
                             "reason": f"{file.name} line {number}: its file was rejected ({reason}); kept for what"
@@ -733,7 +750,18 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                 " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
                 " 'rejected_file', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
                 [k | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for k in kept])
-        held = _hold_addresses(conn, drop, file, unlocated, run_id) if unlocated else 0
+        if unlocated:
+            _hold_addresses(conn, drop, file, unlocated, run_id)
+        elif doubtful:  # the whole file's holds cover these rows already when its columns are not located
+            conn.execute(text(
+                "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
+                " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
+                " 'unreadable_row_held', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
+                [d | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for d in doubtful])
+        held = conn.execute(text(  # all the file holds, earlier rejections' too
+            "select count(*) from quarantine.records where source = :source and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "held": list(HELD), "drop": drop.name, "file": file.name}).scalar() or 0
     return len(kept), held
 
 
@@ -788,7 +816,7 @@ def _unlocated(drop: Drop, names: list[str]) -> list[str]:
         if not columns:  # read only from a column named like the field
             if counts.get(target.casefold()) == 1:
                 continue
-            if not any(target.casefold() in name.casefold() for name in names):
+            if target not in _required(drop) and not any(target.casefold() in name.casefold() for name in names):
                 if target != "email":
                     return []  # no file of the drop says it: nothing in this one to lose
                 continue
@@ -848,7 +876,11 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
         except ValueError:
             pass
     for chunk in texts:
-        for form in dict.fromkeys((chunk, html.unescape(urllib.parse.unquote(chunk)).replace('"', ""))):
+        decoded = unicodedata.normalize("NFKC", chunk)  # a full-width at sign
+        for _ in range(2):  # encoded twice, as a link in a mail template often is
+            decoded = html.unescape(urllib.parse.unquote(decoded))
+        decoded = re.sub(r"\s*@\s*", "@", decoded.replace('"', "").replace("=40", "@"))  # quoted-printable
+        for form in dict.fromkeys((chunk, decoded)):
             for match in ADDRESS.findall(form):
                 address = match.strip(".'").replace("\x00", "")
                 yield address
@@ -858,15 +890,24 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
                     yield f"{tail}@{domain}"
 
 
+def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because: str) -> dict[str, Any]:
+    """A quarantine row holding ``addresses`` of line ``number`` of file ``name`` (expectation
+    ``unreadable_row_held``; sql/nurture/suppressed_mailbox.sql suppresses them as unreadable_row)."""
+    return {"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
+            "payload": json.dumps({"drop": drop.name, "file": name, "line": number, "hold": because,
+                                   "hold_reason": "unreadable_row", "mapped": {"email": " ".join(addresses)}})}
+
+
 def _held_in(drop: Drop, row: object, problem: str, mapped: dict[str, Any]) -> list[str]:
     """The addresses a quarantined row is held for: every one it writes, when what it says of its
     mailbox cannot be read with confidence (its fields cannot be told apart, a key written in two
     cases, an object or array where the address or the opt-out, type or status belongs, or no
-    address where the drop reads one); none otherwise (its mapped fields count as they are)."""
+    address where the drop reads one on a row saying its mailbox must get no mail); none otherwise
+    (its mapped fields count as they are)."""
     if drop.entity not in SIGNAL or not isinstance(row, dict):
         return []
-    if not (problem or not mapped.get("email")
-            or any(isinstance(mapped.get(f), dict | list) for f in ("email", SIGNAL[drop.entity]))):
+    if not (problem or any(isinstance(mapped.get(f), dict | list) for f in ("email", SIGNAL[drop.entity]))
+            or (not mapped.get("email") and _suppresses(drop.entity, mapped))):
         return []
     found: dict[str, str] = {}
     for value in _strings(row):
@@ -890,7 +931,11 @@ def _strings(value: Any) -> Iterator[str]:
 def _readable_encoding(file: DropFile, declared: str) -> str | None:
     """The first of the declared encoding, UTF-8 and Windows-1252 that decodes the whole file (a
     rejected export is often just in another one); None when none does."""
-    for encoding in dict.fromkeys((declared, "utf-8", "cp1252")):
+    with file.open() as handle:
+        head = handle.read(4)
+    marked = ("utf-32" if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) else
+              "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else declared)
+    for encoding in dict.fromkeys((marked, declared, "utf-8", "cp1252")):  # Excel's "Unicode text" is UTF-16
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             with file.open() as handle:
@@ -986,14 +1031,18 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                         mapped = _mapped(drop, row) if isinstance(row, dict) else {}
                         rejected.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {reason}",
                                          "payload": _quarantine_payload(drop, name, number, row, mapped)})
-                        if addresses := _held_in(drop, row, problem, mapped):
-                            because = (f"what line {number} says of its mailbox cannot be read ({reason}): held off"
-                                       f" every list until a new version of {name} loads")
-                            held.append({"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
-                                         "payload": json.dumps({"drop": drop.name, "file": name, "line": number,
-                                                                "hold": because, "hold_reason": "unreadable_row",
-                                                                "mapped": {"email": " ".join(addresses)}})})
+                        doubt = problem or (reason if "in more than one case" in reason else "")
+                        if addresses := _held_in(drop, row, doubt, mapped):
+                            held.append(_hold_row(drop, name, number, addresses, (
+                                f"what line {number} says of its mailbox cannot be read ({reason}): held off every"
+                                f" list until a new version of {name} loads")))
                         continue
+                    if drop.entity in SIGNAL and not shaped.get("email") and (
+                            addresses := _held_in(drop, row, "", shaped)):
+                        held.append(_hold_row(drop, name, number, addresses, (  # an opt-out without its address
+                            f"line {number} says its mailbox must get no mail but has no address where the drop"
+                            f" reads one: the addresses it writes are held off every list until a new version of"
+                            f" {name} loads")))
                     record_id = shaped.pop("_record_id")
                     shaped |= {"_drop": drop.name, "_file": name, "_line": number}
                     good.append((record_id, number, _ENCODE(shaped).decode()))

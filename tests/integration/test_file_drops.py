@@ -366,7 +366,8 @@ def test_a_rejected_file_whose_opt_outs_cannot_be_told_holds_its_addresses_until
     # a second trial's: a new version rejected for another reason, or the file emptied, lifted the hold
     (Path(drop.location) / "export.csv").write_bytes("Lead ID;E-Mail;Do not email\nL-3;jürgen@x.example;\n"
                                                      .encode("latin-1"))
-    assert "is not valid utf-8" in load_drop(empty_warehouse, drop, "run-2").rejected["export.csv"]
+    again = load_drop(empty_warehouse, drop, "run-2").rejected["export.csv"]
+    assert "is not valid utf-8" in again and "its 2 addresses are held" in again  # the earlier holds, still held
     (Path(drop.location) / "export.csv").write_bytes(b"")
     assert "is empty" in load_drop(empty_warehouse, drop, "run-3").rejected["export.csv"]
     assert rows(empty_warehouse, held) == [("ann@x.example",), ("bob@x.example",)]
@@ -384,6 +385,8 @@ def test_an_address_is_found_however_a_rejected_file_writes_it():
 
     line = 'x;"p54"@x.example;https://e.example/unsub?to=ann%40x.example&l=1;{"mail": "m\\u00fcller@x.de"}\n'
     assert set(_addresses_in(line, jsonl=False)) >= {"p54@x.example", "ann@x.example"}
+    encoded = "p15%2540x.example;p34&amp;#64;x.example;p20=40x.example;p21\uff20x.example;p33 %40 x.example"
+    assert set(_addresses_in(encoded, jsonl=False)) >= {f"p{n}@x.example" for n in (15, 34, 20, 21, 33)}
     assert list(_addresses_in('{"mail": "m\\u00fcller@x.de", "to": ["a@b.example"]}', jsonl=True)) == [
         "müller@x.de", "a@b.example"]
 
@@ -440,6 +443,61 @@ def test_a_row_whose_fields_cannot_be_told_apart_holds_its_addresses(empty_wareh
     assert (stats.rows_loaded, stats.rows_quarantined) == (1, 6)
     assert rows(empty_warehouse, held) == [("2", "mark@x.example"), ("3", "p35@x.example"), ("4", "p55@x.example"),
                                            ("5", "p28@x.example"), ("6", "p29@x.example")]  # not e42's bad date
+
+
+def held_by_file(eng) -> dict[str, list[str]]:
+    """Per file, the addresses held off the lists (rejected unread or rows not read), sorted."""
+    found: dict[str, list[str]] = {}
+    for name, addresses in rows(eng, "select payload ->> 'file', payload -> 'mapped' ->> 'email' from"
+                                     " quarantine.records where expectation like '%held' order by 1, 2"):
+        found.setdefault(name, []).extend(addresses.split(" "))
+    return {name: sorted(addresses) for name, addresses in found.items()}
+
+
+def test_rows_no_reading_can_tell_hold_their_addresses_however_their_file_ends(empty_warehouse, tmp_path):
+    """Found by a second README-only re-trial: a file in which every row failed held nothing; nor
+    did JSON Lines lines that do not parse (truncated, a key repeated, not an object), a UTF-16 file
+    (Excel's "Unicode text"), a drop reading `type` by its name given a file calling it `event`, a
+    row with its opt-out but its address under an unmapped key, or `email` and `Email` both."""
+    for folder in ("leads", "contacts", "jl", "events", "events2"):
+        (tmp_path / folder).mkdir()
+    header = "Lead ID;First contact;E-mail;Opt out\n"
+    (tmp_path / "leads" / "leads_short.csv").write_text(f"{header}L-79;p79@x.example;yes\n")
+    (tmp_path / "leads" / "leads_quote.csv").write_text(
+        "Lead ID;First contact;E-mail;Opt out\nL-68;p68@x.example;\nL-69;01/06/2026;\"p69@x.example;yes\n"
+        "L-70;01/06/2026;p70@x.example;yes\n")
+    (tmp_path / "leads" / "leads_utf16.csv").write_bytes(
+        "Lead ID;First contact;E-mail;Opt out\nL-62;01/06/2026;p62@x.example;yes\n".encode("utf-16"))
+    (tmp_path / "contacts" / "rows.jsonl").write_text(
+        '{"id": "C-1", "email": "c1@x.example"}\n{"id": "C-11", "email": "c11@x.example", "email_opt_out": "yes"\n'
+        '{"id": "C-12", "email": "c12@x.example", "email_opt_out": "yes", "email_opt_out": ""}\n'
+        '["C-15", "c15@x.example", "yes"]\n"c13@x.example"\n')
+    (tmp_path / "contacts" / "trunc.jsonl").write_text('{"id": "C-25", "email": "c25@x.example", "email_opt_out": 1\n')
+    (tmp_path / "jl" / "c2.jsonl").write_text('{"cid": "C-1", "Mail": "c1@x.example", "OptOut": ""}\n'
+                                              '{"cid": "C-56", "E-mail": "p56@x.example", "OptOut": "yes"}\n')
+    (tmp_path / "events" / "renamed.csv").write_text("id,email,event,occurred_at\nE2,p11@x.example,bounce,2026-06-10\n")
+    (tmp_path / "events2" / "twice.csv").write_text("id,email,Email,type,occurred_at\nE1,p1@x.example,,open,2026-06-10"
+                                                    "\nE40,p82@x.example,p83@x.example,unsubscribe,2026-06-10\n")
+    (tmp_path / "file_drops.yaml").write_text(
+        f"drops:\n  leads: {{entity: leads, location: {tmp_path / 'leads'}, delimiter: ';', id_column: Lead ID,"
+        " date_format: '%d/%m/%Y', columns: {First contact: first_contact_date, E-mail: email,"
+        " Opt out: email_opt_out}}\n"
+        f"  contacts: {{entity: contacts, location: {tmp_path / 'contacts'}, pattern: '*.jsonl', format: jsonl}}\n"
+        f"  jl: {{entity: contacts, location: {tmp_path / 'jl'}, pattern: '*.jsonl', format: jsonl, id_column: cid,"
+        " columns: {Mail: email, OptOut: email_opt_out}}\n"
+        f"  events: {{entity: email_events, location: {tmp_path / 'events'}}}\n"
+        f"  events2: {{entity: email_events, location: {tmp_path / 'events2'}}}\n")
+    stats = {drop.name: load_drop(empty_warehouse, drop, "run-1") for drop in load_drops(tmp_path / "file_drops.yaml")}
+    assert set(stats["leads"].rejected) == {"leads_short.csv", "leads_quote.csv", "leads_utf16.csv"}
+    assert set(stats["contacts"].rejected) == {"trunc.jsonl"} and set(stats["events"].rejected) == {"renamed.csv"}
+    assert (stats["jl"].rows_loaded, stats["events2"].rows_loaded, stats["events2"].rows_quarantined) == (2, 1, 1)
+    assert held_by_file(empty_warehouse) == {
+        "c2.jsonl": ["p56@x.example"], "leads_quote.csv": ["p68@x.example", "p69@x.example", "p70@x.example"],
+        "leads_short.csv": ["p79@x.example"], "renamed.csv": ["p11@x.example"],
+        "rows.jsonl": ["c11@x.example", "c12@x.example", "c13@x.example", "c15@x.example"],
+        "trunc.jsonl": ["c25@x.example"], "twice.csv": ["p82@x.example", "p83@x.example"]}
+    assert rows(empty_warehouse, "select payload -> 'mapped' ->> 'email' from quarantine.records"
+                                 " where expectation = 'rejected_file'") == [("p62@x.example",)]  # UTF-16, read
 
 
 def test_a_drop_without_columns_reads_a_field_named_in_another_case(empty_warehouse, tmp_path):
@@ -624,9 +682,11 @@ def test_files_status_names_a_rejected_files_held_addresses_and_release_gives_th
     # and a drop renamed in file_drops.yaml left its holds where no command showed or released them
     (tmp_path / "leads" / "leads_2026-09.csv").write_text(f"{header},email_opt_out\nL-11,02/09/2026,Web,/,eva@x.de,1\n")
     load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "crm_leads"), "run-2")
-    (tmp_path / "leads" / "leads_2026-09.csv").unlink()
     config = tmp_path / "config" / "file_drops.yaml"
     config.write_text(config.read_text().replace("  crm_leads:", "  crm_leads_v2:"))
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-09.csv"]) == 1  # still there, for crm_leads_v2
+    assert "is still in the folder of drop crm_leads_v2" in capsys.readouterr().err
+    (tmp_path / "leads" / "leads_2026-09.csv").unlink()
     assert cli.main(["files", "status"]) == 0
     assert any(line.startswith("  leads_2026-09.csv: 1 address(es) in it held off every list since")
                for line in capsys.readouterr().out.split("drop crm_leads, no longer in")[1].splitlines())
@@ -661,6 +721,24 @@ def test_files_no_drop_reads_in_a_drops_folder_are_named_not_passed_over(empty_w
     assert cli.main(["files", "status", "crm_leads"]) == 0
     assert "  leads_2026-07.CSV: matches no pattern of the drops reading this folder ('leads_*.csv'): not read" \
         in capsys.readouterr().out.splitlines()
+
+
+def test_files_status_on_a_warehouse_never_migrated_shows_every_file_as_new(engine, tmp_path, monkeypatch, capsys):
+    """Found by a README-only trial: on a warehouse started but never migrated, files status printed
+    a traceback (quarantine.records does not exist) instead of what the next run does."""
+    from smarketing import cli, warehouse
+    from tests.conftest import reset_warehouse
+
+    files_only_config(tmp_path, monkeypatch)
+    with engine.begin() as conn:
+        for schema in warehouse.SCHEMAS:
+            conn.exec_driver_sql(f"drop schema if exists {schema} cascade")
+    try:
+        assert cli.main(["files", "status", "crm_leads"]) == 0
+        assert capsys.readouterr().out.splitlines()[1:] == [
+            "  leads_2026-05.csv: loads on the next run (new)", "  leads_2026-06.csv: loads on the next run (new)"]
+    finally:
+        reset_warehouse(engine)
 
 
 def test_addresses_are_read_as_addresses_and_a_non_address_never_reaches_core(empty_warehouse, tmp_path,
