@@ -394,12 +394,9 @@ def test_an_address_is_found_however_a_rejected_file_writes_it():
 def test_a_newer_snapshot_lifts_no_hold_of_an_older_file(empty_warehouse, tmp_path):
     """Found by a README-only trial: a snapshot drop's newer file loading lifted the hold of an older
     rejected one, whose unsubscribe was never read (and which, older than the snapshot, never loads)."""
-    (tmp_path / "snap").mkdir()
-    (tmp_path / "snap" / "snap_04.csv").write_text("id|mail|state|changed\nS2|p40@x.example|unsubscribed|2026-06\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  snap: {{entity: subscriptions, mode: snapshot, location: {tmp_path / 'snap'},"
-        " pattern: 'snap_*.csv', columns: {mail: email, state: status, changed: changed_at}}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = one_drop(tmp_path, "snap", "entity: subscriptions, mode: snapshot, pattern: 'snap_*.csv',"
+                                      " columns: {mail: email, state: status, changed: changed_at}",
+                    {"snap_04.csv": "id|mail|state|changed\nS2|p40@x.example|unsubscribed|2026-06\n"})
     assert set(load_drop(empty_warehouse, drop, "run-1").rejected) == {"snap_04.csv"}
     (tmp_path / "snap" / "snap_05.csv").write_text("id,mail,state,changed\nS1,p49@x.example,subscribed,2026-06-20\n")
     assert load_drop(empty_warehouse, drop, "run-2").files_loaded == 1
@@ -426,19 +423,15 @@ def test_a_row_whose_fields_cannot_be_told_apart_holds_its_addresses(empty_wareh
     assert load_drop(empty_warehouse, drop, "run-2").files_loaded == 1
     assert rows(empty_warehouse, held) == []
 
-    (tmp_path / "events").mkdir()
-    (tmp_path / "events" / "events.jsonl").write_text(
+    events = one_drop(tmp_path, "esp", "entity: email_events, pattern: '*.jsonl', format: jsonl,"
+                                       " columns: {recipient: email, event: type, ts: occurred_at}", {"events.jsonl":
         '{"id": "e1", "recipient": "ann@x.example", "event": "open", "ts": "2026-06-20T10:00:00Z"}\n'
         '{"id": "e4", "recipient": {"email": "mark@x.example"}, "event": "unsubscribe", "ts": "2026-06-20T10:00:00Z"}\n'
         '{"id": "e46", "recipient": ["p35@x.example"], "event": "complaint", "ts": "2026-06-20T10:00:00Z"}\n'
         '{"id": "e50", "recipient": "p55@x.example", "event": {"type": "unsubscribe"}, "ts": "2026-06-20T10:00:00Z"}\n'
         '{"id": "e40", "recipient": "p28@x.example", "event": "open", "Event": "unsubscribe", "ts": "2026-06-20"}\n'
         '{"id": "e41", "Recipient_Email": "p29@x.example", "event": "unsubscribe", "ts": "2026-06-20T10:00:00Z"}\n'
-        '{"id": "e42", "recipient": "p30@x.example", "event": "open", "ts": "2026-06-31T10:00:00Z"}\n')
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  esp: {{entity: email_events, location: {tmp_path / 'events'}, pattern: '*.jsonl', format: jsonl,"
-        " columns: {recipient: email, event: type, ts: occurred_at}}\n")
-    (events,) = load_drops(tmp_path / "file_drops.yaml")
+        '{"id": "e42", "recipient": "p30@x.example", "event": "open", "ts": "2026-06-31T10:00:00Z"}\n'})
     stats = load_drop(empty_warehouse, events, "run-3")
     assert (stats.rows_loaded, stats.rows_quarantined) == (1, 6)
     assert rows(empty_warehouse, held) == [("2", "mark@x.example"), ("3", "p35@x.example"), ("4", "p55@x.example"),
@@ -503,11 +496,8 @@ def test_rows_no_reading_can_tell_hold_their_addresses_however_their_file_ends(e
 def test_a_drop_without_columns_reads_a_field_named_in_another_case(empty_warehouse, tmp_path):
     """Found by a README-only trial: a drop mapping no columns read a header "Email_Opt_Out" as no
     field (a warning only), and the opt-out in it fed nothing."""
-    (tmp_path / "contacts").mkdir()
-    (tmp_path / "contacts" / "a.csv").write_text("id;EMAIL;Email_Opt_Out\nN-1;p62@x.example;yes\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  nocols: {{entity: contacts, location: {tmp_path / 'contacts'}, delimiter: ';'}}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+    drop = one_drop(tmp_path, "nocols", "entity: contacts, delimiter: ';'",
+                    {"a.csv": "id;EMAIL;Email_Opt_Out\nN-1;p62@x.example;yes\n"})
     assert load_drop(empty_warehouse, drop, "run-1").rows_loaded == 1
     assert rows(empty_warehouse, "select payload ->> 'email', payload ->> 'email_opt_out' from raw.file__contacts") == [
         ("p62@x.example", "yes")]
@@ -532,14 +522,9 @@ def test_a_bounce_an_export_does_not_call_soft_is_a_hard_bounce(empty_warehouse,
     """Found by a README-only trial: an events export writing "Bounce" or "bounced" (SendGrid's and
     many an ESP's word for a message the receiving server refused) had the row quarantined as an
     unknown type, so the address was never suppressed. A bounce not said to be soft is hard."""
-    (tmp_path / "events").mkdir()
-    (tmp_path / "events" / "events.csv").write_text(
+    drop = one_drop(tmp_path, "esp", "entity: email_events, columns: {event: type, at: occurred_at}", {"events.csv":
         "id,email,event,at\nE1,ann@x.example,Bounce,2026-06-01T10:00:00Z\nE2,bob@x.example,bounced,2026-06-01T10:00:00Z\n"
-        "E3,cem@x.example,Soft bounce,2026-06-01T10:00:00Z\nE4,dan@x.example,deferred,2026-06-01T10:00:00Z\n")
-    (tmp_path / "file_drops.yaml").write_text(
-        f"drops:\n  esp: {{entity: email_events, location: {tmp_path / 'events'}, columns: {{event: type,"
-        " at: occurred_at}}\n")
-    (drop,) = load_drops(tmp_path / "file_drops.yaml")
+        "E3,cem@x.example,Soft bounce,2026-06-01T10:00:00Z\nE4,dan@x.example,deferred,2026-06-01T10:00:00Z\n"})
     stats = load_drop(empty_warehouse, drop, "run-1")
     assert (stats.rows_loaded, stats.rows_quarantined) == (3, 1)
     assert rows(empty_warehouse, "select record_id, payload ->> 'type' from raw.file__email_events order by 1") == [
@@ -547,19 +532,22 @@ def test_a_bounce_an_export_does_not_call_soft_is_a_hard_bounce(empty_warehouse,
     assert rows(empty_warehouse, "select record_id from quarantine.records") == [("events.csv:5",)]  # "deferred"
 
 
-def json_lines_leads(folder: Path, files: dict[str, str]):
-    """A JSON Lines leads drop over ``folder/leads`` holding ``files`` (name: text): id key ``ref``,
-    ``mail`` the email, ``optout`` the opt-out."""
-    from smarketing.file_drops import load_drops
-
-    (folder / "leads").mkdir()
-    for name, body in files.items():
-        (folder / "leads" / name).write_text(body)
-    (folder / "file_drops.yaml").write_text(
-        f"drops:\n  jl: {{entity: leads, location: {folder / 'leads'}, pattern: '*.jsonl', format: jsonl,"
-        " id_column: ref, columns: {mail: email, optout: email_opt_out}}\n")
+def one_drop(folder: Path, name: str, spec: str, files: dict[str, str]):
+    """The drop ``name`` over ``folder/name`` holding ``files`` (name: text); ``spec`` is the rest
+    of its YAML flow mapping (``entity: leads, columns: {...}``)."""
+    (folder / name).mkdir()
+    for file, body in files.items():
+        (folder / name / file).write_text(body)
+    (folder / "file_drops.yaml").write_text(f"drops:\n  {name}: {{location: {folder / name}, {spec}}}\n")
     (drop,) = load_drops(folder / "file_drops.yaml")
     return drop
+
+
+def json_lines_leads(folder: Path, files: dict[str, str]):
+    """A JSON Lines leads drop over ``folder/jl`` holding ``files`` (name: text): id key ``ref``,
+    ``mail`` the email, ``optout`` the opt-out."""
+    return one_drop(folder, "jl", "entity: leads, pattern: '*.jsonl', format: jsonl, id_column: ref,"
+                                  " columns: {mail: email, optout: email_opt_out}", files)
 
 
 def test_a_mapped_key_no_line_of_a_json_lines_file_has_rejects_the_file(empty_warehouse, tmp_path):
