@@ -744,20 +744,11 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
         log.warning("drop %s: file %s could not be read for its opt-outs either: %s", drop.name, file.name, exc)
         unlocated = [f"none ({exc})"]
     with eng.begin() as conn:  # earlier holds of the file stay: only a version of it that loads lifts them
-        if kept:
-            conn.execute(text(
-                "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
-                " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
-                " 'rejected_file', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
-                [k | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for k in kept])
+        _quarantine(conn, drop, "rejected_file", kept, run_id)
         if unlocated:
             _hold_addresses(conn, drop, file, unlocated, run_id)
-        elif doubtful:  # the whole file's holds cover these rows already when its columns are not located
-            conn.execute(text(
-                "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
-                " column_name, reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop',"
-                " 'unreadable_row_held', '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"),
-                [d | {"source": SOURCE, "entity": drop.entity, "run_id": run_id} for d in doubtful])
+        else:  # the whole file's holds cover these rows already when its columns are not located
+            _quarantine(conn, drop, "unreadable_row_held", doubtful, run_id)
         held = conn.execute(text(  # all the file holds, earlier rejections' too
             "select count(*) from quarantine.records where source = :source and expectation = any(:held)"
             " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
@@ -836,10 +827,7 @@ def _hold_addresses(conn: Connection, drop: Drop, file: DropFile, unlocated: lis
     held = 0
 
     def flush() -> None:
-        conn.execute(text(
-            "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
-            " reason, payload, run_id) values (:source, :entity, :record_id, now(), 'file_drop', 'rejected_file_held',"
-            " '', :reason, cast(:payload as jsonb), :run_id) on conflict do nothing"), batch)
+        _quarantine(conn, drop, "rejected_file_held", batch, run_id)
         batch.clear()
 
     with file.open() as handle:
@@ -851,8 +839,8 @@ def _hold_addresses(conn: Connection, drop: Drop, file: DropFile, unlocated: lis
                     continue
                 seen.add(address.casefold())
                 held += 1
-                batch.append({"source": SOURCE, "entity": drop.entity, "record_id": f"{file.name}:{number}:{held}",
-                              "reason": f"{file.name} line {number}: {because}", "run_id": run_id,
+                batch.append({"record_id": f"{file.name}:{number}:{held}",
+                              "reason": f"{file.name} line {number}: {because}",
                               "payload": json.dumps({"drop": drop.name, "file": file.name, "line": number,
                                                      "hold": because, "mapped": {"email": address}})})
                 if len(batch) >= CHUNK_ROWS:
@@ -888,6 +876,20 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
                 tail = re.split(r"[=?/&#!]", local)[-1]  # a link's parameter: "/unsub?to=ann@x.de" holds ann
                 if tail and tail != local:
                     yield f"{tail}@{domain}"
+
+
+def _quarantine(conn: Connection, drop: Drop, expectation: str, rows: list[dict[str, Any]], run_id: str,
+                version_at: datetime | None = None) -> None:
+    """Insert ``rows`` (``record_id``, ``reason``, ``payload`` as JSON text) of ``drop`` into
+    quarantine.records under ``expectation``, at ``version_at`` (now when None)."""
+    if rows:
+        conn.execute(text(
+            "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
+            " reason, payload, run_id) values (:source, :entity, :record_id, coalesce(cast(:version_at as timestamptz),"
+            " now()), 'file_drop', :expectation, '', :reason, cast(:payload as jsonb), :run_id)"
+            " on conflict do nothing"),
+            [r | {"source": SOURCE, "entity": drop.entity, "expectation": expectation, "version_at": version_at,
+                  "run_id": run_id} for r in rows])
 
 
 def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because: str) -> dict[str, Any]:
@@ -1004,10 +1006,6 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
     name = file.name
     loaded_at = datetime.now(UTC)
     batch_id = str(uuid.uuid4())
-    quarantine = text(
-        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"
-        " reason, payload, run_id) values (:source, :entity, :record_id, :version_at, 'file_drop', 'parse', '',"
-        " :reason, cast(:payload as jsonb), :run_id) on conflict do nothing")
     with eng.begin() as conn:
         table = ensure_raw_table(conn, SOURCE, drop.entity)
         conn.exec_driver_sql("create temporary table drop_rows (record_id text, line integer, payload jsonb)"
@@ -1047,16 +1045,8 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                     shaped |= {"_drop": drop.name, "_file": name, "_line": number}
                     good.append((record_id, number, _ENCODE(shaped).decode()))
                 copy_rows(conn, "drop_rows", ("record_id", "line", "payload"), good)
-                if rejected:
-                    conn.execute(quarantine, [{**r, "source": SOURCE, "entity": drop.entity, "version_at": loaded_at,
-                                               "run_id": run_id} for r in rejected])
-                if held:
-                    conn.execute(text(
-                        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation,"
-                        " column_name, reason, payload, run_id) values (:source, :entity, :record_id, :version_at,"
-                        " 'file_drop', 'unreadable_row_held', '', :reason, cast(:payload as jsonb), :run_id)"
-                        " on conflict do nothing"), [{**h, "source": SOURCE, "entity": drop.entity,
-                                                      "version_at": loaded_at, "run_id": run_id} for h in held])
+                _quarantine(conn, drop, "parse", rejected, run_id, loaded_at)
+                _quarantine(conn, drop, "unreadable_row_held", held, run_id, loaded_at)
                 bad += len(rejected)
         if not seen:
             raise FileDropError(f"drop {drop.name}: file {name} has no data rows")
