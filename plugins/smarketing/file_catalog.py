@@ -161,7 +161,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("email", "email", "the recipient's address", required=True),
                Field("type", "text", "send, delivered, open, click, hard_bounce (a bounce not said to be soft:"
                                      " `bounce` and `bounced` too), soft_bounce, complaint, unsubscribe or resubscribe"
-                                     " (map other names with `values`)",
+                                     " (map other names with `values`; a row with another holds its address off"
+                                     " every list until it is mapped, except `deferred`, `delayed`, `queued`)",
                      required=True),
                Field("occurred_at", "timestamp", "when it happened", required=True),
                Field("campaign_id", "id", "the campaign, an id of the campaigns drop", ref="campaigns"),
@@ -171,7 +172,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
            "core.mailbox_consent; suppression (unsubscribed, opted out, no consent without legal basis)", (
                Field("email", "email", "the address", required=True),
                Field("subscription", "text", "subscription type (newsletter, product news, ...; default all)"),
-               Field("status", "text", "subscribed, unsubscribed or opted_out (map other names with `values`)",
+               Field("status", "text", "subscribed, unsubscribed or opted_out (map other names with `values`; a"
+                                       " row with another holds its address off every list until it is mapped)",
                      required=True),
                Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...)"),
                Field("changed_at", "timestamp", "when the status was set: a record's status is its latest by this"
@@ -200,10 +202,18 @@ VARIANTS = {
     "send": ("sent", "processed"), "delivered": ("delivery",), "open": ("opened", "opens"),
     "click": ("clicked", "clicks"),
     "hard_bounce": ("hardbounced", "bounced(hard)", "bounce", "bounced", "bounces"),  # a bounce not said soft
-    "soft_bounce": ("softbounced", "bounced(soft)"), "complaint": ("spam", "spamreport", "complained", "abuse"),
-    "unsubscribe": ("unsubscribed", "optout", "optedout"), "resubscribe": ("resubscribed",),
+    "soft_bounce": ("softbounced", "bounced(soft)"),
+    "complaint": ("spam", "spamreport", "spamcomplaint", "complained", "complaints", "abuse"),
+    "unsubscribe": ("unsubscribed", "unsub", "unsubs", "optout", "optedout"),
+    "resubscribe": ("resubscribed",),
     "subscribed": ("subscribe", "optin", "optedin"), "unsubscribed": ("unsubscribe", "notsubscribed"),
     "opted_out": ("optout", "optedout"),
+}
+# Values outside the vocabulary that say nothing of whether a mailbox may be mailed: their rows are
+# quarantined, their addresses not held (any other value holds them: file_drops._unknown_word).
+SILENT = {
+    ("email_events", "type"): ("deferred", "delayed", "queued", "scheduled", "forward", "forwarded", "print",
+                               "printed"),
 }
 COMMON = (Field("system", "text", "the system the export comes from (set it as a constant): ids of drops with"
                                   " different systems never collide"),)

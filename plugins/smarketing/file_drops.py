@@ -731,9 +731,8 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                 if isinstance(row, dict):
                     mapped = _mapped(drop, row)
                     if addresses := _held_in(drop, row, problem, mapped):
-                        because = (f"its file was rejected ({reason}), and what line {number} says of its mailbox"
-                                   f" cannot be read: held off every list until a version of {file.name} loads")
-                        doubtful.append(_hold_row(drop, file.name, number, addresses, because))
+                        doubtful.append(_held_row(drop, file.name, number, addresses, problem,
+                                                  f"its file was rejected ({reason})", mapped))
                     if mapped.get("email") and _suppresses(drop.entity, mapped) and not _has_nul(row):
                         kept.append({"record_id": f"{file.name}:{number}", "payload": _quarantine_payload(
                             drop, file.name, number, row, mapped, keep_row=False),
@@ -892,24 +891,53 @@ def _quarantine(conn: Connection, drop: Drop, expectation: str, rows: list[dict[
                   "run_id": run_id} for r in rows])
 
 
-def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because: str) -> dict[str, Any]:
+def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because: str,
+              reason: str = "unreadable_row") -> dict[str, Any]:
     """A quarantine row holding ``addresses`` of line ``number`` of file ``name`` (expectation
-    ``unreadable_row_held``; sql/nurture/suppressed_mailbox.sql suppresses them as unreadable_row)."""
+    ``unreadable_row_held``; sql/nurture/suppressed_mailbox.sql suppresses them for ``reason``:
+    unreadable_row, or unknown_value for a type or status no word of the vocabulary names)."""
     return {"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
             "payload": json.dumps({"drop": drop.name, "file": name, "line": number, "hold": because,
-                                   "hold_reason": "unreadable_row", "mapped": {"email": " ".join(addresses)}})}
+                                   "hold_reason": reason, "mapped": {"email": " ".join(addresses)}})}
+
+
+def _held_row(drop: Drop, name: str, number: int, addresses: list[str], doubt: str, reason: str,
+              mapped: dict[str, Any]) -> dict[str, Any]:
+    """The hold of a quarantined row's ``addresses``: for a value no word names when its fields
+    were read (``doubt`` empty), else as unreadable."""
+    word = None if doubt else _unknown_word(drop.entity, mapped)
+    if word is not None:
+        field = SIGNAL[drop.entity]
+        return _hold_row(drop, name, number, addresses, (
+            f"{field} {word!r} is no word of the vocabulary and not mapped by the drop's `values` ({reason}):"
+            f" held off every list until {name} loads with it mapped"), "unknown_value")
+    return _hold_row(drop, name, number, addresses, (
+        f"what line {number} says of its mailbox cannot be read ({reason}): held off every list until a new"
+        f" version of {name} loads"))
+
+
+def _unknown_word(entity: str, mapped: dict[str, Any]) -> str | None:
+    """The value of the field saying whether a row's mailbox may be mailed (an event's type, a
+    subscription's status) when it is no word of the vocabulary and not one known to say nothing
+    of it (``deferred``): what such a row says of its mailbox cannot be told."""
+    words = file_catalog.VOCABULARY.get((entity, SIGNAL.get(entity, "")))
+    value = mapped.get(SIGNAL[entity]) if words else None
+    if not isinstance(value, str) or not value or value in (words or ()):
+        return None
+    folded = re.sub(r"[\s_\-]", "", value.casefold())
+    return None if folded in file_catalog.SILENT.get((entity, SIGNAL[entity]), ()) else value
 
 
 def _held_in(drop: Drop, row: object, problem: str, mapped: dict[str, Any]) -> list[str]:
     """The addresses a quarantined row is held for: every one it writes, when what it says of its
     mailbox cannot be read with confidence (its fields cannot be told apart, a key written in two
     cases, an object or array where the address or the opt-out, type or status belongs, or no
-    address where the drop reads one on a row saying its mailbox must get no mail); none otherwise
-    (its mapped fields count as they are)."""
+    address where the drop reads one on a row saying its mailbox must get no mail, a type or status
+    no word names); none otherwise (its mapped fields count as they are)."""
     if drop.entity not in SIGNAL or not isinstance(row, dict):
         return []
     if not (problem or any(isinstance(mapped.get(f), dict | list) for f in ("email", SIGNAL[drop.entity]))
-            or (not mapped.get("email") and _suppresses(drop.entity, mapped))):
+            or (not mapped.get("email") and _suppresses(drop.entity, mapped)) or _unknown_word(drop.entity, mapped)):
         return []
     found: dict[str, str] = {}
     for value in _strings(row):
@@ -1031,9 +1059,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                                          "payload": _quarantine_payload(drop, name, number, row, mapped)})
                         doubt = problem or (reason if "in more than one case" in reason else "")
                         if addresses := _held_in(drop, row, doubt, mapped):
-                            held.append(_hold_row(drop, name, number, addresses, (
-                                f"what line {number} says of its mailbox cannot be read ({reason}): held off every"
-                                f" list until a new version of {name} loads")))
+                            held.append(_held_row(drop, name, number, addresses, doubt, reason, mapped))
                         continue
                     if drop.entity in SIGNAL and not shaped.get("email") and (
                             addresses := _held_in(drop, row, "", shaped)):

@@ -15,7 +15,8 @@
 -- rejected_file (an address in a file drop's file rejected before who in it opted out could be
 -- read: held until a file of that name loads, smarketing/file_drops.py), unreadable_row (an
 -- address in a file row whose fields could not be told apart: held until a new version of the
--- file loads). A record
+-- file loads), unknown_value (an address in a file row whose event type or subscription status
+-- no word names: held until the file loads with it mapped). A record
 -- quarantined for another defect (a bad date, say), or landed in a batch validation has not passed
 -- (held back by a suite over its failure share), still counts for what it says of its mailbox.
 -- Unless :whole, only the mailboxes of the temporary table suppression_scope are decided (every one

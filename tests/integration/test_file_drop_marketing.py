@@ -353,3 +353,41 @@ def test_a_subscription_export_that_re_sends_an_older_row_lifts_nothing(empty_wa
         "S3,q3@kunde.example,all,subscribed,consent,2026-06-20T10:00:00Z\n")
     tasks.run_pipeline("subs-2", AS_OF)
     assert rows(empty_warehouse, members) == [("q3@kunde.example",)]
+
+
+def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_warehouse, tmp_path, monkeypatch):
+    """Found in the nineteenth session's notes: an export writing "unsub", "Dropped" (SendGrid: not
+    sent, often as the address had bounced or unsubscribed) or Mailchimp's "cleaned" had the row
+    quarantined as outside the vocabulary, and the address stayed on every list. "unsub" is an
+    unsubscribe; a value no word names holds the row's addresses off the lists (reason
+    unknown_value) until its file loads with the value mapped; a delivery deferred says nothing of
+    the mailbox and holds no one."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "events", "subscriptions"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals", "events"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    (tmp_path / "events" / "esp.csv").write_text(
+        "Event-ID;Empfänger;Art;Zeit;Kampagne\nE30;p4@kunde.example;unsub;20.06.2026 10:00;K1\n"
+        "E31;p5@kunde.example;Dropped;20.06.2026 10:00;K1\nE32;p8@kunde.example;deferred;20.06.2026 10:00;K1\n",
+        encoding="utf-8")
+    (tmp_path / "subscriptions" / "mailchimp.csv").write_text(
+        "id,email,subscription,status,basis,changed\nS9,p6@kunde.example,newsletter,cleaned,,2026-06-05T10:00:00Z\n")
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")], encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    suppressed = ("select p.email, s.reason from nurture.suppressed as s join core.person as p using (person_id)"
+                  " where p.email in ('p4@kunde.example', 'p5@kunde.example', 'p6@kunde.example') order by 1, 2")
+    tasks.run_pipeline("unknown-1", AS_OF)
+    assert rows(empty_warehouse, members) == [("p8@kunde.example",)]
+    assert rows(empty_warehouse, suppressed) == [("p4@kunde.example", "unsubscribed"),
+                                                 ("p5@kunde.example", "unknown_value"),
+                                                 ("p6@kunde.example", "unknown_value")]
+
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
+        "Soft Bounce: soft_bounce}", "Soft Bounce: soft_bounce, Dropped: send}"), encoding="utf-8")
+    tasks.run_pipeline("unknown-2", AS_OF)  # the value mapped, the file loads again and decides
+    assert rows(empty_warehouse, members) == [("p5@kunde.example",), ("p8@kunde.example",)]
