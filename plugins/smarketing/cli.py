@@ -389,7 +389,16 @@ def _config(args: argparse.Namespace) -> int:
 def _files(args: argparse.Namespace) -> int:
     from smarketing import config, embedded, settings, warehouse
     from smarketing.config import PATHS
-    from smarketing.file_drops import FileDropError, holds, list_files, load_drop, load_drops, plan, release, unmatched
+    from smarketing.file_drops import (
+        FileDropError,
+        holds,
+        load_drop,
+        load_drops,
+        plan,
+        release,
+        still_held_by,
+        unmatched,
+    )
 
     settings.require_valid()
     drops = {d.name: d for d in load_drops()}
@@ -420,11 +429,12 @@ def _files(args: argparse.Namespace) -> int:
             print(f"no drop {args.drop!r} and no holds of one so named; drops: {', '.join(sorted(drops))}",
                   file=sys.stderr)
             return 2
-        holder = next((d for d in ([drops[args.drop]] if args.drop in drops else drops.values())
-                       if args.file in _names_in(d, list_files)), None)  # a renamed drop's: the new one's
-        if holder is not None:
+        found = still_held_by(eng, drops.values(), args.drop, args.file)  # a renamed drop's folder too
+        if found is not None:
+            holder, copy = found
             where = "the drop's folder" if holder.name == args.drop else f"the folder of drop {holder.name}"
-            print(f"drop {args.drop}: file {_shown(args.file)} is still in {where}: fix it (a version that loads"
+            what = "is still" if copy == args.file else f"was renamed: its content is in {_shown(copy)}"
+            print(f"drop {args.drop}: file {_shown(args.file)} {what} in {where}: fix it (a version that loads"
                   " lifts its hold) or remove it, then release it", file=sys.stderr)
             return 1
         released = release(eng, args.drop, args.file)
@@ -472,18 +482,15 @@ def _files(args: argparse.Namespace) -> int:
     return 1 if unreadable else 0
 
 
-def _names_in(drop: Any, list_files: Any) -> set[str]:
-    try:
-        return {f.name for f in list_files(drop)[0]}
-    except (OSError, RuntimeError):  # a folder not there (FileDropError) holds no file
-        return set()
-
-
-def _print_holds(drop: str, files: dict[str, tuple[int, Any]]) -> None:
-    for file, (count, since) in files.items():
+def _print_holds(drop: str, files: dict[str, tuple[int, Any, list[str]]]) -> None:
+    for file, (count, since, values) in files.items():
         print(f"  {_shown(file)}: {count} address(es) in it held off every list since"
               f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC until a new version of it loads (`smarketing files"
               f" release {_shown(drop)} {_shown(file)}` gives it up once it is removed)")
+        if values:
+            print("    of them, rows with a type or status no word names ("
+                  + ", ".join(_shown(repr(v)) if v else "none" for v in values)
+                  + "): held until the drop's `values` maps it, whatever version of the file is there")
 
 
 def _shown(text: str) -> str:

@@ -38,7 +38,7 @@ import unicodedata
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import islice
@@ -116,6 +116,7 @@ class DropStats:
     rows_deleted: int = 0
     rejected: dict[str, str] = field(default_factory=dict)  # file -> reason
     skipped: dict[str, str] = field(default_factory=dict)  # file -> reason
+    values_held: dict[str, dict[str, int]] = field(default_factory=dict)  # file -> unnamed type or status -> rows
 
 
 def load_drops(path: Path | None = None) -> list[Drop]:
@@ -399,15 +400,21 @@ def _mapped(drop: Drop, row: dict[str, Any]) -> dict[str, Any]:
             value = row[column].strip() if isinstance(row[column], str) else row[column]
             mapped.update(dict.fromkeys(targets, value))
     mapped |= drop.constants
-    for name, mapping in drop.values.items():
-        value = mapped.get(name)
-        if isinstance(value, str) and value:
-            folded = {k.casefold(): v for k, v in mapping.items()}
-            mapped[name] = mapping.get(value, folded.get(value.casefold(), value))
-    for entity, name in file_catalog.VOCABULARY:
-        if entity == drop.entity and name in mapped:  # the shared word, where the value writes one
-            mapped[name] = _vocabulary_word(entity, name, mapped[name]) or mapped[name]
+    for entity, name in file_catalog.VOCABULARY:  # a JSON number or boolean as the text it is written as
+        if entity == drop.entity and isinstance(mapped.get(name), bool | int | float):
+            mapped[name] = json.dumps(mapped[name])
+    for name in {*drop.values, *(n for e, n in file_catalog.VOCABULARY if e == drop.entity)} & set(mapped):
+        mapped[name] = _valued(drop, name, mapped[name])
     return mapped
+
+
+def _valued(drop: Drop, name: str, value: Any) -> Any:
+    """``value`` of field ``name`` as the drop's `values` map it (as written, else ignoring case),
+    then as the shared word of a fixed vocabulary, where it writes one."""
+    mapping = drop.values.get(name, {})
+    if isinstance(value, str) and value:
+        value = mapping.get(value, {k.casefold(): v for k, v in mapping.items()}.get(value.casefold(), value))
+    return _vocabulary_word(drop.entity, name, value) or value
 
 
 def _moment(value: str, drop: Drop) -> datetime | None:
@@ -670,7 +677,54 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
         stats.rows_quarantined += quarantined
         stats.rows_deleted += deleted
     stats.files_skipped = len(stats.skipped)
+    _resolve_held_values(eng, drop)
+    for name in [s.file.name for s in steps if s.action == "load"]:
+        if values := _held_values(eng, drop, name):
+            stats.values_held[name] = values
+            log.warning("drop %s: file %s: rows held off every list for a %s no word of the vocabulary names (%s):"
+                        " map it with the drop's `values`", drop.name, name, SIGNAL[drop.entity],
+                        ", ".join(f"{v!r} {n}" if v else f"none {n}" for v, n in values.items()))
     return stats
+
+
+def _resolve_held_values(eng: Engine, drop: Drop) -> None:
+    """The rows held for a type or status no word named that the drop's `values` now map: a word
+    that says the mailbox must get no mail (an unsubscribe, a hard bounce) is kept as what the row
+    says (expectation ``resolved_value``, read by suppression as any quarantined row), any other
+    lifts the hold. Whether the file that held it is still there or not: an export's next version
+    need not repeat the event."""
+    if file_catalog.VOCABULARY.get((drop.entity, SIGNAL.get(drop.entity, ""))) is None:
+        return
+    with eng.begin() as conn:
+        held = conn.execute(text(
+            "select record_id, version_at, payload ->> 'field', payload ->> 'value', payload -> 'mapped' ->> 'email'"
+            " from quarantine.records where source = :source and entity = :entity and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'hold_reason' = 'unknown_value'"),
+            {"source": SOURCE, "entity": drop.entity, "held": list(HELD), "drop": drop.name}).all()
+        for record_id, version_at, field, value, addresses in held:
+            word = _valued(drop, field, value) if value else None
+            key = {"source": SOURCE, "entity": drop.entity, "record_id": record_id, "version_at": version_at,
+                   "held": list(HELD)}
+            if not isinstance(word, str) or not (word in file_catalog.VOCABULARY[(drop.entity, field)]
+                                                 or _silent(drop.entity, word)):
+                continue
+            if _suppresses(drop.entity, {field: word}):
+                conn.execute(text(
+                    "update quarantine.records set expectation = 'resolved_value', reason = :reason,"
+                    " payload = payload - 'hold' - 'hold_reason' || jsonb_build_object('mapped',"
+                    "  jsonb_build_object('email', cast(:addresses as text),"
+                    "   cast(:field as text), cast(:word as text)))"
+                    " where source = :source and entity = :entity and record_id = :record_id"
+                    " and version_at = :version_at and expectation = any(:held)"),
+                    key | {"addresses": addresses, "field": field, "word": word, "reason": (
+                        f"{record_id}: {field} {value!r}, held as no word of the vocabulary, is {word} by the"
+                        " drop's values")})
+            else:
+                conn.execute(text("delete from quarantine.records where source = :source and entity = :entity"
+                                  " and record_id = :record_id and version_at = :version_at"
+                                  " and expectation = any(:held)"), key)
+            log.info("drop %s: %s %r of %s is read as %s now: %s", drop.name, field, value, record_id.rsplit(":", 1)[0],
+                     word, "kept as such" if _suppresses(drop.entity, {field: word}) else "its hold lifted")
 
 
 def _suppresses(entity: str, mapped: dict[str, Any]) -> bool:
@@ -758,20 +812,41 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
 HELD = ("rejected_file_held", "unreadable_row_held")  # quarantine.records expectations of held addresses
 
 
-def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime]]]:
+def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime, list[str]]]]:
     """Per drop name (a drop since renamed or removed too) and file: the addresses held off every
-    list (the file rejected unread, or rows whose fields could not be told apart), and since when."""
+    list (the file rejected unread, rows whose fields could not be told apart or whose type or
+    status no word names), since when, and those types or statuses ("" for none)."""
     with eng.connect() as conn:
         if not conn.execute(text("select to_regclass('quarantine.records') is not null")).scalar():
             return {}
         found = conn.execute(text(
-            "select payload ->> 'drop', payload ->> 'file', count(*), min(quarantined_at) from quarantine.records"
+            "select payload ->> 'drop', payload ->> 'file', count(*), min(quarantined_at),"
+            " jsonb_object_agg(coalesce(payload ->> 'value', ''), 1) filter (where payload ->> 'hold_reason'"
+            "  = 'unknown_value') from quarantine.records"
             " where source = :source and expectation = any(:held) group by 1, 2 order by 1, 2"),
             {"source": SOURCE, "held": list(HELD)}).all()
-    by_drop: dict[str, dict[str, tuple[int, datetime]]] = {}
-    for drop, name, count, since in found:
-        by_drop.setdefault(drop, {})[name] = (count, since)
+    by_drop: dict[str, dict[str, tuple[int, datetime, list[str]]]] = {}
+    for drop, name, count, since, values in found:
+        by_drop.setdefault(drop, {})[name] = (count, since, sorted(values or {}))
     return by_drop
+
+
+def still_held_by(eng: Engine, drops: Iterable[Drop], drop: str, name: str) -> tuple[Drop, str] | None:
+    """The drop and file that still hold what file ``name`` of drop ``drop`` said: a file of that
+    name in any drop's folder, matching its pattern or not, or a file there with content the drop
+    read under that name (renamed). None when neither is there: its hold may be released."""
+    with eng.connect() as conn:
+        read = set(conn.execute(text("select checksum from meta.file_loads where drop_name = :drop"
+                                     " and file_name = :file"), {"drop": drop, "file": name}).scalars())
+    for holder in drops:
+        try:
+            files, _ = list_files(replace(holder, pattern="**/*"))
+        except (OSError, FileDropError):  # a folder not there holds no file
+            continue
+        for file in files:
+            if file.name == name or (read and file.size and _checksum(file) in read):
+                return holder, file.name
+    return None
 
 
 def release(eng: Engine, drop: str, name: str) -> int:
@@ -892,13 +967,13 @@ def _quarantine(conn: Connection, drop: Drop, expectation: str, rows: list[dict[
 
 
 def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because: str,
-              reason: str = "unreadable_row") -> dict[str, Any]:
+              reason: str = "unreadable_row", extra: dict[str, str] | None = None) -> dict[str, Any]:
     """A quarantine row holding ``addresses`` of line ``number`` of file ``name`` (expectation
     ``unreadable_row_held``; sql/nurture/suppressed_mailbox.sql suppresses them for ``reason``:
     unreadable_row, or unknown_value for a type or status no word of the vocabulary names)."""
     return {"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
             "payload": json.dumps({"drop": drop.name, "file": name, "line": number, "hold": because,
-                                   "hold_reason": reason, "mapped": {"email": " ".join(addresses)}})}
+                                   "hold_reason": reason, "mapped": {"email": " ".join(addresses)}, **(extra or {})})}
 
 
 def _held_row(drop: Drop, name: str, number: int, addresses: list[str], doubt: str, reason: str,
@@ -909,8 +984,9 @@ def _held_row(drop: Drop, name: str, number: int, addresses: list[str], doubt: s
     if word is not None:
         field = SIGNAL[drop.entity]
         return _hold_row(drop, name, number, addresses, (
-            f"{field} {word!r} is no word of the vocabulary and not mapped by the drop's `values` ({reason}):"
-            f" held off every list until {name} loads with it mapped"), "unknown_value")
+            (f"{field} {word!r} is no word of the vocabulary and not mapped by the drop's `values`" if word else
+             f"{field} is empty") + f" ({reason}): held off every list until the drop's `values` maps it"),
+            "unknown_value", {"field": field, "value": word})
     return _hold_row(drop, name, number, addresses, (
         f"what line {number} says of its mailbox cannot be read ({reason}): held off every list until a new"
         f" version of {name} loads"))
@@ -919,13 +995,21 @@ def _held_row(drop: Drop, name: str, number: int, addresses: list[str], doubt: s
 def _unknown_word(entity: str, mapped: dict[str, Any]) -> str | None:
     """The value of the field saying whether a row's mailbox may be mailed (an event's type, a
     subscription's status) when it is no word of the vocabulary and not one known to say nothing
-    of it (``deferred``): what such a row says of its mailbox cannot be told."""
+    of it (``deferred``), "" when there is none: what such a row says of its mailbox cannot be
+    told. None for a word, or an entity without such a field."""
     words = file_catalog.VOCABULARY.get((entity, SIGNAL.get(entity, "")))
-    value = mapped.get(SIGNAL[entity]) if words else None
-    if not isinstance(value, str) or not value or value in (words or ()):
+    if not words:
         return None
-    folded = re.sub(r"[\s_\-]", "", value.casefold())
-    return None if folded in file_catalog.SILENT.get((entity, SIGNAL[entity]), ()) else value
+    value = mapped.get(SIGNAL[entity])
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or value in words:  # an object or array: unreadable_row
+        return None
+    return None if _silent(entity, value) else value
+
+
+def _silent(entity: str, value: str) -> bool:
+    return re.sub(r"[\s_\-]", "", value.casefold()) in file_catalog.SILENT.get((entity, SIGNAL[entity]), ())
 
 
 def _held_in(drop: Drop, row: object, problem: str, mapped: dict[str, Any]) -> list[str]:
@@ -937,7 +1021,8 @@ def _held_in(drop: Drop, row: object, problem: str, mapped: dict[str, Any]) -> l
     if drop.entity not in SIGNAL or not isinstance(row, dict):
         return []
     if not (problem or any(isinstance(mapped.get(f), dict | list) for f in ("email", SIGNAL[drop.entity]))
-            or (not mapped.get("email") and _suppresses(drop.entity, mapped)) or _unknown_word(drop.entity, mapped)):
+            or (not mapped.get("email") and _suppresses(drop.entity, mapped))
+            or _unknown_word(drop.entity, mapped) is not None):
         return []
     found: dict[str, str] = {}
     for value in _strings(row):
@@ -1081,9 +1166,10 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
                                         " = :entity and version_at = :version_at and run_id = :run_id limit 1"),
                                    {"source": SOURCE, "entity": drop.entity, "version_at": loaded_at,
                                     "run_id": run_id}).scalar()
+            hint = ("does the drop's `values` map the file's words?" if " is none of " in str(example) else
+                    "are the drop's date_format, decimal and delimiter the file's?")
             raise FileDropError(f"drop {drop.name}: file {name}: every one of its {seen} rows failed, the first"
-                                f" as {str(example).removeprefix(name + ' ')!r}; are the drop's date_format,"
-                                " decimal and delimiter the file's?")
+                                f" as {str(example).removeprefix(name + ' ')!r}; {hint}")
         params = {"source": SOURCE, "entity": drop.entity, "version_at": loaded_at, "run_id": run_id,
                   "batch_id": batch_id, "drop": drop.name, "file": name}
         # within a file the last line of an id wins; the earlier ones are quarantined saying so
@@ -1114,12 +1200,30 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             " and batch_id <> cast(:batch_id as uuid) and batch_id in (select batch_id from meta.file_loads"
             " where drop_name = :drop and (file_name = :file or :whole))"), params | {"whole": drop.mode == "snapshot"})
         conn.execute(text(  # what earlier versions of the file held (rejected unread, unreadable rows) is lifted;
-            # a snapshot's newer file lifts no older file's: what that said was never read
-            "delete from quarantine.records where source = :source and expectation = any(:held)"
-            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file and version_at <> :version_at"),
+            # a snapshot's newer file lifts no older file's: what that said was never read. A value no word
+            # names stays held, by whichever version, until the drop's values map it (_resolve_held_values):
+            # the next export need not repeat the event; this version holding it again replaces the hold
+            "delete from quarantine.records as old where source = :source and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file and version_at <> :version_at"
+            " and (payload ->> 'hold_reason' is distinct from 'unknown_value' or exists (select from"
+            "  quarantine.records as again where again.source = old.source and again.entity = old.entity"
+            "  and again.expectation = old.expectation and again.version_at = :version_at"
+            "  and again.payload ->> 'file' = :file and again.payload ->> 'drop' = :drop"
+            "  and again.payload ->> 'value' = old.payload ->> 'value'"
+            "  and again.payload -> 'mapped' ->> 'email' = old.payload -> 'mapped' ->> 'email'))"),
             params | {"held": list(HELD)})
         _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn, batch_id=batch_id)
     return loaded, bad, deleted
+
+
+def _held_values(eng: Engine, drop: Drop, name: str) -> dict[str, int]:
+    """Per type or status no word names, the rows of file ``name`` held for it (any version)."""
+    with eng.connect() as conn:
+        return dict(conn.execute(text(
+            "select coalesce(payload ->> 'value', ''), count(*) from quarantine.records where source = :source"
+            " and entity = :entity and expectation = any(:held) and payload ->> 'drop' = :drop"
+            " and payload ->> 'file' = :file and payload ->> 'hold_reason' = 'unknown_value' group by 1 order by 1"),
+            {"source": SOURCE, "entity": drop.entity, "held": list(HELD), "drop": drop.name, "file": name}).all())
 
 
 def _mark_missing_deleted(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> int:

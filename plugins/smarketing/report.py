@@ -118,6 +118,10 @@ def summary(eng: Engine, url: str, as_of: date) -> str:
             lines.append(f"  {drop}: {loaded.get(drop, 0)} file(s) loaded"
                          + (f", {len(rejected)} rejected:" if rejected else ""))
             lines += [f"    {reason.removeprefix(f'drop {drop}: ')}" for reason in rejected.values()]
+            lines += [f"    {file}: {sum(values.values())} row(s) held off every list for a type or status no word"
+                      " names (" + ", ".join(f"{v!r} {n}" if v else f"none {n}" for v, n in values.items())
+                      + "): map it with the drop's `values`"
+                      for file, values in (found.get("values_held") or {}).items()]
             left = list(found.get("files_unmatched") or {})
             if left:
                 lines.append(f"    {len(left)} entries of its folder match no drop's pattern, not read: "

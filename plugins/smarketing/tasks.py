@@ -67,7 +67,8 @@ def load_file_drops(run_id: str, as_of: date) -> dict[str, Any]:
                 continue
             stats[drop.name] = {"files_loaded": result.files_loaded, "files_skipped": result.files_skipped,
                                 "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined,
-                                "rows_deleted": result.rows_deleted, "files_rejected": result.rejected}
+                                "rows_deleted": result.rows_deleted, "files_rejected": result.rejected,
+                                "values_held": result.values_held}
         for name, left in unmatched(drops).items():
             logging.getLogger(__name__).warning("drop %s: %d entries of its folder match no drop's pattern, not"
                                                 " read: %s", name, len(left), ", ".join(left))

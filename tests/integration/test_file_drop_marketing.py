@@ -355,14 +355,15 @@ def test_a_subscription_export_that_re_sends_an_older_row_lifts_nothing(empty_wa
     assert rows(empty_warehouse, members) == [("q3@kunde.example",)]
 
 
-def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_warehouse, tmp_path, monkeypatch):
+def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_warehouse, tmp_path, monkeypatch,
+                                                                           capsys):
     """Found in the nineteenth session's notes: an export writing "unsub", "Dropped" (SendGrid: not
     sent, often as the address had bounced or unsubscribed) or Mailchimp's "cleaned" had the row
     quarantined as outside the vocabulary, and the address stayed on every list. "unsub" is an
     unsubscribe; a value no word names holds the row's addresses off the lists (reason
-    unknown_value) until its file loads with the value mapped; a delivery deferred says nothing of
-    the mailbox and holds no one."""
-    from smarketing import tasks
+    unknown_value) until the drop's values map it, whatever the next export holds; a delivery
+    deferred says nothing of the mailbox and holds no one."""
+    from smarketing import cli, tasks
 
     for name in ("contacts", "deals", "events", "subscriptions"):
         (tmp_path / name).mkdir()
@@ -370,8 +371,8 @@ def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_
         (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
     (tmp_path / "events" / "esp.csv").write_text(
         "Event-ID;Empfänger;Art;Zeit;Kampagne\nE30;p4@kunde.example;unsub;20.06.2026 10:00;K1\n"
-        "E31;p5@kunde.example;Dropped;20.06.2026 10:00;K1\nE32;p8@kunde.example;deferred;20.06.2026 10:00;K1\n",
-        encoding="utf-8")
+        "E31;p5@kunde.example;Dropped;20.06.2026 10:00;K1\nE32;p8@kunde.example;deferred;20.06.2026 10:00;K1\n"
+        "E33;p8@kunde.example;permanent_fail;21.06.2026 10:00;K1\n", encoding="utf-8")
     (tmp_path / "subscriptions" / "mailchimp.csv").write_text(
         "id,email,subscription,status,basis,changed\nS9,p6@kunde.example,newsletter,cleaned,,2026-06-05T10:00:00Z\n")
     drops = DROPS.format(f=tmp_path)
@@ -380,14 +381,28 @@ def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_
     monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
     members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
     suppressed = ("select p.email, s.reason from nurture.suppressed as s join core.person as p using (person_id)"
-                  " where p.email in ('p4@kunde.example', 'p5@kunde.example', 'p6@kunde.example') order by 1, 2")
+                  " where p.email in ('p4@kunde.example', 'p5@kunde.example', 'p6@kunde.example',"
+                  " 'p8@kunde.example') order by 1, 2")
     tasks.run_pipeline("unknown-1", AS_OF)
-    assert rows(empty_warehouse, members) == [("p8@kunde.example",)]
-    assert rows(empty_warehouse, suppressed) == [("p4@kunde.example", "unsubscribed"),
-                                                 ("p5@kunde.example", "unknown_value"),
-                                                 ("p6@kunde.example", "unknown_value")]
+    assert rows(empty_warehouse, members) == []
+    assert ("    esp.csv: 2 row(s) held off every list for a type or status no word names ('Dropped' 1,"
+            " 'permanent_fail' 1): map it with the drop's `values`") in summary(
+        empty_warehouse, "postgresql://x@y/z", AS_OF).splitlines()
+    assert cli.main(["files", "status", "events"]) == 0
+    assert ("    of them, rows with a type or status no word names ('Dropped', 'permanent_fail'): held until the"
+            " drop's `values` maps it, whatever version of the file is there") in capsys.readouterr().out.splitlines()
+    assert rows(empty_warehouse, suppressed) == [
+        ("p4@kunde.example", "unsubscribed"), ("p5@kunde.example", "unknown_value"),
+        ("p6@kunde.example", "unknown_value"), ("p8@kunde.example", "unknown_value")]
 
+    # a trial's: the ESP's next export, without the rows, lifted their holds
+    (tmp_path / "events" / "esp.csv").write_text(
+        "Event-ID;Empfänger;Art;Zeit;Kampagne\nE34;p8@kunde.example;open;22.06.2026 10:00;K1\n", encoding="utf-8")
+    tasks.run_pipeline("unknown-2", AS_OF)
+    assert rows(empty_warehouse, members) == []
     (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
-        "Soft Bounce: soft_bounce}", "Soft Bounce: soft_bounce, Dropped: send}"), encoding="utf-8")
-    tasks.run_pipeline("unknown-2", AS_OF)  # the value mapped, the file loads again and decides
-    assert rows(empty_warehouse, members) == [("p5@kunde.example",), ("p8@kunde.example",)]
+        "Soft Bounce: soft_bounce}", "Soft Bounce: soft_bounce, Dropped: send, permanent_fail: hard_bounce}"),
+        encoding="utf-8")
+    tasks.run_pipeline("unknown-3", AS_OF)  # the values mapped: each held row counts for what it now says
+    assert rows(empty_warehouse, members) == [("p5@kunde.example",)]
+    assert ("p8@kunde.example", "hard_bounce") in rows(empty_warehouse, suppressed)

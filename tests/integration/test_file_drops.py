@@ -438,6 +438,34 @@ def test_a_row_whose_fields_cannot_be_told_apart_holds_its_addresses(empty_wareh
                                            ("5", "p28@x.example"), ("6", "p29@x.example")]  # not e42's bad date
 
 
+def test_a_type_or_status_that_is_no_text_or_no_value_holds_its_addresses(empty_warehouse, tmp_path):
+    """Found by a README-only trial: JSON Lines events whose type was a number, true or null, or
+    missing, and subscriptions whose status was false or 0, were quarantined holding no one, and
+    `values: {type: {"550": hard_bounce}}` did not read a JSON 550. A number or boolean is read as
+    its JSON text; a type or status no word names, or none at all, holds the row's addresses."""
+    events = one_drop(tmp_path, "esp", "entity: email_events, pattern: '*.jsonl', format: jsonl,"
+                                       " columns: {recipient: email, event: type, ts: occurred_at},"
+                                       " values: {type: {'550': hard_bounce}}", {"events.jsonl":
+        '{"id": "e1", "recipient": "ann@x.example", "event": "open", "ts": "2026-06-20T10:00:00Z"}\n'
+        '{"id": "e2", "recipient": "bob@x.example", "event": 550, "ts": "2026-06-20T10:00:00Z"}\n'
+        '{"id": "e3", "recipient": "cem@x.example", "event": true, "ts": "2026-06-20T10:00:00Z"}\n'
+        '{"id": "e4", "recipient": "dan@x.example", "event": null, "ts": "2026-06-20T10:00:00Z"}\n'
+        '{"id": "e5", "recipient": "eva@x.example", "ts": "2026-06-20T10:00:00Z"}\n'
+        '{"id": "e6", "recipient": "fay@x.example", "event": 4.2, "ts": "2026-06-20T10:00:00Z"}\n'})
+    stats = load_drop(empty_warehouse, events, "run-1")
+    assert stats.rows_loaded == 2 and stats.values_held == {"events.jsonl": {"": 2, "4.2": 1, "true": 1}}
+    subscriptions = one_drop(tmp_path, "subs", "entity: subscriptions, pattern: '*.jsonl', format: jsonl", {"s.jsonl":
+        '{"id": "s1", "email": "gus@x.example", "subscription": "all", "status": false}\n'
+        '{"id": "s2", "email": "hal@x.example", "subscription": "all", "status": 0}\n'
+        '{"id": "s3", "email": "ian@x.example", "subscription": "all", "status": "subscribed"}\n'})
+    assert load_drop(empty_warehouse, subscriptions, "run-1").rows_loaded == 1
+    assert rows(empty_warehouse, "select record_id, payload ->> 'type' from raw.file__email_events order by 1") == [
+        ("e1", "open"), ("e2", "hard_bounce")]
+    assert held_by_file(empty_warehouse) == {
+        "events.jsonl": ["cem@x.example", "dan@x.example", "eva@x.example", "fay@x.example"],
+        "s.jsonl": ["gus@x.example", "hal@x.example"]}
+
+
 def held_by_file(eng) -> dict[str, list[str]]:
     """Per file, the addresses held off the lists (rejected unread or rows not read), sorted."""
     found: dict[str, list[str]] = {}
@@ -680,6 +708,27 @@ def test_files_status_names_a_rejected_files_held_addresses_and_release_gives_th
                for line in capsys.readouterr().out.split("drop crm_leads, no longer in")[1].splitlines())
     assert cli.main(["files", "release", "crm_leads", "leads_2026-09.csv"]) == 0
     assert rows(empty_warehouse, held) == [(0,)]
+
+
+def test_a_held_file_cannot_be_released_while_its_content_is_in_the_folder(empty_warehouse, tmp_path, monkeypatch,
+                                                                           capsys):
+    """Found by a README-only trial: a held file renamed (to a name the pattern reads, or to one it
+    does not) could be released, and the addresses it holds went on the lists: the renamed copy is
+    skipped as content loaded before. Release is refused while a file of that name or that content
+    is anywhere in the folder."""
+    from smarketing import cli
+
+    files_only_config(tmp_path, monkeypatch)
+    header = "Lead ID,First contact,Channel,Landing page,E-mail"
+    held_file = tmp_path / "leads" / "leads_2026-07.csv"
+    held_file.write_text(f"{header},email_opt_out\nL-9,02/07/2026,Web,/,ida@x.de,1\n")
+    load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "crm_leads"), "run-1")
+    for renamed in ("leads_2026-07b.csv", "leads_2026-07.csv.bak"):  # read by the pattern, then not
+        held_file = held_file.rename(held_file.with_name(renamed))
+        assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 1
+        assert f"its content is in {renamed}" in capsys.readouterr().err
+    held_file.unlink()
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 0
 
 
 def test_files_no_drop_reads_in_a_drops_folder_are_named_not_passed_over(empty_warehouse, tmp_path, monkeypatch,
