@@ -435,7 +435,8 @@ def _files(args: argparse.Namespace) -> int:
             where = "the drop's folder" if holder.name == args.drop else f"the folder of drop {holder.name}"
             what = "is still" if copy == args.file else f"was renamed: its content is in {_shown(copy)}"
             print(f"drop {args.drop}: file {_shown(args.file)} {what} in {where}: fix it (a version that loads"
-                  " lifts its hold) or remove it, then release it", file=sys.stderr)
+                  " lifts its hold; the drop's `values` one for a type or status no word names) or remove it,"
+                  " then release it", file=sys.stderr)
             return 1
         released = release(eng, args.drop, args.file)
         print(f"drop {args.drop}: file {_shown(args.file)}: " + (
@@ -484,13 +485,14 @@ def _files(args: argparse.Namespace) -> int:
 
 def _print_holds(drop: str, files: dict[str, tuple[int, Any, list[str]]]) -> None:
     for file, (count, since, values) in files.items():
+        until = "until a new version of it loads" if not values else (
+            "those of rows with a type or status no word names (" + ", ".join(
+                _shown(repr(v)) if v else "none" for v in values)
+            + ") until the drop's `values` maps it, whatever version of the file is there, any other until a new"
+              " version of it loads")
         print(f"  {_shown(file)}: {count} address(es) in it held off every list since"
-              f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC until a new version of it loads (`smarketing files"
+              f" {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC {until} (`smarketing files"
               f" release {_shown(drop)} {_shown(file)}` gives it up once it is removed)")
-        if values:
-            print("    of them, rows with a type or status no word names ("
-                  + ", ".join(_shown(repr(v)) if v else "none" for v in values)
-                  + "): held until the drop's `values` maps it, whatever version of the file is there")
 
 
 def _shown(text: str) -> str:

@@ -403,8 +403,9 @@ def _mapped(drop: Drop, row: dict[str, Any]) -> dict[str, Any]:
     for entity, name in file_catalog.VOCABULARY:  # a JSON number or boolean as the text it is written as
         if entity == drop.entity and isinstance(mapped.get(name), bool | int | float):
             mapped[name] = json.dumps(mapped[name])
-    for name in {*drop.values, *(n for e, n in file_catalog.VOCABULARY if e == drop.entity)} & set(mapped):
-        mapped[name] = _valued(drop, name, mapped[name])
+    for name in {*drop.values, *(n for e, n in file_catalog.VOCABULARY if e == drop.entity)}:
+        if name in mapped or "" in drop.values.get(name, {}):
+            mapped[name] = _valued(drop, name, mapped.get(name))
     return mapped
 
 
@@ -412,8 +413,10 @@ def _valued(drop: Drop, name: str, value: Any) -> Any:
     """``value`` of field ``name`` as the drop's `values` map it (as written, else ignoring case),
     then as the shared word of a fixed vocabulary, where it writes one."""
     mapping = drop.values.get(name, {})
-    if isinstance(value, str) and value:
-        value = mapping.get(value, {k.casefold(): v for k, v in mapping.items()}.get(value.casefold(), value))
+    if isinstance(value, str) or value is None:  # "" maps an empty value (null, a key missing)
+        written = (value or "").strip()
+        value = mapping.get(written, {k.strip().casefold(): v for k, v in mapping.items()}.get(written.casefold(),
+                                                                                               value))
     return _vocabulary_word(drop.entity, name, value) or value
 
 
@@ -660,10 +663,11 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
         try:
             loaded, quarantined, deleted = _load_file(eng, drop, file, checksum, run_id)
         except FileDropError as exc:
-            kept, held = _keep_opt_outs(eng, drop, file, str(exc), run_id)
-            reason = str(exc) + (f"; its {held} address{'es are' if held != 1 else ' is'} held off every list until"
-                                 f" a file named {file.name} loads (who in it opted out cannot be told)"
-                                 if held else "")
+            kept, held, whole = _keep_opt_outs(eng, drop, file, str(exc), run_id)
+            reason = str(exc) + ((f"; its {held} address{'es are' if held != 1 else ' is'} held off every list until"
+                                  f" a file named {file.name} loads (who in it opted out cannot be told)") if whole else
+                                 (f"; {held} address(es) of its rows that cannot be read, or give a type or status no"
+                                  " word names, are held off every list (`smarketing files status`)") if held else "")
             log.warning("%s; the drop's other files and the other drops go on%s", reason,
                         f"; {kept} row(s) in it that opt an address out or unsubscribe, bounce or complain still"
                         " suppress their mailboxes" if kept else "")
@@ -678,53 +682,59 @@ def _apply(eng: Engine, drop: Drop, run_id: str, force: bool) -> DropStats:
         stats.rows_deleted += deleted
     stats.files_skipped = len(stats.skipped)
     _resolve_held_values(eng, drop)
-    for name in [s.file.name for s in steps if s.action == "load"]:
-        if values := _held_values(eng, drop, name):
-            stats.values_held[name] = values
-            log.warning("drop %s: file %s: rows held off every list for a %s no word of the vocabulary names (%s):"
-                        " map it with the drop's `values`", drop.name, name, SIGNAL[drop.entity],
-                        ", ".join(f"{v!r} {n}" if v else f"none {n}" for v, n in values.items()))
+    stats.values_held = _held_values(eng, drop)
+    for name, values in stats.values_held.items():
+        log.warning("drop %s: file %s: rows held off every list for a %s no word of the vocabulary names (%s):"
+                    " map it with the drop's `values`", drop.name, name, SIGNAL[drop.entity],
+                    ", ".join(f"{v!r} {n}" if v else f"none {n}" for v, n in values.items()))
     return stats
 
 
 def _resolve_held_values(eng: Engine, drop: Drop) -> None:
-    """The rows held for a type or status no word named that the drop's `values` now map: a word
-    that says the mailbox must get no mail (an unsubscribe, a hard bounce) is kept as what the row
-    says (expectation ``resolved_value``, read by suppression as any quarantined row), any other
-    lifts the hold. Whether the file that held it is still there or not: an export's next version
-    need not repeat the event."""
+    """Each row held for a type or status no word named, as the drop's `values` read it now: mapped
+    to a word, it counts as what it says (expectation ``resolved_value``: suppression reads an
+    unsubscribe or a hard bounce as any quarantined row's, an open as nothing); not mapped (the
+    mapping taken back), it is held again. Whether the file that held it is still there or not: an
+    export's next version need not repeat the event."""
     if file_catalog.VOCABULARY.get((drop.entity, SIGNAL.get(drop.entity, ""))) is None:
         return
     with eng.begin() as conn:
-        held = conn.execute(text(
-            "select record_id, version_at, payload ->> 'field', payload ->> 'value', payload -> 'mapped' ->> 'email'"
-            " from quarantine.records where source = :source and entity = :entity and expectation = any(:held)"
-            " and payload ->> 'drop' = :drop and payload ->> 'hold_reason' = 'unknown_value'"),
+        rows = conn.execute(text(
+            "select record_id, version_at, expectation, payload ->> 'field', payload ->> 'value',"
+            " payload -> 'mapped' ->> 'email', payload -> 'mapped' ->> (payload ->> 'field')"
+            " from quarantine.records where source = :source and entity = :entity and payload ->> 'drop' = :drop"
+            " and (expectation = 'resolved_value' or (expectation = any(:held)"
+            "  and payload ->> 'hold_reason' = 'unknown_value'))"),
             {"source": SOURCE, "entity": drop.entity, "held": list(HELD), "drop": drop.name}).all()
-        for record_id, version_at, field, value, addresses in held:
-            word = _valued(drop, field, value) if value else None
-            key = {"source": SOURCE, "entity": drop.entity, "record_id": record_id, "version_at": version_at,
-                   "held": list(HELD)}
+        for record_id, version_at, expectation, field, value, addresses, was in rows:
+            word = _valued(drop, field, value)
             if not isinstance(word, str) or not (word in file_catalog.VOCABULARY[(drop.entity, field)]
                                                  or _silent(drop.entity, word)):
-                continue
-            if _suppresses(drop.entity, {field: word}):
-                conn.execute(text(
-                    "update quarantine.records set expectation = 'resolved_value', reason = :reason,"
-                    " payload = payload - 'hold' - 'hold_reason' || jsonb_build_object('mapped',"
-                    "  jsonb_build_object('email', cast(:addresses as text),"
-                    "   cast(:field as text), cast(:word as text)))"
-                    " where source = :source and entity = :entity and record_id = :record_id"
-                    " and version_at = :version_at and expectation = any(:held)"),
-                    key | {"addresses": addresses, "field": field, "word": word, "reason": (
-                        f"{record_id}: {field} {value!r}, held as no word of the vocabulary, is {word} by the"
-                        " drop's values")})
+                word = None
+            if (expectation == "resolved_value") == (word is not None) and (word is None or word == was):
+                continue  # as the values say already
+            key = {"source": SOURCE, "entity": drop.entity, "record_id": record_id, "version_at": version_at,
+                   "expectation": expectation}
+            file = record_id.rsplit(":", 1)[0]
+            if word is None:
+                because = (f"{field} {value!r} is no word of the vocabulary and not mapped by the drop's `values`"
+                           if value else f"{field} is empty") + (
+                    ": held off every list until the drop's `values` maps it")
+                update = ("expectation = 'unreadable_row_held', reason = :reason, payload = payload"
+                          " - 'hold' - 'hold_reason' || jsonb_build_object('hold', cast(:because as text),"
+                          " 'hold_reason', 'unknown_value', 'mapped', jsonb_build_object('email', cast(:addresses"
+                          " as text)))")
             else:
-                conn.execute(text("delete from quarantine.records where source = :source and entity = :entity"
-                                  " and record_id = :record_id and version_at = :version_at"
-                                  " and expectation = any(:held)"), key)
-            log.info("drop %s: %s %r of %s is read as %s now: %s", drop.name, field, value, record_id.rsplit(":", 1)[0],
-                     word, "kept as such" if _suppresses(drop.entity, {field: word}) else "its hold lifted")
+                because = f"{field} {value!r}, no word of the vocabulary, is {word} by the drop's values"
+                update = ("expectation = 'resolved_value', reason = :reason, payload = payload - 'hold'"
+                          " - 'hold_reason' || jsonb_build_object('mapped', jsonb_build_object('email',"
+                          " cast(:addresses as text), cast(:field as text), cast(:word as text)))")
+            conn.execute(text(
+                f"update quarantine.records set {update} where source = :source and entity = :entity"  # noqa: S608
+                " and record_id = :record_id and version_at = :version_at and expectation = :expectation"),
+                key | {"addresses": addresses, "field": field, "word": word, "because": because,
+                       "reason": f"{record_id}: {because}"})
+            log.info("drop %s: %s of %s: %s", drop.name, field, file, because)
 
 
 def _suppresses(entity: str, mapped: dict[str, Any]) -> bool:
@@ -745,15 +755,15 @@ SIGNAL = {"leads": "email_opt_out", "contacts": "email_opt_out", "email_events":
 ADDRESS = re.compile(r"[^\s@,;:<>()\[\]{}\"`|\\]+@[\w.\-]+")  # O'Brien's apostrophe kept; a domain's letters
 
 
-def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> tuple[int, int]:
+def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id: str) -> tuple[int, int, bool]:
     """Read a rejected file again as far as it goes, forgiving (undecodable bytes replaced, no
     column checks), and quarantine each row that suppresses its mailbox: the file stays rejected,
     but an opt-out in it is never lost. When the columns saying who must get no mail cannot be
     located (another delimiter, a renamed or repeated column, a key on no line) or the file cannot
     be read, every address in it is held instead (``_hold_addresses``). Returns (rows kept,
-    addresses held)."""
+    addresses held, whether every address in it is held)."""
     if drop.entity not in SIGNAL:
-        return 0, 0
+        return 0, 0, False
     kept: list[dict[str, Any]] = []
     doubtful: list[dict[str, Any]] = []  # rows whose fields cannot be told apart: their addresses held
     names: list[str] = []
@@ -802,11 +812,12 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
             _hold_addresses(conn, drop, file, unlocated, run_id)
         else:  # the whole file's holds cover these rows already when its columns are not located
             _quarantine(conn, drop, "unreadable_row_held", doubtful, run_id)
-        held = conn.execute(text(  # all the file holds, earlier rejections' too
-            "select count(*) from quarantine.records where source = :source and expectation = any(:held)"
-            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
-            {"source": SOURCE, "held": list(HELD), "drop": drop.name, "file": file.name}).scalar() or 0
-    return len(kept), held
+        held, whole = conn.execute(text(  # all the file holds, earlier rejections' too
+            "select count(*), count(*) filter (where expectation = 'rejected_file_held') > 0 from quarantine.records"
+            " where source = :source and expectation = any(:held) and payload ->> 'drop' = :drop"
+            " and payload ->> 'file' = :file"),
+            {"source": SOURCE, "held": list(HELD), "drop": drop.name, "file": file.name}).one()
+    return len(kept), held, whole
 
 
 HELD = ("rejected_file_held", "unreadable_row_held")  # quarantine.records expectations of held addresses
@@ -1216,14 +1227,18 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
     return loaded, bad, deleted
 
 
-def _held_values(eng: Engine, drop: Drop, name: str) -> dict[str, int]:
-    """Per type or status no word names, the rows of file ``name`` held for it (any version)."""
+def _held_values(eng: Engine, drop: Drop) -> dict[str, dict[str, int]]:
+    """Per file of the drop (removed ones too) and type or status no word names, the rows held for it."""
+    found: dict[str, dict[str, int]] = {}
     with eng.connect() as conn:
-        return dict(conn.execute(text(
-            "select coalesce(payload ->> 'value', ''), count(*) from quarantine.records where source = :source"
-            " and entity = :entity and expectation = any(:held) and payload ->> 'drop' = :drop"
-            " and payload ->> 'file' = :file and payload ->> 'hold_reason' = 'unknown_value' group by 1 order by 1"),
-            {"source": SOURCE, "entity": drop.entity, "held": list(HELD), "drop": drop.name, "file": name}).all())
+        for name, value, count in conn.execute(text(
+                "select payload ->> 'file', coalesce(payload ->> 'value', ''), count(*) from quarantine.records"
+                " where source = :source and entity = :entity and expectation = any(:held)"
+                " and payload ->> 'drop' = :drop and payload ->> 'hold_reason' = 'unknown_value'"
+                " group by 1, 2 order by 1, 2"),
+                {"source": SOURCE, "entity": drop.entity, "held": list(HELD), "drop": drop.name}):
+            found.setdefault(name, {})[value] = count
+    return found
 
 
 def _mark_missing_deleted(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> int:

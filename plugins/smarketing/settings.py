@@ -536,6 +536,12 @@ class DropSettings(Strict):
         clash = sorted({t for t in targets if targets.count(t) > 1} | (set(targets) & set(self.constants)))
         if clash:
             raise ValueError(f"{clash} would get values from two places (two columns, or a column and a constant)")
+        for name, mapping in self.values.items():  # matched ignoring case and surrounding spaces, as values are
+            seen: dict[str, str] = {}
+            for key, target in mapping.items():
+                if seen.setdefault(key.strip().casefold(), target) != target:
+                    raise ValueError(f"values.{name} maps {key!r} twice, to {seen[key.strip().casefold()]!r} and"
+                                     f" {target!r} (keys are matched ignoring case and surrounding spaces)")
         for name, words in ((n, w) for (e, n), w in VOCABULARY.items() if e == self.entity):
             stray = sorted({v for v in self.values.get(name, {}).values() if v.lower() not in words})
             if stray:
@@ -560,6 +566,22 @@ def _a_date_format(fmt: str) -> bool:
 
 class FileDropSettings(Strict):
     drops: dict[Annotated[str, Field(pattern=NAME)], DropSettings] = {}
+
+    @model_validator(mode="after")
+    def _ids_apart(self) -> FileDropSettings:
+        """Two drops of one entity reading one folder with one `system` (or none) would land a file
+        both match twice under the same ids, each with its own mapping, the last load deciding what
+        a record says (a hard bounce read as an open): refused."""
+        seen: dict[tuple[str, str, str], str] = {}
+        for name, drop in self.drops.items():
+            folder = drop.location.removeprefix("file://").rstrip("/") or "/"
+            key = (drop.entity, folder, str(drop.constants.get("system", "")))
+            if key in seen:
+                raise ValueError(f"drops {seen[key]} and {name} both read {drop.entity} from {drop.location} with the"
+                                 " same ids: give each its own `constants: {system: ...}` (a file both match would"
+                                 " otherwise be landed twice, the last load deciding what its records say)")
+            seen[key] = name
+        return self
 
 
 MODELS: dict[str, type[Strict]] = {

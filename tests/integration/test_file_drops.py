@@ -464,6 +464,56 @@ def test_a_type_or_status_that_is_no_text_or_no_value_holds_its_addresses(empty_
     assert held_by_file(empty_warehouse) == {
         "events.jsonl": ["cem@x.example", "dan@x.example", "eva@x.example", "fay@x.example"],
         "s.jsonl": ["gus@x.example", "hal@x.example"]}
+    # a trial's: a file rejected with its columns read said who in it opted out could not be told
+    rejected = one_drop(tmp_path, "esp2", "entity: email_events, columns: {Campaign: campaign_id}", {"e.csv":
+        "id,email,type,occurred_at\nz1,zoe@x.example,Dropped,2026-06-20\nz2,zak@x.example,open,2026-06-20\n"})
+    reason = load_drop(empty_warehouse, rejected, "run-2").rejected["e.csv"]
+    assert reason.endswith("; 1 address(es) of its rows that cannot be read, or give a type or status no word names,"
+                           " are held off every list (`smarketing files status`)")
+
+
+def test_a_held_value_counts_as_the_drops_values_map_it_now(empty_warehouse, tmp_path):
+    """Found by a README-only re-trial: a held value mapped to a harmless word lost its hold for
+    good, so once its file was gone, mapping it to a hard bounce suppressed no one; an empty type
+    could not be mapped, nor a key written with spaces. A row held for its type counts as the
+    drop's `values` map it on every run: as a word, a hard bounce among them, or held again."""
+    from smarketing.config import ConfigError
+
+    rows_of = ("select payload -> 'mapped' ->> 'email', payload -> 'mapped' ->> 'type' from quarantine.records"
+               " where expectation = 'resolved_value' order by 1")
+    spec = "entity: email_events, values: {{type: {{{}}}}}"
+    drop = one_drop(tmp_path, "esp", spec.format("Bogus: open"), {"e.csv":
+        "id,email,type,occurred_at\ne1,alice@x.example,Dropped,2026-06-21\ne2,carl@x.example,,2026-06-21\n"
+        "e3,dora@x.example,open,2026-06-21\n"})
+    load_drop(empty_warehouse, drop, "run-1")
+    assert held_by_file(empty_warehouse) == {"e.csv": ["alice@x.example", "carl@x.example"]}
+    for mapping, resolved, held in (
+            ("'Dropped ': open, '': open", [("alice@x.example", "open"), ("carl@x.example", "open")], {}),
+            ("dropped: hard_bounce, '': hard_bounce",
+             [("alice@x.example", "hard_bounce"), ("carl@x.example", "hard_bounce")], {}),
+            ("Bogus: open", [], {"e.csv": ["alice@x.example", "carl@x.example"]})):
+        (tmp_path / "esp" / "e.csv").unlink(missing_ok=True)  # the next versions no longer hold the rows
+        drop = load_drops_with(tmp_path, spec.format(mapping))
+        load_drop(empty_warehouse, drop, "run-2")
+        assert rows(empty_warehouse, rows_of) == resolved and held_by_file(empty_warehouse) == held
+    with pytest.raises(ConfigError, match="values.type maps 'dropped' twice"):
+        load_drops_with(tmp_path, spec.format("Dropped: hard_bounce, dropped: open"))
+    # a re-trial's: two drops of one entity over one folder landed a file both read under the same ids,
+    # each with its own values, and the last load decided whether a bounce was an open
+    config = tmp_path / "file_drops.yaml"
+    config.write_text(f"drops:\n  esp: {{location: {tmp_path / 'esp'}, entity: email_events}}\n"
+                      f"  esp2: {{location: {tmp_path / 'esp'}/, entity: email_events, pattern: 'ev2*.csv'}}\n")
+    with pytest.raises(ConfigError, match="drops esp and esp2 both read email_events from .* with the same ids"):
+        load_drops(config)
+    config.write_text(config.read_text().replace("pattern: 'ev2*.csv'", "constants: {system: esp2}"))
+    assert [d.name for d in load_drops(config)] == ["esp", "esp2"]
+
+
+def load_drops_with(folder: Path, spec: str):
+    """The one drop of ``folder/file_drops.yaml`` (over ``folder/esp``) with ``spec`` as its settings."""
+    (folder / "file_drops.yaml").write_text(f"drops:\n  esp: {{location: {folder / 'esp'}, {spec}}}\n")
+    (drop,) = load_drops(folder / "file_drops.yaml")
+    return drop
 
 
 def held_by_file(eng) -> dict[str, list[str]]:
