@@ -574,14 +574,21 @@ class FileDropSettings(Strict):
         a record says (a hard bounce read as an open): refused."""
         seen: dict[tuple[str, str, str], str] = {}
         for name, drop in self.drops.items():
-            folder = drop.location.removeprefix("file://").rstrip("/") or "/"
-            key = (drop.entity, folder, str(drop.constants.get("system", "")))
+            key = (drop.entity, _folder(drop.location), str(drop.constants.get("system", "")))
             if key in seen:
                 raise ValueError(f"drops {seen[key]} and {name} both read {drop.entity} from {drop.location} with the"
                                  " same ids: give each its own `constants: {system: ...}` (a file both match would"
                                  " otherwise be landed twice, the last load deciding what its records say)")
             seen[key] = name
         return self
+
+
+def _folder(location: str) -> str:
+    """The folder a drop's location names, however written: a local one (relative to the project,
+    as `file_drops.load_drops` reads it) absolute with `..` and symbolic links resolved."""
+    if "://" in location and not location.startswith("file://"):
+        return location.rstrip("/")
+    return str((PATHS.root / location.removeprefix("file://")).resolve())
 
 
 MODELS: dict[str, type[Strict]] = {

@@ -505,6 +505,13 @@ def test_a_held_value_counts_as_the_drops_values_map_it_now(empty_warehouse, tmp
                       f"  esp2: {{location: {tmp_path / 'esp'}/, entity: email_events, pattern: 'ev2*.csv'}}\n")
     with pytest.raises(ConfigError, match="drops esp and esp2 both read email_events from .* with the same ids"):
         load_drops(config)
+    # nor when one names the folder otherwise: as a file:// address, through `..` or a symbolic link
+    (tmp_path / "link").symlink_to(tmp_path / "esp")
+    for other in (f"file://{tmp_path}/esp", f"{tmp_path}/link/../esp", f"{tmp_path}/link"):
+        config.write_text(f"drops:\n  esp: {{location: {tmp_path / 'esp'}, entity: email_events}}\n"
+                          f"  esp2: {{location: '{other}', entity: email_events, pattern: 'ev2*.csv'}}\n")
+        with pytest.raises(ConfigError, match="drops esp and esp2 both read email_events from .* with the same ids"):
+            load_drops(config)
     config.write_text(config.read_text().replace("pattern: 'ev2*.csv'", "constants: {system: esp2}"))
     assert [d.name for d in load_drops(config)] == ["esp", "esp2"]
 
