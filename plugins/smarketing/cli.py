@@ -434,9 +434,12 @@ def _files(args: argparse.Namespace) -> int:
             holder, copy = found
             where = "the drop's folder" if holder.name == args.drop else f"the folder of drop {holder.name}"
             what = "is still" if copy == args.file else f"was renamed: its content is in {_shown(copy)}"
+            then = "" if holder.name == args.drop else (
+                f"; once drop {holder.name} has read it, reading the same entity, the hold is that drop's and this"
+                " one can be released")
             print(f"drop {args.drop}: file {_shown(args.file)} {what} in {where}: fix it (a version that loads"
                   " lifts its hold; the drop's `values` one for a type or status no word names) or remove it,"
-                  " then release it", file=sys.stderr)
+                  f" then release it{then}", file=sys.stderr)
             return 1
         released = release(eng, args.drop, args.file)
         print(f"drop {args.drop}: file {_shown(args.file)}: " + (

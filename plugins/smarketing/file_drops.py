@@ -845,17 +845,29 @@ def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime, list[str]]]]:
 def still_held_by(eng: Engine, drops: Iterable[Drop], drop: str, name: str) -> tuple[Drop, str] | None:
     """The drop and file that still hold what file ``name`` of drop ``drop`` said: a file of that
     name in any drop's folder, matching its pattern or not, or a file there with content the drop
-    read under that name (renamed). None when neither is there: its hold may be released."""
+    read under that name (renamed), unless another drop of the hold's entity has read that content
+    with its mapping of now (the drop renamed: its holds are that drop's). None when no file holds
+    it: its hold may be released."""
     with eng.connect() as conn:
         read = set(conn.execute(text("select checksum from meta.file_loads where drop_name = :drop"
                                      " and file_name = :file"), {"drop": drop, "file": name}).scalars())
-    for holder in drops:
-        try:
-            files, _ = list_files(replace(holder, pattern="**/*"))
-        except (OSError, FileDropError):  # a folder not there holds no file
-            continue
-        for file in files:
-            if file.name == name or (read and file.size and _checksum(file) in read):
+        entities = set(conn.execute(text(
+            "select distinct entity from quarantine.records where source = :source and expectation = any(:held)"
+            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "held": list(HELD), "drop": drop, "file": name}).scalars())
+        for holder in drops:
+            try:
+                files, _ = list_files(replace(holder, pattern="**/*"))
+            except (OSError, FileDropError):  # a folder not there holds no file
+                continue
+            for file in files:
+                if not (file.name == name or (read and file.size and _checksum(file) in read)):
+                    continue
+                if holder.name != drop and entities <= {holder.entity} and conn.execute(text(
+                        "select exists (select from meta.file_loads where drop_name = :holder and checksum = :sum"
+                        " and mapping_digest = :digest)"),
+                        {"holder": holder.name, "sum": _checksum(file), "digest": holder.mapping_digest}).scalar():
+                    continue
                 return holder, file.name
     return None
 

@@ -788,6 +788,41 @@ def test_a_held_file_cannot_be_released_while_its_content_is_in_the_folder(empty
     assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 0
 
 
+def test_a_renamed_drops_hold_can_be_released_once_the_drop_under_its_new_name_read_the_file(
+        empty_warehouse, tmp_path, monkeypatch, capsys):
+    """Found by a README-only re-trial: once a drop was renamed, the holds under its old name could
+    be released only by moving the file out of the folder and back. Release is allowed once a drop
+    of the same entity has read the file's content as it is (holding it again under its own name);
+    not before, nor when the drop now reads another entity."""
+    from smarketing import cli
+
+    files_only_config(tmp_path, monkeypatch)
+    (tmp_path / "leads" / "leads_2026-07.csv").write_text(
+        "Lead ID,First contact,Channel,Landing page,E-mail,email_opt_out\nL-9,02/07/2026,Web,/,ida@x.de,1\n")
+    load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "crm_leads"), "run-1")
+    config = tmp_path / "config" / "file_drops.yaml"
+    yaml_text = config.read_text()
+    config.write_text(yaml_text.replace("crm_leads:", "web_leads:"))
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 1  # web_leads has not read it
+    assert "is still in the folder of drop web_leads" in capsys.readouterr().err
+    load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "web_leads"), "run-2")
+    assert held_by_drop(empty_warehouse) == {"crm_leads": ["ida@x.de"], "web_leads": ["ida@x.de"]}
+    assert cli.main(["files", "release", "crm_leads", "leads_2026-07.csv"]) == 0
+    assert held_by_drop(empty_warehouse) == {"web_leads": ["ida@x.de"]}
+    # renamed and reading the folder as contacts, the drop has not read the file's leads
+    config.write_text(yaml_text.replace("crm_leads:", "contact_leads:").replace("entity: leads", "entity: contacts"))
+    load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "contact_leads"), "run-3")
+    assert cli.main(["files", "release", "web_leads", "leads_2026-07.csv"]) == 1
+    assert "is still in the folder of drop contact_leads" in capsys.readouterr().err
+
+
+def held_by_drop(eng) -> dict[str, list[str]]:
+    """Per drop name, the addresses held off the lists, sorted."""
+    return {drop: sorted(addresses) for drop, addresses in rows(
+        eng, "select payload ->> 'drop', array_agg(payload -> 'mapped' ->> 'email') from quarantine.records"
+             " where expectation like '%held' group by 1")}
+
+
 def test_files_no_drop_reads_in_a_drops_folder_are_named_not_passed_over(empty_warehouse, tmp_path, monkeypatch,
                                                                          capsys):
     """Found by a README-only trial: an export saved as .CSV or .csv.txt, or put in a subfolder, was
