@@ -8,6 +8,7 @@ from sqlalchemy import text
 from smarketing.landing import land_page
 from smarketing.sources.base import RawRecord
 from smarketing.transform import merge_core
+from tests.conftest import reset_warehouse
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 AS_OF = date(2026, 6, 30)
@@ -102,6 +103,24 @@ def test_the_same_name_at_different_companies_does_not_match(empty_warehouse):
     load(empty_warehouse, hubspot__contacts=[hs_contact("1", "john.smith@gmail.com", "John", "Smith", "Acme")],
          salesforce__leads=[sf_lead("00Q1", "jsmith@globex.com", "John", "Smith", "Globex")])
     assert not same(person_of(empty_warehouse), "hubspot:contacts:1", "salesforce:leads:00Q1")
+
+
+def test_a_record_without_a_company_is_weighed_against_one_at_a_company_whichever_arrives_later(empty_warehouse):
+    """The name anywhere blocks pair a record without company or work domain with one that has them:
+    a nickname (7 bits), the same title and city (1 each) reach min_score 9, whether the record
+    without a company arrives after the other or was there first (a first load pairs both ways)."""
+    robert = sf_lead("00Q1", "robert.oyelaran@oyelaran-works.com", "Robert", "Oyelaran", "Oyelaran Works",
+                     Title="CFO", City="Nairobi")
+    bob = hs_contact("1", "bob1980@gmail.com", "Bob", "Oyelaran", None, at=T0 + timedelta(days=1), jobtitle="CFO",
+                     city="Nairobi")
+    for first, then in (({"salesforce__leads": [robert]}, {"hubspot__contacts": [bob]}),
+                        ({"hubspot__contacts": [bob]}, {"salesforce__leads": [robert]})):
+        reset_warehouse(empty_warehouse)
+        load(empty_warehouse, **first)
+        load(empty_warehouse, **then)
+        links = person_of(empty_warehouse)
+        assert same(links, "hubspot:contacts:1", "salesforce:leads:00Q1")
+        assert {links["hubspot:contacts:1"][1:3], links["salesforce:leads:00Q1"][1:3]} & {("fuzzy", 9.0)}
 
 
 def test_two_work_mailboxes_of_one_company_are_two_people_even_through_a_personal_address(empty_warehouse):
