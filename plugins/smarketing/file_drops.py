@@ -364,16 +364,34 @@ def _csv_rows(drop: Drop, name: str, stream: io.TextIOWrapper) -> Iterator[Row]:
             f" ({len(header)} fields); is the first line a header, and is the delimiter {drop.delimiter!r}?"
         )
     _unmapped(drop, name, header, "column(s)")
+    yield from _csv_records(reader, header, drop.delimiter)
+
+
+def _csv_records(reader: Any, header: list[str], delimiter: str) -> Iterator[Row]:
+    """The rows of a CSV reader past its header, blank ones left out, each with what makes it
+    unreadable: more or fewer fields than the header (kept by position, the extra ones as
+    ``_field_<n>``: what it says of its mailbox is held, _held_in), or lines swallowed by a quote."""
+    start = reader.line_num + 1
     for values in reader:
-        number = reader.line_num
+        number, start, first = reader.line_num, reader.line_num + 1, start
         if not any(v.strip() for v in values):
             continue
-        if len(values) != len(header):  # kept by position: what it says of its mailbox is held (_held_in)
-            yield (number, dict(zip(header, values, strict=False)) | {f"_field_{n}": v for n, v in enumerate(
-                values[len(header):], start=len(header) + 1)},
-                   f"line {number} has {len(values)} fields, the header has {len(header)}")
-            continue
-        yield number, dict(zip(header, values, strict=True)), ""
+        problem = ""
+        if len(values) != len(header):
+            problem = f"line {number} has {len(values)} fields, the header has {len(header)}"
+        elif number > first and _reads_as_rows(values, delimiter, len(header)):
+            problem = (f"lines {first}-{number} are one row: a quoted field runs over lines that read as rows"
+                       " (a quote left open?)")
+        yield number, dict(zip(header, values, strict=False)) | {
+            f"_field_{n}": v for n, v in enumerate(values[len(header):], start=len(header) + 1)}, problem
+
+
+def _reads_as_rows(values: list[str], delimiter: str, columns: int) -> bool:
+    """Whether a field of a row read over several lines holds a line with as many delimiters as a
+    row has: rows swallowed by a quote left open, not a note written over lines."""
+    return columns > 1 and any(line.count(delimiter) >= columns - 1
+                               for value in values if "\n" in value or "\r" in value
+                               for line in value.splitlines()[1:])
 
 
 def _required_source_columns(drop: Drop) -> list[str]:
@@ -787,10 +805,7 @@ def _keep_opt_outs(eng: Engine, drop: Drop, file: DropFile, reason: str, run_id:
                 header = [named.get(h.casefold(), h) for h in (h.strip().removeprefix("\ufeff")
                                                                for h in next(reader, []))]
                 names = header
-                rows = ((reader.line_num, dict(zip(header, values, strict=False)) | {
-                    f"_field_{n}": v for n, v in enumerate(values[len(header):], start=len(header) + 1)},
-                         "" if len(values) == len(header) else "more or fewer fields than the header")
-                        for values in reader if any(v.strip() for v in values))
+                rows = _csv_records(reader, header, drop.delimiter)
             for number, row, problem in rows:
                 if isinstance(row, dict):
                     mapped = _mapped(drop, row)

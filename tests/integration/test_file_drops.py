@@ -532,6 +532,28 @@ def held_by_file(eng) -> dict[str, list[str]]:
     return {name: sorted(addresses) for name, addresses in found.items()}
 
 
+def test_a_quote_left_open_in_a_last_column_holds_the_rows_it_swallows(empty_warehouse, tmp_path):
+    """Found by a README-only trial: an unclosed quote in a file's last column read every later line
+    into that field, the row count still right, so the unsubscribes, complaints and bounces in them
+    counted for no one. A field running over lines that read as rows (as many delimiters as the
+    header has) makes its row unreadable: every address in it is held; a field over several lines
+    of text (a note) is no such row."""
+    events = one_drop(tmp_path, "esp", "entity: email_events", {
+        "events.csv": 'id,email,type,occurred_at,url\n1,x31@x.example,click,2026-06-10T10:00:00Z,"https://a.example/?q=s\n'
+                      "2,x04@x.example,unsubscribe,2026-06-10T10:00:00Z,\n3,x05@x.example,complaint,2026-06-10T10:00:00Z,\n",
+        "closed.csv": 'id,email,type,occurred_at,url\n7,x50@x.example,click,2026-06-10T10:00:00Z,"https://a.example/x\n'
+                      '8,x51@x.example,unsubscribe,2026-06-10T10:00:00Z,https://a.example/y"\n'
+                      "9,x52@x.example,open,2026-06-10T10:00:00Z,\n",
+        "note.csv": 'id,email,type,occurred_at,url\n5,x60@x.example,open,2026-06-10T10:00:00Z,"first line\n'
+                    'second, line"\n'})
+    stats = load_drop(empty_warehouse, events, "run-1")  # events.csv is one row: rejected, every row failed
+    assert (stats.rows_loaded, stats.rows_quarantined, list(stats.rejected)) == (2, 1, ["events.csv"])
+    assert held_by_file(empty_warehouse) == {"closed.csv": ["x50@x.example", "x51@x.example"],
+                                             "events.csv": ["x04@x.example", "x05@x.example", "x31@x.example"]}
+    assert "lines 2-3 are one row: a quoted field runs over lines that read as rows (a quote left open?)" in rows(
+        empty_warehouse, "select reason from quarantine.records where record_id = 'closed.csv:3'")[0][0]
+
+
 def test_rows_no_reading_can_tell_hold_their_addresses_however_their_file_ends(empty_warehouse, tmp_path):
     """Found by a second README-only re-trial: a file in which every row failed held nothing; nor
     did JSON Lines lines that do not parse (truncated, a key repeated, not an object), a UTF-16 file
