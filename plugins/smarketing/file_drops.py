@@ -1221,6 +1221,8 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             "         'record_id', d.record_id), :run_id"
             " from (select *, max(line) over (partition by record_id) as last_line from drop_rows) as d"
             " where d.line < d.last_line on conflict do nothing"), params).rowcount
+        if drop.entity in KEPT_WHEN_REPLACED:
+            _keep_replaced_opt_outs(conn, drop, table, params)
         loaded = conn.execute(text(
             f"insert into {table} (record_id, version_at, is_deleted, payload, batch_id, extracted_at)"  # noqa: S608 - raw_table() checks the name
             " select distinct on (record_id) record_id, :version_at, false, payload, cast(:batch_id as uuid),"
@@ -1252,6 +1254,50 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             params | {"held": list(HELD)})
         _record_file(eng, drop, file, checksum, run_id, "loaded", loaded, bad, deleted, conn=conn, batch_id=batch_id)
     return loaded, bad, deleted
+
+
+# Per entity, when the latest row of a record says its mailbox must get no mail, and when a new row
+# of the same id says the same (so the earlier need not be kept): an event is a fact, a new row
+# saying anything else of it is another event under the same id; a subscription's later status for
+# the same mailbox is its history (a resubscribe lifts an unsubscribe), for another it is another's.
+KEPT_WHEN_REPLACED = {
+    "email_events": ("old.payload ->> 'type' in ('unsubscribe', 'complaint', 'hard_bounce')",
+                     "new.payload ->> 'type' = old.payload ->> 'type'"),
+    "subscriptions": ("old.payload ->> 'status' in ('unsubscribed', 'opted_out')", "true"),
+}
+
+
+def _keep_replaced_opt_outs(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> None:
+    """Keep what the latest row of each id the file lands again said of its mailbox (an unsubscribe,
+    complaint or hard bounce, an unsubscribed or opted-out status), when the file's row does not say
+    the same of the same mailbox: another file of the drop, or another drop of the entity without
+    its own `system`, numbering its rows alike must not lift it. Kept as a quarantined row
+    (expectation ``superseded_opt_out``), which suppression reads as any quarantined row."""
+    suppresses, same = KEPT_WHEN_REPLACED[drop.entity]
+    latest = (f"select * from {table} as r where r.record_id = new.record_id"  # noqa: S608 - raw_table() checks the name
+              " order by r.version_at desc limit 1")
+    kept = conn.execute(text(  # the fragments: KEPT_WHEN_REPLACED's and the checked table name
+        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"  # noqa: S608
+        " reason, payload, run_id)"
+        " select :source, :entity, coalesce(old.payload ->> '_file', '') || ':' || coalesce(old.payload ->> '_line',"
+        "  '') || ':' || old.record_id, :version_at, 'file_drop', 'superseded_opt_out', '',"
+        "  'id ' || quote_literal(old.record_id) || ' of ' || coalesce('drop ' || (old.payload ->> '_drop') || ' ', '')"
+        "  || coalesce('file ' || (old.payload ->> '_file'), '') || ' said its mailbox must get no mail; line '"
+        "  || new.line || ' of ' || cast(:file as text) || ' gives the id another row: what the earlier said'"
+        "  || ' still counts',"
+        "  jsonb_build_object('drop', old.payload ->> '_drop', 'file', old.payload ->> '_file', 'line',"
+        "   old.payload -> '_line', 'record_id', old.record_id, 'mapped', old.payload, 'replaced_by',"
+        "   jsonb_build_object('drop', cast(:drop as text), 'file', cast(:file as text), 'line', new.line)), :run_id"
+        " from (select distinct on (record_id) record_id, line, payload from drop_rows order by record_id, line desc)"
+        f"  as new cross join lateral ({latest}) as old"
+        f" where {suppresses} and not ({same} and core.mailbox_key(new.payload ->> 'email')"
+        "  is not distinct from core.mailbox_key(old.payload ->> 'email'))"
+        " on conflict do nothing returning payload ->> 'record_id'"), params).scalars().all()
+    if kept:
+        log.warning("drop %s: file %s: %d id(s) that an earlier row of the drop's own files or another drop's said"
+                    " must get no mail (%s) are given other rows: what the earlier rows said still counts; when the"
+                    " ids are not the same records, give each drop its own `constants: {system: ...}`", drop.name,
+                    params["file"], len(kept), ", ".join(sorted(kept)[:5]) + (", ..." if len(kept) > 5 else ""))
 
 
 def _held_values(eng: Engine, drop: Drop) -> dict[str, dict[str, int]]:

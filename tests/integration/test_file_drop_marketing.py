@@ -409,3 +409,52 @@ def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_
     tasks.run_pipeline("unknown-3", AS_OF)  # the values mapped: each held row counts for what it now says
     assert rows(empty_warehouse, members) == [("p5@kunde.example",)]
     assert ("p8@kunde.example", "hard_bounce") in rows(empty_warehouse, suppressed)
+
+
+def test_an_id_a_later_file_or_drop_gives_another_row_keeps_what_its_earlier_row_said(empty_warehouse, tmp_path,
+                                                                                      monkeypatch, caplog):
+    """Found by a README-only trial: a record id repeated by a later file of the drop, or by another
+    drop of the entity, replaced the earlier row, and an unsubscribe, complaint or bounce in it
+    counted no longer (event E1 first p1's unsubscribe, then p4's open; subscription S1 first p5's
+    unsubscribe, then p6's subscribe in another drop). What the earlier row said of its mailbox is
+    kept (quarantined, expectation superseded_opt_out) unless the new row says the same of the same
+    mailbox; a subscription's later status for the same mailbox still lifts it."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "events", "subscriptions", "subscriptions_b"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    head = "Event-ID;Empfänger;Art;Zeit;Kampagne\n"
+    (tmp_path / "events" / "a.csv").write_text(
+        f"{head}E1;p1@kunde.example;Abgemeldet;12.06.2026 10:00;K1\nE2;p2@kunde.example;Spam;12.06.2026 10:00;K1\n"
+        "E3;p3@kunde.example;Hard Bounce;12.06.2026 10:00;K1\n", encoding="utf-8")
+    subs = "id,email,subscription,status,basis,changed\n"
+    (tmp_path / "subscriptions" / "a.csv").write_text(
+        f"{subs}S1,p5@kunde.example,all,unsubscribed,,2026-06-12T10:00:00Z\n"
+        "S2,p7@kunde.example,all,unsubscribed,,2026-06-12T10:00:00Z\n")
+    drops = DROPS.format(f=tmp_path)
+    second = drops[drops.index("  subscriptions:"):drops.index("  campaigns:")]
+    drops = drops[:drops.index("  campaigns:")] + second.replace("subscriptions:", "subscriptions_b:", 1).replace(
+        "/subscriptions,", "/subscriptions_b,")
+    (tmp_path / "file_drops.yaml").write_text(drops, encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    tasks.run_pipeline("ids-1", AS_OF)
+    assert rows(empty_warehouse, members) == [("p4@kunde.example",), ("p6@kunde.example",), ("p8@kunde.example",)]
+    (tmp_path / "events" / "b.csv").write_text(
+        f"{head}E1;p4@kunde.example;Geöffnet;13.06.2026 10:00;K1\nE2;p2@kunde.example;Geöffnet;13.06.2026 10:00;K1\n"
+        "E3;p3@kunde.example;Hard Bounce;12.06.2026 10:00;K1\n", encoding="utf-8")
+    (tmp_path / "subscriptions_b" / "b.csv").write_text(
+        f"{subs}S1,p6@kunde.example,all,subscribed,consent,2026-06-13T10:00:00Z\n")
+    (tmp_path / "subscriptions" / "c.csv").write_text(  # the same mailbox resubscribed: that lifts it
+        f"{subs}S2,p7@kunde.example,all,subscribed,consent,2026-06-14T10:00:00Z\n")
+    tasks.run_pipeline("ids-2", AS_OF)
+    assert rows(empty_warehouse, members) == [("p4@kunde.example",), ("p6@kunde.example",), ("p7@kunde.example",),
+                                              ("p8@kunde.example",)]
+    assert rows(empty_warehouse, "select payload ->> 'record_id', payload -> 'mapped' ->> 'email' from"
+                                 " quarantine.records where expectation = 'superseded_opt_out' order by 1") == [
+        ("E1", "p1@kunde.example"), ("E2", "p2@kunde.example"), ("S1", "p5@kunde.example")]
+    assert any("2 id(s) that an earlier row of the drop's own files or another drop's said must get no mail"
+               " (E1, E2)" in r.getMessage() for r in caplog.records)
