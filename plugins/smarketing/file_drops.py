@@ -458,12 +458,17 @@ _ANGLED = re.compile(r"^[^<>]*<([^<>]+)>\s*$")
 def _address(value: str) -> str:
     """The address an export's cell holds: without invisible spaces (in a cell of several addresses
     they part them), a display name and angle brackets (``Grace Hopper <grace@example.com>``) or a
-    ``mailto:``. Whatever is left and is no address is caught by the entity's suite."""
+    ``mailto:``, decoded when it writes one address encoded or decorated (``p%40x.de``,
+    ``"p@x.de",``). Whatever is left and is no address is caught by the entity's suite."""
     cleaned = value.translate(_INVISIBLE if value.count("@") < 2 else _INVISIBLE_SEPARATING).strip()
     angled = _ANGLED.match(cleaned)
     if angled:
         cleaned = angled.group(1).strip()
-    return cleaned.removeprefix("mailto:").removeprefix("MAILTO:").strip()
+    cleaned = cleaned.removeprefix("mailto:").removeprefix("MAILTO:").strip()
+    # one address however written (URL- or HTML-encoded, a full-width at sign, in quotes, a bracket
+    # or comma after it) is that address; several, or a formula-like one and the address in it, stay
+    found = {address.casefold(): address for address in _addresses_in(cleaned, False)}
+    return next(iter(found.values())) if len(found) == 1 else cleaned
 
 
 def _vocabulary_word(entity: str, name: str, value: Any) -> str | None:

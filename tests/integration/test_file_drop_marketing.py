@@ -11,6 +11,7 @@ Eight customers, C1..C8, each won a deal D1..D8 on 10 June 2026 (recent_customer
 - C8 (written P8@Kunde.example) only bounced softly: stays on the list.
 """
 
+import json
 import shutil
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -458,3 +459,34 @@ def test_an_id_a_later_file_or_drop_gives_another_row_keeps_what_its_earlier_row
         ("E1", "p1@kunde.example"), ("E2", "p2@kunde.example"), ("S1", "p5@kunde.example")]
     assert any("2 id(s) that an earlier row of the drop's own files or another drop's said must get no mail"
                " (E1, E2)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unsubscribe_to_an_address_written_encoded_quoted_or_trailed_suppresses_the_mailbox(
+        empty_warehouse, tmp_path, monkeypatch):
+    """Found by a README-only trial: an unsubscribe or complaint whose address was URL- or
+    HTML-encoded, written with a full-width at sign, in quotes, or trailed by a bracket or comma
+    suppressed the literal text, which is nobody's mailbox, and the customer stayed on the list. A
+    cell writing one address, however decorated, is read as that address; a formula-like one stays
+    as written (it is suppressed as such), a cell of two addresses keeps both."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "esp"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    written = ["p1%40kunde.example", "'p2@kunde.example'", "p3@kunde.example>", "p4&#64;kunde.example",
+               "p5\uff20kunde.example", '"p6@kunde.example"', "p7@kunde.example,"]
+    (tmp_path / "esp" / "events.jsonl").write_text("".join(
+        json.dumps({"id": f"U{n}", "email": address, "type": "unsubscribe" if n != 3 else "complaint",
+                    "occurred_at": "2026-06-20T10:00:00Z"}) + "\n" for n, address in enumerate(written, start=1)))
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(
+        drops[:drops.index("  events:")] + f"  esp: {{entity: email_events, location: {tmp_path}/esp,"
+        " pattern: '*.jsonl', format: jsonl, constants: {system: esp}}\n", encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    tasks.run_pipeline("decorated", AS_OF)
+    assert rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'") == [
+        ("p8@kunde.example",)]
+    assert rows(empty_warehouse, "select record_id, payload ->> 'email' from raw.file__email_events order by 1") == [
+        (f"esp:U{n}", f"p{n}@kunde.example") for n in range(1, 8)]
