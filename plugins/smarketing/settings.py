@@ -475,6 +475,10 @@ class DropSettings(Strict):
     @field_validator("pattern")
     @classmethod
     def _inside(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"pattern {value!r} is empty: name the drop's files ('*.csv', 'leads_*.csv')")
+        if value.strip().rstrip("/") in (".", "./", ""):
+            raise ValueError(f"pattern {value!r} names the folder itself, not its files ('*.csv', 'leads_*.csv')")
         if value.startswith("/") or ".." in re.split(r"[/\\]", value):
             raise ValueError(f"pattern {value!r} reaches outside the drop's folder (an absolute path or '..')")
         return value

@@ -1,6 +1,7 @@
 """File drops: loaded once, whole or not at all, bad rows quarantined; CSV exports alone feed the funnel."""
 
 import os
+import re
 import shutil
 from dataclasses import replace
 from datetime import date
@@ -161,6 +162,12 @@ def test_a_pattern_reaching_outside_the_folder_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match=r"pattern '\.\./\*\.csv' reaches outside the drop's folder"):
         leads_drop(tmp_path, "Lead ID\nL-1\n", "    pattern: '../*.csv'\n")
+    # a README-only trial's: an empty pattern passed `config check`, then failed every drop's load with
+    # pathlib's "Unacceptable pattern: ''", naming neither the file nor the key
+    for n, (pattern, why) in enumerate((("''", "is empty"), ("' '", "is empty"), ("'.'", "names the folder itself"))):
+        with pytest.raises(ConfigError, match=rf"drops\.crm_leads\.pattern: .*pattern {re.escape(pattern)} {why}"):
+            (tmp_path / str(n)).mkdir()
+            leads_drop(tmp_path / str(n), "Lead ID\nL-1\n", f"    pattern: {pattern}\n")
 
 
 def test_a_file_larger_than_a_chunk_streams_through(empty_warehouse, drops, monkeypatch):
