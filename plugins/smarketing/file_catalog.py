@@ -175,7 +175,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                Field("status", "text", "subscribed, unsubscribed or opted_out (map other names with `values`; a"
                                        " row with another holds its address off every list until it is mapped)",
                      required=True),
-               Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...)"),
+               Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...);"
+                     " none, no, -, n/a, unknown, keine and the like are none"),
                Field("changed_at", "timestamp", "when the status was set: a record's status is its latest by this"
                                                 " date of every row loaded (an older row sent again changes nothing);"
                                                 " without it an unsubscribe counts from when it landed and a"

@@ -504,6 +504,11 @@ def _number(value: str, drop: Drop) -> Decimal | None:
     return number if not number or Decimal("1e-300") <= abs(number) <= Decimal("1e300") else None
 
 
+# What exports write in a legal basis column for none: read as no legal basis
+NO_LEGAL_BASIS = frozenset({"none", "no", "n", "-", "--", "n/a", "na", "null", "nil", "false", "0", "unknown",
+                            "keine", "nein", "k.a.", "?"})
+
+
 def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """Map and type one row by the entity catalog; (None, reason) when it is malformed."""
     record_id = str(row.get(drop.id_column) or "").strip()
@@ -543,6 +548,8 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
             mapped[name] = str(number)
         elif spec.kind == "email":
             mapped[name] = _address(value)
+        elif name == "legal_basis" and value.strip().casefold() in NO_LEGAL_BASIS:
+            mapped[name] = None  # a placeholder: subscribed without a basis (no_consent when it is required)
         elif spec.kind == "id" and system:
             mapped[name] = f"{system}:{value}"
         vocabulary = file_catalog.VOCABULARY.get((drop.entity, name))

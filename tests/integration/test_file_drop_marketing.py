@@ -490,3 +490,27 @@ def test_an_unsubscribe_to_an_address_written_encoded_quoted_or_trailed_suppress
         ("p8@kunde.example",)]
     assert rows(empty_warehouse, "select record_id, payload ->> 'email' from raw.file__email_events order by 1") == [
         (f"esp:U{n}", f"p{n}@kunde.example") for n in range(1, 8)]
+
+
+def test_a_legal_basis_written_as_none_or_a_dash_is_no_legal_basis(empty_warehouse, tmp_path, monkeypatch):
+    """Found by a README-only trial: with require_legal_basis, a subscribe whose legal basis read
+    "none", "-", "N/A" or "no" counted as having one, and the customers stayed on the list; an
+    empty one gave no_consent. Such placeholders are no legal basis."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "subscriptions"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    (tmp_path / "subscriptions" / "s.csv").write_text("id,email,subscription,status,basis,changed\n" + "".join(
+        f"S{n},p{n}@kunde.example,all,subscribed,{basis},2026-06-12T10:00:00Z\n" for n, basis in enumerate(
+            ("none", "-", "N/A", "no", " None ", "keine", "consent", "Legitimate interest"), start=1)))
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
+        drops[drops.index("  events:"):drops.index("  subscriptions:")], ""), encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    tasks.run_pipeline("basis", AS_OF)
+    assert rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'"
+                                 " order by 1") == [("p7@kunde.example",), ("p8@kunde.example",)]
+    assert rows(empty_warehouse, "select count(*) from nurture.suppressed where reason = 'no_consent'") == [(6,)]
