@@ -29,6 +29,7 @@ import argparse
 import os
 import sys
 from datetime import UTC, date
+from pathlib import Path
 from typing import Any
 
 from smarketing.config import PATHS
@@ -383,6 +384,13 @@ def _config(args: argparse.Namespace) -> int:
         print(f"{path.relative_to(PATHS.root) if path.is_relative_to(PATHS.root) else path}: {state}")
         for problem in mine:
             print(f"  {problem.removeprefix(str(path) + ': ')}")
+        if name == "file_drops" and state == "ok":
+            from smarketing.file_drops import load_drops
+
+            for drop in load_drops():  # a folder still to come is no error, a typo must not pass unsaid
+                if "://" not in drop.location and not Path(drop.location).is_dir():
+                    print(f"  note: drops.{drop.name}.location: folder {drop.location} does not exist: no file"
+                          " of it is read until it does")
     return 1 if problems else 0
 
 

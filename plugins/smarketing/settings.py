@@ -11,6 +11,7 @@ DAG task does) validates every file.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -472,6 +473,18 @@ class DropSettings(Strict):
     def _formats(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("location")
+    @classmethod
+    def _local_path(cls, value: str) -> str:
+        """A file URL of this machine (``file:///x``, ``file://localhost/x``) is its path; of another
+        host, refused: nothing here would read it."""
+        if not value.startswith("file://"):
+            return value
+        url = urllib.parse.urlsplit(value)
+        if url.netloc not in ("", "localhost"):
+            raise ValueError(f"{value} names another host: mount its folder and name the path")
+        return urllib.parse.unquote(url.path)
+
     @field_validator("pattern")
     @classmethod
     def _inside(cls, value: str) -> str:
@@ -589,10 +602,11 @@ class FileDropSettings(Strict):
 
 def _folder(location: str) -> str:
     """The folder a drop's location names, however written: a local one (relative to the project,
-    as `file_drops.load_drops` reads it) absolute with `..` and symbolic links resolved."""
-    if "://" in location and not location.startswith("file://"):
+    as `file_drops.load_drops` reads it; a file URL is its path already) absolute with `..` and
+    symbolic links resolved."""
+    if "://" in location:
         return location.rstrip("/")
-    return str((PATHS.root / location.removeprefix("file://")).resolve())
+    return str((PATHS.root / location).resolve())
 
 
 MODELS: dict[str, type[Strict]] = {
@@ -659,6 +673,11 @@ def _message(path: Path, model: type[Strict], error: dict[str, Any]) -> str:
                 break
         allowed = sorted(parent.model_fields) if parent is not None else []
         return f"{path}: unknown key '{loc}'" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+    if error["loc"][-1:] == ("[key]",) and isinstance(error["input"], bool):
+        loc = ".".join(str(part) for part in error["loc"][:-2])
+        written = ("yes, on or true", "yes") if error["input"] else ("no, off or false", "no")
+        return (f"{path}: {loc}: a key YAML reads as {str(error['input']).lower()} ({written[0]} written unquoted):"
+                f" quote it ('{written[1]}')")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NAME:
         message = "must be lowercase letters, digits and _, starting with a letter"

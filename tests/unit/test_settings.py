@@ -262,3 +262,42 @@ def test_cross_file_settings_of_money_and_deals_are_checked(config):
     assert "systems.hubspot.deal_stages.contractsent maps to 'Negotiation', not a stage of" in problems["sources"][0]
     edit(config, "sources", "deals_system_of_record: salesforce", "deals_system_of_record: pipedrive")
     assert "deals_system_of_record: 'pipedrive' is not one of systems" in settings.check_all()["sources"][0]
+
+
+def test_a_drops_location_is_read_as_a_file_url_and_a_folder_not_there_is_named(config, tmp_path, capsys):
+    """Found by a README-only trial: `file://localhost/tmp/x` was read as the folder `localhost/tmp/x`
+    under the project, and a mistyped location passed `config check` (the run said only "not read").
+    A file URL of this machine is its path, of another host refused; config check names a local
+    folder that does not exist."""
+    from smarketing.file_drops import load_drops
+
+    (tmp_path / "esp").mkdir()
+    (config / "file_drops.yaml").write_text(
+        f"drops:\n  esp: {{location: 'file://localhost{tmp_path}/esp', entity: email_events}}\n"
+        f"  esp2: {{location: 'file://{tmp_path}/es%70', entity: email_events, constants: {{system: b}}}}\n"
+        f"  typo: {{location: '{tmp_path}/epp', entity: email_events, constants: {{system: c}}}}\n")
+    assert [d.location for d in load_drops()] == [str(tmp_path / "esp"), str(tmp_path / "esp"), str(tmp_path / "epp")]
+    assert cli.main(["config", "check"]) == 0
+    assert (f"file_drops.yaml: ok\n  note: drops.typo.location: folder {tmp_path / 'epp'} does not exist: no file"
+            " of it is read until it does") in capsys.readouterr().out
+    (config / "file_drops.yaml").write_text(
+        "drops:\n  esp: {location: 'file://files.example/exports', entity: leads}\n")
+    with pytest.raises(ConfigError, match="drops.esp.location: .*file://files.example/exports names another"
+                                          " host: mount its folder and name the path"):
+        load_drops()
+
+
+def test_a_key_yaml_reads_as_a_boolean_is_named_with_how_to_write_it(config):
+    """Found by a README-only trial: `values: {status: {yes: unsubscribed, no: subscribed}}` was
+    refused as `drops.t1.values.status.1.[key]: Input should be a valid string (got True)`."""
+    from smarketing.file_drops import load_drops
+
+    (config / "file_drops.yaml").write_text(
+        "drops:\n  t1: {location: /tmp, entity: subscriptions,\n"
+        "       values: {status: {yes: unsubscribed, no: subscribed}}}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_drops()
+    assert str(raised.value) == (
+        f"{config / 'file_drops.yaml'}: drops.t1.values.status: a key YAML reads as true (yes, on or true written"
+        f" unquoted): quote it ('yes'); {config / 'file_drops.yaml'}: drops.t1.values.status: a key YAML reads as"
+        " false (no, off or false written unquoted): quote it ('no')")
