@@ -871,24 +871,32 @@ def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime, list[str]]]]:
 
 def still_held_by(eng: Engine, drops: Iterable[Drop], drop: str, name: str) -> tuple[Drop, str] | None:
     """The drop and file that still hold what file ``name`` of drop ``drop`` said: a file of that
-    name in any drop's folder, matching its pattern or not, or a file there with content the drop
+    name in the folder the hold was made over (whether a drop reads it still or not) or in the hold's
+    drop's folder, matching its pattern or not, or a file in any drop's folder with content the drop
     read under that name (renamed), unless another drop of the hold's entity has read that content
     with its mapping of now (the drop renamed: its holds are that drop's). None when no file holds
     it: its hold may be released."""
+    drops = list(drops)
     with eng.connect() as conn:
         read = set(conn.execute(text("select checksum from meta.file_loads where drop_name = :drop"
                                      " and file_name = :file"), {"drop": drop, "file": name}).scalars())
-        entities = set(conn.execute(text(
-            "select distinct entity from quarantine.records where source = :source and expectation = any(:held)"
-            " and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
-            {"source": SOURCE, "held": list(HELD), "drop": drop, "file": name}).scalars())
-        for holder in drops:
+        found = conn.execute(text(
+            "select distinct entity, payload ->> 'location' from quarantine.records where source = :source"
+            " and expectation = any(:held) and payload ->> 'drop' = :drop and payload ->> 'file' = :file"),
+            {"source": SOURCE, "held": list(HELD), "drop": drop, "file": name}).all()
+        entities = {entity for entity, _ in found}
+        locations = {location for _, location in found}
+        # the folders the hold was made over, as the hold's drop (a drop no longer there too)
+        folders = [replace(drops[0], name=drop, location=location) for location in locations
+                   if location and drops and all(location != d.location for d in drops)]
+        for holder in [*drops, *folders]:
             try:
                 files, _ = list_files(replace(holder, pattern="**/*"))
             except (OSError, FileDropError):  # a folder not there holds no file
                 continue
+            by_name = holder.name == drop or None in locations or holder.location in locations
             for file in files:
-                if not (file.name == name or (read and file.size and _checksum(file) in read)):
+                if not ((by_name and file.name == name) or (read and file.size and _checksum(file) in read)):
                     continue
                 if holder.name != drop and entities <= {holder.entity} and conn.execute(text(
                         "select exists (select from meta.file_loads where drop_name = :holder and checksum = :sum"
@@ -966,7 +974,8 @@ def _hold_addresses(conn: Connection, drop: Drop, file: DropFile, unlocated: lis
                 batch.append({"record_id": f"{file.name}:{number}:{held}",
                               "reason": f"{file.name} line {number}: {because}",
                               "payload": json.dumps({"drop": drop.name, "file": file.name, "line": number,
-                                                     "hold": because, "mapped": {"email": address}})})
+                                                     "location": drop.location, "hold": because,
+                                                     "mapped": {"email": address}})})
                 if len(batch) >= CHUNK_ROWS:
                     flush()
     if batch:
@@ -1022,7 +1031,8 @@ def _hold_row(drop: Drop, name: str, number: int, addresses: list[str], because:
     ``unreadable_row_held``; sql/nurture/suppressed_mailbox.sql suppresses them for ``reason``:
     unreadable_row, or unknown_value for a type or status no word of the vocabulary names)."""
     return {"record_id": f"{name}:{number}", "reason": f"{name} line {number}: {because}",
-            "payload": json.dumps({"drop": drop.name, "file": name, "line": number, "hold": because,
+            "payload": json.dumps({"drop": drop.name, "file": name, "line": number, "location": drop.location,
+                                   "hold": because,
                                    "hold_reason": reason, "mapped": {"email": " ".join(addresses)}, **(extra or {})})}
 
 

@@ -845,6 +845,33 @@ def test_a_renamed_drops_hold_can_be_released_once_the_drop_under_its_new_name_r
     assert "is still in the folder of drop contact_leads" in capsys.readouterr().err
 
 
+def test_a_file_of_the_same_name_in_another_drops_folder_does_not_hold_a_release(empty_warehouse, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """Found by a README-only trial: `files release ev_delim events.csv`, its drop removed and its file
+    gone, was refused because another drop's folder held an events.csv of other content. A file of
+    the held file's name counts in the folder its hold was made over (or the hold's own drop's), its
+    content in any."""
+    from smarketing import cli
+
+    files_only_config(tmp_path, monkeypatch)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "a" / "events.csv").write_text("id;email;type;occurred_at\nE1;ann@x.example;open;2026-06-10\n")
+    (tmp_path / "b" / "events.csv").write_text("id,email,type,occurred_at\nE9,bob@x.example,open,2026-06-10\n")
+    config = tmp_path / "config" / "file_drops.yaml"
+    drops = config.read_text()
+    other = f"  ev_other: {{entity: email_events, location: {tmp_path / 'b'}, constants: {{system: b}}}}\n"
+    config.write_text(drops + f"  ev_delim: {{entity: email_events, location: {tmp_path / 'a'}}}\n" + other)
+    load_drop(empty_warehouse, next(d for d in load_drops() if d.name == "ev_delim"), "run-1")
+    assert held_by_drop(empty_warehouse) == {"ev_delim": ["ann@x.example"]}
+    config.write_text(drops + other)
+    assert cli.main(["files", "release", "ev_delim", "events.csv"]) == 1  # still in its folder, read by no drop
+    assert "drop ev_delim: file events.csv is still in the drop's folder" in capsys.readouterr().err
+    (tmp_path / "a" / "events.csv").unlink()
+    assert cli.main(["files", "release", "ev_delim", "events.csv"]) == 0
+    assert held_by_drop(empty_warehouse) == {}
+
+
 def held_by_drop(eng) -> dict[str, list[str]]:
     """Per drop name, the addresses held off the lists, sorted."""
     return {drop: sorted(addresses) for drop, addresses in rows(
