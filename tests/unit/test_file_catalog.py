@@ -2,6 +2,8 @@
 
 import json
 
+import hypothesis
+
 from smarketing import file_catalog
 from smarketing.config import PATHS
 
@@ -34,3 +36,20 @@ def test_every_field_has_a_kind_and_every_reference_an_entity():
             assert field.kind in file_catalog.KINDS, (entity.name, field.name)
             assert (field.kind == "id") == bool(field.ref), (entity.name, field.name)
             assert not field.ref or field.ref in file_catalog.ENTITIES, (entity.name, field.name)
+
+
+@hypothesis.given(hypothesis.strategies.one_of(
+    hypothesis.strategies.text(alphabet="abcXY09._+-'@%=&#!?/,;:\"\uff20 \u00e4", max_size=16),
+    hypothesis.strategies.from_regex(  # near an address: decorated, encoded, cut short
+        r"['\"]?[a-zA-Z0-9._%+=\-']{1,6}(@|%40|&#64;|\uff20)[a-zA-Z0-9.\-]{0,6}[.,'\"]?( [a-z]{1,3}@[a-z.]{1,4})?",
+        fullmatch=True)))
+@hypothesis.settings(max_examples=3000, deadline=None)
+def test_an_address_cell_is_read_as_the_one_address_it_writes_whichever_path_reads_it(value):
+    """A file drop's address cell that writes one address, however decorated, is that address; a cell
+    of none or several, or a formula-like one, stays as written. The cells that need no decoding
+    take a quicker path, which must read them alike."""
+    from smarketing.file_drops import _address, _addresses_in
+
+    cleaned = value.strip()
+    found = {address.casefold(): address for address in _addresses_in(cleaned, False)}
+    assert _address(value) == (next(iter(found.values())) if len(found) == 1 else cleaned)
