@@ -1284,21 +1284,20 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
 
 # Per entity, when the latest row of a record says its mailbox must get no mail, and when a new row
 # of the same id says the same (so the earlier need not be kept): an event is a fact, a new row
-# saying anything else of it is another event under the same id; a subscription's later status for
-# the same mailbox is its history (a resubscribe lifts an unsubscribe), for another it is another's.
+# saying anything else of it is another event under the same id. (A subscription keeps the status
+# of each mailbox and subscription its rows name: sql/core/mailbox_consent.sql.)
 KEPT_WHEN_REPLACED = {
     "email_events": ("old.payload ->> 'type' in ('unsubscribe', 'complaint', 'hard_bounce')",
                      "new.payload ->> 'type' = old.payload ->> 'type'"),
-    "subscriptions": ("old.payload ->> 'status' in ('unsubscribed', 'opted_out')", "true"),
 }
 
 
 def _keep_replaced_opt_outs(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> None:
-    """Keep what the latest row of each id the file lands again said of its mailbox (an unsubscribe,
-    complaint or hard bounce, an unsubscribed or opted-out status), when the file's row does not say
-    the same of the same mailbox: another file of the drop, or another drop of the entity without
-    its own `system`, numbering its rows alike must not lift it. Kept as a quarantined row
-    (expectation ``superseded_opt_out``), which suppression reads as any quarantined row."""
+    """Keep what the latest row of each event id the file lands again said of its mailbox (an
+    unsubscribe, complaint or hard bounce), when the file's row does not say the same of the same
+    mailbox: another file of the drop, or another drop of the entity without its own `system`,
+    numbering its rows alike must not lift it. Kept as a quarantined row (expectation
+    ``superseded_opt_out``), which suppression reads as any quarantined row."""
     suppresses, same = KEPT_WHEN_REPLACED[drop.entity]
     latest = (f"select * from {table} as r where r.record_id = new.record_id"  # noqa: S608 - raw_table() checks the name
               " order by r.version_at desc limit 1")

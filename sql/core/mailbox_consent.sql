@@ -21,16 +21,19 @@ statuses as (
     from staging.stg_hubspot__subscription_statuses as s
     where s.contact_id in (select record_id from changed where source = 'hubspot' and entity = 'subscription_statuses')
     union all
-    -- a file-drop subscription: its latest change by date of every row of it that was loaded, not
-    -- its last row (a later export may re-send an older one); a row without a date counts from when
-    -- it landed when it unsubscribes or opts out, and lifts nothing when it subscribes
+    -- a file-drop subscription: for each mailbox and subscription its rows name, the latest change
+    -- by date of every row of it that was loaded, not its last row (a later export may re-send an
+    -- older one; an id reused for another mailbox or subscription lifts nothing of the first's); a
+    -- row without a date counts from when it landed when it unsubscribes or opts out, and lifts
+    -- nothing when it subscribes
     select
         'file', 'subscriptions', s.record_id, coalesce(s.subscription, 'all'), s.email,
         case s.status when 'subscribed' then 'SUBSCRIBED' when 'unsubscribed' then 'NOT_SUBSCRIBED' else 'OPTED_OUT' end,
         s.legal_basis, coalesce(s.changed_at, s.version_at), latest.is_deleted
     from staging.latest_file__subscriptions as latest
     cross join lateral (
-        select r.record_id, r.version_at, lower(nullif(btrim(r.payload ->> 'email'), '')) as email,
+        select distinct on (core.mailbox_key(r.payload ->> 'email'), coalesce(nullif(btrim(r.payload ->> 'subscription'), ''), 'all'))
+            r.record_id, r.version_at, lower(nullif(btrim(r.payload ->> 'email'), '')) as email,
             nullif(btrim(r.payload ->> 'subscription'), '') as subscription,
             nullif(btrim(r.payload ->> 'status'), '') as status,
             nullif(btrim(r.payload ->> 'legal_basis'), '') as legal_basis,
@@ -43,10 +46,10 @@ statuses as (
                 where q.source = 'file' and q.entity = 'subscriptions'
                     and q.record_id = r.record_id and q.version_at = r.version_at
             )
-        order by coalesce(meta.try_timestamptz(r.payload ->> 'changed_at'),
-            case when btrim(r.payload ->> 'status') = 'subscribed' then '-infinity' else r.version_at end) desc,
+        order by core.mailbox_key(r.payload ->> 'email'), coalesce(nullif(btrim(r.payload ->> 'subscription'), ''), 'all'),
+            coalesce(meta.try_timestamptz(r.payload ->> 'changed_at'),
+                case when btrim(r.payload ->> 'status') = 'subscribed' then '-infinity' else r.version_at end) desc,
             btrim(r.payload ->> 'status') = 'subscribed', r.version_at desc
-        limit 1
     ) as s
     where latest.record_id in (select record_id from changed where source = 'file' and entity = 'subscriptions')
     union all

@@ -417,9 +417,10 @@ def test_an_id_a_later_file_or_drop_gives_another_row_keeps_what_its_earlier_row
     """Found by a README-only trial: a record id repeated by a later file of the drop, or by another
     drop of the entity, replaced the earlier row, and an unsubscribe, complaint or bounce in it
     counted no longer (event E1 first p1's unsubscribe, then p4's open; subscription S1 first p5's
-    unsubscribe, then p6's subscribe in another drop). What the earlier row said of its mailbox is
+    unsubscribe, then p6's subscribe in another drop). What an earlier event said of its mailbox is
     kept (quarantined, expectation superseded_opt_out) unless the new row says the same of the same
-    mailbox; a subscription's later status for the same mailbox still lifts it."""
+    mailbox; a subscription keeps the status of each mailbox its rows name, and a later status for
+    the same mailbox still lifts it."""
     from smarketing import tasks
 
     for name in ("contacts", "deals", "events", "subscriptions", "subscriptions_b"):
@@ -456,7 +457,7 @@ def test_an_id_a_later_file_or_drop_gives_another_row_keeps_what_its_earlier_row
                                               ("p8@kunde.example",)]
     assert rows(empty_warehouse, "select payload ->> 'record_id', payload -> 'mapped' ->> 'email' from"
                                  " quarantine.records where expectation = 'superseded_opt_out' order by 1") == [
-        ("E1", "p1@kunde.example"), ("E2", "p2@kunde.example"), ("S1", "p5@kunde.example")]
+        ("E1", "p1@kunde.example"), ("E2", "p2@kunde.example")]  # S1: a status per mailbox (mailbox_consent)
     assert any("2 id(s) that an earlier row of the drop's own files or another drop's said must get no mail"
                " (E1, E2)" in r.getMessage() for r in caplog.records)
 
@@ -514,3 +515,41 @@ def test_a_legal_basis_written_as_none_or_a_dash_is_no_legal_basis(empty_warehou
     assert rows(empty_warehouse, "select email from nurture.list_members where program = 'recent_customers'"
                                  " order by 1") == [("p7@kunde.example",), ("p8@kunde.example",)]
     assert rows(empty_warehouse, "select count(*) from nurture.suppressed where reason = 'no_consent'") == [(6,)]
+
+
+def test_a_subscription_id_reused_for_another_mailbox_or_subscription_keeps_each_ones_status(
+        empty_warehouse, tmp_path, monkeypatch):
+    """Found by a README-only re-trial: a subscription id given, in a later file, an unsubscribe of
+    another mailbox dated before the id's earlier subscribe lost to it (the record's status was its
+    latest by date), and an unsubscribe from the newsletter lost to a later subscribe to product news
+    under the same id: both customers stayed on the list. A subscription's status is the latest by
+    date of each mailbox and subscription its rows name; a later subscribe of that mailbox to that
+    subscription still lifts its unsubscribe."""
+    from smarketing import tasks
+
+    for name in ("contacts", "deals", "subscriptions"):
+        (tmp_path / name).mkdir()
+    for name in ("contacts", "deals"):
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    head = "id,email,subscription,status,basis,changed\n"
+    (tmp_path / "subscriptions" / "s1.csv").write_text(
+        f"{head}S1,p1@kunde.example,newsletter,subscribed,consent,2026-06-10T10:00:00Z\n"
+        "S2,p3@kunde.example,newsletter,unsubscribed,consent,2026-06-01T10:00:00Z\n")
+    drops = DROPS.format(f=tmp_path)
+    (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
+        drops[drops.index("  events:"):drops.index("  subscriptions:")], ""), encoding="utf-8")
+    configure(tmp_path)
+    monkeypatch.setenv("SMARKETING_CONFIG_DIR", str(tmp_path))
+    members = "select email from nurture.list_members where program = 'recent_customers' order by 1"
+    tasks.run_pipeline("reused-1", AS_OF)
+    (tmp_path / "subscriptions" / "s2.csv").write_text(
+        f"{head}S1,p2@kunde.example,newsletter,unsubscribed,consent,2026-06-01T10:00:00Z\n"
+        "S2,p3@kunde.example,product news,subscribed,consent,2026-06-10T10:00:00Z\n")
+    tasks.run_pipeline("reused-2", AS_OF)
+    everyone = [f"p{n}@kunde.example" for n in range(1, 9)]
+    assert [email for (email,) in rows(empty_warehouse, members)] == [e for e in everyone if e not in (
+        "p2@kunde.example", "p3@kunde.example")]
+    (tmp_path / "subscriptions" / "s3.csv").write_text(
+        f"{head}S1,p2@kunde.example,newsletter,subscribed,consent,2026-06-20T10:00:00Z\n")
+    tasks.run_pipeline("reused-3", AS_OF)  # p2 subscribed again, later: that lifts its unsubscribe
+    assert [email for (email,) in rows(empty_warehouse, members)] == [e for e in everyone if e != "p3@kunde.example"]
