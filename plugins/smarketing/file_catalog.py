@@ -176,7 +176,7 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
                                        " row with another holds its address off every list until it is mapped)",
                      required=True),
                Field("legal_basis", "text", "legal basis of a subscription (consent, legitimate interest, ...);"
-                     " none, no, -, n/a, unknown, keine and the like are none"),
+                     " none, no, n/a, unknown, not given, tbd, keine and the like, or punctuation alone, are none"),
                Field("changed_at", "timestamp", "when the status was set: a record's status is its latest by this"
                                                 " date of every row loaded (an older row sent again changes nothing);"
                                                 " without it an unsubscribe counts from when it landed and a"

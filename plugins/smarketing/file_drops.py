@@ -508,9 +508,16 @@ def _number(value: str, drop: Drop) -> Decimal | None:
     return number if not number or Decimal("1e-300") <= abs(number) <= Decimal("1e300") else None
 
 
-# What exports write in a legal basis column for none: read as no legal basis
-NO_LEGAL_BASIS = frozenset({"none", "no", "n", "-", "--", "n/a", "na", "null", "nil", "false", "0", "unknown",
-                            "keine", "nein", "k.a.", "?"})
+# What exports write in a legal basis column for none (quotes, spaces and dots aside): no legal
+# basis; so is a value of punctuation alone ("-", an em dash, "?")
+NO_LEGAL_BASIS = frozenset({"none", "no", "n", "na", "n/a", "null", "nil", "false", "0", "unknown", "notgiven",
+                            "notprovided", "notset", "missing", "tbd", "tbc", "tba", "keine", "nein", "ka",
+                            "k/a", "unbekannt"})
+
+
+def _no_legal_basis(value: str) -> bool:
+    folded = re.sub(r"[\s.'\"`]", "", value.casefold())
+    return folded in NO_LEGAL_BASIS or not any(c.isalnum() for c in folded)
 
 
 def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -552,7 +559,7 @@ def _shape(drop: Drop, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]
             mapped[name] = str(number)
         elif spec.kind == "email":
             mapped[name] = _address(value)
-        elif name == "legal_basis" and value.strip().casefold() in NO_LEGAL_BASIS:
+        elif name == "legal_basis" and _no_legal_basis(value):
             mapped[name] = None  # a placeholder: subscribed without a basis (no_consent when it is required)
         elif spec.kind == "id" and system:
             mapped[name] = f"{system}:{value}"

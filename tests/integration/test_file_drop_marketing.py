@@ -494,9 +494,10 @@ def test_an_unsubscribe_to_an_address_written_encoded_quoted_or_trailed_suppress
 
 
 def test_a_legal_basis_written_as_none_or_a_dash_is_no_legal_basis(empty_warehouse, tmp_path, monkeypatch):
-    """Found by a README-only trial: with require_legal_basis, a subscribe whose legal basis read
-    "none", "-", "N/A" or "no" counted as having one, and the customers stayed on the list; an
-    empty one gave no_consent. Such placeholders are no legal basis."""
+    """Found by a README-only trial and its re-trial: with require_legal_basis, a subscribe whose
+    legal basis read "none", "-", "N/A", "no", an em dash, "n.a.", "not given" or "tbd" counted as
+    having one, and the customers stayed on the list; an empty one gave no_consent. Such
+    placeholders, and a basis of punctuation alone, are no legal basis."""
     from smarketing import tasks
 
     for name in ("contacts", "deals", "subscriptions"):
@@ -505,7 +506,7 @@ def test_a_legal_basis_written_as_none_or_a_dash_is_no_legal_basis(empty_warehou
         (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
     (tmp_path / "subscriptions" / "s.csv").write_text("id,email,subscription,status,basis,changed\n" + "".join(
         f"S{n},p{n}@kunde.example,all,subscribed,{basis},2026-06-12T10:00:00Z\n" for n, basis in enumerate(
-            ("none", "-", "N/A", "no", " None ", "keine", "consent", "Legitimate interest"), start=1)))
+            ("none", "\u2014", "n.a.", "'-'", "not given", "TBD", "consent", "Legitimate interest"), start=1)))
     drops = DROPS.format(f=tmp_path)
     (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  campaigns:")].replace(
         drops[drops.index("  events:"):drops.index("  subscriptions:")], ""), encoding="utf-8")
