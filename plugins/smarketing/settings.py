@@ -11,6 +11,7 @@ DAG task does) validates every file.
 from __future__ import annotations
 
 import re
+import socket
 import urllib.parse
 from datetime import date
 from pathlib import Path
@@ -473,15 +474,26 @@ class DropSettings(Strict):
     def _formats(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _keys_as_written(cls, value: Any) -> Any:
+        """A file's value YAML reads as a number or a date (`550:`, `2026-06-01:`) is the text it
+        is; a boolean or null key (`yes:`, `~:`) is named by _message with how to quote it."""
+        if not isinstance(value, dict):
+            return value
+        return {field: {str(k) if isinstance(k, int | float | date) and not isinstance(k, bool) else k: v
+                        for k, v in mapping.items()} if isinstance(mapping, dict) else mapping
+                for field, mapping in value.items()}
+
     @field_validator("location")
     @classmethod
     def _local_path(cls, value: str) -> str:
         """A file URL of this machine (``file:///x``, ``file://localhost/x``) is its path; of another
         host, refused: nothing here would read it."""
-        if not value.startswith("file://"):
-            return value
         url = urllib.parse.urlsplit(value)
-        if url.netloc not in ("", "localhost"):
+        if url.scheme != "file":  # urlsplit lower-cases the scheme: FILE:///x too
+            return value
+        if url.netloc.casefold() not in ("", "localhost", socket.gethostname().casefold()):
             raise ValueError(f"{value} names another host: mount its folder and name the path")
         return urllib.parse.unquote(url.path)
 
@@ -627,6 +639,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                raise yaml.constructor.ConstructorError(None, None, "a key that is a list or mapping: quote it",
+                                                        key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice",
                                                         key_node.start_mark)
@@ -673,11 +688,11 @@ def _message(path: Path, model: type[Strict], error: dict[str, Any]) -> str:
                 break
         allowed = sorted(parent.model_fields) if parent is not None else []
         return f"{path}: unknown key '{loc}'" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
-    if error["loc"][-1:] == ("[key]",) and isinstance(error["input"], bool):
+    if error["loc"][-1:] == ("[key]",) and (isinstance(error["input"], bool) or error["input"] is None):
         loc = ".".join(str(part) for part in error["loc"][:-2])
-        written = ("yes, on or true", "yes") if error["input"] else ("no, off or false", "no")
-        return (f"{path}: {loc}: a key YAML reads as {str(error['input']).lower()} ({written[0]} written unquoted):"
-                f" quote it ('{written[1]}')")
+        written = {True: "yes, on or true", False: "no, off or false", None: "~, null or nothing"}[error["input"]]
+        return (f"{path}: {loc}: a key YAML reads as {str(error['input']).lower().replace('none', 'null')}"
+                f" ({written} written unquoted): quote it as the file writes it ('{written.split(',')[0]}')")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NAME:
         message = "must be lowercase letters, digits and _, starting with a letter"

@@ -2,6 +2,7 @@
 and a mistake names the file, the key and what is allowed there."""
 
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -275,8 +276,13 @@ def test_a_drops_location_is_read_as_a_file_url_and_a_folder_not_there_is_named(
     (config / "file_drops.yaml").write_text(
         f"drops:\n  esp: {{location: 'file://localhost{tmp_path}/esp', entity: email_events}}\n"
         f"  esp2: {{location: 'file://{tmp_path}/es%70', entity: email_events, constants: {{system: b}}}}\n"
-        f"  typo: {{location: '{tmp_path}/epp', entity: email_events, constants: {{system: c}}}}\n")
-    assert [d.location for d in load_drops()] == [str(tmp_path / "esp"), str(tmp_path / "esp"), str(tmp_path / "epp")]
+        f"  typo: {{location: '{tmp_path}/epp', entity: email_events, constants: {{system: c}}}}\n"
+        f"  upper: {{location: 'FILE://LOCALHOST{tmp_path}/esp', entity: email_events, constants: {{system: d}}}}\n"
+        f"  short: {{location: 'file:{tmp_path}/esp', entity: email_events, constants: {{system: e}}}}\n"
+        f"  named: {{location: 'file://{socket.gethostname()}{tmp_path}/esp', entity: email_events,"
+        " constants: {system: f}}\n")
+    assert [d.location for d in load_drops()] == [str(tmp_path / "esp"), str(tmp_path / "esp"), str(tmp_path / "epp"),
+                                                  *[str(tmp_path / "esp")] * 3]
     assert cli.main(["config", "check"]) == 0
     assert (f"file_drops.yaml: ok\n  note: drops.typo.location: folder {tmp_path / 'epp'} does not exist: no file"
             " of it is read until it does") in capsys.readouterr().out
@@ -299,5 +305,16 @@ def test_a_key_yaml_reads_as_a_boolean_is_named_with_how_to_write_it(config):
         load_drops()
     assert str(raised.value) == (
         f"{config / 'file_drops.yaml'}: drops.t1.values.status: a key YAML reads as true (yes, on or true written"
-        f" unquoted): quote it ('yes'); {config / 'file_drops.yaml'}: drops.t1.values.status: a key YAML reads as"
-        " false (no, off or false written unquoted): quote it ('no')")
+        f" unquoted): quote it as the file writes it ('yes'); {config / 'file_drops.yaml'}: drops.t1.values.status:"
+        " a key YAML reads as false (no, off or false written unquoted): quote it as the file writes it ('no')")
+    # a re-trial's: 550 and a date were refused as no string, ~ too, and a list key printed a traceback
+    events = "drops:\n  t1: {location: /tmp, entity: email_events, values: {type: {%s}}}\n"
+    (config / "file_drops.yaml").write_text(events % "550: hard_bounce, 2026-06-01: open")
+    assert load_drops()[0].values == {"type": {"550": "hard_bounce", "2026-06-01": "open"}}
+    (config / "file_drops.yaml").write_text(events % "~: open")
+    with pytest.raises(ConfigError, match=r"values\.type: a key YAML reads as null \(~, null or nothing written"):
+        load_drops()
+    (config / "file_drops.yaml").write_text(events % "[a]: open")
+    with pytest.raises(ConfigError, match="a key that is a list or mapping: quote it"):
+        load_drops()
+    assert cli.main(["config", "check"]) == 1
