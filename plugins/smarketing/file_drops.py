@@ -469,9 +469,17 @@ def _address(value: str) -> str:
     cleaned = cleaned.removeprefix("mailto:").removeprefix("MAILTO:").strip()
     if _PLAIN_ADDRESS.match(cleaned):  # most cells: nothing to decode (5 µs a cell saved)
         return cleaned
-    # one address however written (URL- or HTML-encoded, a full-width at sign, in quotes, a bracket
-    # or comma after it) is that address; several, or a formula-like one and the address in it, stay
-    found = {address.casefold(): address for address in _addresses_in(cleaned, False)}
+    return _decoded_address(cleaned)
+
+
+def _decoded_address(cleaned: str) -> str:
+    """One address however written (URL- or HTML-encoded, full-width letters or at sign, in
+    quotes, a bracket or comma after it) is that address, in Unicode's compatibility form (NFKC);
+    several, or a formula-like one and the address in it, stay as written."""
+    found: dict[str, str] = {}
+    for address in _addresses_in(cleaned, False):
+        normal = unicodedata.normalize("NFKC", address)
+        found.setdefault(normal.casefold(), normal)
     return next(iter(found.values())) if len(found) == 1 else cleaned
 
 

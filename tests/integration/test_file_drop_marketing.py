@@ -476,7 +476,7 @@ def test_an_unsubscribe_to_an_address_written_encoded_quoted_or_trailed_suppress
     for name in ("contacts", "deals"):
         (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
     written = ["p1%40kunde.example", "'p2@kunde.example'", "p3@kunde.example>", "p4&#64;kunde.example",
-               "p5\uff20kunde.example", '"p6@kunde.example"', "p7@kunde.example,"]
+               "p5\uff20kunde.example", '"p6@kunde.example"', "p7@\uff4bunde.example,"]  # a full-width k
     (tmp_path / "esp" / "events.jsonl").write_text("".join(
         json.dumps({"id": f"U{n}", "email": address, "type": "unsubscribe" if n != 3 else "complaint",
                     "occurred_at": "2026-06-20T10:00:00Z"}) + "\n" for n, address in enumerate(written, start=1)))
