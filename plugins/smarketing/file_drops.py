@@ -877,7 +877,8 @@ def holds(eng: Engine) -> dict[str, dict[str, tuple[int, datetime, list[str]]]]:
         if not conn.execute(text("select to_regclass('quarantine.records') is not null")).scalar():
             return {}
         found = conn.execute(text(
-            "select payload ->> 'drop', payload ->> 'file', count(*), min(quarantined_at),"
+            "select payload ->> 'drop', payload ->> 'file',"
+            " sum(cardinality(string_to_array(btrim(payload -> 'mapped' ->> 'email'), ' '))), min(quarantined_at),"
             " jsonb_object_agg(coalesce(payload ->> 'value', ''), 1) filter (where payload ->> 'hold_reason'"
             "  = 'unknown_value') from quarantine.records"
             " where source = :source and expectation = any(:held) group by 1, 2 order by 1, 2"),

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from smarketing.config import PATHS, ConfigError
-from smarketing.file_drops import load_drop, load_drops
+from smarketing.file_drops import holds, load_drop, load_drops
 
 EXAMPLES = PATHS.root / "examples" / "file_drops"
 
@@ -559,6 +559,9 @@ def test_a_quote_left_open_in_a_last_column_holds_the_rows_it_swallows(empty_war
                                              "events.csv": ["x04@x.example", "x05@x.example", "x31@x.example"]}
     assert "lines 2-3 are one row: a quoted field runs over lines that read as rows (a quote left open?)" in rows(
         empty_warehouse, "select reason from quarantine.records where record_id = 'closed.csv:3'")[0][0]
+    # a re-trial's: files status counted the rows held, one, not their addresses
+    assert {name: count for name, (count, _, _) in holds(empty_warehouse)["esp"].items()} == {
+        "closed.csv": 2, "events.csv": 3}
 
 
 def test_rows_no_reading_can_tell_hold_their_addresses_however_their_file_ends(empty_warehouse, tmp_path):
