@@ -97,6 +97,14 @@ def configure(folder) -> None:
     shutil.copy(PATHS.root / "examples" / "file_drops" / "nurture.yaml", folder / "nurture.yaml")
 
 
+def folders(tmp_path, filled: tuple[str, ...], empty: tuple[str, ...] = ()) -> None:
+    """A folder in ``tmp_path`` for each drop named, those of ``filled`` holding their file of FILES."""
+    for name in (*filled, *empty):
+        (tmp_path / name).mkdir()
+    for name in filled:
+        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+
+
 def rows(eng, query):
     with eng.connect() as conn:
         return [tuple(r) for r in conn.execute(text(query)).all()]
@@ -169,9 +177,7 @@ def test_an_unsubscribe_in_a_rejected_file_still_suppresses(empty_warehouse, tmp
     never reached suppression. The file stays rejected; what its rows say of their mailboxes counts."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "events", "subscriptions"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals", "events", "subscriptions"))
     (tmp_path / "events" / "events_late.csv").write_bytes(
         "Event-ID;Empfänger;Art;Zeit;Kampagne\nE9;p4@kunde.example;Abgemeldet;20.06.2026 10:00;Kampagne für Kunden\n"
         "E10;p8@kunde.example;Geöffnet;20.06.2026 10:00;K1\n".encode("cp1252"))
@@ -202,10 +208,7 @@ def test_everyone_in_a_file_rejected_before_its_opt_outs_could_be_read_is_held_u
     file is held off the lists (reason rejected_file) until the file loads; then its rows decide."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "events", "subscriptions", "optouts"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals", "events", "subscriptions"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals", "events", "subscriptions"), empty=("optouts",))
     (tmp_path / "optouts" / "crm.csv").write_text("ref;mail;dne\nX4;P4@kunde.example;ja\nX8;p8@kunde.example;\n")
     drops = DROPS.format(f=tmp_path)
     drops = drops[:drops.index("  campaigns:")] + (
@@ -237,9 +240,7 @@ def test_a_held_export_delays_only_its_own_rows_and_a_fixed_file_releases_it(emp
     from smarketing import tasks
     from smarketing.quality import DataQualityError
 
-    for name in ("contacts", "deals", "events"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals", "events"))
     drops = DROPS.format(f=tmp_path)
     (tmp_path / "file_drops.yaml").write_text(drops[:drops.index("  subscriptions:")], encoding="utf-8")
     configure(tmp_path)
@@ -271,9 +272,7 @@ def test_an_opt_out_in_a_held_export_suppresses_at_once(empty_warehouse, tmp_pat
     from smarketing import tasks
     from smarketing.quality import DataQualityError
 
-    for name in ("contacts", "deals", "events"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals", "events"))
     drops = DROPS.format(f=tmp_path)
     drops = drops[:drops.index("  subscriptions:")].replace(
         "created: first_contact_date}}", "created: first_contact_date, optout: email_opt_out}}")
@@ -366,10 +365,7 @@ def test_an_event_or_status_no_word_of_the_vocabulary_holds_its_addresses(empty_
     deferred says nothing of the mailbox and holds no one."""
     from smarketing import cli, tasks
 
-    for name in ("contacts", "deals", "events", "subscriptions"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals", "events"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals", "events"), empty=("subscriptions",))
     (tmp_path / "events" / "esp.csv").write_text(
         "Event-ID;Empfänger;Art;Zeit;Kampagne\nE30;p4@kunde.example;unsub;20.06.2026 10:00;K1\n"
         "E31;p5@kunde.example;Dropped;20.06.2026 10:00;K1\nE32;p8@kunde.example;deferred;20.06.2026 10:00;K1\n"
@@ -423,10 +419,7 @@ def test_an_id_a_later_file_or_drop_gives_another_row_keeps_what_its_earlier_row
     the same mailbox still lifts it."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "events", "subscriptions", "subscriptions_b"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals"), empty=("events", "subscriptions", "subscriptions_b"))
     head = "Event-ID;Empfänger;Art;Zeit;Kampagne\n"
     (tmp_path / "events" / "a.csv").write_text(
         f"{head}E1;p1@kunde.example;Abgemeldet;12.06.2026 10:00;K1\nE2;p2@kunde.example;Spam;12.06.2026 10:00;K1\n"
@@ -471,10 +464,7 @@ def test_an_unsubscribe_to_an_address_written_encoded_quoted_or_trailed_suppress
     as written (it is suppressed as such), a cell of two addresses keeps both."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "esp"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals"), empty=("esp",))
     written = ["p1%40kunde.example", "'p2@kunde.example'", "p3@kunde.example>", "p4&#64;kunde.example",
                "p5\uff20kunde.example", '"p6@kunde.example"', "p7@\uff4bunde.example,"]  # a full-width k
     (tmp_path / "esp" / "events.jsonl").write_text("".join(
@@ -500,10 +490,7 @@ def test_a_legal_basis_written_as_none_or_a_dash_is_no_legal_basis(empty_warehou
     placeholders, and a basis of punctuation alone, are no legal basis."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "subscriptions"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals"), empty=("subscriptions",))
     (tmp_path / "subscriptions" / "s.csv").write_text("id,email,subscription,status,basis,changed\n" + "".join(
         f"S{n},p{n}@kunde.example,all,subscribed,{basis},2026-06-12T10:00:00Z\n" for n, basis in enumerate(
             ("none", "\u2014", "n.a.", "'-'", "not given", "TBD", "consent", "Legitimate interest"), start=1)))
@@ -528,10 +515,7 @@ def test_a_subscription_id_reused_for_another_mailbox_or_subscription_keeps_each
     subscription still lifts its unsubscribe."""
     from smarketing import tasks
 
-    for name in ("contacts", "deals", "subscriptions"):
-        (tmp_path / name).mkdir()
-    for name in ("contacts", "deals"):
-        (tmp_path / name / f"{name}.csv").write_text(FILES[name], encoding="utf-8")
+    folders(tmp_path, ("contacts", "deals"), empty=("subscriptions",))
     head = "id,email,subscription,status,basis,changed\n"
     (tmp_path / "subscriptions" / "s1.csv").write_text(
         f"{head}S1,p1@kunde.example,newsletter,subscribed,consent,2026-06-10T10:00:00Z\n"
