@@ -1263,7 +1263,7 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
             "         'record_id', d.record_id), :run_id"
             " from (select *, max(line) over (partition by record_id) as last_line from drop_rows) as d"
             " where d.line < d.last_line on conflict do nothing"), params).rowcount
-        if drop.entity in KEPT_WHEN_REPLACED:
+        if drop.entity == "email_events":
             _keep_replaced_opt_outs(conn, drop, table, params)
         loaded = conn.execute(text(
             f"insert into {table} (record_id, version_at, is_deleted, payload, batch_id, extracted_at)"  # noqa: S608 - raw_table() checks the name
@@ -1298,27 +1298,16 @@ def _load_file(eng: Engine, drop: Drop, file: DropFile, checksum: str, run_id: s
     return loaded, bad, deleted
 
 
-# Per entity, when the latest row of a record says its mailbox must get no mail, and when a new row
-# of the same id says the same (so the earlier need not be kept): an event is a fact, a new row
-# saying anything else of it is another event under the same id. (A subscription keeps the status
-# of each mailbox and subscription its rows name: sql/core/mailbox_consent.sql.)
-KEPT_WHEN_REPLACED = {
-    "email_events": ("old.payload ->> 'type' in ('unsubscribe', 'complaint', 'hard_bounce')",
-                     "new.payload ->> 'type' = old.payload ->> 'type'"),
-}
-
-
 def _keep_replaced_opt_outs(conn: Connection, drop: Drop, table: str, params: dict[str, Any]) -> None:
     """Keep what the latest row of each event id the file lands again said of its mailbox (an
     unsubscribe, complaint or hard bounce), when the file's row does not say the same of the same
     mailbox: another file of the drop, or another drop of the entity without its own `system`,
     numbering its rows alike must not lift it. Kept as a quarantined row (expectation
-    ``superseded_opt_out``), which suppression reads as any quarantined row."""
-    suppresses, same = KEPT_WHEN_REPLACED[drop.entity]
-    latest = (f"select * from {table} as r where r.record_id = new.record_id"  # noqa: S608 - raw_table() checks the name
-              " order by r.version_at desc limit 1")
-    kept = conn.execute(text(  # the fragments: KEPT_WHEN_REPLACED's and the checked table name
-        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"  # noqa: S608
+    ``superseded_opt_out``), which suppression reads as any quarantined row. An event is a fact: a
+    new row saying anything else of it is another event under the same id. (A subscription keeps
+    the status of each mailbox and subscription its rows name: sql/core/mailbox_consent.sql.)"""
+    kept = conn.execute(text(
+        "insert into quarantine.records (source, entity, record_id, version_at, suite, expectation, column_name,"  # noqa: S608 - raw_table() checks the name
         " reason, payload, run_id)"
         " select :source, :entity, coalesce(old.payload ->> '_file', '') || ':' || coalesce(old.payload ->> '_line',"
         "  '') || ':' || old.record_id, :version_at, 'file_drop', 'superseded_opt_out', '',"
@@ -1330,9 +1319,11 @@ def _keep_replaced_opt_outs(conn: Connection, drop: Drop, table: str, params: di
         "   old.payload -> '_line', 'record_id', old.record_id, 'mapped', old.payload, 'replaced_by',"
         "   jsonb_build_object('drop', cast(:drop as text), 'file', cast(:file as text), 'line', new.line)), :run_id"
         " from (select distinct on (record_id) record_id, line, payload from drop_rows order by record_id, line desc)"
-        f"  as new cross join lateral ({latest}) as old"
-        f" where {suppresses} and not ({same} and core.mailbox_key(new.payload ->> 'email')"
-        "  is not distinct from core.mailbox_key(old.payload ->> 'email'))"
+        f"  as new cross join lateral (select * from {table} as r where r.record_id = new.record_id"
+        "   order by r.version_at desc limit 1) as old"
+        " where old.payload ->> 'type' in ('unsubscribe', 'complaint', 'hard_bounce')"
+        "  and not (new.payload ->> 'type' = old.payload ->> 'type' and core.mailbox_key(new.payload ->> 'email')"
+        "   is not distinct from core.mailbox_key(old.payload ->> 'email'))"
         " on conflict do nothing returning payload ->> 'record_id'"), params).scalars().all()
     if kept:
         log.warning("drop %s: file %s: %d id(s) that an earlier row of the drop's own files or another drop's said"
