@@ -504,6 +504,8 @@ class DropSettings(Strict):
             raise ValueError(f"pattern {value!r} is empty: name the drop's files ('*.csv', 'leads_*.csv')")
         if value.strip().rstrip("/") in (".", "./", ""):
             raise ValueError(f"pattern {value!r} names the folder itself, not its files ('*.csv', 'leads_*.csv')")
+        if value.strip().rstrip("/").rsplit("/", 1)[-1] == "**":  # a glob's ** matches folders alone
+            raise ValueError(f"pattern {value!r} names folders, not files: end it with a file's name ('**/*.csv')")
         if value.startswith("/") or ".." in re.split(r"[/\\]", value):
             raise ValueError(f"pattern {value!r} reaches outside the drop's folder (an absolute path or '..')")
         return value

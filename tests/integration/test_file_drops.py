@@ -164,7 +164,8 @@ def test_a_pattern_reaching_outside_the_folder_is_a_config_error(tmp_path):
         leads_drop(tmp_path, "Lead ID\nL-1\n", "    pattern: '../*.csv'\n")
     # a README-only trial's: an empty pattern passed `config check`, then failed every drop's load with
     # pathlib's "Unacceptable pattern: ''", naming neither the file nor the key
-    for n, (pattern, why) in enumerate((("''", "is empty"), ("' '", "is empty"), ("'.'", "names the folder itself"))):
+    for n, (pattern, why) in enumerate((("''", "is empty"), ("' '", "is empty"), ("'.'", "names the folder itself"),
+                                        ("'**'", "names folders, not files"), ("'exports/**'", "names folders"))):
         with pytest.raises(ConfigError, match=rf"drops\.crm_leads\.pattern: .*pattern {re.escape(pattern)} {why}"):
             (tmp_path / str(n)).mkdir()
             leads_drop(tmp_path / str(n), "Lead ID\nL-1\n", f"    pattern: {pattern}\n")
