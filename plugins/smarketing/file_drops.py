@@ -475,7 +475,10 @@ def _address(value: str) -> str:
 def _decoded_address(cleaned: str) -> str:
     """One address however written (URL- or HTML-encoded, full-width letters or at sign, in
     quotes, a bracket or comma after it) is that address, in Unicode's compatibility form (NFKC);
-    several, or a formula-like one and the address in it, stay as written."""
+    several (two at signs, whatever parts them), or a formula-like one and the address in it, stay
+    as written: core.mailbox_keys reads each."""
+    if _decoded_text(cleaned).count("@") != 1:
+        return cleaned
     found: dict[str, str] = {}
     for address in _addresses_in(cleaned, False):
         normal = unicodedata.normalize("NFKC", address)
@@ -1017,10 +1020,7 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
         except ValueError:
             pass
     for chunk in texts:
-        decoded = unicodedata.normalize("NFKC", chunk)  # a full-width at sign
-        for _ in range(2):  # encoded twice, as a link in a mail template often is
-            decoded = html.unescape(urllib.parse.unquote(decoded))
-        decoded = re.sub(r"\s*@\s*", "@", decoded.replace('"', "").replace("=40", "@"))  # quoted-printable
+        decoded = _decoded_text(chunk)
         for form in dict.fromkeys((chunk, decoded)):
             for match in ADDRESS.findall(form):
                 address = match.strip(".'").replace("\x00", "")
@@ -1029,6 +1029,16 @@ def _addresses_in(line: str, jsonl: bool) -> Iterator[str]:
                 tail = re.split(r"[=?/&#!]", local)[-1]  # a link's parameter: "/unsub?to=ann@x.de" holds ann
                 if tail and tail != local:
                     yield f"{tail}@{domain}"
+
+
+def _decoded_text(chunk: str) -> str:
+    """``chunk`` with what hides an address undone: compatibility forms (a full-width at sign), URL
+    and HTML escapes (twice: a link in a mail template often is encoded twice), quotes, and
+    quoted-printable ``=40``."""
+    decoded = unicodedata.normalize("NFKC", chunk)
+    for _ in range(2):
+        decoded = html.unescape(urllib.parse.unquote(decoded))
+    return re.sub(r"\s*@\s*", "@", decoded.replace('"', "").replace("=40", "@"))
 
 
 def _quarantine(conn: Connection, drop: Drop, expectation: str, rows: list[dict[str, Any]], run_id: str,
