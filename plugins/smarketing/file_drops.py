@@ -919,12 +919,13 @@ def still_held_by(eng: Engine, drops: Iterable[Drop], drop: str, name: str) -> t
                 continue
             by_name = holder.name == drop or None in locations or holder.location in locations
             for file in files:
-                if not ((by_name and file.name == name) or (read and file.size and _checksum(file) in read)):
+                content = functools.cache(lambda file=file: _checksum(file))  # a whole file's read, once
+                if not ((by_name and file.name == name) or (read and file.size and content() in read)):
                     continue
                 if holder.name != drop and entities <= {holder.entity} and conn.execute(text(
                         "select exists (select from meta.file_loads where drop_name = :holder and checksum = :sum"
                         " and mapping_digest = :digest)"),
-                        {"holder": holder.name, "sum": _checksum(file), "digest": holder.mapping_digest}).scalar():
+                        {"holder": holder.name, "sum": content(), "digest": holder.mapping_digest}).scalar():
                     continue
                 return holder, file.name
     return None
